@@ -1,0 +1,5 @@
+"""smlocal: SageMaker training and tuning jobs, run locally in Docker."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,117 @@
+"""Where containers run: the interface every backend implements.
+
+The local Docker engine is the one backend today (``runner.docker_backend``); remote Docker
+hosts and SageMaker itself fit the same interface, so nothing above it touches a daemon, a
+container id format or a local path directly. A backend also owns the job's workspace (the
+folders behind /opt/ml), since only it knows where the containers see files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class BackendError(Exception):
+    """The backend could not do what was asked; the message is for the user."""
+
+
+class ImageBuildError(BackendError):
+    pass
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str
+    image: str
+    hostname: str
+    entrypoint: list[str] | None
+    command: list[str]
+    environment: dict[str, str]
+    mounts: list[Mount]
+    labels: dict[str, str] = field(default_factory=dict)
+    cpus: float | None = None
+    memory_bytes: int | None = None
+    gpus: str | None = None  # None: no GPU; "all"; or "0,1"
+    network_isolation: bool = False
+    network: str | None = None
+    extra_hosts: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    code: int
+    oom_killed: bool = False
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    """One piece of a container's output: ``data`` arrived on ``stream`` at ``ts``."""
+
+    stream: str  # "stdout" or "stderr"
+    ts: float
+    data: bytes
+
+
+class Workspace(Protocol):
+    """The folders behind one host's /opt/ml, wherever the backend keeps them."""
+
+    def write_text(self, relpath: str, text: str) -> None: ...
+
+    def read_text(self, relpath: str, limit: int) -> str | None: ...
+
+    def mounts(self) -> list[Mount]: ...
+
+    def add_mount(self, mount: Mount) -> None: ...
+
+    def archive(self, relpath: str, destination: str) -> None:
+        """Write ``relpath``'s content as a gzipped tar to ``destination`` (a local path)."""
+        ...
+
+    def reclaim(self) -> None:
+        """Give files the container wrote back to the user running smlocal."""
+        ...
+
+
+class Backend(Protocol):
+    def image_exists(self, image: str) -> bool: ...
+
+    def build_image(
+        self,
+        context: str,
+        dockerfile: str,
+        tag: str,
+        build_args: dict[str, str],
+        on_log: Callable[[str], None],
+    ) -> None: ...
+
+    def workspace(self, job_name: str, host: str) -> Workspace: ...
+
+    def start(self, spec: ContainerSpec) -> str:
+        """Create and start a container; returns its id. Leaves nothing behind on failure."""
+        ...
+
+    def logs(self, container_id: str, stream: str) -> Iterator[LogChunk]:
+        """Follow one stream of a container from its start until it ends."""
+        ...
+
+    def wait(self, container_id: str) -> ExitStatus:
+        """Block until the container ends."""
+        ...
+
+    def signal(self, container_id: str, signal: str) -> None: ...
+
+    def remove(self, container_id: str) -> None: ...
+
+    def find(self, labels: dict[str, str]) -> list[str]:
+        """Ids of containers (running or not) carrying all of ``labels``."""
+        ...

@@ -1,0 +1,263 @@
+"""``smlocal``: the command line. Parses arguments, calls the core, prints, picks exit codes.
+
+Exit codes: 0 success; 1 the job failed or stopped, or the engine could not do its part;
+2 bad input (the request, a name, an option), with one ``Field.Path: what is wrong`` line
+per problem and never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from runner.problems import Problem, SpecError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smlocal", description="SageMaker training jobs, run locally in Docker.")
+    parser.add_argument("--home", type=Path, help="the store's folder (default: $SMLOCAL_HOME or ./.smlocal)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check a request file as the service would, and more")
+    p.add_argument("spec", type=Path)
+    p.add_argument("--for-cloud", action="store_true", help="also insist on what only the cloud needs")
+    p.add_argument("--no-image-check", action="store_true", help="do not ask the Docker engine about the image")
+
+    p = sub.add_parser("train", help="run a CreateTrainingJob request")
+    p.add_argument("spec", type=Path)
+    p.add_argument("--name", help="TrainingJobName to use instead of the file's")
+    p.add_argument("--gpus", help="GPUs for GPU instance types: 'all' or '0,1' (overrides Local.Gpus)")
+    p.add_argument("--grace", type=float, help="seconds between SIGTERM and SIGKILL on stop (default 120)")
+    p.add_argument("--quiet", action="store_true", help="do not echo the container's output")
+
+    p = sub.add_parser("describe", help="DescribeTrainingJob, as JSON")
+    p.add_argument("name")
+    p.add_argument("--output", choices=["json"], default="json")
+
+    p = sub.add_parser("list", help="ListTrainingJobs")
+    p.add_argument("--status", help="only jobs in this TrainingJobStatus")
+    p.add_argument("--output", choices=["table", "json"], default="table")
+
+    p = sub.add_parser("logs", help="a job's log lines")
+    p.add_argument("name")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing until the job ends")
+
+    p = sub.add_parser("stop", help="StopTrainingJob: SIGTERM, then SIGKILL after the grace period")
+    p.add_argument("name")
+
+    p = sub.add_parser("build", help="build an image from a folder (skipped when nothing changed)")
+    p.add_argument("context", type=Path)
+    p.add_argument("--tag", "-t", required=True)
+    p.add_argument("--file", "-f", default="Dockerfile")
+    p.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return int(_COMMANDS[args.command](args))
+    except SpecError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("smlocal: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        from runner.backend import BackendError
+        from runner.store import JobExists, JobNotFound
+
+        if isinstance(exc, JobExists | JobNotFound):
+            print(f"smlocal: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        if isinstance(exc, BackendError):
+            print(f"smlocal: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        raise
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from runner.store import Store
+
+    return Store(args.home)
+
+
+def _backend(store: Any) -> Any:
+    from runner.docker_backend import DockerBackend
+
+    return DockerBackend(store.home)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from runner import specs, validation
+
+    spec = specs.load_spec(args.spec)
+    image_check = None
+    if not args.no_image_check:
+        from runner.docker_backend import DockerBackend
+
+        image_check = DockerBackend(Path(".")).image_exists
+    problems = validation.validate_training(spec, for_cloud=args.for_cloud, image_check=image_check)
+    if problems:
+        raise SpecError(problems)
+    print("valid")
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from runner import specs, training, validation
+    from runner.store import JobExists
+
+    spec = specs.load_spec(args.spec)
+    if args.name:
+        spec.request["TrainingJobName"] = args.name
+    local = spec.local
+    if args.gpus is not None:
+        local = replace(local, gpus=specs.parse_local({"Gpus": args.gpus}, spec.base_dir).gpus)
+    if args.grace is not None:
+        if args.grace < 0:
+            raise SpecError([Problem("--grace", "must be >= 0")])
+        local = replace(local, stop_grace_seconds=args.grace)
+    spec = replace(spec, local=local)
+    store = _store(args)
+    backend = _backend(store)
+    problems = validation.validate_training(spec, image_check=backend.image_exists)
+    if problems:
+        raise SpecError(problems)
+    if store.has_training_job(spec.request["TrainingJobName"]):
+        raise JobExists(spec.request["TrainingJobName"])
+    if spec.local.build is not None:
+        from runner.images import ensure_image
+
+        build = spec.local.build
+        image = spec.request["AlgorithmSpecification"]["TrainingImage"]
+        print(f"smlocal: building {image} from {build.context}", file=sys.stderr)
+        ensure_image(backend, build.context, image, dockerfile=build.dockerfile, build_args=build.build_args,
+                     on_log=lambda line: print(f"  {line}", file=sys.stderr))
+    echo = None if args.quiet else _echo
+    run = training.TrainingRun(spec, training.RunContext(store=store, backend=backend, echo=echo))
+    run.create()
+    record = run.run()
+    _summary(record)
+    return EXIT_OK if record["TrainingJobStatus"] == "Completed" else EXIT_FAILED
+
+
+def _echo(host: str, stream: str, line: str) -> None:
+    out = sys.stdout if stream == "stdout" else sys.stderr
+    out.write(line + "\n")
+    out.flush()
+
+
+def _summary(record: dict[str, Any]) -> None:
+    line = f"smlocal: training job {record['TrainingJobName']}: {record['TrainingJobStatus']}"
+    if record.get("SecondaryStatus") not in (None, record["TrainingJobStatus"]):
+        line += f" ({record['SecondaryStatus']})"
+    if "TrainingTimeInSeconds" in record:
+        line += f" after {record['TrainingTimeInSeconds']} s"
+    print(line, file=sys.stderr)
+    if record.get("FailureReason"):
+        print(f"smlocal: FailureReason: {record['FailureReason']}", file=sys.stderr)
+    for metric in record.get("FinalMetricDataList", []):
+        print(f"smlocal: {metric['MetricName']} = {metric['Value']:g}", file=sys.stderr)
+    if record.get("ModelArtifacts"):
+        print(f"smlocal: model: {record['ModelArtifacts']['S3ModelArtifacts']}", file=sys.stderr)
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    from runner.describe import describe_training_job, to_json
+
+    print(to_json(describe_training_job(_store(args).record(args.name))))
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from runner.describe import to_json, training_job_summary
+
+    records = [r for r in _store(args).list_training_jobs() if not args.status or r["TrainingJobStatus"] == args.status]
+    records.sort(key=lambda r: r["CreationTime"], reverse=True)  # as AWS: newest first
+    if args.output == "json":
+        print(to_json({"TrainingJobSummaries": [training_job_summary(r) for r in records]}))
+        return EXIT_OK
+    rows = [("NAME", "STATUS", "SECONDARY", "CREATED")]
+    for r in records:
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["CreationTime"]))
+        rows.append((r["TrainingJobName"], r["TrainingJobStatus"], r["SecondaryStatus"], created))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return EXIT_OK
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from runner.status import is_terminal
+
+    store = _store(args)
+    store.record(args.name)  # JobNotFound when unknown
+    after = 0
+    while True:
+        batch = store.logs(args.name, after)
+        for entry in batch:
+            _echo(entry.host, entry.stream, entry.line)
+        if batch:
+            after = batch[-1].seq
+            continue
+        if not args.follow or is_terminal(store.record(args.name)):
+            if args.follow and store.logs(args.name, after):
+                continue
+            return EXIT_OK
+        time.sleep(0.3)
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from runner.status import is_terminal
+
+    store = _store(args)
+    record = store.record(args.name)
+    if is_terminal(record):
+        raise SpecError([Problem(args.name, f"the training job already ended as {record['TrainingJobStatus']}; nothing to stop")])
+    store.request_stop(args.name, time.time())
+    print(f"smlocal: stop requested for {args.name}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from runner.images import ensure_image
+
+    build_args = {}
+    for item in args.build_arg:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SpecError([Problem("--build-arg", f"must be KEY=VALUE (got {item!r})")])
+        build_args[key] = value
+    if not (args.context / args.file).is_file():
+        raise SpecError([Problem("--file", f"no such file: {args.context / args.file}")])
+    store = _store(args)
+    built = ensure_image(_backend(store), args.context.resolve(), args.tag, dockerfile=args.file,
+                         build_args=build_args, on_log=lambda line: print(f"  {line}", file=sys.stderr))
+    print(f"smlocal: {args.tag} {'built' if built else 'is up to date'}", file=sys.stderr)
+    return EXIT_OK
+
+
+_COMMANDS = {
+    "validate": cmd_validate, "train": cmd_train, "describe": cmd_describe, "list": cmd_list,
+    "logs": cmd_logs, "stop": cmd_stop, "build": cmd_build,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

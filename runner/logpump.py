@@ -1,0 +1,81 @@
+"""Container output, as it streams: split into lines, scraped for metrics, batched into the
+store, echoed. Memory stays constant whatever the log's size."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from runner.backend import LogChunk
+from runner.metrics import LineSplitter, MetricSample, MetricScraper
+from runner.store import Store
+
+FLUSH_LINES = 2000
+TAIL_LINES = 20
+
+MetricListener = Callable[[MetricSample], None]
+
+
+class LogSink:
+    """Collects the lines of one job's containers; thread-safe (one pump thread per stream)."""
+
+    def __init__(
+        self,
+        store: Store,
+        job: str,
+        scraper: MetricScraper,
+        echo: Callable[[str, str, str], None] | None = None,
+        on_metric: MetricListener | None = None,
+    ) -> None:
+        self._store = store
+        self._job = job
+        self._scraper = scraper
+        self._echo = echo
+        self._on_metric = on_metric
+        self._lock = threading.Lock()
+        self._lines: list[tuple[str, str, float, str]] = []
+        self._samples: list[tuple[str, float, float]] = []
+        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self.line_count = 0
+
+    def pump(self, host: str, chunks: Iterable[LogChunk]) -> None:
+        """Drain one stream (run in its own thread) until the container ends."""
+        splitter = LineSplitter()
+        stream = "stdout"
+        ts = 0.0
+        for chunk in chunks:
+            stream, ts = chunk.stream, chunk.ts
+            for line in splitter.feed(chunk.data):
+                self.add(host, stream, ts, line)
+        for line in splitter.flush():
+            self.add(host, stream, ts, line)
+
+    def add(self, host: str, stream: str, ts: float, line: str) -> None:
+        new: list[MetricSample] = []
+        with self._lock:
+            self._lines.append((host, stream, ts, line))
+            self.tail.append(line)
+            self.line_count += 1
+            for sample in self._scraper.feed(line, ts):
+                self._samples.append((sample.name, sample.value, sample.timestamp))
+                new.append(sample)
+            if len(self._lines) >= FLUSH_LINES:
+                self._flush_locked()
+        if self._echo is not None:
+            self._echo(host, stream, line)
+        if self._on_metric is not None:
+            for sample in new:
+                self._on_metric(sample)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if self._lines:
+            self._store.add_logs(self._job, self._lines)
+            self._lines = []
+        if self._samples:
+            self._store.add_metrics(self._job, self._samples)
+            self._samples = []

@@ -1,0 +1,394 @@
+"""The pure core of SageMaker metric scraping.
+
+A training job's ``AlgorithmSpecification.MetricDefinitions`` is a list of
+``{"Name": ..., "Regex": ...}`` (at most 40; Name 1..255 characters, Regex 1..500
+characters).  SageMaker applies every regex to every line the container writes to
+stdout and stderr; where a regex matches, the FIRST capture group of its FIRST match
+on that line is the metric's value.
+
+This module has no I/O: :class:`LineSplitter` turns the byte chunks of a log stream
+into lines, :func:`compile_definitions` checks and compiles the definitions, and
+:class:`MetricScraper` turns lines into :class:`MetricSample` values and keeps the
+last value of each metric for ``FinalMetricDataList``.
+
+Regexes are compiled with the third-party ``regex`` package when it is installed
+(closer to the Java flavour AWS uses: ``(?<name>...)``, ``\\p{L}``, possessive
+quantifiers), else with the standard ``re``; either way each is compiled once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import ModuleType
+from typing import Any, Protocol
+
+from runner.problems import Problem, join_path
+
+DEFAULT_PATH = "AlgorithmSpecification.MetricDefinitions"
+MAX_DEFINITIONS = 40
+MAX_NAME_LENGTH = 255
+MAX_REGEX_LENGTH = 500
+#: CloudWatch PutMetricData rejects values outside -2**360 .. 2**360.
+MAX_ABS_VALUE = 2.0**360
+#: The service's log shipping writes a tab as ``#011`` (syslog octal escape).
+TAB_ESCAPE = "#011"
+DEFAULT_MAX_LINE = 256 * 1024
+
+
+def _load_engine() -> ModuleType:
+    try:
+        return importlib.import_module("regex")
+    except ImportError:  # pragma: no cover - regex is a declared dependency
+        return re
+
+
+_ENGINE: ModuleType = _load_engine()
+#: ``"regex"`` or ``"re"``: the module that compiles metric regexes.
+ENGINE_NAME: str = _ENGINE.__name__
+
+
+class MatchLike(Protocol):
+    """The part of a ``re.Match`` / ``regex.Match`` the scraper uses."""
+
+    def group(self, index: int, /) -> Any: ...
+
+
+class CompiledPattern(Protocol):
+    """The part of a compiled ``re`` / ``regex`` pattern the scraper uses."""
+
+    @property
+    def pattern(self) -> str: ...
+
+    @property
+    def groups(self) -> int: ...
+
+    def search(self, string: str, /) -> MatchLike | None: ...
+
+
+@dataclass(frozen=True)
+class MetricDefinition:
+    """One compiled ``MetricDefinitions`` entry."""
+
+    name: str
+    pattern: CompiledPattern
+
+    @property
+    def regex(self) -> str:
+        """The regex as the user wrote it."""
+        return self.pattern.pattern
+
+
+@dataclass(frozen=True)
+class MetricSample:
+    """One value scraped from one log line; ``timestamp`` is epoch seconds."""
+
+    name: str
+    value: float
+    timestamp: float
+
+
+def compile_definitions(
+    defs: list[dict[str, Any]], path: str = DEFAULT_PATH
+) -> tuple[list[MetricDefinition], list[Problem]]:
+    """Check and compile metric definitions; returns ``(definitions, problems)``.
+
+    Problems (paths like ``AlgorithmSpecification.MetricDefinitions[2].Regex``): more
+    than 40 definitions; an entry that is not a mapping; a missing, non-string, empty
+    or too long Name or Regex; a Regex that does not compile (the message carries the
+    compiler's reason); a Regex with no capture group; a Name used before.  Entries
+    with problems are left out of the returned definitions (for a duplicate Name, the
+    first one is kept); the caller should refuse the job when any problem is returned.
+    """
+    problems: list[Problem] = []
+    if not isinstance(defs, list):
+        return [], [Problem(path, "must be a list of {Name, Regex}")]
+    if len(defs) > MAX_DEFINITIONS:
+        problems.append(
+            Problem(
+                path, f"at most {MAX_DEFINITIONS} metric definitions are allowed, got {len(defs)}"
+            )
+        )
+    compiled: list[MetricDefinition] = []
+    first_index: dict[str, int] = {}
+    for index, entry in enumerate(defs):
+        item_path = join_path(path, index)
+        if not isinstance(entry, dict):
+            problems.append(Problem(item_path, "must be a mapping with Name and Regex"))
+            continue
+        name = _check_string(entry, "Name", MAX_NAME_LENGTH, item_path, problems)
+        text = _check_string(entry, "Regex", MAX_REGEX_LENGTH, item_path, problems)
+        if name is not None:
+            if name in first_index:
+                problems.append(
+                    Problem(
+                        join_path(item_path, "Name"),
+                        f"duplicate metric name {name!r} "
+                        f"(already used by {join_path(path, first_index[name])})",
+                    )
+                )
+                name = None
+            else:
+                first_index[name] = index
+        pattern = None if text is None else _compile(text, join_path(item_path, "Regex"), problems)
+        if name is not None and pattern is not None:
+            compiled.append(MetricDefinition(name, pattern))
+    return compiled, problems
+
+
+def _check_string(
+    entry: dict[str, Any], key: str, limit: int, item_path: str, problems: list[Problem]
+) -> str | None:
+    field_path = join_path(item_path, key)
+    value = entry.get(key)
+    if value is None:
+        problems.append(Problem(field_path, "is required"))
+        return None
+    if not isinstance(value, str):
+        problems.append(Problem(field_path, f"must be a string, got {type(value).__name__}"))
+        return None
+    if not value:
+        problems.append(Problem(field_path, "must not be empty"))
+        return None
+    if len(value) > limit:
+        problems.append(
+            Problem(field_path, f"must be at most {limit} characters, got {len(value)}")
+        )
+        return None
+    return value
+
+
+def _compile(text: str, field_path: str, problems: list[Problem]) -> CompiledPattern | None:
+    try:
+        pattern: CompiledPattern = _ENGINE.compile(text)
+    except Exception as exc:  # re.error / regex.error, or Overflow/RecursionError
+        reason = str(exc) if isinstance(exc, _ENGINE.error) else f"{type(exc).__name__}: {exc}"
+        problems.append(Problem(field_path, f"does not compile: {reason}"))
+        return None
+    if pattern.groups < 1:
+        problems.append(
+            Problem(
+                field_path,
+                "has no capture group; the first group (...) captures the metric value, "
+                "e.g. 'loss=(\\S+)'",
+            )
+        )
+        return None
+    return pattern
+
+
+_SUSPICIOUS_AFTER = frozenset("dDsSwW.")
+
+
+def suspicious_escapes(regex: str) -> str | None:
+    """A hint when ``regex`` looks double-escaped (a common YAML/JSON mistake), else None.
+
+    ``\\\\d`` in the regex itself (two backslash characters, then ``d``) matches a
+    literal backslash followed by ``d``, which is almost never meant: it usually comes
+    from writing ``"\\\\d"`` in a single-quoted/plain YAML scalar, where backslashes
+    are not escapes.  Flags an escaped backslash followed by ``d s w D S W .``; the
+    escapes are read in order, so ``\\\\\\d`` (a literal backslash, then ``\\d``) is
+    not flagged.  Meant for validation warnings, not errors.
+    """
+    i = 0
+    while i < len(regex) - 1:
+        if regex[i] != "\\":
+            i += 1
+            continue
+        if regex[i + 1] == "\\" and i + 2 < len(regex) and regex[i + 2] in _SUSPICIOUS_AFTER:
+            found = regex[i : i + 3]
+            meant = "\\" + regex[i + 2]
+            return (
+                f"{found!r} matches a literal backslash followed by {regex[i + 2]!r}; "
+                f"did you mean {meant!r}? (backslashes are escaped only in double-quoted "
+                f"YAML and in JSON; in plain or single-quoted YAML write a single backslash)"
+            )
+        i += 2
+    return None
+
+
+def definition_warnings(defs: list[dict[str, Any]], path: str = DEFAULT_PATH) -> list[Problem]:
+    """:func:`suspicious_escapes` hints for every Regex in ``defs``, as Problems with paths."""
+    warnings: list[Problem] = []
+    if not isinstance(defs, list):
+        return warnings
+    for index, entry in enumerate(defs):
+        text = entry.get("Regex") if isinstance(entry, dict) else None
+        hint = suspicious_escapes(text) if isinstance(text, str) else None
+        if hint is not None:
+            warnings.append(Problem(join_path(join_path(path, index), "Regex"), hint))
+    return warnings
+
+
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NONFINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
+
+
+def parse_value(text: str) -> float | None:
+    """The numeric value of a captured string, or None when it is not a number.
+
+    Rules: surrounding whitespace is stripped, then any trailing ``;``/``,`` (so
+    ``loss=(\\S+)`` on ``loss=0.5;`` gives 0.5), then whitespace again.  Accepted:
+    plain ASCII decimals with optional sign, fraction and exponent (``1e-3``,
+    ``-2.5E+04``, ``+3.``, ``.5``).  ``nan``, ``inf``, ``-inf``, ``Infinity`` (any case)
+    return the non-finite float, and so do numbers too large for a double (``1e999``):
+    the caller decides (:class:`MetricScraper` drops them).  None for everything
+    else: empty text, ``abc``, ``1.2.3``, thousands separators (``1,234``),
+    underscores (``1_000``), hex, Java suffixes (``1.5f``), non-ASCII digits.
+    """
+    stripped = text.strip().rstrip(";,").rstrip()
+    if _NUMBER.fullmatch(stripped) or _NONFINITE.fullmatch(stripped):
+        return float(stripped)
+    return None
+
+
+class MetricScraper:
+    """Applies compiled definitions to log lines; keeps the last value of each metric.
+
+    Each definition is searched in each line (``search``: anywhere in the line, first
+    match only, its first group is the value), so one line gives at most one sample
+    per definition.  When a line contains a tab and a definition does not match it,
+    the definition is tried again on the line with each tab written as ``#011``, as
+    the service's log shipping does (built-in algorithms' regexes expect ``#011``).
+
+    A capture that is missing (its group did not take part), empty, not a number,
+    non-finite (nan/inf; CloudWatch cannot store them) or outside CloudWatch's range
+    (``abs(v) > 2**360``) gives no sample and is counted in :attr:`rejected`, keyed
+    by metric name; non-finite ones are also counted in :attr:`nonfinite` (e.g. for a
+    tuning job whose objective diverged).  :attr:`first_rejected` keeps the first
+    rejected capture text of each metric (cut to 100 characters) for messages.
+    Not thread-safe: feed it from one thread.
+    """
+
+    def __init__(self, definitions: list[MetricDefinition]) -> None:
+        self.definitions: tuple[MetricDefinition, ...] = tuple(definitions)
+        self.rejected: Counter[str] = Counter()
+        self.nonfinite: Counter[str] = Counter()
+        self.first_rejected: dict[str, str] = {}
+        self._last: dict[str, MetricSample] = {}
+
+    def feed(self, line: str, timestamp: float) -> list[MetricSample]:
+        """Scrape one log line (without its line end); returns the samples found."""
+        samples: list[MetricSample] = []
+        escaped: str | None = None
+        for definition in self.definitions:
+            match = definition.pattern.search(line)
+            if match is None and "\t" in line:
+                if escaped is None:
+                    escaped = line.replace("\t", TAB_ESCAPE)
+                match = definition.pattern.search(escaped)
+            if match is None:
+                continue
+            captured = match.group(1)
+            text = captured if isinstance(captured, str) else ""
+            value = parse_value(text)
+            if value is None or not math.isfinite(value) or abs(value) > MAX_ABS_VALUE:
+                self._reject(definition.name, text, value)
+                continue
+            sample = MetricSample(definition.name, value, timestamp)
+            self._last[definition.name] = sample
+            samples.append(sample)
+        return samples
+
+    def _reject(self, name: str, text: str, value: float | None) -> None:
+        self.rejected[name] += 1
+        if value is not None and not math.isfinite(value):
+            self.nonfinite[name] += 1
+        self.first_rejected.setdefault(name, text[:100])
+
+    def last(self, name: str) -> MetricSample | None:
+        """The last accepted sample of metric ``name``, or None if none was seen."""
+        return self._last.get(name)
+
+    def final_metrics(self) -> list[dict[str, Any]]:
+        """``FinalMetricDataList``: the last value of each metric seen, in definition order.
+
+        Each item is ``{"MetricName": str, "Value": float, "Timestamp": datetime}``
+        with a UTC-aware timestamp; metrics never seen are left out.
+        """
+        final: list[dict[str, Any]] = []
+        for definition in self.definitions:
+            sample = self._last.get(definition.name)
+            if sample is not None:
+                final.append(
+                    {
+                        "MetricName": sample.name,
+                        "Value": sample.value,
+                        "Timestamp": datetime.fromtimestamp(sample.timestamp, tz=UTC),
+                    }
+                )
+        return final
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+class LineSplitter:
+    """Turns byte chunks of one log stream into complete decoded lines.
+
+    ``\\n``, ``\\r\\n`` and a lone ``\\r`` (progress bars redrawing a line) each end a
+    line; line ends are not part of the returned lines, and empty lines are kept.
+    A ``\\r\\n`` split across two chunks is one line end.  Lines are decoded as UTF-8
+    with ``errors="replace"``; a multi-byte character split across chunks decodes
+    whole.  Memory stays bounded: a line longer than ``max_line`` bytes is returned in
+    pieces of at most ``max_line`` bytes, cut before a UTF-8 character where possible.
+    Use one splitter per stream (stdout and stderr apart).
+    """
+
+    def __init__(self, max_line: int = DEFAULT_MAX_LINE) -> None:
+        if max_line < 4:
+            raise ValueError("max_line must be at least 4 bytes")
+        self.max_line = max_line
+        self._buffer = bytearray()
+        self._skip_lf = False  # the last chunk ended with "\r": a leading "\n" is its pair
+
+    def feed(self, chunk: bytes) -> list[str]:
+        """Add a chunk; returns the lines it completed (possibly none)."""
+        if not chunk:
+            return []
+        if self._skip_lf:
+            self._skip_lf = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+        buffer = self._buffer
+        scan_from = len(buffer)  # the kept remainder holds no line end
+        buffer += chunk
+        lines: list[str] = []
+        start = 0
+        for match in _LINE_END.finditer(buffer, scan_from):
+            self._emit(bytes(buffer[start : match.start()]), lines)
+            start = match.end()
+        if start:
+            self._skip_lf = buffer[start - 1] == 0x0D and start == len(buffer)
+            del buffer[:start]
+        while len(buffer) > self.max_line:
+            cut = self._cut_point(buffer)
+            lines.append(bytes(buffer[:cut]).decode("utf-8", errors="replace"))
+            del buffer[:cut]
+        return lines
+
+    def flush(self) -> list[str]:
+        """End of stream: the unterminated last line, if any (``[]`` or ``[line]``)."""
+        rest = bytes(self._buffer)
+        self._buffer.clear()
+        self._skip_lf = False
+        return [rest.decode("utf-8", errors="replace")] if rest else []
+
+    def _emit(self, data: bytes, lines: list[str]) -> None:
+        while len(data) > self.max_line:
+            cut = self._cut_point(data)
+            lines.append(data[:cut].decode("utf-8", errors="replace"))
+            data = data[cut:]
+        lines.append(data.decode("utf-8", errors="replace"))
+
+    def _cut_point(self, data: bytes | bytearray) -> int:
+        """Where to cut a too long line: at ``max_line``, moved back off a UTF-8 continuation."""
+        cut = self.max_line
+        for back in range(4):
+            if data[cut - back] & 0xC0 != 0x80:
+                return cut - back
+        return cut  # not UTF-8 here: cut anywhere

@@ -1,0 +1,88 @@
+"""TrainingJobStatus, SecondaryStatus and SecondaryStatusTransitions, as AWS reports them.
+
+A pure state machine over a record dict (the DescribeTrainingJob fields, times as epoch
+seconds); the caller persists it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+IN_PROGRESS = "InProgress"
+COMPLETED = "Completed"
+FAILED = "Failed"
+STOPPING = "Stopping"
+STOPPED = "Stopped"
+TERMINAL = frozenset({COMPLETED, FAILED, STOPPED})
+
+MESSAGES = {
+    "Starting": "Preparing the instances for training",
+    "Downloading": "Downloading input data",
+    "Training": "Training image download completed. Training in progress.",
+    "Uploading": "Uploading generated training model",
+    "Completed": "Training job completed",
+    "Failed": "Training job failed",
+    "Stopping": "Stopping the training job",
+    "Stopped": "Training job stopped",
+    "MaxRuntimeExceeded": "Training job exceeded MaxRuntimeInSeconds provided",
+}
+
+# Secondary status that ends a job -> the TrainingJobStatus it ends in.
+_FINAL = {
+    "Completed": COMPLETED,
+    "Failed": FAILED,
+    "Stopped": STOPPED,
+    "MaxRuntimeExceeded": STOPPED,
+}
+
+
+def new_record(request: dict[str, Any], arn: str, now: float) -> dict[str, Any]:
+    """A fresh record for a created job: InProgress/Starting."""
+    record: dict[str, Any] = {
+        "TrainingJobName": request["TrainingJobName"],
+        "TrainingJobArn": arn,
+        "TrainingJobStatus": IN_PROGRESS,
+        "SecondaryStatus": "Starting",
+        "CreationTime": now,
+        "LastModifiedTime": now,
+        "SecondaryStatusTransitions": [
+            {"Status": "Starting", "StartTime": now, "StatusMessage": MESSAGES["Starting"]}
+        ],
+    }
+    return record
+
+
+def advance(record: dict[str, Any], secondary: str, now: float, message: str | None = None) -> None:
+    """Move ``record`` to ``secondary``: close the open transition, open the new one, and set
+    TrainingJobStatus (Stopping while stopping; the final status on a terminal step)."""
+    if record["TrainingJobStatus"] in TERMINAL:
+        raise ValueError(f"job already ended as {record['TrainingJobStatus']}")
+    transitions: list[dict[str, Any]] = record["SecondaryStatusTransitions"]
+    if transitions and "EndTime" not in transitions[-1]:
+        transitions[-1]["EndTime"] = now
+    step: dict[str, Any] = {
+        "Status": secondary,
+        "StartTime": now,
+        "StatusMessage": message or MESSAGES.get(secondary, secondary),
+    }
+    record["SecondaryStatus"] = secondary
+    record["LastModifiedTime"] = now
+    if secondary == "Stopping":
+        record["TrainingJobStatus"] = STOPPING
+    final = _FINAL.get(secondary)
+    if final is not None:
+        step["EndTime"] = now
+        record["TrainingJobStatus"] = final
+        record["TrainingEndTime"] = now
+        start = record.get("TrainingStartTime")
+        if start is not None:
+            seconds = max(0, int(round(now - start)))
+            record["TrainingTimeInSeconds"] = seconds
+            record["BillableTimeInSeconds"] = seconds
+    if secondary == "Downloading" and "TrainingStartTime" not in record:
+        record["TrainingStartTime"] = now
+    transitions.append(step)
+
+
+def is_terminal(record: dict[str, Any]) -> bool:
+    return record.get("TrainingJobStatus") in TERMINAL

@@ -1,0 +1,227 @@
+"""The job store: an embedded SQLite database under ``.smlocal/`` (or ``$SMLOCAL_HOME``).
+
+Written as a job progresses, so other processes (``describe``, ``list``, ``logs --follow``,
+``stop``) read it while the job runs. WAL mode lets readers and the one writer overlap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS training_jobs (
+    name TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    status TEXT NOT NULL,
+    tuning_job TEXT,
+    record TEXT NOT NULL,
+    request TEXT NOT NULL,
+    local TEXT NOT NULL,
+    stop_requested REAL
+);
+CREATE INDEX IF NOT EXISTS training_jobs_tuning ON training_jobs(tuning_job);
+CREATE TABLE IF NOT EXISTS metrics (
+    job TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metrics_job ON metrics(job, name);
+CREATE TABLE IF NOT EXISTS logs (
+    job TEXT NOT NULL,
+    host TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    ts REAL NOT NULL,
+    line TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_job ON logs(job);
+"""
+
+
+class JobExists(Exception):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"Training job {name} already exists")
+
+
+class JobNotFound(Exception):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"Could not find job {name}")
+
+
+@dataclass(frozen=True)
+class LogLine:
+    seq: int
+    host: str
+    stream: str
+    ts: float
+    line: str
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("SMLOCAL_HOME") or Path.cwd() / ".smlocal")
+
+
+class Store:
+    """One SQLite connection, shared by the threads of one process behind a lock."""
+
+    def __init__(self, home: Path | None = None) -> None:
+        self.home = (home or default_home()).resolve()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(
+            self.home / "smlocal.db", timeout=30.0, check_same_thread=False, isolation_level=None
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def jobs_dir(self, name: str) -> Path:
+        return self.home / "jobs" / name
+
+    # -- training jobs -------------------------------------------------------------------
+    def create_training_job(
+        self,
+        record: dict[str, Any],
+        request: dict[str, Any],
+        local: dict[str, Any],
+        tuning_job: str | None = None,
+    ) -> None:
+        name = record["TrainingJobName"]
+        with self._lock:
+            try:
+                self._db.execute(
+                    "INSERT INTO training_jobs(name, created, status, tuning_job, record, request, local)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        name,
+                        record["CreationTime"],
+                        record["TrainingJobStatus"],
+                        tuning_job,
+                        json.dumps(record),
+                        json.dumps(request),
+                        json.dumps(local),
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise JobExists(name) from None
+
+    def has_training_job(self, name: str) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM training_jobs WHERE name = ?", (name,)).fetchone()
+        return row is not None
+
+    def save_record(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE training_jobs SET record = ?, status = ? WHERE name = ?",
+                (json.dumps(record), record["TrainingJobStatus"], record["TrainingJobName"]),
+            )
+
+    def record(self, name: str) -> dict[str, Any]:
+        row = self._one("SELECT record FROM training_jobs WHERE name = ?", name)
+        return dict(json.loads(row[0]))
+
+    def request(self, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        row = self._one("SELECT request, local FROM training_jobs WHERE name = ?", name)
+        return json.loads(row[0]), json.loads(row[1])
+
+    def list_training_jobs(self, tuning_job: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            if tuning_job is None:
+                rows = self._db.execute("SELECT record FROM training_jobs ORDER BY created").fetchall()
+            else:
+                rows = self._db.execute(
+                    "SELECT record FROM training_jobs WHERE tuning_job = ? ORDER BY created",
+                    (tuning_job,),
+                ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def request_stop(self, name: str, now: float) -> None:
+        self._one("SELECT name FROM training_jobs WHERE name = ?", name)
+        with self._lock:
+            self._db.execute(
+                "UPDATE training_jobs SET stop_requested = COALESCE(stop_requested, ?) WHERE name = ?",
+                (now, name),
+            )
+
+    def stop_requested(self, name: str) -> bool:
+        row = self._one("SELECT stop_requested FROM training_jobs WHERE name = ?", name)
+        return row[0] is not None
+
+    # -- metrics ---------------------------------------------------------------------------
+    def add_metrics(self, job: str, samples: Iterable[tuple[str, float, float]]) -> None:
+        with self._lock:
+            self._db.executemany(
+                "INSERT INTO metrics(job, name, value, ts) VALUES (?, ?, ?, ?)",
+                ((job, n, v, t) for n, v, t in samples),
+            )
+
+    def metric_series(self, job: str) -> dict[str, list[tuple[float, float]]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT name, ts, value FROM metrics WHERE job = ? ORDER BY rowid", (job,)
+            ).fetchall()
+        out: dict[str, list[tuple[float, float]]] = {}
+        for name, ts, value in rows:
+            out.setdefault(name, []).append((ts, value))
+        return out
+
+    # -- logs --------------------------------------------------------------------------------
+    def add_logs(self, job: str, lines: Iterable[tuple[str, str, float, str]]) -> None:
+        """``lines``: (host, stream, ts, text) tuples, written in one transaction."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "INSERT INTO logs(job, host, stream, ts, line) VALUES (?, ?, ?, ?, ?)",
+                    ((job, h, s, t, text) for h, s, t, text in lines),
+                )
+            finally:
+                self._db.execute("COMMIT")
+
+    def logs(self, job: str, after: int = 0, limit: int = 5000) -> list[LogLine]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT rowid, host, stream, ts, line FROM logs WHERE job = ? AND rowid > ?"
+                " ORDER BY rowid LIMIT ?",
+                (job, after, limit),
+            ).fetchall()
+        return [LogLine(*row) for row in rows]
+
+    def iter_logs(self, job: str) -> Iterator[LogLine]:
+        after = 0
+        while True:
+            batch = self.logs(job, after)
+            if not batch:
+                return
+            yield from batch
+            after = batch[-1].seq
+
+    def tail_logs(self, job: str, count: int) -> list[LogLine]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT rowid, host, stream, ts, line FROM logs WHERE job = ?"
+                " ORDER BY rowid DESC LIMIT ?",
+                (job, count),
+            ).fetchall()
+        return [LogLine(*row) for row in reversed(rows)]
+
+    def _one(self, sql: str, name: str) -> tuple[Any, ...]:
+        with self._lock:
+            row = self._db.execute(sql, (name,)).fetchone()
+        if row is None:
+            raise JobNotFound(name)
+        return tuple(row)

@@ -1,0 +1,282 @@
+"""A training job, from request to artifacts: the shell around the pure parts.
+
+It records every step in the store as it happens (so other processes can describe, follow
+and stop it), talks to containers only through a ``Backend``, and reads time from a ``Clock``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner import files, instances, status
+from runner.backend import Backend, BackendError, ContainerSpec, ExitStatus, Mount, Workspace
+from runner.clock import Clock, SystemClock
+from runner.logpump import LogSink, MetricListener
+from runner.metrics import MetricScraper, compile_definitions
+from runner.specs import Spec, resolve_file_uri
+from runner.store import Store
+
+POLL_SECONDS = 0.2
+HOST = "algo-1"
+Echo = Callable[[str, str, str], None]
+
+
+def training_job_arn(name: str) -> str:
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return f"arn:aws:sagemaker:{region}:000000000000:training-job/{name.lower()}"
+
+
+def container_name(job: str, host: str) -> str:
+    return f"smlocal-{job}-{host}"
+
+
+@dataclass
+class RunContext:
+    store: Store
+    backend: Backend
+    clock: Clock = field(default_factory=SystemClock)
+    echo: Echo | None = None
+    on_metric: MetricListener | None = None
+    extra_labels: dict[str, str] = field(default_factory=dict)
+
+
+def container_spec(
+    request: dict[str, Any], spec: Spec, workspace: Workspace, host: str, labels: dict[str, str]
+) -> ContainerSpec:
+    """The container one host of the job runs: image, invocation, environment, mounts, limits."""
+    algo = request["AlgorithmSpecification"]
+    name = request["TrainingJobName"]
+    entrypoint = algo.get("ContainerEntrypoint")
+    arguments = algo.get("ContainerArguments")
+    command = list(arguments) if arguments is not None else ([] if entrypoint else ["train"])
+    env = {str(k): str(v) for k, v in (request.get("Environment") or {}).items()}
+    env["TRAINING_JOB_NAME"] = name
+    env["TRAINING_JOB_ARN"] = training_job_arn(name)
+    itype = instances.lookup(request["ResourceConfig"]["InstanceType"])
+    gpus = None
+    if itype is not None and itype.wants_gpu:
+        gpus = spec.local.gpus or "all"
+    return ContainerSpec(
+        name=container_name(name, host),
+        image=algo["TrainingImage"],
+        hostname=host,
+        entrypoint=list(entrypoint) if entrypoint else None,
+        command=command,
+        environment=env,
+        mounts=workspace.mounts(),
+        labels={"smlocal.job": name, "smlocal.host": host, **labels},
+        cpus=itype.vcpus if itype else None,
+        memory_bytes=itype.memory_bytes if itype else None,
+        gpus=gpus,
+        network_isolation=bool(request.get("EnableNetworkIsolation")),
+    )
+
+
+def prepare_workspace(request: dict[str, Any], spec: Spec, workspace: Workspace, host: str, hosts: list[str]) -> None:
+    """Write the three config files and mount the channels and checkpoints."""
+    algo = request["AlgorithmSpecification"]
+    channels = request.get("InputDataConfig") or []
+    workspace.write_text("input/config/hyperparameters.json", files.hyperparameters_json(request.get("HyperParameters")))
+    workspace.write_text(
+        "input/config/resourceconfig.json",
+        _json(files.resource_config(request["ResourceConfig"]["InstanceType"], hosts, host)),
+    )
+    workspace.write_text(
+        "input/config/inputdataconfig.json",
+        _json(files.input_data_config(channels, algo.get("TrainingInputMode", "File"))),
+    )
+    for channel in channels:
+        uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+        source = resolve_file_uri(uri, spec.base_dir)
+        target = f"{files.DATA_DIR}/{channel['ChannelName']}"
+        if source.is_file():
+            target = f"{target}/{source.name}"
+        workspace.add_mount(Mount(str(source), target, read_only=True))
+    ckpt = request.get("CheckpointConfig")
+    if ckpt:
+        local_dir = resolve_file_uri(ckpt["S3Uri"], spec.base_dir)
+        local_dir.mkdir(parents=True, exist_ok=True)
+        workspace.add_mount(Mount(str(local_dir), files.checkpoint_dir(ckpt)))
+
+
+def output_location(request: dict[str, Any], spec: Spec) -> tuple[Path, str]:
+    """Where the artifacts go: a local folder and its file:// URI."""
+    folder = resolve_file_uri(request["OutputDataConfig"]["S3OutputPath"], spec.base_dir)
+    folder = folder / request["TrainingJobName"] / "output"
+    return folder, f"file://{folder}"
+
+
+class TrainingRun:
+    """One training job's life. ``create()`` records it; ``run()`` runs it to its end."""
+
+    def __init__(self, spec: Spec, ctx: RunContext, tuning_job: str | None = None) -> None:
+        self.spec = spec
+        self.request = spec.request
+        self.name: str = spec.request["TrainingJobName"]
+        self.ctx = ctx
+        self.tuning_job = tuning_job
+        defs, _ = compile_definitions(self.request["AlgorithmSpecification"].get("MetricDefinitions") or [])
+        self.scraper = MetricScraper(defs)
+        self.record: dict[str, Any] = {}
+        self._stop_reason: str | None = None  # "Stopped" or "MaxRuntimeExceeded"
+
+    def create(self) -> dict[str, Any]:
+        now = self.ctx.clock.now()
+        self.record = status.new_record(self.request, training_job_arn(self.name), now)
+        for key in _ECHOED_FIELDS:
+            if key in self.request:
+                self.record[key] = self.request[key]
+        if self.tuning_job:
+            self.record["TuningJobArn"] = self.tuning_job
+        self.ctx.store.create_training_job(self.record, self.request, self.spec.local.to_json(), self.tuning_job)
+        return self.record
+
+    def run(self) -> dict[str, Any]:
+        cid: str | None = None
+        workspace: Workspace | None = None
+        try:
+            workspace = self.ctx.backend.workspace(self.name, HOST)
+            self._advance("Downloading")
+            prepare_workspace(self.request, self.spec, workspace, HOST, [HOST])
+            cspec = container_spec(self.request, self.spec, workspace, HOST, self.ctx.extra_labels)
+            self._advance("Training")
+            try:
+                cid = self.ctx.backend.start(cspec)
+            except BackendError as exc:
+                self._finish(workspace, None, f"ClientError: {exc}")
+                return self.record
+            exit_status = self._supervise(cid)
+            self._finish(workspace, exit_status, None)
+        except KeyboardInterrupt:
+            if cid is not None:
+                self.ctx.backend.signal(cid, "SIGKILL")
+            if not status.is_terminal(self.record):
+                self._stop_reason = "Stopped"
+                self._finish(workspace, None, None)
+            raise
+        except BaseException as exc:
+            if not status.is_terminal(self.record):
+                self._finish(workspace, None, f"InternalServerError: smlocal failed: {exc.__class__.__name__}: {exc}")
+            raise
+        finally:
+            if cid is not None:
+                self.ctx.backend.remove(cid)
+            if workspace is not None:
+                workspace.reclaim()
+        return self.record
+
+    # -- while the container runs ------------------------------------------------------------
+    def _supervise(self, cid: str) -> ExitStatus:
+        backend, clock = self.ctx.backend, self.ctx.clock
+        sink = LogSink(self.ctx.store, self.name, self.scraper, self.ctx.echo, self.ctx.on_metric)
+        self._sink = sink
+        pumps = [
+            threading.Thread(target=sink.pump, args=(HOST, backend.logs(cid, s)), daemon=True)
+            for s in ("stdout", "stderr")
+        ]
+        for t in pumps:
+            t.start()
+        done = threading.Event()
+        result: list[ExitStatus] = []
+
+        def waiter() -> None:
+            try:
+                result.append(backend.wait(cid))
+            finally:
+                done.set()
+
+        threading.Thread(target=waiter, daemon=True).start()
+        max_runtime = (self.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
+        started = clock.monotonic()
+        kill_at: float | None = None
+        grace = self.spec.local.stop_grace_seconds
+        while not done.wait(POLL_SECONDS):
+            sink.flush()
+            now = clock.monotonic()
+            if self._stop_reason is None:
+                if self.ctx.store.stop_requested(self.name):
+                    self._stop_reason = "Stopped"
+                    self._advance("Stopping")
+                elif max_runtime and now - started >= max_runtime:
+                    self._stop_reason = "MaxRuntimeExceeded"
+                if self._stop_reason is not None:
+                    backend.signal(cid, "SIGTERM")
+                    kill_at = now + grace
+            elif kill_at is not None and now >= kill_at:
+                backend.signal(cid, "SIGKILL")
+                kill_at = None
+        for t in pumps:
+            t.join(timeout=30)
+        sink.flush()
+        return result[0] if result else ExitStatus(code=-1, error="lost track of the container")
+
+    # -- the end -----------------------------------------------------------------------------
+    def _finish(self, workspace: Workspace | None, exit_status: ExitStatus | None, error: str | None) -> None:
+        failure: str | None = error
+        if failure is None and exit_status is not None and self._stop_reason is None and exit_status.code != 0:
+            text = workspace.read_text("output/failure", files.FAILURE_REASON_MAX) if workspace else None
+            failure = files.failure_reason(text) or self._our_failure_reason(exit_status)
+        final = self._stop_reason or ("Failed" if failure else "Completed")
+        if final == "Completed":
+            self._advance("Uploading")
+        if workspace is not None:
+            try:
+                self._upload(workspace)
+            except OSError as exc:
+                if final == "Completed":
+                    final, failure = "Failed", f"ClientError: could not write the model artifacts: {exc}"
+        if exit_status is not None:
+            self.record["ExitCode"] = exit_status.code  # not in AWS's shape; kept out of describe
+        if failure:
+            self.record["FailureReason"] = failure[: files.FAILURE_REASON_MAX]
+        final_metrics = self.scraper.final_metrics()
+        if final_metrics:
+            self.record["FinalMetricDataList"] = [
+                {**m, "Timestamp": m["Timestamp"].timestamp()} for m in final_metrics
+            ]
+        self._advance(final)
+
+    def _upload(self, workspace: Workspace) -> None:
+        folder, uri = output_location(self.request, self.spec)
+        workspace.archive("model", str(folder / "model.tar.gz"))
+        workspace.archive("output/data", str(folder / "output.tar.gz"))
+        self.record["ModelArtifacts"] = {"S3ModelArtifacts": f"{uri}/model.tar.gz"}
+        self.record["OutputDataConfig"] = dict(self.request["OutputDataConfig"])
+
+    def _our_failure_reason(self, exit_status: ExitStatus) -> str:
+        tail = "\n".join(getattr(self, "_sink", None).tail if hasattr(self, "_sink") else [])
+        if exit_status.oom_killed:
+            head = (
+                f"AlgorithmError: the container ran out of memory and was killed (OOM, exit code "
+                f"{exit_status.code}; instance type {self.request['ResourceConfig']['InstanceType']})."
+            )
+        else:
+            head = f"AlgorithmError: the container exited with code {exit_status.code}."
+        if exit_status.error:
+            head += f" Docker: {exit_status.error}."
+        if tail:
+            head += f" Last log lines:\n{tail}"
+        return head[-files.FAILURE_REASON_MAX:] if len(head) > files.FAILURE_REASON_MAX else head
+
+    def _advance(self, secondary: str) -> None:
+        status.advance(self.record, secondary, self.ctx.clock.now())
+        self.ctx.store.save_record(self.record)
+
+
+_ECHOED_FIELDS = (
+    "HyperParameters", "AlgorithmSpecification", "RoleArn", "InputDataConfig", "OutputDataConfig",
+    "ResourceConfig", "StoppingCondition", "VpcConfig", "EnableNetworkIsolation",
+    "EnableInterContainerTrafficEncryption", "EnableManagedSpotTraining", "CheckpointConfig",
+    "Environment", "RetryStrategy", "DebugHookConfig", "TensorBoardOutputConfig", "ProfilerConfig",
+)
+
+
+def _json(data: Any) -> str:
+    import json
+
+    return json.dumps(data, indent=2)

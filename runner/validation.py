@@ -1,0 +1,164 @@
+"""``smlocal validate`` for CreateTrainingJob requests: the service model's rules, the ones
+botocore skips (max, pattern, enum), and what only a run would otherwise reveal.
+
+Locally a request may use ``file://`` paths, the ``local``/``local_gpu`` instance types and
+no RoleArn; ``for_cloud`` insists on what the cloud needs instead.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from runner import instances, metrics, schema
+from runner.problems import Problem, join_path
+from runner.specs import Spec, resolve_file_uri
+
+PLACEHOLDER_ROLE = "arn:aws:iam::000000000000:role/smlocal-placeholder"
+_PLACEHOLDER_S3 = "s3://smlocal-placeholder/local"
+_LOCAL_INSTANCE_TYPES = ("local", "local_gpu")
+MAX_LOCAL_HOSTS = 1
+
+ImageCheck = Callable[[str], bool]
+
+
+def cloud_view(request: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``request`` with local-only values swapped for cloud-valid placeholders, so
+    the service model judges everything else."""
+    view = copy.deepcopy(request)
+    view.setdefault("RoleArn", PLACEHOLDER_ROLE)
+    rc = view.get("ResourceConfig")
+    if isinstance(rc, dict) and rc.get("InstanceType") in _LOCAL_INSTANCE_TYPES:
+        rc["InstanceType"] = "ml.m5.xlarge"
+    for uri_path in _file_uris(view):
+        _set(view, uri_path, _PLACEHOLDER_S3)
+    return view
+
+
+def validate_training(
+    spec: Spec, *, for_cloud: bool = False, image_check: ImageCheck | None = None
+) -> list[Problem]:
+    """Every problem in a CreateTrainingJob request; empty when it can run."""
+    request = spec.request
+    problems = schema.validate_request(request if for_cloud else cloud_view(request), "CreateTrainingJob")
+    problems += check_training_semantics(request, spec, for_cloud=for_cloud)
+    algo = request.get("AlgorithmSpecification")
+    image = algo.get("TrainingImage") if isinstance(algo, dict) else None
+    if image_check is not None and isinstance(image, str) and image and spec.local.build is None:
+        if not image_check(image):
+            problems.append(Problem(
+                "AlgorithmSpecification.TrainingImage",
+                f"image {image!r} is not in the local Docker engine and no Local.Build is given to build it",
+            ))
+    return sorted(set(problems))
+
+
+def check_training_semantics(
+    request: dict[str, Any], spec: Spec, *, for_cloud: bool, prefix: str = ""
+) -> list[Problem]:
+    """Checks beyond the service model, shared with the training job definitions of tuning."""
+    problems: list[Problem] = []
+    algo = request.get("AlgorithmSpecification")
+    if isinstance(algo, dict):
+        defs = algo.get("MetricDefinitions")
+        if isinstance(defs, list):
+            _, found = metrics.compile_definitions(
+                [d for d in defs if isinstance(d, dict)],
+                join_path(prefix, "AlgorithmSpecification.MetricDefinitions"),
+            )
+            problems += found
+        if not algo.get("TrainingImage") and not algo.get("AlgorithmName"):
+            problems.append(Problem(join_path(prefix, "AlgorithmSpecification.TrainingImage"), "is required (AlgorithmName is not supported locally)"))
+    channels = request.get("InputDataConfig")
+    if isinstance(channels, list):
+        problems += _check_channels(channels, spec, for_cloud, prefix)
+    out = request.get("OutputDataConfig")
+    if isinstance(out, dict) and isinstance(out.get("S3OutputPath"), str):
+        problems += _check_uri(out["S3OutputPath"], join_path(prefix, "OutputDataConfig.S3OutputPath"), spec, for_cloud, must_exist=False)
+    ckpt = request.get("CheckpointConfig")
+    if isinstance(ckpt, dict) and isinstance(ckpt.get("S3Uri"), str):
+        problems += _check_uri(ckpt["S3Uri"], join_path(prefix, "CheckpointConfig.S3Uri"), spec, for_cloud, must_exist=False)
+    rc = request.get("ResourceConfig")
+    if isinstance(rc, dict):
+        problems += _check_resources(rc, join_path(prefix, "ResourceConfig"), for_cloud)
+    if for_cloud and not request.get("RoleArn"):
+        problems.append(Problem(join_path(prefix, "RoleArn"), "is required by the cloud"))
+    return problems
+
+
+def _check_channels(channels: list[Any], spec: Spec, for_cloud: bool, prefix: str) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for i, channel in enumerate(channels):
+        path = join_path(join_path(prefix, "InputDataConfig"), i)
+        if not isinstance(channel, dict):
+            continue
+        name = channel.get("ChannelName")
+        if isinstance(name, str):
+            if name in seen:
+                problems.append(Problem(f"{path}.ChannelName", f"duplicate channel name {name!r} (also InputDataConfig[{seen[name]}])"))
+            seen.setdefault(name, i)
+        mode = channel.get("InputMode")
+        if mode == "Pipe" and not for_cloud:
+            problems.append(Problem(f"{path}.InputMode", "Pipe mode is not supported locally yet (File and FastFile are)"))
+        source = channel.get("DataSource")
+        s3 = source.get("S3DataSource") if isinstance(source, dict) else None
+        if isinstance(s3, dict) and isinstance(s3.get("S3Uri"), str):
+            problems += _check_uri(s3["S3Uri"], f"{path}.DataSource.S3DataSource.S3Uri", spec, for_cloud, must_exist=True)
+    return problems
+
+
+def _check_uri(uri: str, path: str, spec: Spec, for_cloud: bool, *, must_exist: bool) -> list[Problem]:
+    if uri.startswith("file://"):
+        if for_cloud:
+            return [Problem(path, "file:// paths work only locally; the cloud needs an s3:// URI")]
+        if must_exist and not resolve_file_uri(uri, spec.base_dir).exists():
+            return [Problem(path, f"no such file or folder: {resolve_file_uri(uri, spec.base_dir)}")]
+        return []
+    if uri.startswith("s3://") and not for_cloud:
+        return [Problem(path, "s3:// locations are not supported locally yet; use a file:// path")]
+    if not uri.startswith("s3://"):
+        return [Problem(path, "must be an s3:// URI (or file:// to run locally)")]
+    return []
+
+
+def _check_resources(rc: dict[str, Any], path: str, for_cloud: bool) -> list[Problem]:
+    problems: list[Problem] = []
+    itype = rc.get("InstanceType")
+    if isinstance(itype, str):
+        if itype in _LOCAL_INSTANCE_TYPES and for_cloud:
+            problems.append(Problem(f"{path}.InstanceType", f"{itype!r} works only locally; the cloud needs an ml.* instance type"))
+        elif instances.lookup(itype) is None and not for_cloud:
+            problems.append(Problem(f"{path}.InstanceType", f"unknown instance type {itype!r} (smlocal knows local, local_gpu and the common ml.* types)"))
+    count = rc.get("InstanceCount")
+    if isinstance(count, int) and not isinstance(count, bool) and count > MAX_LOCAL_HOSTS and not for_cloud:
+        problems.append(Problem(f"{path}.InstanceCount", f"smlocal runs at most {MAX_LOCAL_HOSTS} host(s) for now (got {count})"))
+    if rc.get("InstanceGroups") and not for_cloud:
+        problems.append(Problem(f"{path}.InstanceGroups", "heterogeneous clusters are not supported locally"))
+    return problems
+
+
+def _file_uris(request: dict[str, Any]) -> list[list[str | int]]:
+    """Paths (as key lists) of every ``file://`` string in the request."""
+    found: list[list[str | int]] = []
+
+    def walk(node: Any, trail: list[str | int]) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, [*trail, k])
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, [*trail, i])
+        elif isinstance(node, str) and node.startswith("file://"):
+            found.append(trail)
+
+    walk(request, [])
+    return found
+
+
+def _set(root: Any, trail: list[str | int], value: Any) -> None:
+    node = root
+    for key in trail[:-1]:
+        node = node[key]
+    node[trail[-1]] = value

@@ -1,0 +1,356 @@
+"""Unit tests for runner.metrics: no Docker, no network."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from runner.metrics import (
+    ENGINE_NAME,
+    LineSplitter,
+    MetricDefinition,
+    MetricSample,
+    MetricScraper,
+    compile_definitions,
+    definition_warnings,
+    parse_value,
+    suspicious_escapes,
+)
+from runner.problems import Problem
+
+P = "AlgorithmSpecification.MetricDefinitions"
+
+
+def scraper(*pairs: tuple[str, str]) -> MetricScraper:
+    defs, problems = compile_definitions([{"Name": n, "Regex": r} for n, r in pairs])
+    assert problems == []
+    return MetricScraper(defs)
+
+
+def values(samples: list[MetricSample]) -> dict[str, float]:
+    return {s.name: s.value for s in samples}
+
+
+# --- compile_definitions ---------------------------------------------------------
+
+
+def test_compile_ok_keeps_order_and_uses_regex_engine() -> None:
+    defs, problems = compile_definitions(
+        [{"Name": "b", "Regex": "b=(\\S+)"}, {"Name": "a", "Regex": "(?<v>[0-9.]+) a"}]
+    )
+    assert problems == []
+    assert [d.name for d in defs] == ["b", "a"]
+    assert isinstance(defs[0], MetricDefinition)
+    assert defs[0].regex == "b=(\\S+)"
+    assert ENGINE_NAME == "regex"  # Java-style named group above needs the regex package
+
+
+def test_compile_problems_have_exact_paths() -> None:
+    entries: list[Any] = [
+        {"Name": "ok", "Regex": "ok=(\\S+)"},
+        {"Name": "bad", "Regex": "loss=([0-9"},
+        {"Name": "nogroup", "Regex": "loss=\\S+"},
+        {"Name": "ok", "Regex": "other=(\\S+)"},
+        {"Regex": "x=(\\S+)"},
+        {"Name": "", "Regex": 5},
+        "not a mapping",
+        {"Name": "n" * 256, "Regex": "(" + "a" * 499 + ")"},
+    ]
+    defs, problems = compile_definitions(entries)
+    assert [d.name for d in defs] == ["ok"]
+    paths = [p.path for p in problems]
+    assert paths == [
+        f"{P}[1].Regex",
+        f"{P}[2].Regex",
+        f"{P}[3].Name",
+        f"{P}[4].Name",
+        f"{P}[5].Name",
+        f"{P}[5].Regex",
+        f"{P}[6]",
+        f"{P}[7].Name",
+        f"{P}[7].Regex",
+    ]
+    by_path = {p.path: p.message for p in problems}
+    assert by_path[f"{P}[1].Regex"].startswith("does not compile: ")
+    assert len(by_path[f"{P}[1].Regex"]) > len("does not compile: ")  # the compiler's reason
+    assert "no capture group" in by_path[f"{P}[2].Regex"]
+    assert "duplicate metric name 'ok'" in by_path[f"{P}[3].Name"]
+    assert f"{P}[0]" in by_path[f"{P}[3].Name"]
+    assert by_path[f"{P}[4].Name"] == "is required"
+    assert "at most 255" in by_path[f"{P}[7].Name"]
+    assert "at most 500" in by_path[f"{P}[7].Regex"]
+
+
+def test_compile_limits_name_and_regex_lengths_inclusive() -> None:
+    defs, problems = compile_definitions([{"Name": "n" * 255, "Regex": "(" + "a" * 498 + ")"}])
+    assert problems == [] and len(defs) == 1
+
+
+def test_compile_more_than_40_definitions() -> None:
+    entries: list[dict[str, Any]] = [{"Name": f"m{i}", "Regex": f"m{i}=(\\S+)"} for i in range(41)]
+    _, problems = compile_definitions(entries)
+    assert problems == [Problem(P, "at most 40 metric definitions are allowed, got 41")]
+    _, problems = compile_definitions(entries[:40])
+    assert problems == []
+
+
+def test_compile_custom_path_and_not_a_list() -> None:
+    _, problems = compile_definitions([{"Name": "x", "Regex": "x"}], path="Def.Metrics")
+    assert [p.path for p in problems] == ["Def.Metrics[0].Regex"]
+    _, problems = compile_definitions({"Name": "x"}, path="Def.Metrics")  # type: ignore[arg-type]
+    assert [p.path for p in problems] == ["Def.Metrics"]
+
+
+# --- the AWS guide's examples ------------------------------------------------------
+
+GUIDE_LINE = (
+    "GAN_loss=0.138318; Scaled_reg=2.654134; disc:[-0.017371,0.102429] real 0.000000 "
+    "disc-combined=0.000000; disc_train_loss=1.374587; Loss = 16.020744;"
+)
+
+
+def test_guide_example_line() -> None:
+    s = scraper(
+        ("gan_loss", "GAN_loss=(.*?);"),
+        ("disc_combined", "disc-combined=(.*?);"),
+        ("disc_train_loss", "disc_train_loss=(.*?);"),
+        ("loss", "Loss = (.*?);"),
+    )
+    samples = s.feed(GUIDE_LINE, 1000.0)
+    assert [x.name for x in samples] == ["gan_loss", "disc_combined", "disc_train_loss", "loss"]
+    assert values(samples) == {
+        "gan_loss": 0.138318,
+        "disc_combined": 0.0,
+        "disc_train_loss": 1.374587,
+        "loss": 16.020744,
+    }
+    assert all(x.timestamp == 1000.0 for x in samples)
+    assert not s.rejected
+
+
+def test_ntm_style_line() -> None:
+    s = scraper(("validation:total_loss", "validation total_loss <loss>=(\\S+)"))
+    line = "#quality_metric: host=algo-1, epoch=3, validation total_loss <loss>=2.5"
+    assert s.feed(line, 1.0) == [MetricSample("validation:total_loss", 2.5, 1.0)]
+
+
+def test_first_match_on_a_line_wins() -> None:
+    s = scraper(("loss", "loss=([0-9.]+)"))
+    assert values(s.feed("loss=1.0 loss=2.0", 0.0)) == {"loss": 1.0}
+
+
+def test_tab_line_matched_through_011() -> None:
+    s = scraper(("acc", "accuracy#011(\\S+)"), ("loss", "loss=(\\S+)"))
+    assert values(s.feed("epoch 1\taccuracy\t0.91", 0.0)) == {"acc": 0.91}
+    # A raw match is preferred and needs no rewriting.
+    assert values(s.feed("loss=0.5\tdone", 0.0)) == {"loss": 0.5}
+    # No tab, no rewriting: the #011 form is literal text only on the service.
+    assert s.feed("accuracy 0.91", 0.0) == []
+
+
+# --- values -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1e-3", 1e-3),
+        ("-2.5E+04", -25000.0),
+        ("+3.", 3.0),
+        (".5", 0.5),
+        ("42", 42.0),
+        ("-0", 0.0),
+        ("  0.25 \t", 0.25),
+        ("0.5;", 0.5),
+        ("0.5,", 0.5),
+        ("0.5 ;", 0.5),
+    ],
+)
+def test_parse_value_numbers(text: str, expected: float) -> None:
+    assert parse_value(text) == expected
+
+
+@pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-inf", "Infinity", "-Infinity", "1e999"])
+def test_parse_value_nonfinite(text: str) -> None:
+    value = parse_value(text)
+    assert value is not None and not math.isfinite(value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "   ", ";", "abc", "1.2.3", "1,234", "1,234.5", "1_000", "0x1p3", "1.5f", "١٢", "e5", "."],
+)
+def test_parse_value_rejects(text: str) -> None:
+    assert parse_value(text) is None
+
+
+def test_scraper_rejects_and_counts_awkward_values() -> None:
+    s = scraper(("loss", "loss=(\\S*)"))
+    lines = ["loss=nan", "loss=NaN", "loss=inf", "loss=-inf", "loss=Infinity"]
+    for line in lines:
+        assert s.feed(line, 0.0) == []
+    assert s.nonfinite["loss"] == 5
+    for line in ["loss=", "loss=abc", "loss=1.2.3", "loss=1,234", "loss=1e200"]:
+        assert s.feed(line, 0.0) == []
+    assert s.rejected["loss"] == 10
+    assert s.nonfinite["loss"] == 5  # empty / garbage / out of range are not "non-finite"
+    assert s.first_rejected == {"loss": "nan"}
+    assert s.final_metrics() == []
+    assert values(s.feed("loss=0.5;", 0.0)) == {"loss": 0.5}
+
+
+def test_lazy_regex_with_trailing_separator() -> None:
+    s = scraper(("loss", "loss=(.*?);"), ("acc", "acc=(\\S+)"))
+    assert values(s.feed("loss=0.5; acc=0.9, lr=0.1", 0.0)) == {"loss": 0.5, "acc": 0.9}
+
+
+def test_group_that_did_not_take_part_is_rejected() -> None:
+    s = scraper(("loss", "loss=([0-9.]+)|loss unknown"))
+    assert s.feed("loss unknown", 0.0) == []
+    assert s.rejected["loss"] == 1 and s.first_rejected["loss"] == ""
+
+
+# --- final metrics ----------------------------------------------------------------
+
+
+def test_final_metrics_last_value_definition_order_only_seen() -> None:
+    s = scraper(("a", "a=(\\S+)"), ("b", "b=(\\S+)"), ("never", "never=(\\S+)"))
+    s.feed("b=1", 10.0)
+    s.feed("a=1", 11.0)
+    s.feed("b=2 a=nan", 12.5)
+    s.feed("nothing here", 13.0)
+    assert s.final_metrics() == [
+        {"MetricName": "a", "Value": 1.0, "Timestamp": datetime.fromtimestamp(11.0, tz=UTC)},
+        {"MetricName": "b", "Value": 2.0, "Timestamp": datetime.fromtimestamp(12.5, tz=UTC)},
+    ]
+    assert s.final_metrics()[0]["Timestamp"].tzinfo is UTC
+    assert s.last("b") == MetricSample("b", 2.0, 12.5)
+    assert s.last("never") is None
+
+
+def test_many_lines() -> None:
+    s = scraper(("loss", "loss=(.*?);"), ("acc", "acc=(\\S+)"), ("lr", "lr: (\\S+)"))
+    count = 0
+    for i in range(200_000):
+        line = f"[step {i}] loss={i / 1000};" if i % 2 else f"[step {i}] info: nothing to see"
+        count += len(s.feed(line, float(i)))
+    assert count == 100_000
+    assert s.last("loss") == MetricSample("loss", 199.999, 199_999.0)
+
+
+# --- suspicious escapes -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("regex", ["loss=(\\\\d+)", "loss=(\\\\S+)", "a\\\\w", "x=(\\\\.5)"])
+def test_suspicious_escapes_flags_double_backslash(regex: str) -> None:
+    hint = suspicious_escapes(regex)
+    assert hint is not None and "literal backslash" in hint
+
+
+@pytest.mark.parametrize("regex", ["loss=(\\d+)", "a\\\\\\d", "path\\\\x", "\\.(\\S+)", "x\\"])
+def test_suspicious_escapes_quiet_otherwise(regex: str) -> None:
+    assert suspicious_escapes(regex) is None
+
+
+def test_definition_warnings_paths() -> None:
+    entries: list[Any] = [
+        {"Name": "a", "Regex": "a=(\\S+)"},
+        {"Name": "b", "Regex": "b=(\\\\d+)"},
+        "junk",
+    ]
+    warnings = definition_warnings(entries)
+    assert [w.path for w in warnings] == [f"{P}[1].Regex"]
+
+
+# --- line splitting ---------------------------------------------------------------
+
+
+def split_all(chunks: list[bytes], max_line: int = 256 * 1024) -> list[str]:
+    splitter = LineSplitter(max_line)
+    lines: list[str] = []
+    for chunk in chunks:
+        lines.extend(splitter.feed(chunk))
+    return lines + splitter.flush()
+
+
+def test_splitter_chunks_split_lines() -> None:
+    assert split_all([b"he", b"llo\nwor", b"ld\n", b"", b"tail"]) == ["hello", "world", "tail"]
+    assert split_all([b"a\n\nb\n"]) == ["a", "", "b"]
+    assert split_all([b""]) == []
+
+
+def test_splitter_line_ends() -> None:
+    assert split_all([b"a\r\nb\rc\nd"]) == ["a", "b", "c", "d"]
+    assert split_all([b"10%\r20%\r100%\r\n", b"done\n"]) == ["10%", "20%", "100%", "done"]
+    # "\r\n" split over two chunks is one line end; a lone "\r" then "x" is not.
+    assert split_all([b"a\r", b"\nb\r", b"x\n"]) == ["a", "b", "x"]
+    assert split_all([b"a\r", b"", b"\n"]) == ["a"]
+    assert split_all([b"a\r", b"\n\n"]) == ["a", ""]
+
+
+def test_splitter_multibyte_across_chunks() -> None:
+    data = "päivää → 日本語 🎉\nsecond ✓\n".encode()
+    for size in (1, 2, 3, 5):
+        chunks = [data[i : i + size] for i in range(0, len(data), size)]
+        assert split_all(chunks) == ["päivää → 日本語 🎉", "second ✓"]
+
+
+def test_splitter_invalid_utf8_replaced() -> None:
+    assert split_all([b"bad \xff byte\n", b"cut \xe2\x82"]) == ["bad \ufffd byte", "cut \ufffd"]
+
+
+def test_splitter_long_lines_cut_into_pieces() -> None:
+    splitter = LineSplitter(max_line=8)
+    assert splitter.feed(b"0123456789abcdefXYZ") == ["01234567", "89abcdef"]
+    assert splitter.feed(b"\nshort\n") == ["XYZ", "short"]
+    assert splitter.feed(b"12345678\n") == ["12345678"]  # exactly max_line: one line
+    assert splitter.feed(b"1234567") == []
+    assert splitter.feed(b"8") == []
+    assert splitter.feed(b"\n") == ["12345678"]
+    assert splitter.flush() == []
+
+
+def test_splitter_long_line_never_cuts_a_character() -> None:
+    text = "ab" + "日" * 10  # 3-byte characters
+    lines = split_all([text.encode() + b"\n"], max_line=8)
+    assert "".join(lines) == text
+    assert all("\ufffd" not in line and len(line.encode()) <= 8 for line in lines)
+    chunks = [bytes([b]) for b in (text * 3).encode()]
+    lines = split_all(chunks, max_line=8)
+    assert "".join(lines) == text * 3 and all("\ufffd" not in line for line in lines)
+
+
+def test_splitter_keeps_memory_bounded() -> None:
+    splitter = LineSplitter(max_line=1024)
+    pieces = 0
+    for _ in range(1000):
+        pieces += len(splitter.feed(b"x" * 700))
+        assert len(splitter._buffer) <= 1024
+    assert pieces == 700 * 1000 // 1024
+    assert len(splitter.flush()[0]) == 700 * 1000 % 1024
+
+
+def test_splitter_rejects_tiny_max_line() -> None:
+    with pytest.raises(ValueError):
+        LineSplitter(max_line=3)
+
+
+def test_splitter_feeds_scraper() -> None:
+    s = scraper(("loss", "loss=(\\S+)"))
+    splitter = LineSplitter()
+    found: list[float] = []
+    for chunk in (b"epoch 1 lo", b"ss=0.7\r\nepoch 2 loss=0.", b"6\n", b"epoch 3 loss=0.5"):
+        for line in splitter.feed(chunk):
+            found += [x.value for x in s.feed(line, 0.0)]
+    for line in splitter.flush():
+        found += [x.value for x in s.feed(line, 0.0)]
+    assert found == [0.7, 0.6, 0.5]
+
+
+def test_stdlib_re_patterns_fit_the_definition_type() -> None:
+    definition = MetricDefinition("loss", re.compile("loss=(\\S+)"))
+    assert values(MetricScraper([definition]).feed("loss=3", 0.0)) == {"loss": 3.0}
