@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from runner import schema
 
@@ -38,13 +38,13 @@ def output_members(operation: str) -> frozenset[str]:
 
 def describe_training_job(record: dict[str, Any]) -> dict[str, Any]:
     members = output_members("DescribeTrainingJob")
-    return to_timestamps({k: v for k, v in record.items() if k in members})
+    return cast(dict[str, Any], to_timestamps({k: v for k, v in record.items() if k in members}))
 
 
 def training_job_summary(record: dict[str, Any]) -> dict[str, Any]:
     """An entry of ListTrainingJobs' TrainingJobSummaries."""
     keys = ("TrainingJobName", "TrainingJobArn", "CreationTime", "TrainingEndTime", "LastModifiedTime", "TrainingJobStatus", "SecondaryStatus")
-    return to_timestamps({k: record[k] for k in keys if k in record})
+    return cast(dict[str, Any], to_timestamps({k: record[k] for k in keys if k in record}))
 
 
 def to_json(data: Any) -> str:

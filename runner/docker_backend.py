@@ -104,6 +104,14 @@ class DockerBackend:
     def __init__(self, home: Path, client: Any | None = None) -> None:
         self.home = home
         self._client = client
+        self._engine_cpus: int | None = None
+
+    def engine_cpus(self) -> int:
+        """CPUs of the engine's machine: an instance type's vCPUs are capped to it (Docker
+        refuses a CPU limit above what the machine has)."""
+        if self._engine_cpus is None:
+            self._engine_cpus = int(self.client.info().get("NCPU") or os.cpu_count() or 1)
+        return self._engine_cpus
 
     @property
     def client(self) -> Any:
@@ -177,7 +185,7 @@ class DockerBackend:
         host_config = self.api.create_host_config(
             mounts=[DockerMount(m.target, m.source, type="bind", read_only=m.read_only) for m in spec.mounts],
             init=True,
-            nano_cpus=int(spec.cpus * 1e9) if spec.cpus else None,
+            nano_cpus=int(min(spec.cpus, self.engine_cpus()) * 1e9) if spec.cpus else None,
             mem_limit=spec.memory_bytes,
             memswap_limit=spec.memory_bytes,
             device_requests=device_requests,

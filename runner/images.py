@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,7 +33,9 @@ def context_hash(context: Path, dockerfile: str, build_args: dict[str, str], bas
         dirs.sort()
         for name in sorted(names):
             path = Path(root, name)
-            digest.update(f"\0file {path.relative_to(context)}\0".encode())
+            # The mode too: COPY keeps it, and ``train`` must be executable.
+            mode = stat.S_IMODE(path.lstat().st_mode)
+            digest.update(f"\0file {path.relative_to(context)}\0{mode:o}\0".encode())
             if path.is_symlink():
                 digest.update(os.readlink(path).encode())
             else:
@@ -41,8 +44,14 @@ def context_hash(context: Path, dockerfile: str, build_args: dict[str, str], bas
 
 
 def base_images(dockerfile_text: str, build_args: dict[str, str]) -> list[str]:
-    """The images a Dockerfile starts FROM, with ARG defaults and build args substituted."""
-    args = {m.group(1): m.group(2) or "" for m in _ARG.finditer(dockerfile_text)}
+    """The images a Dockerfile starts FROM, with ARG defaults and build args substituted.
+
+    As in Docker, only the ARGs before the first FROM apply to FROM lines (an ARG inside a
+    stage, e.g. ``ARG VERSION`` re-declared to use it in RUN, does not), and quotes around
+    a default are not part of its value."""
+    first_from = _FROM.search(dockerfile_text)
+    preamble = dockerfile_text[: first_from.start()] if first_from else dockerfile_text
+    args = {m.group(1): (m.group(2) or "").strip("\"'") for m in _ARG.finditer(preamble)}
     args.update(build_args)
     out = []
     for match in _FROM.finditer(dockerfile_text):

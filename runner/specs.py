@@ -15,6 +15,7 @@ validated or sent anywhere, so the rest of the file goes to boto3 unchanged::
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,7 +117,7 @@ def parse_local(raw: Any, base_dir: Path) -> LocalOptions:
         if gpus != "all" and not all(part.strip().isdigit() for part in gpus.split(",")):
             problems.append(Problem(f"{LOCAL_KEY}.Gpus", f"must be 'all' or a comma-separated list of device indexes (got {gpus!r})"))
     grace = raw.get("StopGracePeriodSeconds", DEFAULT_GRACE_SECONDS)
-    if isinstance(grace, bool) or not isinstance(grace, int | float) or grace < 0:
+    if isinstance(grace, bool) or not isinstance(grace, int | float) or not math.isfinite(grace) or grace < 0:
         problems.append(Problem(f"{LOCAL_KEY}.StopGracePeriodSeconds", f"must be a number of seconds >= 0 (got {grace!r})"))
         grace = DEFAULT_GRACE_SECONDS
     if problems:

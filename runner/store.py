@@ -172,7 +172,7 @@ class Store:
     def metric_series(self, job: str) -> dict[str, list[tuple[float, float]]]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT name, ts, value FROM metrics WHERE job = ? ORDER BY rowid", (job,)
+                "SELECT name, ts, value FROM metrics WHERE job = ? ORDER BY ts, rowid", (job,)
             ).fetchall()
         out: dict[str, list[tuple[float, float]]] = {}
         for name, ts, value in rows:
@@ -189,8 +189,10 @@ class Store:
                     "INSERT INTO logs(job, host, stream, ts, line) VALUES (?, ?, ?, ?, ?)",
                     ((job, h, s, t, text) for h, s, t, text in lines),
                 )
-            finally:
-                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def logs(self, job: str, after: int = 0, limit: int = 5000) -> list[LogLine]:
         with self._lock:

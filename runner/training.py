@@ -58,6 +58,7 @@ def container_spec(
     env["TRAINING_JOB_NAME"] = name
     env["TRAINING_JOB_ARN"] = training_job_arn(name)
     itype = instances.lookup(request["ResourceConfig"]["InstanceType"])
+    isolated = bool(request.get("EnableNetworkIsolation"))
     gpus = None
     if itype is not None and itype.wants_gpu:
         gpus = spec.local.gpus or "all"
@@ -73,7 +74,9 @@ def container_spec(
         cpus=itype.vcpus if itype else None,
         memory_bytes=itype.memory_bytes if itype else None,
         gpus=gpus,
-        network_isolation=bool(request.get("EnableNetworkIsolation")),
+        network_isolation=isolated,
+        # Without a network Docker writes no entry for the hostname; SageMaker's hosts resolve.
+        extra_hosts={host: "127.0.0.1"} if isolated else {},
     )
 
 
@@ -124,6 +127,7 @@ class TrainingRun:
         self.scraper = MetricScraper(defs)
         self.record: dict[str, Any] = {}
         self._stop_reason: str | None = None  # "Stopped" or "MaxRuntimeExceeded"
+        self._sink: LogSink | None = None
 
     def create(self) -> dict[str, Any]:
         now = self.ctx.clock.now()
@@ -249,7 +253,6 @@ class TrainingRun:
         self.record["OutputDataConfig"] = dict(self.request["OutputDataConfig"])
 
     def _our_failure_reason(self, exit_status: ExitStatus) -> str:
-        tail = "\n".join(getattr(self, "_sink", None).tail if hasattr(self, "_sink") else [])
         if exit_status.oom_killed:
             head = (
                 f"AlgorithmError: the container ran out of memory and was killed (OOM, exit code "
@@ -259,9 +262,7 @@ class TrainingRun:
             head = f"AlgorithmError: the container exited with code {exit_status.code}."
         if exit_status.error:
             head += f" Docker: {exit_status.error}."
-        if tail:
-            head += f" Last log lines:\n{tail}"
-        return head[-files.FAILURE_REASON_MAX:] if len(head) > files.FAILURE_REASON_MAX else head
+        return with_log_tail(head, list(self._sink.tail) if self._sink else [], files.FAILURE_REASON_MAX)
 
     def _advance(self, secondary: str) -> None:
         status.advance(self.record, secondary, self.ctx.clock.now())
@@ -274,6 +275,22 @@ _ECHOED_FIELDS = (
     "EnableInterContainerTrafficEncryption", "EnableManagedSpotTraining", "CheckpointConfig",
     "Environment", "RetryStrategy", "DebugHookConfig", "TensorBoardOutputConfig", "ProfilerConfig",
 )
+
+
+def with_log_tail(head: str, tail: list[str], limit: int, line_limit: int = 200) -> str:
+    """``head`` and as many of the last log lines as fit in ``limit`` characters."""
+    text = head[:limit]
+    kept: list[str] = []
+    room = limit - len(text) - len(" Last log lines:")
+    for line in reversed(tail):
+        line = line if len(line) <= line_limit else line[: line_limit - 3] + "..."
+        if len(line) + 1 > room:
+            break
+        kept.append(line)
+        room -= len(line) + 1
+    if kept:
+        text += " Last log lines:\n" + "\n".join(reversed(kept))
+    return text
 
 
 def _json(data: Any) -> str:

@@ -63,11 +63,12 @@ def check_training_semantics(
     if isinstance(algo, dict):
         defs = algo.get("MetricDefinitions")
         if isinstance(defs, list):
-            _, found = metrics.compile_definitions(
-                [d for d in defs if isinstance(d, dict)],
-                join_path(prefix, "AlgorithmSpecification.MetricDefinitions"),
-            )
-            problems += found
+            # Pass every entry so the indexes in the paths stay those of the request; the
+            # service model already reports the entries that are not mappings.
+            defs_path = join_path(prefix, "AlgorithmSpecification.MetricDefinitions")
+            not_mappings = {join_path(defs_path, i) for i, d in enumerate(defs) if not isinstance(d, dict)}
+            _, found = metrics.compile_definitions(defs, defs_path)
+            problems += [p for p in found if p.path not in not_mappings]
         if not algo.get("TrainingImage") and not algo.get("AlgorithmName"):
             problems.append(Problem(join_path(prefix, "AlgorithmSpecification.TrainingImage"), "is required (AlgorithmName is not supported locally)"))
     channels = request.get("InputDataConfig")
@@ -97,7 +98,8 @@ def _check_channels(channels: list[Any], spec: Spec, for_cloud: bool, prefix: st
         name = channel.get("ChannelName")
         if isinstance(name, str):
             if name in seen:
-                problems.append(Problem(f"{path}.ChannelName", f"duplicate channel name {name!r} (also InputDataConfig[{seen[name]}])"))
+                also = join_path(join_path(prefix, "InputDataConfig"), seen[name])
+                problems.append(Problem(f"{path}.ChannelName", f"duplicate channel name {name!r} (also {also})"))
             seen.setdefault(name, i)
         mode = channel.get("InputMode")
         if mode == "Pipe" and not for_cloud:
@@ -132,8 +134,13 @@ def _check_resources(rc: dict[str, Any], path: str, for_cloud: bool) -> list[Pro
         elif instances.lookup(itype) is None and not for_cloud:
             problems.append(Problem(f"{path}.InstanceType", f"unknown instance type {itype!r} (smlocal knows local, local_gpu and the common ml.* types)"))
     count = rc.get("InstanceCount")
-    if isinstance(count, int) and not isinstance(count, bool) and count > MAX_LOCAL_HOSTS and not for_cloud:
-        problems.append(Problem(f"{path}.InstanceCount", f"smlocal runs at most {MAX_LOCAL_HOSTS} host(s) for now (got {count})"))
+    if isinstance(count, int) and not isinstance(count, bool):
+        # The service model's min is 0 (for InstanceGroups); a job needs a host. Negative
+        # counts are already refused by that min.
+        if count == 0:
+            problems.append(Problem(f"{path}.InstanceCount", "must be at least 1"))
+        elif count > MAX_LOCAL_HOSTS and not for_cloud:
+            problems.append(Problem(f"{path}.InstanceCount", f"smlocal runs at most {MAX_LOCAL_HOSTS} host(s) for now (got {count})"))
     if rc.get("InstanceGroups") and not for_cloud:
         problems.append(Problem(f"{path}.InstanceGroups", "heterogeneous clusters are not supported locally"))
     return problems

@@ -1,0 +1,101 @@
+"""Integration tests: real containers in the local Docker engine (`make test-images` builds
+the images they use). Each test gets its own store and leaves no container behind."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.docker_backend import DockerBackend, connect
+from runner.specs import LocalOptions, Spec
+from runner.store import Store
+from runner.training import RunContext, TrainingRun
+
+PROBE = "smlocal/probe:latest"
+TOOLKIT = "smlocal/toolkit-probe:latest"
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Any:
+    client = connect()
+    for image in (PROBE, TOOLKIT):
+        try:
+            client.api.inspect_image(image)
+        except Exception:
+            pytest.fail(f"image {image} is missing: run `make test-images`")
+    return client
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "home")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def test_label() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def backend(store: Store, docker_client: Any, test_label: str) -> Iterator[DockerBackend]:
+    b = DockerBackend(store.home, docker_client)
+    yield b
+    left = b.find({"smlocal.test": test_label})
+    for cid in left:
+        b.remove(cid)
+    assert not left, f"containers left behind: {left}"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    train = tmp_path / "data" / "train"
+    (train / "sub").mkdir(parents=True)
+    (train / "a.csv").write_text("1,2,3\n")
+    (train / "sub" / "b.csv").write_text("4,5,6\n7,8,9\n")
+    return tmp_path / "data"
+
+
+def probe_request(tmp_path: Path, name: str, hyperparameters: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": PROBE, "TrainingInputMode": "File"},
+        "HyperParameters": hyperparameters or {},
+        "InputDataConfig": [
+            {
+                "ChannelName": "train",
+                "ContentType": "text/csv",
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"file://{tmp_path}/data/train",
+                                                "S3DataDistributionType": "FullyReplicated"}},
+            }
+        ],
+        "OutputDataConfig": {"S3OutputPath": f"file://{tmp_path}/out"},
+        "ResourceConfig": {"InstanceType": "local", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 300},
+    }
+    request.update(extra)
+    return request
+
+
+def run_job(
+    request: dict[str, Any], store: Store, backend: DockerBackend, test_label: str, tmp_path: Path,
+    local: LocalOptions | None = None,
+) -> TrainingRun:
+    spec = Spec(request=request, local=local or LocalOptions(stop_grace_seconds=5), base_dir=tmp_path)
+    run = TrainingRun(spec, RunContext(store=store, backend=backend, extra_labels={"smlocal.test": test_label}))
+    run.create()
+    run.run()
+    return run
+
+
+def report(store: Store, name: str, marker: str = "PROBE_REPORT ") -> dict[str, Any]:
+    for entry in store.iter_logs(name):
+        if entry.line.startswith(marker):
+            return dict(json.loads(entry.line[len(marker):]))
+    raise AssertionError(f"no {marker.strip()} line in the logs of {name}")
