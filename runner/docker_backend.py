@@ -163,6 +163,8 @@ class DockerBackend:
                 text = chunk.get("stream")
                 if text:
                     for line in str(text).splitlines():
+                        if not line.strip():
+                            continue
                         tail = (tail + [line])[-15:]
                         on_log(line)
         except docker.errors.APIError as exc:
