@@ -1,0 +1,115 @@
+"""Trial overhead: a no-op training job through `smlocal train` against a bare
+`docker run --rm --network none` of the same image, measured side by side in one run.
+
+    .venv/bin/python benchmarks/trial_overhead.py [--runs 10]
+
+Prints the median wall time of each way and their ratios. The floor is the container start
+itself; smlocal adds the Python start, validation, the store, config files, log streaming,
+artifact tarballs and the container's removal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+IMAGE = "smlocal/noop:bench"
+
+
+def build_image(work: Path) -> None:
+    ctx = work / "ctx"
+    ctx.mkdir()
+    (ctx / "train").write_text("#!/bin/sh\nexit 0\n")
+    (ctx / "train").chmod(0o755)
+    (ctx / "Dockerfile").write_text("FROM smlocal/python:3.11\nCOPY train /usr/local/bin/train\n")
+    subprocess.run([sys.executable, "-m", "runner.cli", "build", str(ctx), "-t", IMAGE], check=True, capture_output=True)
+
+
+def write_spec(work: Path, isolated: bool) -> Path:
+    request = {
+        "TrainingJobName": "bench",
+        "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+        "OutputDataConfig": {"S3OutputPath": f"file://{work}/out"},
+        "ResourceConfig": {"InstanceType": "local", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+        "EnableNetworkIsolation": isolated,
+    }
+    path = work / f"bench-{isolated}.yaml"
+    path.write_text(yaml.safe_dump(request))
+    return path
+
+
+def in_process(work: Path, home: Path) -> Callable[[], float]:
+    """A job run as a tuning job runs its trials: inside one long-lived smlocal process."""
+    from runner.docker_backend import DockerBackend
+    from runner.specs import load_spec
+    from runner.store import Store
+    from runner.training import RunContext, TrainingRun
+
+    store = Store(home)
+    ctx = RunContext(store=store, backend=DockerBackend(store.home))
+    template = load_spec(write_spec(work, True))
+
+    def run() -> float:
+        start = time.perf_counter()
+        spec = replace(template, request={**template.request, "TrainingJobName": f"i-{uuid.uuid4().hex[:10]}"})
+        trial = TrainingRun(spec, ctx)
+        trial.create()
+        record = trial.run()
+        assert record["TrainingJobStatus"] == "Completed", record
+        return time.perf_counter() - start
+
+    return run
+
+
+def timed(argv: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        build_image(work)
+        home = work / "home"
+        smlocal = [sys.executable, "-m", "runner.cli", "--home", str(home), "train", "--quiet"]
+        ways = {
+            "docker run --rm --network none": lambda: timed(["docker", "run", "--rm", "--network", "none", IMAGE, "train"]),
+            "smlocal train (network isolation)": lambda: timed(
+                [*smlocal, str(write_spec(work, True)), "--name", f"b-{uuid.uuid4().hex[:10]}"]),
+            "smlocal train (bridge network)": lambda: timed(
+                [*smlocal, str(write_spec(work, False)), "--name", f"b-{uuid.uuid4().hex[:10]}"]),
+            "in-process trial (network isolation)": in_process(work, home),
+            "python -c pass (interpreter start)": lambda: timed([sys.executable, "-c", "pass"]),
+        }
+        for way in ways.values():  # warm up: caches, first container start
+            way()
+        times: dict[str, list[float]] = {name: [] for name in ways}
+        for _ in range(args.runs):  # interleaved, so drift hits every way alike
+            for name, way in ways.items():
+                times[name].append(way())
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    base = medians["docker run --rm --network none"]
+    print(f"trial overhead, median of {args.runs} runs each, interleaved")
+    for name, value in medians.items():
+        print(f"  {name:38s} {value * 1000:7.0f} ms   ratio {value / base:5.2f}")
+    subprocess.run(["docker", "rmi", "-f", IMAGE], check=False, capture_output=True)
+
+
+if __name__ == "__main__":
+    main()
