@@ -175,7 +175,8 @@ class DockerBackend:
 
     def start(self, spec: ContainerSpec) -> str:
         import docker.errors
-        from docker.types import DeviceRequest, Mount as DockerMount
+        from docker.types import DeviceRequest
+        from docker.types import Mount as DockerMount
 
         device_requests = None
         if spec.gpus is not None:

@@ -1,0 +1,186 @@
+"""Tests for runner.cli: bad input ends with exit code 2, one line per problem, no traceback."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runner import status
+from runner.cli import main
+from runner.store import Store
+
+VALID = """\
+TrainingJobName: demo-1
+AlgorithmSpecification:
+  TrainingImage: smlocal/demo:latest
+  TrainingInputMode: File
+  MetricDefinitions:
+    - {Name: "train:loss", Regex: "loss=(\\\\S+)"}
+InputDataConfig:
+  - ChannelName: train
+    DataSource:
+      S3DataSource: {S3DataType: S3Prefix, S3Uri: "file://data/train"}
+OutputDataConfig:
+  S3OutputPath: "file://out"
+ResourceConfig:
+  InstanceType: local
+  InstanceCount: 1
+  VolumeSizeInGB: 1
+StoppingCondition:
+  MaxRuntimeInSeconds: 60
+"""
+
+
+@pytest.fixture(autouse=True)
+def keep_sigterm_handler() -> Iterator[None]:
+    """main() installs a SIGTERM handler; put pytest's back."""
+    before = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, before)
+
+
+@pytest.fixture
+def job_dir(tmp_path: Path) -> Path:
+    (tmp_path / "data" / "train").mkdir(parents=True)
+    return tmp_path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_no_traceback(err: str) -> None:
+    assert "Traceback" not in err
+    assert 'File "' not in err
+
+
+def test_validate_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    code, out, err = run(capsys, "validate", "--no-image-check", str(missing))
+    assert code == 2
+    assert out == ""
+    assert err == f"{missing}: cannot read: No such file or directory\n"
+
+
+def test_validate_yaml_syntax_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text("TrainingJobName: demo\nResourceConfig:\n  InstanceType: [local\n")
+    code, out, err = run(capsys, "validate", "--no-image-check", str(path))
+    assert code == 2
+    assert out == ""
+    assert err.startswith(f"{path}: not valid YAML: line 4 column 1: ")
+    assert err.count("\n") == 1
+    assert_no_traceback(err)
+
+
+def test_validate_json_syntax_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "job.json"
+    path.write_text('{"TrainingJobName": }')
+    code, _, err = run(capsys, "validate", "--no-image-check", str(path))
+    assert code == 2
+    assert err == f"{path}: not valid JSON: line 1 column 21: Expecting value\n"
+
+
+def test_validate_request_with_problems(capsys: pytest.CaptureFixture[str], job_dir: Path) -> None:
+    text = (
+        VALID.replace("file://data/train", "file://data/missing")
+        .replace("InstanceCount: 1", "InstanceCount: 2")
+        .replace('"loss=(\\\\S+)"', '"loss=\\\\S+"')
+    )
+    path = job_dir / "job.yaml"
+    path.write_text(text)
+    code, out, err = run(capsys, "validate", "--no-image-check", str(path))
+    assert code == 2
+    assert out == ""
+    lines = err.splitlines()
+    assert [line.split(": ", 1)[0] for line in lines] == [
+        "AlgorithmSpecification.MetricDefinitions[0].Regex",
+        "InputDataConfig[0].DataSource.S3DataSource.S3Uri",
+        "ResourceConfig.InstanceCount",
+    ]
+    assert lines[1] == (
+        "InputDataConfig[0].DataSource.S3DataSource.S3Uri: no such file or folder: "
+        f"{(job_dir / 'data' / 'missing').resolve()}"
+    )
+    assert lines[2] == "ResourceConfig.InstanceCount: smlocal runs at most 1 host(s) for now (got 2)"
+    assert_no_traceback(err)
+
+
+def test_validate_local_section_problem(capsys: pytest.CaptureFixture[str], job_dir: Path) -> None:
+    path = job_dir / "job.yaml"
+    path.write_text(VALID + "Local: {Gpus: some, Build: {Context: nope}}\n")
+    code, _, err = run(capsys, "validate", "--no-image-check", str(path))
+    assert code == 2
+    assert err.splitlines() == [
+        f"Local.Build.Context: is not a folder: {(job_dir / 'nope').resolve()}",
+        "Local.Gpus: must be 'all' or a comma-separated list of device indexes (got 'some')",
+    ]
+
+
+def test_validate_valid_local_request(capsys: pytest.CaptureFixture[str], job_dir: Path) -> None:
+    path = job_dir / "job.yaml"
+    path.write_text(VALID)
+    code, out, err = run(capsys, "validate", "--no-image-check", str(path))
+    assert code == 0
+    assert out == "valid\n"
+    assert err == ""
+
+
+def test_validate_for_cloud(capsys: pytest.CaptureFixture[str], job_dir: Path) -> None:
+    path = job_dir / "job.yaml"
+    path.write_text(VALID)
+    code, out, err = run(capsys, "validate", "--no-image-check", "--for-cloud", str(path))
+    assert code == 2
+    assert out == ""
+    assert "RoleArn: is required by the cloud" in err.splitlines()
+    assert_no_traceback(err)
+
+
+def test_describe_unknown_job(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, err = run(capsys, "--home", str(tmp_path), "describe", "ghost")
+    assert code == 2
+    assert out == ""
+    assert err == "smlocal: Could not find job ghost\n"
+
+
+def test_stop_unknown_job(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, err = run(capsys, "--home", str(tmp_path), "stop", "ghost")
+    assert code == 2
+    assert out == ""
+    assert err == "smlocal: Could not find job ghost\n"
+
+
+def test_logs_unknown_job(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capsys, "--home", str(tmp_path), "logs", "ghost")
+    assert code == 2
+    assert err == "smlocal: Could not find job ghost\n"
+
+
+def test_stop_an_ended_job(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    record = status.new_record({"TrainingJobName": "done"}, "arn:x", 1_700_000_000.0)
+    status.advance(record, "Completed", 1_700_000_001.0)
+    store.create_training_job(record, {}, {})
+    store.close()
+    code, _, err = run(capsys, "--home", str(tmp_path), "stop", "done")
+    assert code == 2
+    assert err == "done: the training job already ended as Completed; nothing to stop\n"
+
+
+def test_stop_and_describe_a_running_job(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    record = status.new_record({"TrainingJobName": "running"}, "arn:x", 1_700_000_000.0)
+    store.create_training_job(record, {}, {})
+    code, _, err = run(capsys, "--home", str(tmp_path), "stop", "running")
+    assert code == 0
+    assert err == "smlocal: stop requested for running\n"
+    assert store.stop_requested("running")
+    code, out, _ = run(capsys, "--home", str(tmp_path), "describe", "running")
+    assert code == 0
+    assert '"CreationTime": "2023-11-14T22:13:20+00:00"' in out
+    store.close()
