@@ -41,8 +41,10 @@ def validate_training(
 ) -> list[Problem]:
     """Every problem in a CreateTrainingJob request; empty when it can run."""
     request = spec.request
-    problems = schema.validate_request(request if for_cloud else cloud_view(request), "CreateTrainingJob")
-    problems += check_training_semantics(request, spec, for_cloud=for_cloud)
+    problems = merge_problems(
+        schema.validate_request(request if for_cloud else cloud_view(request), "CreateTrainingJob"),
+        check_training_semantics(request, spec, for_cloud=for_cloud),
+    )
     algo = request.get("AlgorithmSpecification")
     image = algo.get("TrainingImage") if isinstance(algo, dict) else None
     if image_check is not None and isinstance(image, str) and image and spec.local.build is None:
@@ -52,6 +54,13 @@ def validate_training(
                 f"image {image!r} is not in the local Docker engine and no Local.Build is given to build it",
             ))
     return sorted(set(problems))
+
+
+def merge_problems(general: list[Problem], specific: list[Problem]) -> list[Problem]:
+    """Both lists, less the general problems at a path the specific ones already explain
+    (say the service model's S3 pattern where we say "file:// works only locally")."""
+    explained = {p.path for p in specific}
+    return [p for p in general if p.path not in explained] + specific
 
 
 def check_training_semantics(
@@ -131,7 +140,9 @@ def _check_resources(rc: dict[str, Any], path: str, for_cloud: bool) -> list[Pro
     if isinstance(itype, str):
         if itype in _LOCAL_INSTANCE_TYPES and for_cloud:
             problems.append(Problem(f"{path}.InstanceType", f"{itype!r} works only locally; the cloud needs an ml.* instance type"))
-        elif instances.lookup(itype) is None and not for_cloud:
+        elif instances.lookup(itype) is None and not for_cloud and itype in _cloud_instance_types():
+            # a type the cloud knows but smlocal has no size for (the service model's own
+            # enum message covers names the cloud does not know)
             problems.append(Problem(f"{path}.InstanceType", f"unknown instance type {itype!r} (smlocal knows local, local_gpu and the common ml.* types)"))
     count = rc.get("InstanceCount")
     if isinstance(count, int) and not isinstance(count, bool):
@@ -144,6 +155,11 @@ def _check_resources(rc: dict[str, Any], path: str, for_cloud: bool) -> list[Pro
     if rc.get("InstanceGroups") and not for_cloud:
         problems.append(Problem(f"{path}.InstanceGroups", "heterogeneous clusters are not supported locally"))
     return problems
+
+
+def _cloud_instance_types() -> frozenset[str]:
+    shape = schema.input_shape("CreateTrainingJob").members["ResourceConfig"]
+    return frozenset(shape.members["InstanceType"].enum)  # type: ignore[attr-defined]
 
 
 def _file_uris(request: dict[str, Any]) -> list[list[str | int]]:

@@ -93,21 +93,14 @@ def test_for_cloud_reports_role_file_uris_and_local_instance_type(
 ) -> None:
     problems = validate(request_, base, for_cloud=True)
     cloud_only = "file:// paths work only locally; the cloud needs an s3:// URI"
-    assert [p for p in problems if not p[1].startswith("must be one of")] == [
+    # one message a field: ours, which says why, replaces the service model's at that path
+    assert problems == [
         (TRAIN_URI, cloud_only),
-        (TRAIN_URI, S3_PATTERN),
         (VALID_URI, cloud_only),
-        (VALID_URI, S3_PATTERN),
         ("OutputDataConfig.S3OutputPath", cloud_only),
-        ("OutputDataConfig.S3OutputPath", S3_PATTERN),
         ("ResourceConfig.InstanceType", "'local' works only locally; the cloud needs an ml.* instance type"),
-        ("RoleArn", "is required"),
         ("RoleArn", "is required by the cloud"),
     ]
-    enum = [p for p in problems if p[1].startswith("must be one of")]
-    assert len(enum) == 1
-    assert enum[0][0] == "ResourceConfig.InstanceType"
-    assert enum[0][1].endswith("(got 'local')")
 
 
 def test_for_cloud_accepts_a_cloud_request(request_: dict[str, Any], base: Path) -> None:
@@ -161,7 +154,6 @@ def test_uri_that_is_neither_s3_nor_file(request_: dict[str, Any], base: Path) -
     request_["OutputDataConfig"] = {"S3OutputPath": "/tmp/out"}
     assert validate(request_, base) == [
         ("OutputDataConfig.S3OutputPath", "must be an s3:// URI (or file:// to run locally)"),
-        ("OutputDataConfig.S3OutputPath", S3_PATTERN),
     ]
 
 
@@ -244,14 +236,10 @@ def test_negative_instance_count_reported_once(request_: dict[str, Any], base: P
 def test_unknown_ml_instance_type(request_: dict[str, Any], base: Path) -> None:
     request_["ResourceConfig"]["InstanceType"] = "ml.m99.large"
     problems = validate(request_, base)
-    assert [p for p, _ in problems] == ["ResourceConfig.InstanceType", "ResourceConfig.InstanceType"]
+    assert [p for p, _ in problems] == ["ResourceConfig.InstanceType"]
     # The service model's enum refuses it ...
     assert problems[0][1].startswith("must be one of ml.m4.xlarge, ")
     assert problems[0][1].endswith("(got 'ml.m99.large'); did you mean 'ml.m5.large'?")
-    # ... and so does smlocal's table.
-    assert problems[1][1] == (
-        "unknown instance type 'ml.m99.large' (smlocal knows local, local_gpu and the common ml.* types)"
-    )
 
 
 def test_cloud_type_smlocal_does_not_know(request_: dict[str, Any], base: Path) -> None:
