@@ -100,8 +100,9 @@ class Backend(Protocol):
         """Create and start a container; returns its id. Leaves nothing behind on failure."""
         ...
 
-    def logs(self, container_id: str, stream: str) -> Iterator[LogChunk]:
-        """Follow one stream of a container from its start until it ends."""
+    def logs(self, container_id: str, stream: str, since: float | None = None) -> Iterator[LogChunk]:
+        """Follow one stream of a container from its start (or from ``since``, epoch seconds)
+        until it ends."""
         ...
 
     def wait(self, container_id: str) -> ExitStatus:

@@ -221,10 +221,10 @@ class DockerBackend:
             raise BackendError(f"cannot start the container: {message}") from None
         return cid
 
-    def logs(self, container_id: str, stream: str) -> Iterator[LogChunk]:
+    def logs(self, container_id: str, stream: str, since: float | None = None) -> Iterator[LogChunk]:
         frames = self.api.logs(
             container_id, stdout=stream == "stdout", stderr=stream == "stderr",
-            stream=True, follow=True, timestamps=True,
+            stream=True, follow=True, timestamps=True, since=since,
         )
         for frame in frames:
             head, _, rest = frame.partition(b" ")

@@ -27,12 +27,14 @@ class LogSink:
         scraper: MetricScraper,
         echo: Callable[[str, str, str], None] | None = None,
         on_metric: MetricListener | None = None,
+        after: float | None = None,
     ) -> None:
         self._store = store
         self._job = job
         self._scraper = scraper
         self._echo = echo
         self._on_metric = on_metric
+        self._after = after  # a resumed job: lines up to this time are in the store already
         self._lock = threading.Lock()
         self._lines: list[tuple[str, str, float, str]] = []
         self._samples: list[tuple[str, float, float]] = []
@@ -45,6 +47,8 @@ class LogSink:
         stream = "stdout"
         ts = 0.0
         for chunk in chunks:
+            if self._after is not None and chunk.ts <= self._after:
+                continue
             stream, ts = chunk.stream, chunk.ts
             for line in splitter.feed(chunk.data):
                 self.add(host, stream, ts, line)

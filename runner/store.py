@@ -212,6 +212,11 @@ class Store:
             yield from batch
             after = batch[-1].seq
 
+    def last_log_time(self, job: str) -> float | None:
+        with self._lock:
+            row = self._db.execute("SELECT MAX(ts) FROM logs WHERE job = ?", (job,)).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
     def tail_logs(self, job: str, count: int) -> list[LogLine]:
         with self._lock:
             rows = self._db.execute(

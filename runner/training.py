@@ -31,6 +31,10 @@ def training_job_arn(name: str) -> str:
     return f"arn:aws:sagemaker:{region}:000000000000:training-job/{name.lower()}"
 
 
+def tuning_job_arn(name: str) -> str:
+    return training_job_arn(name).replace(":training-job/", ":hyper-parameter-tuning-job/")
+
+
 def container_name(job: str, host: str) -> str:
     return f"smlocal-{job}-{host}"
 
@@ -117,12 +121,15 @@ def output_location(request: dict[str, Any], spec: Spec) -> tuple[Path, str]:
 class TrainingRun:
     """One training job's life. ``create()`` records it; ``run()`` runs it to its end."""
 
-    def __init__(self, spec: Spec, ctx: RunContext, tuning_job: str | None = None) -> None:
+    def __init__(
+        self, spec: Spec, ctx: RunContext, tuning_job: str | None = None, on_metric: MetricListener | None = None
+    ) -> None:
         self.spec = spec
         self.request = spec.request
         self.name: str = spec.request["TrainingJobName"]
         self.ctx = ctx
         self.tuning_job = tuning_job
+        self.on_metric = on_metric or ctx.on_metric
         defs, _ = compile_definitions(self.request["AlgorithmSpecification"].get("MetricDefinitions") or [])
         self.scraper = MetricScraper(defs)
         self.record: dict[str, Any] = {}
@@ -136,25 +143,53 @@ class TrainingRun:
             if key in self.request:
                 self.record[key] = self.request[key]
         if self.tuning_job:
-            self.record["TuningJobArn"] = self.tuning_job
+            self.record["TuningJobArn"] = tuning_job_arn(self.tuning_job)
         self.ctx.store.create_training_job(self.record, self.request, self.spec.local.to_json(), self.tuning_job)
         return self.record
 
     def run(self) -> dict[str, Any]:
-        cid: str | None = None
+        """Run a created job from its start to its end."""
+        return self._run(None, fresh=True)
+
+    def resume(self) -> dict[str, Any]:
+        """Carry on with a job a previous smlocal process left InProgress: reattach to its
+        container if it still exists (running or ended), else start it if it never started."""
+        self.record = self.ctx.store.record(self.name)
+        if status.is_terminal(self.record):
+            return self.record
+        found = self.ctx.backend.find({"smlocal.job": self.name, "smlocal.host": HOST})
+        if found:
+            return self._run(found[0], fresh=False)
+        if self.record["SecondaryStatus"] in ("Starting", "Downloading"):
+            self.record["SecondaryStatusTransitions"] = self.record["SecondaryStatusTransitions"][:1]
+            self.record["SecondaryStatus"] = "Starting"
+            self.record["SecondaryStatusTransitions"][0].pop("EndTime", None)
+            return self._run(None, fresh=True)
+        workspace = self.ctx.backend.workspace(self.name, HOST)
+        self._finish(workspace, None, "InternalServerError: the container of this job is gone (smlocal stopped while it ran and it was removed)")
+        return self.record
+
+    def _run(self, cid: str | None, fresh: bool) -> dict[str, Any]:
         workspace: Workspace | None = None
         try:
             workspace = self.ctx.backend.workspace(self.name, HOST)
-            self._advance("Downloading")
-            prepare_workspace(self.request, self.spec, workspace, HOST, [HOST])
-            cspec = container_spec(self.request, self.spec, workspace, HOST, self.ctx.extra_labels)
-            self._advance("Training")
-            try:
-                cid = self.ctx.backend.start(cspec)
-            except BackendError as exc:
-                self._finish(workspace, None, f"ClientError: {exc}")
-                return self.record
-            exit_status = self._supervise(cid)
+            since = None
+            if fresh:
+                self._advance("Downloading")
+                prepare_workspace(self.request, self.spec, workspace, HOST, [HOST])
+                cspec = container_spec(self.request, self.spec, workspace, HOST, self.ctx.extra_labels)
+                self._advance("Training")
+                try:
+                    cid = self.ctx.backend.start(cspec)
+                except BackendError as exc:
+                    self._finish(workspace, None, f"ClientError: {exc}")
+                    return self.record
+            else:
+                since = self.ctx.store.last_log_time(self.name)
+                if self.ctx.store.stop_requested(self.name) and self.record["SecondaryStatus"] == "Stopping":
+                    self._stop_reason = "Stopped"
+            assert cid is not None
+            exit_status = self._supervise(cid, since)
             self._finish(workspace, exit_status, None)
         except KeyboardInterrupt:
             if cid is not None:
@@ -175,12 +210,12 @@ class TrainingRun:
         return self.record
 
     # -- while the container runs ------------------------------------------------------------
-    def _supervise(self, cid: str) -> ExitStatus:
+    def _supervise(self, cid: str, since: float | None) -> ExitStatus:
         backend, clock = self.ctx.backend, self.ctx.clock
-        sink = LogSink(self.ctx.store, self.name, self.scraper, self.ctx.echo, self.ctx.on_metric)
+        sink = LogSink(self.ctx.store, self.name, self.scraper, self.ctx.echo, self.on_metric, after=since)
         self._sink = sink
         pumps = [
-            threading.Thread(target=sink.pump, args=(HOST, backend.logs(cid, s)), daemon=True)
+            threading.Thread(target=sink.pump, args=(HOST, backend.logs(cid, s, since)), daemon=True)
             for s in ("stdout", "stderr")
         ]
         for t in pumps:
@@ -196,12 +231,14 @@ class TrainingRun:
 
         threading.Thread(target=waiter, daemon=True).start()
         max_runtime = (self.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
-        started = clock.monotonic()
+        started = _training_started(self.record, clock.now())
         kill_at: float | None = None
         grace = self.spec.local.stop_grace_seconds
+        if self._stop_reason is not None:  # resumed while stopping: the SIGTERM went out before
+            kill_at = clock.now() + grace
         while not done.wait(POLL_SECONDS):
             sink.flush()
-            now = clock.monotonic()
+            now = clock.now()
             if self._stop_reason is None:
                 if self.ctx.store.stop_requested(self.name):
                     self._stop_reason = "Stopped"
@@ -238,11 +275,9 @@ class TrainingRun:
             self.record["ExitCode"] = exit_status.code  # not in AWS's shape; kept out of describe
         if failure:
             self.record["FailureReason"] = failure[: files.FAILURE_REASON_MAX]
-        final_metrics = self.scraper.final_metrics()
+        final_metrics = final_metric_data(self.scraper, self.ctx.store.metric_series(self.name))
         if final_metrics:
-            self.record["FinalMetricDataList"] = [
-                {**m, "Timestamp": m["Timestamp"].timestamp()} for m in final_metrics
-            ]
+            self.record["FinalMetricDataList"] = final_metrics
         self._advance(final)
 
     def _upload(self, workspace: Workspace) -> None:
@@ -275,6 +310,25 @@ _ECHOED_FIELDS = (
     "EnableInterContainerTrafficEncryption", "EnableManagedSpotTraining", "CheckpointConfig",
     "Environment", "RetryStrategy", "DebugHookConfig", "TensorBoardOutputConfig", "ProfilerConfig",
 )
+
+
+def _training_started(record: dict[str, Any], default: float) -> float:
+    for step in record.get("SecondaryStatusTransitions", []):
+        if step["Status"] == "Training":
+            return float(step["StartTime"])
+    return default
+
+
+def final_metric_data(scraper: MetricScraper, series: dict[str, list[tuple[float, float]]]) -> list[dict[str, Any]]:
+    """FinalMetricDataList: the last value of each defined metric, in definition order, from
+    the stored series (so a resumed job counts the values seen before the resume too)."""
+    out = []
+    for definition in scraper.definitions:
+        points = series.get(definition.name)
+        if points:
+            ts, value = points[-1]
+            out.append({"MetricName": definition.name, "Value": value, "Timestamp": ts})
+    return out
 
 
 def with_log_tail(head: str, tail: list[str], limit: int, line_limit: int = 200) -> str:
