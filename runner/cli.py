@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stop", help="StopTrainingJob: SIGTERM, then SIGKILL after the grace period")
     p.add_argument("name")
 
+    from runner import cli_tuning
+
+    cli_tuning.add_parsers(sub)
+
     p = sub.add_parser("build", help="build an image from a folder (skipped when nothing changed)")
     p.add_argument("context", type=Path)
     p.add_argument("--tag", "-t", required=True)
@@ -76,8 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         from runner.backend import BackendError
         from runner.store import JobExists, JobNotFound
+        from runner.tuning_store import TuningJobExists
 
-        if isinstance(exc, JobExists | JobNotFound):
+        if isinstance(exc, JobExists | JobNotFound | TuningJobExists):
             print(f"smlocal: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
         if isinstance(exc, BackendError):
@@ -111,7 +116,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
         from runner.docker_backend import DockerBackend
 
         image_check = DockerBackend(Path(".")).image_exists
-    problems = validation.validate_training(spec, for_cloud=args.for_cloud, image_check=image_check)
+    from runner.tuning_validation import is_tuning_request
+
+    if is_tuning_request(spec.request):
+        from runner import cli_tuning
+
+        problems = cli_tuning.validate_spec(spec, args.for_cloud, image_check, _store(args))
+    else:
+        problems = validation.validate_training(spec, for_cloud=args.for_cloud, image_check=image_check)
     if problems:
         raise SpecError(problems)
     print("valid")
@@ -180,9 +192,14 @@ def _summary(record: dict[str, Any]) -> None:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
+    from runner import cli_tuning
     from runner.describe import describe_training_job, to_json
 
-    print(to_json(describe_training_job(_store(args).record(args.name))))
+    store = _store(args)
+    if cli_tuning.is_tuning_job(store, args.name):
+        print(to_json(cli_tuning.describe(store, args.name)))
+    else:
+        print(to_json(describe_training_job(store.record(args.name))))
     return EXIT_OK
 
 
@@ -225,9 +242,12 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
+    from runner import cli_tuning
     from runner.status import is_terminal
 
     store = _store(args)
+    if cli_tuning.is_tuning_job(store, args.name):
+        return cli_tuning.stop(store, args.name)
     record = store.record(args.name)
     if is_terminal(record):
         raise SpecError([Problem(args.name, f"the training job already ended as {record['TrainingJobStatus']}; nothing to stop")])
@@ -254,9 +274,22 @@ def cmd_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from runner import cli_tuning
+
+    store = _store(args)
+    return cli_tuning.cmd_tune(args, store, _backend(store))
+
+
+def cmd_trials(args: argparse.Namespace) -> int:
+    from runner import cli_tuning
+
+    return cli_tuning.cmd_trials(args, _store(args))
+
+
 _COMMANDS = {
     "validate": cmd_validate, "train": cmd_train, "describe": cmd_describe, "list": cmd_list,
-    "logs": cmd_logs, "stop": cmd_stop, "build": cmd_build,
+    "logs": cmd_logs, "stop": cmd_stop, "build": cmd_build, "tune": cmd_tune, "trials": cmd_trials,
 }
 
 if __name__ == "__main__":

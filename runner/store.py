@@ -84,6 +84,18 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        with self._lock:
+            self._db.execute(sql, params)
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return [tuple(row) for row in self._db.execute(sql, params).fetchall()]
+
+    def executescript(self, sql: str) -> None:
+        with self._lock:
+            self._db.executescript(sql)
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Protocol
 
 Value = int | float | str
 Config = dict[str, Value]
 
 
-class TrialStatus(str, Enum):
+class TrialStatus(StrEnum):
     """TrainingJobStatus of a trial, plus Pending (suggested, not started yet)."""
 
     PENDING = "Pending"
@@ -50,7 +50,7 @@ class Trial:
         return not self.status.running
 
 
-class Direction(str, Enum):
+class Direction(StrEnum):
     MINIMIZE = "Minimize"
     MAXIMIZE = "Maximize"
 
@@ -73,7 +73,7 @@ class Strategy(Protocol):
         ...
 
 
-class Decision(str, Enum):
+class Decision(StrEnum):
     CONTINUE = "Continue"
     STOP = "Stop"
 

@@ -1,0 +1,177 @@
+"""The tuning commands of ``smlocal``: tune, trials, and tuning jobs in describe/stop/validate."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from runner.problems import Problem, SpecError
+from runner.specs import Spec
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("tune", help="run a CreateHyperParameterTuningJob request")
+    p.add_argument("spec", type=Path, nargs="?")
+    p.add_argument("--name", help="HyperParameterTuningJobName to use instead of the file's")
+    p.add_argument("--resume", metavar="NAME", help="carry on with a tuning job whose runner stopped (crash, kill)")
+    p.add_argument("--gpus", help="GPUs for GPU instance types: 'all' or '0,1'")
+    p.add_argument("--grace", type=float, help="seconds between SIGTERM and SIGKILL when a trial is stopped")
+    p.add_argument("--plain", action="store_true", help="a line per event even on a terminal")
+
+    p = sub.add_parser("trials", help="ListTrainingJobsForHyperParameterTuningJob")
+    p.add_argument("name")
+    p.add_argument("--sort-by", choices=["Name", "CreationTime", "Status", "FinalObjectiveMetricValue"], default="FinalObjectiveMetricValue")
+    p.add_argument("--sort-order", choices=["Ascending", "Descending"])
+    p.add_argument("--status", choices=["InProgress", "Completed", "Failed", "Stopping", "Stopped"])
+    p.add_argument("--output", choices=["table", "json"], default="table")
+
+
+def is_tuning_job(store: Any, name: str) -> bool:
+    from runner.tuning_store import TuningStore
+
+    return TuningStore(store).exists(name)
+
+
+def validate_spec(spec: Spec, for_cloud: bool, image_check: Any, store: Any) -> list[Problem]:
+    from runner.tuning_store import TuningStore
+    from runner.tuning_validation import validate_tuning
+
+    tstore = TuningStore(store)
+    return validate_tuning(spec, for_cloud=for_cloud, image_check=image_check, parent_exists=tstore.exists)
+
+
+def cmd_tune(args: argparse.Namespace, store: Any, backend: Any) -> int:
+    from runner import specs
+    from runner.training import RunContext
+    from runner.trials import Direction
+    from runner.tuning import Tuner, make_plans
+    from runner.tuning_records import warm_start_trials
+    from runner.tuning_store import TuningJobExists, TuningStore
+    from runner.tuning_view import TuningView
+
+    tstore = TuningStore(store)
+    if args.resume:
+        request, local = tstore.request(args.resume)
+        base_dir = Path(local.pop("BaseDir", "."))
+        spec = _with_options(Spec(request=request, local=specs.parse_local(local, base_dir), base_dir=base_dir), args)
+    else:
+        if args.spec is None:
+            raise SpecError([Problem("SPEC", "a request file is required (or --resume NAME)")])
+        spec = specs.load_spec(args.spec)
+        if args.name:
+            spec.request["HyperParameterTuningJobName"] = args.name
+        spec = _with_options(spec, args)
+        problems = validate_spec(spec, False, backend.image_exists, store)
+        if problems:
+            raise SpecError(problems)
+        if tstore.exists(spec.request["HyperParameterTuningJobName"]):
+            raise TuningJobExists(spec.request["HyperParameterTuningJobName"])
+        _build_images(spec, backend)
+    plans = make_plans(spec.request)
+    warm: list[Any] = []
+    for plan in plans:
+        warm += warm_start_trials(store, tstore, spec.request.get("WarmStartConfig"), plan.space)
+    name = spec.request["HyperParameterTuningJobName"]
+    view = TuningView(name, plans[0].direction if plans else Direction.MINIMIZE, live=False if args.plain else None)
+    tuner = Tuner(spec, RunContext(store=store, backend=backend), listener=view, warm_start=warm)
+    if not args.resume:
+        tuner.create()
+    record = tuner.run()
+    _print_outcome(store, tstore, name)
+    return EXIT_OK if record["HyperParameterTuningJobStatus"] == "Completed" else EXIT_FAILED
+
+
+def _with_options(spec: Spec, args: argparse.Namespace) -> Spec:
+    from runner import specs
+
+    local = spec.local
+    if args.gpus is not None:
+        local = replace(local, gpus=specs.parse_local({"Gpus": args.gpus}, spec.base_dir).gpus)
+    if args.grace is not None:
+        if args.grace < 0:
+            raise SpecError([Problem("--grace", "must be >= 0")])
+        local = replace(local, stop_grace_seconds=args.grace)
+    return replace(spec, local=local)
+
+
+def _build_images(spec: Spec, backend: Any) -> None:
+    from runner import trial_jobs
+    from runner.images import ensure_image
+
+    build = spec.local.build
+    if build is None:
+        return
+    images = {(d.get("AlgorithmSpecification") or {}).get("TrainingImage") for _, _, d in trial_jobs.definitions(spec.request)}
+    for image in sorted(i for i in images if i):
+        print(f"smlocal: building {image} from {build.context}", file=sys.stderr)
+        ensure_image(backend, build.context, image, dockerfile=build.dockerfile, build_args=build.build_args,
+                     on_log=lambda line: print(f"  {line}", file=sys.stderr))
+
+
+def _print_outcome(store: Any, tstore: Any, name: str) -> None:
+    from runner.tuning_describe import describe_tuning_job
+    from runner.tuning_records import trial_views
+
+    described = describe_tuning_job(tstore.record(name), trial_views(store, tstore, name), time.time())
+    counters = described["TrainingJobStatusCounters"]
+    print(f"smlocal: tuning job {name}: {described['HyperParameterTuningJobStatus']} "
+          f"({', '.join(f'{k} {v}' for k, v in counters.items() if v)})", file=sys.stderr)
+    best = described.get("BestTrainingJob")
+    if best:
+        metric = best["FinalHyperParameterTuningJobObjectiveMetric"]
+        print(f"smlocal: best: {best['TrainingJobName']} {metric['MetricName']} = {metric['Value']:g} "
+              f"with {' '.join(f'{k}={v}' for k, v in best['TunedHyperParameters'].items())}", file=sys.stderr)
+
+
+def describe(store: Any, name: str) -> dict[str, Any]:
+    from runner.tuning_describe import describe_tuning_job
+    from runner.tuning_records import trial_views
+    from runner.tuning_store import TuningStore
+
+    tstore = TuningStore(store)
+    return describe_tuning_job(tstore.record(name), trial_views(store, tstore, name), time.time())
+
+
+def stop(store: Any, name: str) -> int:
+    from runner.tuning_store import TuningStore
+
+    tstore = TuningStore(store)
+    record = tstore.record(name)
+    if record["HyperParameterTuningJobStatus"] in ("Completed", "Failed", "Stopped"):
+        raise SpecError([Problem(name, f"the tuning job already ended as {record['HyperParameterTuningJobStatus']}; nothing to stop")])
+    tstore.request_stop(name, time.time())
+    print(f"smlocal: stop requested for tuning job {name} and its training jobs", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_trials(args: argparse.Namespace, store: Any) -> int:
+    from runner.describe import to_json
+    from runner.tuning_describe import list_trials
+    from runner.tuning_records import trial_views
+    from runner.tuning_store import TuningStore
+
+    tstore = TuningStore(store)
+    request, _ = tstore.request(args.name)
+    objective = request["HyperParameterTuningJobConfig"].get("HyperParameterTuningJobObjective") or {}
+    order = args.sort_order or ("Descending" if objective.get("Type") == "Maximize" and args.sort_by == "FinalObjectiveMetricValue" else "Ascending")
+    response = list_trials(trial_views(store, tstore, args.name), args.name, status_equals=args.status,
+                           sort_by=args.sort_by, sort_order=order)
+    if args.output == "json":
+        print(to_json(response))
+        return EXIT_OK
+    rows = [("TRAINING JOB", "STATUS", "OBJECTIVE", "HYPERPARAMETERS")]
+    for s in response["TrainingJobSummaries"]:
+        metric = s.get("FinalHyperParameterTuningJobObjectiveMetric")
+        value = f"{metric['Value']:.6g}" if metric else "-"
+        tuned = " ".join(f"{k}={v}" for k, v in s["TunedHyperParameters"].items())
+        rows.append((s["TrainingJobName"], s["TrainingJobStatus"], value, tuned))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r[:3], widths, strict=True)) + "  " + r[3])
+    return EXIT_OK

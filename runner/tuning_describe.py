@@ -1,0 +1,161 @@
+"""Tuning jobs as the AWS API returns them: DescribeHyperParameterTuningJob and
+ListTrainingJobsForHyperParameterTuningJob, computed from the stored records (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from runner.describe import output_members, to_timestamps
+from runner.trials import Direction
+
+RETRYABLE_PREFIX = "InternalServerError"
+
+
+@dataclass(frozen=True)
+class TrialView:
+    """One training job of a tuning job, with what describe needs around it."""
+
+    definition: str
+    tuned: dict[str, str]
+    record: dict[str, Any]
+    objective_metric: str
+    objective_type: str
+    current: bool = True  # False for an attempt that a retry replaced
+
+
+def objective_value(record: dict[str, Any], metric: str) -> float | None:
+    for entry in record.get("FinalMetricDataList", []):
+        if entry["MetricName"] == metric:
+            return float(entry["Value"])
+    return None
+
+
+def objective_status(view: TrialView) -> str:
+    status = view.record["TrainingJobStatus"]
+    if status in ("InProgress", "Stopping"):
+        return "Pending"
+    if status in ("Completed", "Stopped") and objective_value(view.record, view.objective_metric) is not None:
+        return "Succeeded"
+    return "Failed"
+
+
+def summary(view: TrialView, tuning_job: str) -> dict[str, Any]:
+    """A HyperParameterTrainingJobSummary."""
+    r = view.record
+    out: dict[str, Any] = {
+        "TrainingJobDefinitionName": view.definition,
+        "TrainingJobName": r["TrainingJobName"],
+        "TrainingJobArn": r["TrainingJobArn"],
+        "TuningJobName": tuning_job,
+        "CreationTime": r["CreationTime"],
+        "TrainingJobStatus": r["TrainingJobStatus"],
+        "TunedHyperParameters": dict(view.tuned),
+        "ObjectiveStatus": objective_status(view),
+    }
+    for key in ("TrainingStartTime", "TrainingEndTime", "FailureReason"):
+        if key in r:
+            out[key] = r[key]
+    value = objective_value(r, view.objective_metric)
+    if value is not None and r["TrainingJobStatus"] != "Failed":
+        out["FinalHyperParameterTuningJobObjectiveMetric"] = {
+            "Type": view.objective_type, "MetricName": view.objective_metric, "Value": value,
+        }
+    return out
+
+
+def status_counters(views: Sequence[TrialView]) -> dict[str, int]:
+    counts = {"Completed": 0, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 0, "Stopped": 0}
+    for view in views:
+        status = view.record["TrainingJobStatus"]
+        if status == "Failed":
+            retryable = str(view.record.get("FailureReason", "")).startswith(RETRYABLE_PREFIX)
+            counts["RetryableError" if retryable else "NonRetryableError"] += 1
+        elif status in ("InProgress", "Stopping"):
+            counts["InProgress"] += 1
+        else:
+            counts[status] += 1
+    return counts
+
+
+def objective_counters(views: Sequence[TrialView]) -> dict[str, int]:
+    counts = {"Succeeded": 0, "Pending": 0, "Failed": 0}
+    for view in views:
+        counts[objective_status(view)] += 1
+    return counts
+
+
+def best(summaries: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The summary with the best final objective (each summary's own objective Type)."""
+    found: dict[str, Any] | None = None
+    for s in summaries:
+        metric = s.get("FinalHyperParameterTuningJobObjectiveMetric")
+        if metric is None or s["ObjectiveStatus"] != "Succeeded":
+            continue
+        direction = Direction(metric["Type"])
+        if found is None or direction.better(metric["Value"], found["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]):
+            found = s
+    return found
+
+
+def describe_tuning_job(record: dict[str, Any], views: Sequence[TrialView], now: float) -> dict[str, Any]:
+    members = output_members("DescribeHyperParameterTuningJob")
+    out = {k: v for k, v in record.items() if k in members}
+    name = record["HyperParameterTuningJobName"]
+    out["TrainingJobStatusCounters"] = status_counters(views)
+    current = [v for v in views if v.current]
+    out["ObjectiveStatusCounters"] = objective_counters(current)
+    winner = best([summary(v, name) for v in current])
+    if winner is not None:
+        out["BestTrainingJob"] = winner
+    details: dict[str, Any] = {"NumberOfTrainingJobsObjectiveNotImproving": not_improving(current)}
+    if record.get("ConvergenceDetectedTime"):
+        details["ConvergenceDetectedTime"] = record["ConvergenceDetectedTime"]
+    out["TuningJobCompletionDetails"] = details
+    end = record.get("HyperParameterTuningEndTime", now)
+    out["ConsumedResources"] = {"RuntimeInSeconds": max(0, int(round(end - record["CreationTime"])))}
+    return dict(to_timestamps(out))
+
+
+def not_improving(views: Sequence[TrialView]) -> int:
+    """Finished trials with an objective since the best one (in creation order)."""
+    finished = [v for v in views if objective_status(v) == "Succeeded"]
+    finished.sort(key=lambda v: v.record.get("TrainingEndTime", v.record["CreationTime"]))
+    best: float | None = None
+    since = 0
+    for view in finished:
+        value = objective_value(view.record, view.objective_metric)
+        assert value is not None
+        if best is None or Direction(view.objective_type).better(value, best):
+            best, since = value, 0
+        else:
+            since += 1
+    return since
+
+
+_SORT_KEYS = {
+    "Name": lambda s: s["TrainingJobName"],
+    "CreationTime": lambda s: s["CreationTime"],
+    "Status": lambda s: s["TrainingJobStatus"],
+}
+
+
+def list_trials(
+    views: Sequence[TrialView], tuning_job: str, *, status_equals: str | None = None,
+    sort_by: str = "Name", sort_order: str = "Ascending",
+) -> dict[str, Any]:
+    """ListTrainingJobsForHyperParameterTuningJob's response. Sorted by
+    FinalObjectiveMetricValue, jobs without an objective come last, as in AWS."""
+    summaries = [summary(v, tuning_job) for v in views]
+    if status_equals:
+        summaries = [s for s in summaries if s["TrainingJobStatus"] == status_equals]
+    reverse = sort_order == "Descending"
+    if sort_by == "FinalObjectiveMetricValue":
+        with_value = [s for s in summaries if "FinalHyperParameterTuningJobObjectiveMetric" in s]
+        without = [s for s in summaries if "FinalHyperParameterTuningJobObjectiveMetric" not in s]
+        with_value.sort(key=lambda s: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"], reverse=reverse)
+        summaries = with_value + without
+    else:
+        summaries.sort(key=_SORT_KEYS[sort_by], reverse=reverse)
+    return dict(to_timestamps({"TrainingJobSummaries": summaries}))
