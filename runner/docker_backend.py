@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tarfile
 from collections.abc import Callable, Iterator
@@ -105,6 +106,9 @@ class DockerBackend:
         self.home = home
         self._client = client
         self._engine_cpus: int | None = None
+        # Containers belong to one store: two stores (two projects, two test runs) may hold
+        # jobs of the same name, and must neither clash on names nor find each other's.
+        self.scope = hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:8]
 
     def engine_cpus(self) -> int:
         """CPUs of the engine's machine: an instance type's vCPUs are capped to it (Docker
@@ -199,8 +203,8 @@ class DockerBackend:
         try:
             created = self.api.create_container(
                 image=spec.image, command=spec.command, entrypoint=spec.entrypoint,
-                environment=spec.environment, hostname=spec.hostname, name=spec.name,
-                labels=spec.labels, host_config=host_config, detach=True,
+                environment=spec.environment, hostname=spec.hostname, name=f"{spec.name}-{self.scope}",
+                labels={**spec.labels, "smlocal.scope": self.scope}, host_config=host_config, detach=True,
             )
         except docker.errors.ImageNotFound:
             raise BackendError(f"image {spec.image!r} not found in the local Docker engine") from None
@@ -257,7 +261,7 @@ class DockerBackend:
             pass
 
     def find(self, labels: dict[str, str]) -> list[str]:
-        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        filters = {"label": [f"{k}={v}" for k, v in {**labels, "smlocal.scope": self.scope}.items()]}
         return [str(c["Id"]) for c in self.api.containers(all=True, filters=filters)]
 
     def chown_tree(self, root: Path, uid: int, gid: int) -> None:

@@ -57,7 +57,9 @@ def rung_levels(min_resource: int, max_resource: int, eta: int = DEFAULT_ETA) ->
     if min_resource < 1:
         raise ValueError(f"min_resource must be >= 1, got {min_resource}")
     if max_resource <= min_resource:
-        raise ValueError(f"max_resource must be > min_resource ({min_resource}), got {max_resource}")
+        raise ValueError(
+            f"max_resource must be > min_resource ({min_resource}), got {max_resource}"
+        )
     if eta < 2:
         raise ValueError(f"eta must be >= 2, got {eta}")
     levels: list[int] = []
@@ -162,7 +164,11 @@ def hyperband_problems(
     problems: list[Problem] = []
     low, high = hyperband_resources(strategy_config, static_hyperparameters)
     low_path, high_path = join_path(base, "MinResource"), join_path(base, "MaxResource")
-    inferred = "" if "MaxResource" in _hyperband_config(strategy_config) else " (from StaticHyperParameters)"
+    inferred = (
+        ""
+        if "MaxResource" in _hyperband_config(strategy_config)
+        else " (from StaticHyperParameters)"
+    )
     if not _is_int(low):
         problems.append(Problem(low_path, f"must be an integer, got {low!r}"))
     elif low < 1:
@@ -175,11 +181,15 @@ def hyperband_problems(
     elif not _is_int(high):
         problems.append(Problem(high_path, f"must be an integer, got {high!r}{inferred}"))
     elif high > MAX_RESOURCE_LIMIT:
-        problems.append(Problem(high_path, f"must be <= {MAX_RESOURCE_LIMIT}, got {high}{inferred}"))
+        problems.append(
+            Problem(high_path, f"must be <= {MAX_RESOURCE_LIMIT}, got {high}{inferred}")
+        )
     elif high < 1:
         problems.append(Problem(high_path, f"must be >= 1, got {high}{inferred}"))
     elif _is_int(low) and low >= 1 and high <= low:
-        problems.append(Problem(high_path, f"must be greater than MinResource ({low}), got {high}{inferred}"))
+        problems.append(
+            Problem(high_path, f"must be greater than MinResource ({low}), got {high}{inferred}")
+        )
     return problems
 
 

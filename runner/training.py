@@ -288,7 +288,14 @@ class TrainingRun:
         self.record["OutputDataConfig"] = dict(self.request["OutputDataConfig"])
 
     def _our_failure_reason(self, exit_status: ExitStatus) -> str:
-        if exit_status.oom_killed:
+        if exit_status.code == 137 and not exit_status.oom_killed:
+            # SIGKILL that neither we nor the kernel's OOM killer sent: the host took the
+            # container away (docker kill, a daemon restart), as an instance failure would.
+            head = (
+                "InternalServerError: the container was killed from outside smlocal "
+                "(exit code 137, not an out-of-memory kill)."
+            )
+        elif exit_status.oom_killed:
             head = (
                 f"AlgorithmError: the container ran out of memory and was killed (OOM, exit code "
                 f"{exit_status.code}; instance type {self.request['ResourceConfig']['InstanceType']})."

@@ -27,10 +27,10 @@ from runner.store import JobNotFound
 from runner.strategies import make_strategy
 from runner.training import RunContext, TrainingRun, tuning_job_arn
 from runner.trials import Config, Decision, Direction, Scheduler, Strategy, Trial, TrialStatus
+from runner.tuning_describe import is_retryable
 from runner.tuning_store import TrialRow, TuningStore
 
 TICK_SECONDS = 0.2
-RETRYABLE_PREFIX = "InternalServerError"
 Event = tuple[str, str, Any]  # (kind, training job name, payload)
 Listener = Callable[[str, dict[str, Any]], None]
 
@@ -264,9 +264,7 @@ class Tuner:
             self._check_completion()
 
     def _maybe_retry(self, row: TrialRow, record: dict[str, Any]) -> None:
-        if self._stopping is not None or record["TrainingJobStatus"] != "Failed":
-            return
-        if not str(record.get("FailureReason", "")).startswith(RETRYABLE_PREFIX):
+        if self._stopping is not None or not is_retryable(record):
             return
         if len(row.attempts) > self.retries.get(row.definition, 0):
             return

@@ -13,6 +13,11 @@ from runner.trials import Direction
 RETRYABLE_PREFIX = "InternalServerError"
 
 
+def is_retryable(record: dict[str, Any]) -> bool:
+    """A failure of the infrastructure, not of the algorithm (RetryStrategy retries these)."""
+    return record["TrainingJobStatus"] == "Failed" and str(record.get("FailureReason", "")).startswith(RETRYABLE_PREFIX)
+
+
 @dataclass(frozen=True)
 class TrialView:
     """One training job of a tuning job, with what describe needs around it."""
@@ -70,8 +75,7 @@ def status_counters(views: Sequence[TrialView]) -> dict[str, int]:
     for view in views:
         status = view.record["TrainingJobStatus"]
         if status == "Failed":
-            retryable = str(view.record.get("FailureReason", "")).startswith(RETRYABLE_PREFIX)
-            counts["RetryableError" if retryable else "NonRetryableError"] += 1
+            counts["RetryableError" if is_retryable(view.record) else "NonRetryableError"] += 1
         elif status in ("InProgress", "Stopping"):
             counts["InProgress"] += 1
         else:

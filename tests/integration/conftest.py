@@ -31,6 +31,17 @@ def docker_client() -> Any:
     return client
 
 
+@pytest.fixture(autouse=True)
+def no_container_left(docker_client: Any) -> Iterator[None]:
+    """Whatever a test ran (in-process or through the CLI), it leaves no container behind."""
+    before = {c.id for c in docker_client.containers.list(all=True, filters={"label": "smlocal.job"})}
+    yield
+    left = [c for c in docker_client.containers.list(all=True, filters={"label": "smlocal.job"}) if c.id not in before]
+    for container in left:
+        container.remove(force=True)
+    assert not left, f"containers left behind: {[c.name for c in left]}"
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     s = Store(tmp_path / "home")

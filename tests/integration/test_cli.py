@@ -127,7 +127,8 @@ def test_sigterm_to_the_runner_stops_the_job_and_leaves_nothing(tmp_path: Path, 
     assert runner.returncode == 130
     described = json.loads(smlocal(home, "describe", "cli-term").stdout)
     assert described["TrainingJobStatus"] == "Stopped"
-    assert backend.find({"smlocal.job": "cli-term"}) == []
+    assert DockerBackend(home, backend.client).find({"smlocal.job": "cli-term"}) == []
+    assert [c for c in backend.client.containers.list(all=True) if "cli-term" in c.name] == []
 
 
 def test_bad_request_exits_2_with_field_paths(tmp_path: Path, home: Path, data_dir: Path) -> None:
