@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SMLOCAL := $(BIN)/smlocal
 export SMLOCAL_HOME ?= $(CURDIR)/.smlocal
 
-.PHONY: venv docker images test-images train test test-unit test-integration lint bench clean
+.PHONY: venv docker images test-images tune train test test-unit test-integration lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ test-images: images
 	bash containers/toolkit/wheels.sh
 	$(SMLOCAL) build containers/toolkit -t smlocal/toolkit-probe:latest
 
+# The main demo: a tuning job (Bayesian search with early stopping, real containers); a new
+# tuning job name each run. `smlocal describe NAME` and `smlocal trials NAME` read it back.
+tune: images
+	$(SMLOCAL) tune examples/demo-tuning-job.yaml --name demo-$$(date +%m%d-%H%M%S)
+
 # The demo training job (linear regression on a small CSV); a new job name each run.
 train: images
 	$(SMLOCAL) train examples/demo-training-job.yaml --name demo-linear-$$(date +%Y%m%d-%H%M%S)
@@ -49,6 +54,8 @@ lint: venv
 
 bench: test-images
 	$(BIN)/python benchmarks/trial_overhead.py
+	$(BIN)/python benchmarks/parallel_efficiency.py
+	$(BIN)/python benchmarks/search_quality.py
 
 clean:
 	rm -rf $(VENV) .smlocal

@@ -21,7 +21,8 @@ def connect() -> Any:
     import docker  # imported here: docker-py is slow to import and not every command needs it
 
     try:
-        client = docker.from_env(timeout=300)
+        # a tuning job holds three connections per running trial (two log streams, a wait)
+        client = docker.from_env(timeout=300, max_pool_size=128)
         client.ping()
     except Exception as exc:  # docker raises several unrelated types here
         raise BackendError(
@@ -259,6 +260,10 @@ class DockerBackend:
             self.api.remove_container(container_id, force=True, v=True)
         except docker.errors.NotFound:
             pass
+        except docker.errors.APIError as exc:
+            # a DELETE that the HTTP layer sent twice under load: the first one is removing it
+            if "already in progress" not in str(exc.explanation or exc):
+                raise
 
     def find(self, labels: dict[str, str]) -> list[str]:
         filters = {"label": [f"{k}={v}" for k, v in {**labels, "smlocal.scope": self.scope}.items()]}
