@@ -51,7 +51,6 @@ def cmd_tune(args: argparse.Namespace, store: Any, backend: Any) -> int:
     from runner.training import RunContext
     from runner.trials import Direction
     from runner.tuning import Tuner, make_plans
-    from runner.tuning_records import warm_start_trials
     from runner.tuning_store import TuningJobExists, TuningStore
     from runner.tuning_view import TuningView
 
@@ -74,12 +73,9 @@ def cmd_tune(args: argparse.Namespace, store: Any, backend: Any) -> int:
             raise TuningJobExists(spec.request["HyperParameterTuningJobName"])
         _build_images(spec, backend)
     plans = make_plans(spec.request)
-    warm: list[Any] = []
-    for plan in plans:
-        warm += warm_start_trials(store, tstore, spec.request.get("WarmStartConfig"), plan.space)
     name = spec.request["HyperParameterTuningJobName"]
     view = TuningView(name, plans[0].direction if plans else Direction.MINIMIZE, live=False if args.plain else None)
-    tuner = Tuner(spec, RunContext(store=store, backend=backend), listener=view, warm_start=warm)
+    tuner = Tuner(spec, RunContext(store=store, backend=backend), listener=view)
     if not args.resume:
         tuner.create()
     record = tuner.run()

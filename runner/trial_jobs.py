@@ -79,7 +79,12 @@ def trial_request(
 def _resource_config(hptrc: dict[str, Any]) -> dict[str, Any]:
     itype = hptrc.get("InstanceType")
     count = hptrc.get("InstanceCount", 1)
+    volume = hptrc.get("VolumeSizeInGB", 1)
     if not itype and hptrc.get("InstanceConfigs"):
         first = hptrc["InstanceConfigs"][0]
         itype, count = first.get("InstanceType"), first.get("InstanceCount", 1)
-    return {"InstanceType": itype, "InstanceCount": count, "VolumeSizeInGB": hptrc.get("VolumeSizeInGB", 1)}
+        volume = first.get("VolumeSizeInGB", volume)  # each InstanceConfig carries its own (required)
+    out = {"InstanceType": itype, "InstanceCount": count, "VolumeSizeInGB": volume}
+    if hptrc.get("VolumeKmsKeyId"):
+        out["VolumeKmsKeyId"] = hptrc["VolumeKmsKeyId"]
+    return out

@@ -28,6 +28,7 @@ from runner.strategies import make_strategy
 from runner.training import RunContext, TrainingRun, tuning_job_arn
 from runner.trials import Config, Decision, Direction, Scheduler, Strategy, Trial, TrialStatus
 from runner.tuning_describe import is_retryable
+from runner.tuning_records import warm_start_trials
 from runner.tuning_store import TrialRow, TuningStore
 
 TICK_SECONDS = 0.2
@@ -103,8 +104,7 @@ def max_jobs(request: dict[str, Any], plans: list[Plan]) -> int:
 
 
 class Tuner:
-    def __init__(self, spec: Spec, ctx: RunContext, listener: Listener | None = None,
-                 warm_start: list[Trial] | None = None) -> None:
+    def __init__(self, spec: Spec, ctx: RunContext, listener: Listener | None = None) -> None:
         self.spec = spec
         self.request = spec.request
         self.name: str = spec.request["HyperParameterTuningJobName"]
@@ -120,7 +120,11 @@ class Tuner:
             p.name: int((p.definition.get("RetryStrategy") or {}).get("MaximumRetryAttempts", 0)) for p in self.plans
         }
         self.listener = listener or (lambda kind, data: None)
-        self.warm_start = warm_start or []
+        # WarmStartConfig: the parents' trials, per definition, as history for its strategy
+        self.warm_start = {
+            p.name: warm_start_trials(ctx.store, self.tstore, self.request.get("WarmStartConfig"), p.space)
+            for p in self.plans
+        }
         self.record: dict[str, Any] = {}
         self._events: queue.Queue[Event] = queue.Queue()
         self._live: dict[str, _Live] = {}
@@ -278,8 +282,9 @@ class Tuner:
             return
         config = self.request["HyperParameterTuningJobConfig"]
         for plan in self.plans:
+            own = [t for t in self.history(plan) if t.number > 0]  # not the warm-start parents'
             reason = completion.completion_reason(
-                config.get("TuningJobCompletionCriteria"), self.history(plan), plan.direction, max_jobs=self.max_jobs
+                config.get("TuningJobCompletionCriteria"), own, plan.direction, max_jobs=self.max_jobs
             )
             if reason:
                 if reason == completion.CONVERGENCE_DETECTED:
@@ -337,7 +342,7 @@ class Tuner:
     def history(self, plan: Plan) -> list[Trial]:
         """Every trial of ``plan`` as the strategy and scheduler see it, rebuilt from the store
         (plus warm-start parents' trials, numbered below zero)."""
-        out = [t for t in self.warm_start if t.config.keys() == set(plan.space.names)]
+        out = list(self.warm_start.get(plan.name, []))
         for row in self.tstore.trials(self.name):
             if row.definition == plan.name:
                 out.append(self._trial(row, plan))

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from runner.completion import not_improving_count
 from runner.describe import output_members, to_timestamps
-from runner.trials import Direction
+from runner.trials import Direction, Trial, TrialStatus
 
 RETRYABLE_PREFIX = "InternalServerError"
 
@@ -115,7 +117,8 @@ def describe_tuning_job(record: dict[str, Any], views: Sequence[TrialView], now:
         out["BestTrainingJob"] = winner
     details: dict[str, Any] = {"NumberOfTrainingJobsObjectiveNotImproving": not_improving(current)}
     if record.get("ConvergenceDetectedTime"):
-        details["ConvergenceDetectedTime"] = record["ConvergenceDetectedTime"]
+        # epoch seconds in the record; to_timestamps does not know this key
+        details["ConvergenceDetectedTime"] = datetime.fromtimestamp(record["ConvergenceDetectedTime"], UTC)
     out["TuningJobCompletionDetails"] = details
     end = record.get("HyperParameterTuningEndTime", now)
     out["ConsumedResources"] = {"RuntimeInSeconds": max(0, int(round(end - record["CreationTime"])))}
@@ -123,19 +126,17 @@ def describe_tuning_job(record: dict[str, Any], views: Sequence[TrialView], now:
 
 
 def not_improving(views: Sequence[TrialView]) -> int:
-    """Finished trials with an objective since the best one (in creation order)."""
-    finished = [v for v in views if objective_status(v) == "Succeeded"]
-    finished.sort(key=lambda v: v.record.get("TrainingEndTime", v.record["CreationTime"]))
-    best: float | None = None
-    since = 0
-    for view in finished:
-        value = objective_value(view.record, view.objective_metric)
-        assert value is not None
-        if best is None or Direction(view.objective_type).better(value, best):
-            best, since = value, 0
-        else:
-            since += 1
-    return since
+    """Trials with an objective since the last significant (1%) improvement of the best, in
+    the order given (trial_views': trial number, as the tuning loop's history), counted as
+    ``completion.not_improving_count`` counts them for BestObjectiveNotImproving."""
+    history = [
+        Trial(i, {}, TrialStatus.COMPLETED, objective_value(v.record, v.objective_metric))
+        for i, v in enumerate(views)
+        if objective_status(v) == "Succeeded"
+    ]
+    if not history:
+        return 0
+    return not_improving_count(history, Direction(views[0].objective_type))
 
 
 _SORT_KEYS = {

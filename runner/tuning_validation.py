@@ -16,6 +16,8 @@ from runner.validation import ImageCheck, check_training_semantics, cloud_view, 
 
 CONFIG = "HyperParameterTuningJobConfig"
 ParentCheck = Callable[[str], bool]
+_LOCAL_INSTANCE_TYPES = ("local", "local_gpu")
+_CLOUD_INSTANCE_TYPE = "ml.m5.xlarge"  # what cloud_view puts in place of a local type
 
 
 def is_tuning_request(request: dict[str, Any]) -> bool:
@@ -36,7 +38,15 @@ def tuning_cloud_view(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def _definition_view(definition: dict[str, Any]) -> dict[str, Any]:
-    return cloud_view(definition)
+    view = cloud_view(definition)
+    # cloud_view knows ResourceConfig only; the trials get their ResourceConfig from this one
+    hptrc = view.get("HyperParameterTuningResourceConfig")
+    if isinstance(hptrc, dict):
+        configs = hptrc.get("InstanceConfigs")
+        for rc in [hptrc, *(configs if isinstance(configs, list) else [])]:
+            if isinstance(rc, dict) and rc.get("InstanceType") in _LOCAL_INSTANCE_TYPES:
+                rc["InstanceType"] = _CLOUD_INSTANCE_TYPE
+    return view
 
 
 def validate_tuning(
