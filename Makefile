@@ -10,7 +10,7 @@ export SMLOCAL_HOME ?= $(CURDIR)/.smlocal
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,report]'
 	touch $@
 
 venv: $(BIN)/.installed

@@ -24,6 +24,7 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smlocal", description="SageMaker training jobs, run locally in Docker.")
     parser.add_argument("--home", type=Path, help="the store's folder (default: $SMLOCAL_HOME or ./.smlocal)")
+    parser.add_argument("--endpoint-url", help="send every AWS call (S3, CloudWatch) to this endpoint (LocalStack, MinIO, moto)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("validate", help="check a request file as the service would, and more")
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus", help="GPUs for GPU instance types: 'all' or '0,1' (overrides Local.Gpus)")
     p.add_argument("--grace", type=float, help="seconds between SIGTERM and SIGKILL on stop (default 120)")
     p.add_argument("--quiet", action="store_true", help="do not echo the container's output")
+    p.add_argument("--cloudwatch", action="store_true", help="ship logs and metrics to CloudWatch too (as Local.CloudWatch: true)")
 
     p = sub.add_parser("describe", help="DescribeTrainingJob, as JSON")
     p.add_argument("name")
@@ -49,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("logs", help="a job's log lines")
     p.add_argument("name")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing until the job ends")
+    p.add_argument("--cloudwatch", action="store_true", help="read the job's log streams back from CloudWatch")
 
     p = sub.add_parser("stop", help="StopTrainingJob: SIGTERM, then SIGKILL after the grace period")
     p.add_argument("name")
@@ -146,6 +149,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.grace < 0:
             raise SpecError([Problem("--grace", "must be >= 0")])
         local = replace(local, stop_grace_seconds=args.grace)
+    if args.cloudwatch:
+        local = replace(local, cloudwatch=True)
     spec = replace(spec, local=local)
     store = _store(args)
     backend = _backend(store)
@@ -163,7 +168,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         ensure_image(backend, build.context, image, dockerfile=build.dockerfile, build_args=build.build_args,
                      on_log=lambda line: print(f"  {line}", file=sys.stderr))
     echo = None if args.quiet else _echo
-    run = training.TrainingRun(spec, training.RunContext(store=store, backend=backend, echo=echo))
+    run = training.TrainingRun(spec, training.RunContext(store=store, backend=backend, echo=echo, aws=_aws(args)))
     run.create()
     record = run.run()
     _summary(record)
@@ -221,9 +226,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _aws(args: argparse.Namespace) -> Any:
+    """AWS clients from the environment (and --endpoint-url); built only when a job needs them."""
+    from runner.aws import AwsClients, AwsConfig
+
+    return AwsClients(AwsConfig(endpoint_url=args.endpoint_url))
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     from runner.status import is_terminal
 
+    if args.cloudwatch:
+        from runner.cloudwatch import print_job_logs
+
+        return EXIT_OK if print_job_logs(_aws(args).logs(), args.name, sys.stdout.write, sys.stderr.write) else EXIT_FAILED
     store = _store(args)
     store.record(args.name)  # JobNotFound when unknown
     after = 0
@@ -287,9 +303,16 @@ def cmd_trials(args: argparse.Namespace) -> int:
     return cli_tuning.cmd_trials(args, _store(args))
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from runner import cli_tuning
+
+    return cli_tuning.cmd_report(args, _store(args))
+
+
 _COMMANDS = {
     "validate": cmd_validate, "train": cmd_train, "describe": cmd_describe, "list": cmd_list,
     "logs": cmd_logs, "stop": cmd_stop, "build": cmd_build, "tune": cmd_tune, "trials": cmd_trials,
+    "report": cmd_report,
 }
 
 if __name__ == "__main__":

@@ -24,12 +24,34 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--grace", type=float, help="seconds between SIGTERM and SIGKILL when a trial is stopped")
     p.add_argument("--plain", action="store_true", help="a line per event even on a terminal")
 
+    add_report_parser(sub)
+
     p = sub.add_parser("trials", help="ListTrainingJobsForHyperParameterTuningJob")
     p.add_argument("name")
     p.add_argument("--sort-by", choices=["Name", "CreationTime", "Status", "FinalObjectiveMetricValue"], default="FinalObjectiveMetricValue")
     p.add_argument("--sort-order", choices=["Ascending", "Descending"])
     p.add_argument("--status", choices=["InProgress", "Completed", "Failed", "Stopping", "Stopped"])
     p.add_argument("--output", choices=["table", "json"], default="table")
+
+
+def add_report_parser(sub: Any) -> None:
+    p = sub.add_parser("report", help="plots and tables of a tuning job (or a training job)")
+    p.add_argument("name")
+    p.add_argument("--out", type=Path, help="folder to write (default: <store>/reports/NAME)")
+    p.add_argument("--format", choices=["html", "csv", "json"], default="html")
+
+
+def cmd_report(args: argparse.Namespace, store: Any) -> int:
+    from runner.report import ReportError, write_report
+
+    out = args.out or store.home / "reports" / args.name
+    try:
+        paths = write_report(store, args.name, out, args.format)
+    except ReportError as exc:
+        print(f"smlocal: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(paths[0])
+    return EXIT_OK
 
 
 def is_tuning_job(store: Any, name: str) -> bool:
