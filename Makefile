@@ -6,11 +6,11 @@ BIN := $(VENV)/bin
 SMLOCAL := $(BIN)/smlocal
 export SMLOCAL_HOME ?= $(CURDIR)/.smlocal
 
-.PHONY: venv docker images test-images tune train test test-unit test-integration lint bench clean
+.PHONY: venv docker images algorithm-images data test-images tune tune-demo tune-mlp tune-mlp-bayes tune-hyperband train test test-unit test-integration lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,report]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,report,algorithms]'
 	touch $@
 
 venv: $(BIN)/.installed
@@ -25,14 +25,42 @@ images: venv docker
 	$(SMLOCAL) build containers/python -t smlocal/python:3.11
 	$(SMLOCAL) build containers/demo -t smlocal/demo:latest
 
-test-images: images
+test-images: algorithm-images data
 	$(SMLOCAL) build containers/probe -t smlocal/probe:latest
 	bash containers/toolkit/wheels.sh
 	$(SMLOCAL) build containers/toolkit -t smlocal/toolkit-probe:latest
 
-# The main demo: a tuning job (Bayesian search with early stopping, real containers); a new
-# tuning job name each run. `smlocal describe NAME` and `smlocal trials NAME` read it back.
-tune: images
+# The built-in algorithms (torch, offline wheelhouse) and their data (generated; digits
+# from scikit-learn's bundled copy).
+algorithm-images: images
+	bash containers/torch/wheels.sh
+	$(SMLOCAL) build containers/torch -t smlocal/torch:2.13.0
+	$(SMLOCAL) build algorithms -f ntm/Dockerfile -t smlocal/ntm:latest
+	$(SMLOCAL) build algorithms -f mlp/Dockerfile -t smlocal/mlp:latest
+
+data: venv
+	$(BIN)/python algorithms/ntm/make_data.py
+	$(BIN)/python algorithms/mlp/make_data.py
+
+# The main job: tune the Neural Topic Model with SageMaker's recommended ranges, then write
+# the report (a new tuning job name each run).
+tune: algorithm-images data
+	name=ntm-$$(date +%m%d-%H%M%S); \
+	$(SMLOCAL) tune examples/ntm-tuning-job.yaml --name $$name; status=$$?; \
+	$(SMLOCAL) report $$name && $(BIN)/python benchmarks/topic_recovery.py --no-baseline --tuning-job $$name; \
+	exit $$status
+
+tune-mlp: algorithm-images data
+	$(SMLOCAL) tune examples/mlp-grid-tuning-job.yaml --name mlp-grid-$$(date +%m%d-%H%M%S)
+
+tune-mlp-bayes: algorithm-images data
+	$(SMLOCAL) tune examples/mlp-bayesian-tuning-job.yaml --name mlp-bayes-$$(date +%m%d-%H%M%S)
+
+tune-hyperband: algorithm-images data
+	$(SMLOCAL) tune examples/mlp-hyperband-tuning-job.yaml --name mlp-hb-$$(date +%m%d-%H%M%S)
+
+# The numpy demo (linear regression), Bayesian search with early stopping: seconds.
+tune-demo: images
 	$(SMLOCAL) tune examples/demo-tuning-job.yaml --name demo-$$(date +%m%d-%H%M%S)
 
 # The demo training job (linear regression on a small CSV); a new job name each run.

@@ -111,9 +111,12 @@ def _backend(store: Any) -> Any:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from runner import specs, validation
+    from dataclasses import replace
+
+    from runner import builtin, specs, validation
 
     spec = specs.load_spec(args.spec)
+    spec = replace(spec, request=builtin.complete(spec.request))
     image_check = None
     if not args.no_image_check:
         from runner.docker_backend import DockerBackend
@@ -136,10 +139,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from runner import specs, training, validation
+    from runner import builtin, specs, training, validation
     from runner.store import JobExists
 
     spec = specs.load_spec(args.spec)
+    spec = replace(spec, request=builtin.complete(spec.request))
     if args.name:
         spec.request["TrainingJobName"] = args.name
     local = spec.local

@@ -69,7 +69,7 @@ def validate_spec(spec: Spec, for_cloud: bool, image_check: Any, store: Any) -> 
 
 
 def cmd_tune(args: argparse.Namespace, store: Any, backend: Any) -> int:
-    from runner import specs
+    from runner import builtin, specs
     from runner.training import RunContext
     from runner.trials import Direction
     from runner.tuning import Tuner, make_plans
@@ -85,6 +85,7 @@ def cmd_tune(args: argparse.Namespace, store: Any, backend: Any) -> int:
         if args.spec is None:
             raise SpecError([Problem("SPEC", "a request file is required (or --resume NAME)")])
         spec = specs.load_spec(args.spec)
+        spec = replace(spec, request=builtin.complete(spec.request))
         if args.name:
             spec.request["HyperParameterTuningJobName"] = args.name
         spec = _with_options(spec, args)

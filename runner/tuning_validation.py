@@ -7,7 +7,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from runner import schema, trial_jobs
+from runner import builtin, schema, trial_jobs
 from runner.hyperband import hyperband_problems
 from runner.problems import Problem, join_path
 from runner.search_space import parse_ranges
@@ -82,6 +82,7 @@ def validate_tuning(
                 f"image {image!r} is not in the local Docker engine and no Local.Build is given to build it",
             ))
     specific += _check_config(config, definitions)
+    specific += builtin.tuning_problems(request)
     specific += _check_warm_start(request.get("WarmStartConfig"), parent_exists)
     return sorted(set(merge_problems(general, specific)))
 

@@ -11,7 +11,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from runner import instances, metrics, schema
+from runner import builtin, instances, metrics, schema
 from runner.problems import Problem, join_path
 from runner.specs import Spec, resolve_file_uri
 
@@ -43,7 +43,7 @@ def validate_training(
     request = spec.request
     problems = merge_problems(
         schema.validate_request(request if for_cloud else cloud_view(request), "CreateTrainingJob"),
-        check_training_semantics(request, spec, for_cloud=for_cloud),
+        check_training_semantics(request, spec, for_cloud=for_cloud) + builtin.training_problems(request),
     )
     algo = request.get("AlgorithmSpecification")
     image = algo.get("TrainingImage") if isinstance(algo, dict) else None

@@ -32,11 +32,13 @@ def docker_client() -> Any:
 
 
 @pytest.fixture(autouse=True)
-def no_container_left(docker_client: Any) -> Iterator[None]:
-    """Whatever a test ran (in-process or through the CLI), it leaves no container behind."""
-    before = {c.id for c in docker_client.containers.list(all=True, filters={"label": "smlocal.job"})}
+def no_container_left(docker_client: Any, tmp_path: Path) -> Iterator[None]:
+    """Whatever a test ran (in-process or through the CLI, both with the store at
+    tmp_path/home), it leaves no container behind. Only this test's containers are looked at:
+    other runs on the same engine are none of its business."""
+    scope = DockerBackend(tmp_path / "home", docker_client).scope
     yield
-    left = [c for c in docker_client.containers.list(all=True, filters={"label": "smlocal.job"}) if c.id not in before]
+    left = docker_client.containers.list(all=True, filters={"label": f"smlocal.scope={scope}"})
     for container in left:
         container.remove(force=True)
     assert not left, f"containers left behind: {[c.name for c in left]}"

@@ -1,0 +1,2 @@
+"""smlocal's built-in algorithms (NTM, MLP), run in their images under the SageMaker
+container contract; see algorithms/README.md."""
