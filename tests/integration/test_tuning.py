@@ -310,3 +310,24 @@ def test_resume_after_the_runner_is_killed(tmp_path: Path, backend: DockerBacken
         assert logs.count("PROBE_REPORT") == 1, name
         assert logs.count("PROBE_SLEEPING") == 1, name
     assert [c for c in backend.client.containers.list(all=True) if "tune-crash" in c.name] == []
+
+
+def test_warm_start_seeds_the_child_with_its_parents_trials(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str) -> None:
+    definition = demo_definition(tmp_path, {"epochs": "3"})
+    parent = tuning_request("tune-parent", "Random", LR_RANGE, definition, jobs=3, parallel=3)
+    run_tuning(parent, store, backend, test_label, tmp_path)
+    child = tuning_request("tune-child", "Bayesian", LR_RANGE, definition, jobs=2, parallel=1)
+    child["WarmStartConfig"] = {"ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "tune-parent"}],
+                                "WarmStartType": "IdenticalDataAndAlgorithm"}
+    spec = Spec(request=child, local=LocalOptions(stop_grace_seconds=5), base_dir=tmp_path)
+    tuner = Tuner(spec, RunContext(store=store, backend=backend, extra_labels={"smlocal.test": test_label}))
+    seeded = tuner.history(tuner.plans[0])
+    assert [t.number for t in seeded] == [-1, -2, -3]
+    parent_values = sorted(v.record["FinalMetricDataList"][0]["Value"] for v in trial_views(store, TuningStore(store), "tune-parent"))
+    assert sorted(t.objective for t in seeded) == parent_values  # type: ignore[type-var]
+    tuner.create()
+    tuner.run()
+    described = describe_tuning_job(TuningStore(store).record("tune-child"), trial_views(store, TuningStore(store), "tune-child"), time.time())
+    assert described["HyperParameterTuningJobStatus"] == "Completed"
+    assert described["TrainingJobStatusCounters"]["Completed"] == 2  # the parents' trials are not the child's
+    assert described["WarmStartConfig"]["WarmStartType"] == "IdenticalDataAndAlgorithm"
