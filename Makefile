@@ -87,3 +87,10 @@ bench: test-images
 
 clean:
 	rm -rf $(VENV) .smlocal
+
+# The demo request with s3:// paths, unchanged, against a moto server on the Docker bridge's
+# gateway (reachable from here and from the container): seeds s3://smlocal-demo/demo/, runs the
+# job (S3 channels, artifacts, checkpoints, CloudWatch logs and metrics), shows what it left.
+.PHONY: train-s3
+train-s3: images
+	$(BIN)/python examples/s3_demo.py

@@ -8,9 +8,11 @@ folders behind /opt/ml), since only it knows where the containers see files.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import BinaryIO, Protocol
 
 
 class BackendError(Exception):
@@ -81,6 +83,24 @@ class Workspace(Protocol):
         """Give files the container wrote back to the user running smlocal."""
         ...
 
+    def add_channel_files(self, channel: str, files: Sequence[tuple[str, Path]]) -> None:
+        """Make ``(relpath, local file)`` pairs the content of /opt/ml/input/data/<channel>."""
+        ...
+
+    def make_fifo(self, relpath: str) -> None:
+        """Create a FIFO (Pipe mode) at ``relpath``; no error when one is there already."""
+        ...
+
+    def open_fifo(self, relpath: str, stop: threading.Event) -> BinaryIO | None:
+        """The write end of the FIFO once the container opened it for reading; None when
+        ``stop`` was set first."""
+        ...
+
+    def local_folder(self, relpath: str) -> Path:
+        """A folder of the workspace that the runner reads and writes on this machine
+        (checkpoints); created when missing."""
+        ...
+
 
 class Backend(Protocol):
     def image_exists(self, image: str) -> bool: ...
@@ -115,4 +135,9 @@ class Backend(Protocol):
 
     def find(self, labels: dict[str, str]) -> list[str]:
         """Ids of containers (running or not) carrying all of ``labels``."""
+        ...
+
+    def instance_metrics(self, container_id: str, gpus: str | None = None) -> dict[str, float]:
+        """SageMaker's instance metrics of a running container (CPUUtilization,
+        MemoryUtilization, GPU ones with ``gpus``); {} when none can be had."""
         ...

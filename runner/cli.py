@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.endpoint_url:  # every command's AWS clients (tuning trials' too) resolve it
+        import os
+
+        os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         return int(_COMMANDS[args.command](args))

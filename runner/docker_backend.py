@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
-import tarfile
-from collections.abc import Callable, Iterator
+import shutil
+import stat
+import subprocess
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from runner import instance_metrics
+from runner.archives import write_tar_gz
 from runner.backend import BackendError, ContainerSpec, ExitStatus, ImageBuildError, LogChunk, Mount
 
 LABEL_PREFIX = "smlocal."
 GPU_DRIVER_ERROR = "could not select device driver"
+FIFO_POLL_SECONDS = 0.05
 
 
 def connect() -> Any:
@@ -80,15 +87,56 @@ class LocalWorkspace:
         self._extra.append(mount)
 
     def archive(self, relpath: str, destination: str) -> None:
-        source = self._inside(relpath)
-        dest = Path(destination)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".tmp")
-        with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
-            if source.is_dir():
-                for child in sorted(source.iterdir()):
-                    tar.add(child, arcname=child.name, recursive=True)
-        os.replace(tmp, dest)
+        write_tar_gz(self._inside(relpath), Path(destination))
+
+    # -- staging (channels from S3, Pipe mode, checkpoints) ----------------------------------
+    def add_channel_files(self, channel: str, files: Sequence[tuple[str, Path]]) -> None:
+        """Place ``(relpath, local file)`` pairs in the channel's folder (hard links where the
+        file system allows, else copies) and mount it read-only at its place."""
+        folder = self._inside(f"input/data/{channel}")
+        if folder.exists():
+            shutil.rmtree(folder)  # a job started again: stage afresh
+        folder.mkdir(parents=True)
+        top = folder.resolve()
+        for rel, source in files:
+            dest = folder / rel
+            if not dest.resolve().is_relative_to(top):
+                raise BackendError(f"channel {channel!r}: {rel!r} leaves the channel's folder")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(source, dest)
+            except OSError:
+                shutil.copyfile(source, dest)
+        self.add_mount(Mount(str(folder), f"/opt/ml/input/data/{channel}", read_only=True))
+
+    def make_fifo(self, relpath: str) -> None:
+        path = self._inside(relpath)
+        try:
+            os.mkfifo(path, 0o644)
+        except FileExistsError:
+            if not stat.S_ISFIFO(os.lstat(path).st_mode):
+                raise BackendError(f"{relpath} exists and is not a FIFO") from None
+        os.chmod(path, 0o644)  # readable by any uid the container runs as, whatever the umask
+
+    def open_fifo(self, relpath: str, stop: threading.Event) -> BinaryIO | None:
+        """The FIFO's write end once a reader opened it; None when ``stop`` is set first."""
+        path = self._inside(relpath)
+        while True:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError as exc:
+                if exc.errno != errno.ENXIO:  # ENXIO: no reader yet
+                    raise
+                if stop.wait(FIFO_POLL_SECONDS):
+                    return None
+                continue
+            os.set_blocking(fd, True)
+            return os.fdopen(fd, "wb")
+
+    def local_folder(self, relpath: str) -> Path:
+        path = self._inside(relpath)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     def reclaim(self) -> None:
         if os.getuid() == 0:
@@ -227,10 +275,36 @@ class DockerBackend:
         return cid
 
     def logs(self, container_id: str, stream: str, since: float | None = None) -> Iterator[LogChunk]:
-        frames = self.api.logs(
-            container_id, stdout=stream == "stdout", stderr=stream == "stderr",
-            stream=True, follow=True, timestamps=True, since=since,
-        )
+        last, seen_at_last = since, 0
+        for chunk in self._log_frames(container_id, stream, since, follow=True):
+            if chunk.ts == last:
+                seen_at_last += 1
+            else:
+                last, seen_at_last = chunk.ts, 1
+            yield chunk
+        # The engine ends a follow stream when the container stops even if a slow reader has
+        # not had every entry yet (json-file; seen with 200,000 lines and a reader that
+        # pauses): read what is left without following, from the last entry on.
+        if last is not None and last <= 0:
+            last = None
+        for chunk in self._log_frames(container_id, stream, last, follow=False):
+            if last is not None and chunk.ts < last:
+                continue  # had it
+            if chunk.ts == last and seen_at_last > 0:
+                seen_at_last -= 1  # had it too (entries of the same microsecond)
+                continue
+            yield chunk
+
+    def _log_frames(self, container_id: str, stream: str, since: float | None, follow: bool) -> Iterator[LogChunk]:
+        import docker.errors
+
+        try:
+            frames = self.api.logs(
+                container_id, stdout=stream == "stdout", stderr=stream == "stderr",
+                stream=True, follow=follow, timestamps=True, since=since,
+            )
+        except docker.errors.APIError:
+            return  # gone, or being removed from outside: wait() says how it ended
         for frame in frames:
             head, _, rest = frame.partition(b" ")
             try:
@@ -268,6 +342,41 @@ class DockerBackend:
     def find(self, labels: dict[str, str]) -> list[str]:
         filters = {"label": [f"{k}={v}" for k, v in {**labels, "smlocal.scope": self.scope}.items()]}
         return [str(c["Id"]) for c in self.api.containers(all=True, filters=filters)]
+
+    def host_gateway(self) -> str:
+        """The address at which containers on the default bridge reach this machine (a server
+        bound there is reachable from the host and from bridged containers alike)."""
+        import ipaddress
+
+        config = (self.api.inspect_network("bridge").get("IPAM") or {}).get("Config") or [{}]
+        gateway = config[0].get("Gateway")
+        if not gateway:
+            gateway = str(next(ipaddress.ip_network(config[0].get("Subnet") or "172.17.0.0/16").hosts()))
+        return str(gateway)
+
+    def instance_metrics(self, container_id: str, gpus: str | None = None) -> dict[str, float]:
+        """CPUUtilization and MemoryUtilization of the container now (from ``docker stats``),
+        and the GPU ones when it has GPUs; {} once it is gone."""
+        import docker.errors
+
+        try:
+            stats = self.api.stats(container_id, stream=False)
+        except docker.errors.APIError:
+            return {}
+        out: dict[str, float] = {}
+        for name, value in (
+            ("CPUUtilization", instance_metrics.cpu_percent(stats)),
+            ("MemoryUtilization", instance_metrics.memory_percent(stats)),
+        ):
+            if value is not None:
+                out[name] = value
+        if gpus is not None and shutil.which("nvidia-smi"):
+            try:
+                text = subprocess.run(instance_metrics.NVIDIA_SMI_ARGV, capture_output=True, text=True, timeout=10, check=True).stdout
+            except (OSError, subprocess.SubprocessError):
+                text = ""
+            out.update(instance_metrics.gpu_percents(text, instance_metrics.gpu_devices(gpus)))
+        return out
 
     def chown_tree(self, root: Path, uid: int, gid: int) -> None:
         """Hand a folder the containers wrote (as root) back to ``uid:gid``."""

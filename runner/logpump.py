@@ -1,5 +1,6 @@
-"""Container output, as it streams: split into lines, scraped for metrics, batched into the
-store, echoed. Memory stays constant whatever the log's size."""
+"""Container output, as it streams: split into lines, credentials masked, scraped for
+metrics, batched into the store, echoed, and handed on (CloudWatch) as it arrives. Memory
+stays constant whatever the log's size."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ FLUSH_LINES = 2000
 TAIL_LINES = 20
 
 MetricListener = Callable[[MetricSample], None]
+LineListener = Callable[[str, str, float, str], None]  # (host, stream, ts, line)
 
 
 class LogSink:
@@ -28,6 +30,8 @@ class LogSink:
         echo: Callable[[str, str, str], None] | None = None,
         on_metric: MetricListener | None = None,
         after: float | None = None,
+        redact: Callable[[str], str] | None = None,
+        on_line: LineListener | None = None,
     ) -> None:
         self._store = store
         self._job = job
@@ -35,6 +39,8 @@ class LogSink:
         self._echo = echo
         self._on_metric = on_metric
         self._after = after  # a resumed job: lines up to this time are in the store already
+        self._redact = redact
+        self._on_line = on_line
         self._lock = threading.Lock()
         self._lines: list[tuple[str, str, float, str]] = []
         self._samples: list[tuple[str, float, float]] = []
@@ -56,6 +62,8 @@ class LogSink:
             self.add(host, stream, ts, line)
 
     def add(self, host: str, stream: str, ts: float, line: str) -> None:
+        if self._redact is not None:
+            line = self._redact(line)
         new: list[MetricSample] = []
         with self._lock:
             self._lines.append((host, stream, ts, line))
@@ -68,6 +76,8 @@ class LogSink:
                 self._flush_locked()
         if self._echo is not None:
             self._echo(host, stream, line)
+        if self._on_line is not None:
+            self._on_line(host, stream, ts, line)
         if self._on_metric is not None:
             for sample in new:
                 self._on_metric(sample)

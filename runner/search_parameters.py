@@ -76,9 +76,12 @@ class NumericParameter:
     def values_from_unit(self, u: FloatArray) -> FloatArray:
         """Values (floats; whole numbers for integers) at unit coordinates ``u``."""
         lo, hi = self._bounds
-        v = _inverse(self.scaling, lo + np.clip(u, 0.0, 1.0) * (hi - lo))
+        u = np.clip(u, 0.0, 1.0)
+        v = _inverse(self.scaling, lo + u * (hi - lo))
         if self.integer:
             v = np.floor(v + 0.5)
+        # The ends exactly (exp(log(MinValue)) need not be MinValue).
+        v = np.where(u <= 0.0, self.minimum, np.where(u >= 1.0, self.maximum, v))
         return np.clip(v, self.minimum, self.maximum)
 
     def unit_from_values(self, v: FloatArray) -> FloatArray:

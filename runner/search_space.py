@@ -143,9 +143,17 @@ class SearchSpace:
         return np.concatenate([p.encode_value(config[p.name]) for p in self.parameters])
 
     def encode_many(self, configs: Sequence[Mapping[str, Value]]) -> FloatArray:
-        if not configs:
-            return np.zeros((0, self.dims))
-        return np.stack([self.encode(c) for c in configs])
+        """``encode`` of every configuration, as rows (vectorised per parameter)."""
+        blocks = []
+        for p in self.parameters:
+            column = [c[p.name] for c in configs]
+            if isinstance(p, CategoricalParameter):
+                block = np.zeros((len(configs), p.width))
+                block[np.arange(len(configs)), [p.values.index(str(v)) for v in column]] = 1.0
+            else:
+                block = p.unit_from_values(np.array(column, dtype=np.float64))[:, None]
+            blocks.append(block)
+        return np.concatenate(blocks, axis=1) if blocks else np.zeros((len(configs), 0))
 
     def decode(self, x: FloatArray) -> Config:
         """The configuration nearest to an encoded point: integers rounded, values clipped,
@@ -238,7 +246,7 @@ def parse_ranges(ranges: object, path: str) -> tuple[SearchSpace | None, list[Pr
                 )
             if param is not None:
                 parameters.append(param)
-    if not any(isinstance(ranges.get(kind), list) and ranges.get(kind) for kind in KINDS):
+    if not any(ranges.get(kind) for kind in KINDS):
         problems.append(Problem(path, "at least one parameter range is required"))
     if problems:
         return None, sorted(set(problems))

@@ -10,6 +10,7 @@ validated or sent anywhere, so the rest of the file goes to boto3 unchanged::
       Build: {Context: ./container, Dockerfile: Dockerfile, BuildArgs: {}}
       Gpus: all            # or "0,1": the devices given to GPU instance types
       StopGracePeriodSeconds: 120
+      CloudWatch: true     # ship logs and metrics to CloudWatch (off by default)
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from runner.problems import Problem, SpecError
 
 LOCAL_KEY = "Local"
 DEFAULT_GRACE_SECONDS = 120.0
-_LOCAL_FIELDS = {"Build", "Gpus", "StopGracePeriodSeconds"}
+_LOCAL_FIELDS = {"Build", "CloudWatch", "Gpus", "StopGracePeriodSeconds"}
 _BUILD_FIELDS = {"Context", "Dockerfile", "BuildArgs"}
 
 
@@ -42,9 +43,12 @@ class LocalOptions:
     build: BuildOptions | None = None
     gpus: str | None = None  # None: all GPUs when the instance type has any
     stop_grace_seconds: float = DEFAULT_GRACE_SECONDS
+    cloudwatch: bool = False  # logs and metrics to CloudWatch too
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"StopGracePeriodSeconds": self.stop_grace_seconds}
+        if self.cloudwatch:
+            out["CloudWatch"] = True
         if self.gpus is not None:
             out["Gpus"] = self.gpus
         if self.build is not None:
@@ -120,9 +124,12 @@ def parse_local(raw: Any, base_dir: Path) -> LocalOptions:
     if isinstance(grace, bool) or not isinstance(grace, int | float) or not math.isfinite(grace) or grace < 0:
         problems.append(Problem(f"{LOCAL_KEY}.StopGracePeriodSeconds", f"must be a number of seconds >= 0 (got {grace!r})"))
         grace = DEFAULT_GRACE_SECONDS
+    cloudwatch = raw.get("CloudWatch", False)
+    if not isinstance(cloudwatch, bool):
+        problems.append(Problem(f"{LOCAL_KEY}.CloudWatch", f"must be true or false (got {cloudwatch!r})"))
     if problems:
         raise SpecError(problems)
-    return LocalOptions(build=build, gpus=gpus, stop_grace_seconds=float(grace))
+    return LocalOptions(build=build, gpus=gpus, stop_grace_seconds=float(grace), cloudwatch=bool(cloudwatch))
 
 
 def _parse_build(raw: Any, base_dir: Path, problems: list[Problem]) -> BuildOptions | None:

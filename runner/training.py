@@ -6,24 +6,30 @@ and stop it), talks to containers only through a ``Backend``, and reads time fro
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from runner import files, instances, status
-from runner.backend import Backend, BackendError, ContainerSpec, ExitStatus, Mount, Workspace
+from runner.aws import AwsClients
+from runner.backend import Backend, BackendError, ExitStatus, Workspace
 from runner.clock import Clock, SystemClock
+from runner.container import container_spec
+from runner.job_data import DATA_ERRORS, JobData, uses_s3
 from runner.logpump import LogSink, MetricListener
-from runner.metrics import MetricScraper, compile_definitions
-from runner.specs import Spec, resolve_file_uri
+from runner.metrics import MetricSample, MetricScraper, compile_definitions
+from runner.redaction import Redactor
+from runner.specs import Spec
+from runner.staging import ObjectCache
 from runner.store import Store
 
 POLL_SECONDS = 0.2
 HOST = "algo-1"
 Echo = Callable[[str, str, str], None]
+log = logging.getLogger("smlocal")
 
 
 def training_job_arn(name: str) -> str:
@@ -35,10 +41,6 @@ def tuning_job_arn(name: str) -> str:
     return training_job_arn(name).replace(":training-job/", ":hyper-parameter-tuning-job/")
 
 
-def container_name(job: str, host: str) -> str:
-    return f"smlocal-{job}-{host}"
-
-
 @dataclass
 class RunContext:
     store: Store
@@ -47,75 +49,14 @@ class RunContext:
     echo: Echo | None = None
     on_metric: MetricListener | None = None
     extra_labels: dict[str, str] = field(default_factory=dict)
+    # AWS clients for s3:// locations and CloudWatch; built from the environment on first
+    # need (a job with file:// paths only and CloudWatch off never builds any).
+    aws: AwsClients | None = None
 
-
-def container_spec(
-    request: dict[str, Any], spec: Spec, workspace: Workspace, host: str, labels: dict[str, str]
-) -> ContainerSpec:
-    """The container one host of the job runs: image, invocation, environment, mounts, limits."""
-    algo = request["AlgorithmSpecification"]
-    name = request["TrainingJobName"]
-    entrypoint = algo.get("ContainerEntrypoint")
-    arguments = algo.get("ContainerArguments")
-    command = list(arguments) if arguments is not None else ([] if entrypoint else ["train"])
-    env = {str(k): str(v) for k, v in (request.get("Environment") or {}).items()}
-    env["TRAINING_JOB_NAME"] = name
-    env["TRAINING_JOB_ARN"] = training_job_arn(name)
-    itype = instances.lookup(request["ResourceConfig"]["InstanceType"])
-    isolated = bool(request.get("EnableNetworkIsolation"))
-    gpus = None
-    if itype is not None and itype.wants_gpu:
-        gpus = spec.local.gpus or "all"
-    return ContainerSpec(
-        name=container_name(name, host),
-        image=algo["TrainingImage"],
-        hostname=host,
-        entrypoint=list(entrypoint) if entrypoint else None,
-        command=command,
-        environment=env,
-        mounts=workspace.mounts(),
-        labels={"smlocal.job": name, "smlocal.host": host, **labels},
-        cpus=itype.vcpus if itype else None,
-        memory_bytes=itype.memory_bytes if itype else None,
-        gpus=gpus,
-        network_isolation=isolated,
-        # Without a network Docker writes no entry for the hostname; SageMaker's hosts resolve.
-        extra_hosts={host: "127.0.0.1"} if isolated else {},
-    )
-
-
-def prepare_workspace(request: dict[str, Any], spec: Spec, workspace: Workspace, host: str, hosts: list[str]) -> None:
-    """Write the three config files and mount the channels and checkpoints."""
-    algo = request["AlgorithmSpecification"]
-    channels = request.get("InputDataConfig") or []
-    workspace.write_text("input/config/hyperparameters.json", files.hyperparameters_json(request.get("HyperParameters")))
-    workspace.write_text(
-        "input/config/resourceconfig.json",
-        _json(files.resource_config(request["ResourceConfig"]["InstanceType"], hosts, host)),
-    )
-    workspace.write_text(
-        "input/config/inputdataconfig.json",
-        _json(files.input_data_config(channels, algo.get("TrainingInputMode", "File"))),
-    )
-    for channel in channels:
-        uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
-        source = resolve_file_uri(uri, spec.base_dir)
-        target = f"{files.DATA_DIR}/{channel['ChannelName']}"
-        if source.is_file():
-            target = f"{target}/{source.name}"
-        workspace.add_mount(Mount(str(source), target, read_only=True))
-    ckpt = request.get("CheckpointConfig")
-    if ckpt:
-        local_dir = resolve_file_uri(ckpt["S3Uri"], spec.base_dir)
-        local_dir.mkdir(parents=True, exist_ok=True)
-        workspace.add_mount(Mount(str(local_dir), files.checkpoint_dir(ckpt)))
-
-
-def output_location(request: dict[str, Any], spec: Spec) -> tuple[Path, str]:
-    """Where the artifacts go: a local folder and its file:// URI."""
-    folder = resolve_file_uri(request["OutputDataConfig"]["S3OutputPath"], spec.base_dir)
-    folder = folder / request["TrainingJobName"] / "output"
-    return folder, f"file://{folder}"
+    def aws_clients(self) -> AwsClients:
+        if self.aws is None:
+            self.aws = AwsClients()
+        return self.aws
 
 
 class TrainingRun:
@@ -134,7 +75,16 @@ class TrainingRun:
         self.scraper = MetricScraper(defs)
         self.record: dict[str, Any] = {}
         self._stop_reason: str | None = None  # "Stopped" or "MaxRuntimeExceeded"
+        self._data_failure: str | None = None  # a Pipe channel's data could not be read
         self._sink: LogSink | None = None
+        self.uses_s3 = uses_s3(self.request)
+        self.uses_cloudwatch = spec.local.cloudwatch
+        self.redact = Redactor()
+        self._masking_aws = False
+        self.data = JobData(
+            spec, self._aws, ObjectCache(ctx.store.home / "cache" / "s3"), HOST, [HOST],
+            on_error=self._on_data_failure, warn=self._warn,
+        )
 
     def create(self) -> dict[str, Any]:
         now = self.ctx.clock.now()
@@ -169,6 +119,16 @@ class TrainingRun:
         self._finish(workspace, None, "InternalServerError: the container of this job is gone (smlocal stopped while it ran and it was removed)")
         return self.record
 
+    def _aws(self) -> AwsClients:
+        """The context's AWS clients; their secrets join what the logs mask."""
+        clients = self.ctx.aws_clients()
+        if not self._masking_aws:
+            self._masking_aws = True
+            creds = clients.credentials()
+            if creds is not None:
+                self.redact.add(creds.secret_key, creds.token)
+        return clients
+
     def _run(self, cid: str | None, fresh: bool) -> dict[str, Any]:
         workspace: Workspace | None = None
         try:
@@ -176,29 +136,45 @@ class TrainingRun:
             since = None
             if fresh:
                 self._advance("Downloading")
-                prepare_workspace(self.request, self.spec, workspace, HOST, [HOST])
-                cspec = container_spec(self.request, self.spec, workspace, HOST, self.ctx.extra_labels)
+                try:
+                    self.data.prepare(workspace)
+                    aws_env = self.data.container_environment() if self.uses_s3 or self.uses_cloudwatch else {}
+                except (*DATA_ERRORS, BackendError) as exc:
+                    self._finish(workspace, None, f"ClientError: {exc}")
+                    return self.record
+                cspec = container_spec(self.request, self.spec, workspace, HOST, self.ctx.extra_labels, aws_env,
+                                       training_job_arn(self.name))
                 self._advance("Training")
                 try:
                     cid = self.ctx.backend.start(cspec)
                 except BackendError as exc:
+                    self.data.stop(final_sync=False)
                     self._finish(workspace, None, f"ClientError: {exc}")
                     return self.record
             else:
                 since = self.ctx.store.last_log_time(self.name)
                 if self.ctx.store.stop_requested(self.name) and self.record["SecondaryStatus"] == "Stopping":
                     self._stop_reason = "Stopped"
+                self.data.reattach(workspace)
             assert cid is not None
+            self.data.start()
             exit_status = self._supervise(cid, since)
-            self._finish(workspace, exit_status, None)
+            error = self._data_failure
+            try:
+                self.data.stop()
+            except DATA_ERRORS as exc:
+                error = error or f"ClientError: could not upload the checkpoints: {exc}"
+            self._finish(workspace, exit_status, error)
         except KeyboardInterrupt:
             if cid is not None:
                 self.ctx.backend.signal(cid, "SIGKILL")
+            self.data.stop(final_sync=False)
             if not status.is_terminal(self.record):
                 self._stop_reason = "Stopped"
                 self._finish(workspace, None, None)
             raise
         except BaseException as exc:
+            self.data.stop(final_sync=False)
             if not status.is_terminal(self.record):
                 self._finish(workspace, None, f"InternalServerError: smlocal failed: {exc.__class__.__name__}: {exc}")
             raise
@@ -209,10 +185,24 @@ class TrainingRun:
                 workspace.reclaim()
         return self.record
 
+    def _on_data_failure(self, message: str) -> None:
+        if self._data_failure is None:
+            self._data_failure = f"ClientError: {message}"
+
+    def _warn(self, message: str) -> None:
+        log.warning("smlocal: training job %s: %s", self.name, self.redact(message))
+
     # -- while the container runs ------------------------------------------------------------
     def _supervise(self, cid: str, since: float | None) -> ExitStatus:
         backend, clock = self.ctx.backend, self.ctx.clock
-        sink = LogSink(self.ctx.store, self.name, self.scraper, self.ctx.echo, self.on_metric, after=since)
+        started = _training_started(self.record, clock.now())
+        telemetry = self._telemetry(started)
+        on_metric = self.on_metric
+        if telemetry is not None:
+            on_metric = _both(self.on_metric, telemetry.metric)
+            telemetry.watch(cid)
+        sink = LogSink(self.ctx.store, self.name, self.scraper, self.ctx.echo, on_metric, after=since,
+                       redact=self.redact, on_line=telemetry.line if telemetry is not None else None)
         self._sink = sink
         pumps = [
             threading.Thread(target=sink.pump, args=(HOST, backend.logs(cid, s, since)), daemon=True)
@@ -231,8 +221,8 @@ class TrainingRun:
 
         threading.Thread(target=waiter, daemon=True).start()
         max_runtime = (self.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
-        started = _training_started(self.record, clock.now())
         kill_at: float | None = None
+        failing = False
         grace = self.spec.local.stop_grace_seconds
         if self._stop_reason is not None:  # resumed while stopping: the SIGTERM went out before
             kill_at = clock.now() + grace
@@ -248,13 +238,40 @@ class TrainingRun:
                 if self._stop_reason is not None:
                     backend.signal(cid, "SIGTERM")
                     kill_at = now + grace
-            elif kill_at is not None and now >= kill_at:
+                elif self._data_failure is not None and not failing:
+                    failing = True  # the job fails: stop the container as a stop would
+                    backend.signal(cid, "SIGTERM")
+                    kill_at = now + grace
+            if kill_at is not None and now >= kill_at:
                 backend.signal(cid, "SIGKILL")
                 kill_at = None
         for t in pumps:
             t.join(timeout=30)
         sink.flush()
+        if telemetry is not None:
+            telemetry.close()
         return result[0] if result else ExitStatus(code=-1, error="lost track of the container")
+
+    def _telemetry(self, started: float) -> Any:
+        """The CloudWatch side of the job when CloudWatch is on, else None."""
+        if not self.uses_cloudwatch:
+            return None
+        from runner.telemetry import Telemetry
+
+        telemetry = Telemetry(self._aws(), self.name, HOST, started, sampler=self.ctx.backend.instance_metrics,
+                              gpus=self._gpus(), warn=self._warn)
+        try:
+            telemetry.start()
+        except Exception as exc:
+            from runner.aws import error_message
+
+            self._warn(f"CloudWatch is on but the log stream cannot be created, so nothing is shipped: {error_message(exc)}")
+            return None
+        return telemetry
+
+    def _gpus(self) -> str | None:
+        itype = instances.lookup(self.request["ResourceConfig"]["InstanceType"])
+        return (self.spec.local.gpus or "all") if itype is not None and itype.wants_gpu else None
 
     # -- the end -----------------------------------------------------------------------------
     def _finish(self, workspace: Workspace | None, exit_status: ExitStatus | None, error: str | None) -> None:
@@ -268,23 +285,20 @@ class TrainingRun:
         if workspace is not None:
             try:
                 self._upload(workspace)
-            except OSError as exc:
+            except DATA_ERRORS as exc:
                 if final == "Completed":
                     final, failure = "Failed", f"ClientError: could not write the model artifacts: {exc}"
         if exit_status is not None:
             self.record["ExitCode"] = exit_status.code  # not in AWS's shape; kept out of describe
         if failure:
-            self.record["FailureReason"] = failure[: files.FAILURE_REASON_MAX]
+            self.record["FailureReason"] = self.redact(failure)[: files.FAILURE_REASON_MAX]
         final_metrics = final_metric_data(self.scraper, self.ctx.store.metric_series(self.name))
         if final_metrics:
             self.record["FinalMetricDataList"] = final_metrics
         self._advance(final)
 
     def _upload(self, workspace: Workspace) -> None:
-        folder, uri = output_location(self.request, self.spec)
-        workspace.archive("model", str(folder / "model.tar.gz"))
-        workspace.archive("output/data", str(folder / "output.tar.gz"))
-        self.record["ModelArtifacts"] = {"S3ModelArtifacts": f"{uri}/model.tar.gz"}
+        self.record["ModelArtifacts"] = {"S3ModelArtifacts": self.data.upload(workspace)}
         self.record["OutputDataConfig"] = dict(self.request["OutputDataConfig"])
 
     def _our_failure_reason(self, exit_status: ExitStatus) -> str:
@@ -354,7 +368,12 @@ def with_log_tail(head: str, tail: list[str], limit: int, line_limit: int = 200)
     return text
 
 
-def _json(data: Any) -> str:
-    import json
+def _both(first: MetricListener | None, second: MetricListener) -> MetricListener:
+    if first is None:
+        return second
 
-    return json.dumps(data, indent=2)
+    def both(sample: MetricSample) -> None:
+        first(sample)
+        second(sample)
+
+    return both

@@ -1,8 +1,9 @@
 """``smlocal validate`` for CreateTrainingJob requests: the service model's rules, the ones
 botocore skips (max, pattern, enum), and what only a run would otherwise reveal.
 
-Locally a request may use ``file://`` paths, the ``local``/``local_gpu`` instance types and
-no RoleArn; ``for_cloud`` insists on what the cloud needs instead.
+Locally a request may use ``file://`` paths (as well as ``s3://`` ones), the
+``local``/``local_gpu`` instance types and no RoleArn; ``for_cloud`` insists on what the
+cloud needs instead.
 """
 
 from __future__ import annotations
@@ -110,13 +111,15 @@ def _check_channels(channels: list[Any], spec: Spec, for_cloud: bool, prefix: st
                 also = join_path(join_path(prefix, "InputDataConfig"), seen[name])
                 problems.append(Problem(f"{path}.ChannelName", f"duplicate channel name {name!r} (also {also})"))
             seen.setdefault(name, i)
-        mode = channel.get("InputMode")
-        if mode == "Pipe" and not for_cloud:
-            problems.append(Problem(f"{path}.InputMode", "Pipe mode is not supported locally yet (File and FastFile are)"))
         source = channel.get("DataSource")
         s3 = source.get("S3DataSource") if isinstance(source, dict) else None
         if isinstance(s3, dict) and isinstance(s3.get("S3Uri"), str):
             problems += _check_uri(s3["S3Uri"], f"{path}.DataSource.S3DataSource.S3Uri", spec, for_cloud, must_exist=True)
+            data_type = s3.get("S3DataType")
+            if not for_cloud and data_type == "AugmentedManifestFile":
+                problems.append(Problem(f"{path}.DataSource.S3DataSource.S3DataType", "AugmentedManifestFile is not supported locally (S3Prefix and ManifestFile are)"))
+            elif not for_cloud and data_type == "ManifestFile" and s3["S3Uri"].startswith("file://"):
+                problems.append(Problem(f"{path}.DataSource.S3DataSource.S3DataType", "ManifestFile needs an s3:// manifest (a file:// channel is a folder or a file)"))
     return problems
 
 
@@ -127,8 +130,6 @@ def _check_uri(uri: str, path: str, spec: Spec, for_cloud: bool, *, must_exist: 
         if must_exist and not resolve_file_uri(uri, spec.base_dir).exists():
             return [Problem(path, f"no such file or folder: {resolve_file_uri(uri, spec.base_dir)}")]
         return []
-    if uri.startswith("s3://") and not for_cloud:
-        return [Problem(path, "s3:// locations are not supported locally yet; use a file:// path")]
     if not uri.startswith("s3://"):
         return [Problem(path, "must be an s3:// URI (or file:// to run locally)")]
     return []

@@ -3,19 +3,25 @@
 Kernel: ``scale * Matern52(r)`` with automatic relevance determination,
 ``r^2 = sum_j eta_j (x_j - x'_j)^2`` (``eta_j`` = 1 / lengthscale_j^2), plus ``noise`` on the
 diagonal (at least ``MIN_NOISE``). Kernel hyperparameters are the maximum a posteriori
-estimate under weak priors (a log-normal-like prior around lengthscale 1, Gamma(2, 1) on the
-scale, Gamma(1.1, 30) on the noise, the same as Optuna's GP sampler), found by L-BFGS-B in
-log space with analytic gradients, from the best few of a handful of seeded starting points.
-Targets are expected standardised (mean 0, variance 1).
+estimate under weak priors (``-(0.1 / eta + 0.1 * eta)`` on each inverse squared
+lengthscale, Gamma(2, 1) on the scale, Gamma(1.1, 30) on the noise: Optuna's GP sampler's),
+found by L-BFGS-B in log space with analytic gradients. Starting points: the default (unit
+lengthscales and scale, noise 0.01) and ``STARTS - 1`` seeded random ones, scored by the
+objective alone (one Cholesky each); L-BFGS-B runs from the best ``RESTARTS`` of them. The
+prior mean is zero: targets should be on a unit scale (see ``warping``).
 
-Everything is numpy/scipy on small dense matrices; a fit plus a prediction for ~1000 points
-takes milliseconds for a hundred observations.
+Everything is numpy/scipy on small dense matrices, LAPACK called directly (``potrf``,
+``potrs``, ``potri``) and BLAS held to one thread while a strategy works: a fit takes a few
+milliseconds for a hundred observations.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,13 +36,50 @@ _LOG_ETA_BOUNDS = (math.log(1e-3), math.log(1e4))
 _LOG_SCALE_BOUNDS = (math.log(1e-2), math.log(1e2))
 _LOG_NOISE_BOUNDS = (math.log(1e-9), math.log(1.0))
 _FAILED = 1e25
+DEFAULT_LOG_NOISE = math.log(1e-2)
+GTOL = 1e-3
+STARTS = 4  # starting points scored
+RESTARTS = 1  # L-BFGS-B runs, from the best-scored starting points
+
+
+@functools.cache
+def _blas_controller() -> Any:
+    try:
+        import threadpoolctl
+    except ImportError:
+        return None
+    return threadpoolctl.ThreadpoolController()
+
+
+def single_threaded_blas() -> contextlib.AbstractContextManager[object]:
+    """Hold BLAS to one thread (when threadpoolctl is installed): these matrices are small, and
+    OpenBLAS threads on two busy cores make a 50x50 inverse ~30 times slower, not faster."""
+    controller = _blas_controller()
+    if controller is None:
+        return contextlib.nullcontext()
+    limited: contextlib.AbstractContextManager[object] = controller.limit(limits=1, user_api="blas")
+    return limited
 
 
 def matern52(q: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Matern-5/2 of squared distances ``q`` and its derivative with respect to ``q``."""
-    r = np.sqrt(np.maximum(q, 0.0))
-    e = np.exp(-SQRT5 * r)
-    return (1.0 + SQRT5 * r + (5.0 / 3.0) * q) * e, (-5.0 / 6.0) * (1.0 + SQRT5 * r) * e
+    s = np.sqrt(5.0 * np.maximum(q, 0.0))
+    e = np.exp(-s)
+    return (1.0 + s + s * s / 3.0) * e, (-5.0 / 6.0) * (1.0 + s) * e
+
+
+def matern52_value(q: FloatArray) -> FloatArray:
+    """Matern-5/2 of squared distances ``q`` (modified in place)."""
+    np.maximum(q, 0.0, out=q)
+    q *= 5.0
+    s = np.sqrt(q, out=q)
+    e = np.exp(-s)
+    s2 = s * s
+    s2 /= 3.0
+    s2 += s
+    s2 += 1.0
+    s2 *= e
+    return s2
 
 
 @dataclass(frozen=True)
@@ -49,8 +92,13 @@ class Kernel:
         """Kernel matrix (no noise) between rows of ``a`` and ``b``."""
         root = np.sqrt(self.eta)
         sa, sb = a * root, b * root
-        q = (sa * sa).sum(1)[:, None] + (sb * sb).sum(1)[None, :] - 2.0 * (sa @ sb.T)
-        return self.scale * matern52(np.maximum(q, 0.0))[0]
+        q = sa @ sb.T
+        q *= -2.0
+        q += (sa * sa).sum(1)[:, None]
+        q += (sb * sb).sum(1)[None, :]
+        k = matern52_value(q)
+        k *= self.scale
+        return k
 
 
 def cholesky(gram: FloatArray) -> FloatArray | None:
@@ -99,12 +147,17 @@ def _neg_log_posterior(
     value -= 0.1 * math.log(noise) - 30.0 * noise
     if not with_grad:
         return value, theta
+    # W = K^-1 - alpha alpha^T; potri leaves K^-1 in the lower triangle only (zeros above),
+    # and every matrix W is multiplied with below is symmetric, so sum(W * A) is
+    # sum((2 * lower - alpha alpha^T) * A) less the diagonal of K^-1 times that of A.
     lower = lapack.dpotri(chol, lower=1)[0]
-    w = np.tril(lower) + np.tril(lower, -1).T - np.outer(alpha, alpha)
+    diag_inv = np.diag(lower)
+    outer = np.outer(alpha, alpha)
+    half_w = 2.0 * lower - outer
     grad = np.empty_like(theta)
-    grad[:dims] = 0.5 * scale * eta * (sq.T @ (w * dk).ravel())
-    grad[dims] = 0.5 * scale * float((w * k).sum())
-    grad[dims + 1] = 0.5 * float(np.trace(w)) * raw_noise
+    grad[:dims] = 0.5 * scale * eta * (sq.T @ (half_w * dk).ravel())  # diag(sq) == 0
+    grad[dims] = 0.5 * scale * (float((half_w * k).sum()) - float(diag_inv.sum()))  # diag(k) == 1
+    grad[dims + 1] = 0.5 * (float(diag_inv.sum()) - float(alpha @ alpha)) * raw_noise
     grad[:dims] += -0.1 / eta + 0.1 * eta
     grad[dims] -= 1.0 - scale
     grad[dims + 1] -= (0.1 / noise - 30.0) * raw_noise
@@ -112,12 +165,17 @@ def _neg_log_posterior(
 
 
 def fit_kernel(
-    x: FloatArray, y: FloatArray, rng: np.random.Generator, *, starts: int = 8, restarts: int = 2
+    x: FloatArray,
+    y: FloatArray,
+    rng: np.random.Generator,
+    *,
+    starts: int = STARTS,
+    restarts: int = RESTARTS,
 ) -> Kernel:
-    """MAP kernel hyperparameters for observations ``x`` (n, dims) and standardised ``y``."""
+    """MAP kernel hyperparameters for observations ``x`` (n, dims) and targets ``y`` (n,)."""
     dims = x.shape[1]
     sq = ((x[:, None, :] - x[None, :, :]) ** 2).reshape(-1, dims)
-    default = np.concatenate([np.zeros(dims), [0.0, math.log(1e-2)]])
+    default = np.concatenate([np.zeros(dims), [0.0, DEFAULT_LOG_NOISE]])
     inits = [default]
     for _ in range(starts - 1):
         inits.append(
@@ -136,7 +194,7 @@ def fit_kernel(
             jac=True,
             method="L-BFGS-B",
             bounds=bounds,
-            options={"maxiter": 200, "gtol": 1e-3},
+            options={"maxiter": 200, "gtol": GTOL},
         )
         if float(result.fun) < best_value:
             best_theta, best_value = np.asarray(result.x, dtype=np.float64), float(result.fun)
@@ -151,11 +209,13 @@ class Posterior:
         n = x.shape[0]
         gram = kernel.gram(x, x)
         gram.flat[:: n + 1] += kernel.noise
-        jitter = 1e-10
         chol = cholesky(gram)
-        while chol is None:
-            chol = cholesky(gram + jitter * np.eye(n))
-            jitter *= 10.0
+        for jitter in (1e-10, 1e-8, 1e-6, 1e-4, 1e-2):
+            if chol is not None:
+                break
+            chol = cholesky(gram + jitter * kernel.scale * np.eye(n))
+        if chol is None:
+            raise np.linalg.LinAlgError("kernel matrix is not positive definite")
         self._alpha, self._inv = solve_and_invert(chol, y)
 
     def predict(self, z: FloatArray) -> tuple[FloatArray, FloatArray]:

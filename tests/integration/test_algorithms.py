@@ -167,11 +167,34 @@ def test_mlp_job_completes_with_the_objective(tmp_path: Path, images: None, mlp_
     no_containers_left("it-mlp")
 
 
-def test_bad_hyperparameters_fail_the_job_with_a_client_error(tmp_path: Path, images: None, ntm_data: Path) -> None:
+def test_bad_hyperparameters_are_refused_before_any_container(tmp_path: Path, images: None, ntm_data: Path) -> None:
     home = tmp_path / "home"
     hps = {k: v for k, v in NTM_HPS.items() if k != "num_topics"}
-    spec = request(tmp_path, "ntm", "it-ntm-bad", {**hps, "optimizer": "lbfgs"}, {"train": ntm_data / "train"})
+    spec = request(tmp_path, "ntm", "it-ntm-refused", {**hps, "optimizer": "lbfgs"}, {"train": ntm_data / "train"})
     result = smlocal(home, "train", str(spec))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "HyperParameters.num_topics: is required",
+        "HyperParameters.optimizer: must be one of sgd, adam, adagrad, adadelta, rmsprop (got 'lbfgs')",
+    ]
+    assert smlocal(home, "describe", "it-ntm-refused").returncode == 2  # no job was created
+
+
+def test_bad_hyperparameters_fail_the_job_with_a_client_error(tmp_path: Path, images: None, ntm_data: Path) -> None:
+    """The same image under a name smlocal does not know as a built-in: the container's own
+    check (the same code) fails the job, as SageMaker's built-ins do."""
+    home = tmp_path / "home"
+    alias = "smlocal-test/ntm-alias:latest"
+    subprocess.run(["docker", "tag", "smlocal/ntm:latest", alias], check=True)
+    try:
+        hps = {k: v for k, v in NTM_HPS.items() if k != "num_topics"}
+        spec = request(tmp_path, "ntm", "it-ntm-bad", {**hps, "optimizer": "lbfgs"}, {"train": ntm_data / "train"})
+        doc = yaml.safe_load(spec.read_text())
+        doc["AlgorithmSpecification"]["TrainingImage"] = alias
+        spec.write_text(yaml.safe_dump(doc))
+        result = smlocal(home, "train", str(spec))
+    finally:
+        subprocess.run(["docker", "rmi", alias], check=False, capture_output=True)
     assert result.returncode == 1
     described = describe(home, "it-ntm-bad")
     assert described["TrainingJobStatus"] == "Failed"

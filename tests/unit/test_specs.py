@@ -168,7 +168,7 @@ def test_local_must_be_a_mapping(tmp_path: Path) -> None:
 def test_local_unknown_keys_are_each_reported(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as exc:
         specs.parse_local({"Gpu": "all", "Grace": 3, "Gpus": "all"}, tmp_path)
-    valid = "(valid: Build, Gpus, StopGracePeriodSeconds)"
+    valid = "(valid: Build, CloudWatch, Gpus, StopGracePeriodSeconds)"
     assert problems_of(exc) == [
         ("Local.Gpu", f"is not a known field {valid}"),
         ("Local.Grace", f"is not a known field {valid}"),

@@ -33,7 +33,7 @@ def local_definition(base: Path) -> dict[str, Any]:
     return {
         "StaticHyperParameters": {"epochs": "3", "num_topics": "20"},
         "AlgorithmSpecification": {
-            "TrainingImage": "smlocal/ntm:latest",
+            "TrainingImage": "my-registry/topic-model:1.0",  # not a built-in: generic rules only
             "TrainingInputMode": "File",
             "MetricDefinitions": [
                 {"Name": METRIC, "Regex": r"total_loss=(\S+)"},
@@ -194,11 +194,9 @@ def test_for_cloud_reports_a_local_tuning_resource_config(request_: dict[str, An
     assert "TrainingJobDefinition.HyperParameterTuningResourceConfig.InstanceType" in paths
 
 
-def test_local_run_reports_s3_locations(request_: dict[str, Any], base: Path) -> None:
+def test_local_run_accepts_s3_locations(request_: dict[str, Any], base: Path) -> None:
     request_["TrainingJobDefinition"]["OutputDataConfig"] = {"S3OutputPath": "s3://bucket/out"}
-    assert validate(request_, base) == [
-        ("TrainingJobDefinition.OutputDataConfig.S3OutputPath", "s3:// locations are not supported locally yet; use a file:// path"),
-    ]
+    assert validate(request_, base) == []
 
 
 # --- tuning rules --------------------------------------------------------------------------------
@@ -424,7 +422,7 @@ def test_static_tuned_in_the_second_definition(request_: dict[str, Any], base: P
 def test_image_check_per_definition(request_: dict[str, Any], base: Path) -> None:
     several = as_several(request_)
     several["TrainingJobDefinitions"][1]["AlgorithmSpecification"]["TrainingImage"] = "smlocal/other:latest"
-    problems = validate(several, base, image_check=lambda image: image == "smlocal/ntm:latest")
+    problems = validate(several, base, image_check=lambda image: image == "my-registry/topic-model:1.0")
     assert problems == [
         (
             "TrainingJobDefinitions[1].AlgorithmSpecification.TrainingImage",

@@ -111,12 +111,8 @@ def test_for_cloud_accepts_a_cloud_request(request_: dict[str, Any], base: Path)
     request_["ResourceConfig"]["InstanceCount"] = 4  # more hosts are fine in the cloud
     request_["InputDataConfig"][0]["InputMode"] = "Pipe"  # and Pipe mode
     assert validate(request_, base, for_cloud=True) == []
-    # ... but not locally.
+    # ... and locally too (s3:// paths and Pipe mode), but for the number of hosts.
     assert validate(request_, base) == [
-        ("InputDataConfig[0].DataSource.S3DataSource.S3Uri", "s3:// locations are not supported locally yet; use a file:// path"),
-        ("InputDataConfig[0].InputMode", "Pipe mode is not supported locally yet (File and FastFile are)"),
-        ("InputDataConfig[1].DataSource.S3DataSource.S3Uri", "s3:// locations are not supported locally yet; use a file:// path"),
-        ("OutputDataConfig.S3OutputPath", "s3:// locations are not supported locally yet; use a file:// path"),
         ("ResourceConfig.InstanceCount", "smlocal runs at most 1 host(s) for now (got 4)"),
     ]
 
@@ -143,10 +139,24 @@ def test_output_and_checkpoint_folders_need_not_exist(request_: dict[str, Any], 
     assert validate(request_, base) == []
 
 
-def test_checkpoint_s3_uri_refused_locally(request_: dict[str, Any], base: Path) -> None:
+def test_checkpoint_s3_uri_accepted_locally(request_: dict[str, Any], base: Path) -> None:
     request_["CheckpointConfig"] = {"S3Uri": "s3://bucket/ckpt"}
+    assert validate(request_, base) == []
+
+
+def test_augmented_manifest_refused_locally(request_: dict[str, Any], base: Path) -> None:
+    request_["InputDataConfig"][0] = channel("train", "s3://bucket/train.manifest")
+    request_["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3DataType"] = "AugmentedManifestFile"
+    request_["InputDataConfig"][0]["DataSource"]["S3DataSource"]["AttributeNames"] = ["source-ref"]
     assert validate(request_, base) == [
-        ("CheckpointConfig.S3Uri", "s3:// locations are not supported locally yet; use a file:// path"),
+        ("InputDataConfig[0].DataSource.S3DataSource.S3DataType", "AugmentedManifestFile is not supported locally (S3Prefix and ManifestFile are)"),
+    ]
+
+
+def test_file_manifest_refused(request_: dict[str, Any], base: Path) -> None:
+    request_["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3DataType"] = "ManifestFile"
+    assert validate(request_, base) == [
+        ("InputDataConfig[0].DataSource.S3DataSource.S3DataType", "ManifestFile needs an s3:// manifest (a file:// channel is a folder or a file)"),
     ]
 
 
@@ -197,11 +207,10 @@ def test_duplicate_metric_name(request_: dict[str, Any], base: Path) -> None:
     ]
 
 
-def test_pipe_mode_refused_locally(request_: dict[str, Any], base: Path) -> None:
+def test_pipe_mode_is_fine_locally(request_: dict[str, Any], base: Path) -> None:
     request_["InputDataConfig"][1]["InputMode"] = "Pipe"
-    assert validate(request_, base) == [
-        ("InputDataConfig[1].InputMode", "Pipe mode is not supported locally yet (File and FastFile are)"),
-    ]
+    request_["InputDataConfig"][1]["CompressionType"] = "Gzip"
+    assert validate(request_, base) == []
 
 
 def test_fastfile_mode_is_fine_locally(request_: dict[str, Any], base: Path) -> None:

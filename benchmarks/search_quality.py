@@ -1,0 +1,217 @@
+"""Search quality: Random and Bayesian search on Branin and Hartmann6, side by side with
+Optuna's TPE and GP samplers when optuna (and, for its GP sampler, torch) is installed.
+
+    .venv/bin/python benchmarks/search_quality.py [--seeds 20] [--trials 50,100]
+        [--problems branin,hartmann6] [--samplers random,bayesian,tpe,optuna-gp] [--parallel 1]
+
+Pure-Python objectives, no Docker: each run is sequential (suggest one configuration,
+evaluate it, append a Completed trial) through the same ``Strategy`` interface the tuning job
+uses, over a SearchSpace built from ContinuousParameterRanges; ``--parallel N`` runs ours with
+N asynchronous slots instead (suggest with the others Pending). Prints, per sampler, the
+median over seeds (0 .. N-1) of the simple regret (best value found minus the known minimum)
+after each number of trials, and the median wall time spent suggesting per 100 trials.
+Optuna's GPSampler needs torch (optuna itself does not pull it in); without it, it is skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from runner.search_space import SearchSpace, parse_ranges  # noqa: E402
+from runner.strategies import make_strategy  # noqa: E402
+from runner.trials import Config, Direction, Trial, TrialStatus  # noqa: E402
+
+Objective = Callable[[Mapping[str, float]], float]
+
+
+@dataclass(frozen=True)
+class Problem:
+    name: str
+    bounds: dict[str, tuple[float, float]]
+    objective: Objective
+    minimum: float
+
+    def space(self) -> SearchSpace:
+        ranges = {
+            "ContinuousParameterRanges": [
+                {"Name": n, "MinValue": repr(lo), "MaxValue": repr(hi), "ScalingType": "Linear"}
+                for n, (lo, hi) in self.bounds.items()
+            ]
+        }
+        space, problems = parse_ranges(ranges, "ParameterRanges")
+        assert space is not None, problems
+        return space
+
+
+def branin(p: Mapping[str, float]) -> float:
+    x1, x2 = p["x1"], p["x2"]
+    b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
+    return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
+
+
+_H6_ALPHA = (1.0, 1.2, 3.0, 3.2)
+_H6_A = (
+    (10, 3, 17, 3.5, 1.7, 8),
+    (0.05, 10, 17, 0.1, 8, 14),
+    (3, 3.5, 1.7, 10, 17, 8),
+    (17, 8, 0.05, 10, 0.1, 14),
+)
+_H6_P = (
+    (0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886),
+    (0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991),
+    (0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650),
+    (0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381),
+)
+
+
+def hartmann6(p: Mapping[str, float]) -> float:
+    x = [p[f"x{i + 1}"] for i in range(6)]
+    total = 0.0
+    for alpha, a, q in zip(_H6_ALPHA, _H6_A, _H6_P, strict=True):
+        total -= alpha * math.exp(-sum(aj * (xj - qj) ** 2 for aj, xj, qj in zip(a, x, q, strict=True)))
+    return total
+
+
+PROBLEMS = {
+    "branin": Problem("Branin", {"x1": (-5.0, 10.0), "x2": (0.0, 15.0)}, branin, 0.397887357729738),
+    "hartmann6": Problem(
+        "Hartmann6", {f"x{i + 1}": (0.0, 1.0) for i in range(6)}, hartmann6, -3.322368011415515
+    ),
+}
+
+
+def run_ours(
+    name: str, problem: Problem, seed: int, trials: int, parallel: int = 1
+) -> tuple[list[float], float]:
+    """Best value after each finished trial, and seconds spent suggesting. With ``parallel``
+    slots, trials run asynchronously: a new one is suggested (with the others still
+    Pending) whenever the oldest running one finishes."""
+    space = problem.space()
+    strategy = make_strategy(name, space, Direction.MINIMIZE, seed=seed, max_jobs=trials, config={})
+    history: list[Trial] = []
+    running: list[Trial] = []
+    best, spent = math.inf, 0.0
+    curve: list[float] = []
+    while len(curve) < trials:
+        while len(running) < parallel and len(history) + len(running) < trials:
+            start = time.perf_counter()
+            (config,) = strategy.suggest(history + running, 1)
+            spent += time.perf_counter() - start
+            running.append(Trial(len(history) + len(running), config, TrialStatus.PENDING))
+        done = running.pop(0)
+        value = problem.objective({k: float(v) for k, v in done.config.items()})
+        history.append(Trial(done.number, done.config, TrialStatus.COMPLETED, value))
+        running = [Trial(t.number, t.config, TrialStatus.IN_PROGRESS) for t in running]
+        best = min(best, value)
+        curve.append(best)
+    return curve, spent
+
+
+def run_optuna(name: str, problem: Problem, seed: int, trials: int) -> tuple[list[float], float]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=seed) if name == "tpe" else optuna.samplers.GPSampler(seed=seed)
+    study = optuna.create_study(sampler=sampler, direction="minimize")
+    best, spent = math.inf, 0.0
+    curve: list[float] = []
+    for _ in range(trials):
+        start = time.perf_counter()
+        trial = study.ask()
+        config: Config = {n: trial.suggest_float(n, lo, hi) for n, (lo, hi) in problem.bounds.items()}
+        spent += time.perf_counter() - start
+        value = problem.objective({k: float(v) for k, v in config.items()})
+        study.tell(trial, value)
+        best = min(best, value)
+        curve.append(best)
+    return curve, spent
+
+
+def available(sampler: str) -> str | None:
+    """Why ``sampler`` cannot run here, or None."""
+    if sampler in ("random", "bayesian"):
+        return None
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        return "optuna is not installed"
+    if sampler == "optuna-gp":
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            return "Optuna's GPSampler needs torch, which is not installed"
+    return None
+
+
+Runner = Callable[[Problem, int, int, int], tuple[list[float], float]]
+RUNNERS: dict[str, Runner] = {
+    "random": lambda p, s, t, n: run_ours("Random", p, s, t, n),
+    "bayesian": lambda p, s, t, n: run_ours("Bayesian", p, s, t, n),
+    "tpe": lambda p, s, t, n: run_optuna("tpe", p, s, t),
+    "optuna-gp": lambda p, s, t, n: run_optuna("gp", p, s, t),
+}
+
+
+def fmt(value: float) -> str:
+    return f"{value:.2g}" if value >= 1e-3 or value == 0 else f"{value:.1e}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--trials", default="50,100", help="checkpoints, comma-separated")
+    parser.add_argument("--problems", default="branin,hartmann6")
+    parser.add_argument("--samplers", default="random,bayesian,tpe,optuna-gp")
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        help="asynchronous slots for our strategies (Optuna's samplers always run sequentially)",
+    )
+    args = parser.parse_args(argv)
+    checkpoints = sorted(int(t) for t in args.trials.split(","))
+    problems = [PROBLEMS[p] for p in args.problems.split(",")]
+    samplers = args.samplers.split(",")
+    header = ["sampler"] + [f"{p.name} @{c}" for p in problems for c in checkpoints]
+    header += [f"{p.name} s/100 trials" for p in problems]
+    rows: list[list[str]] = []
+    for sampler in samplers:
+        why = available(sampler)
+        if why is not None:
+            print(f"skipping {sampler}: {why}", file=sys.stderr)
+            continue
+        regrets: list[str] = []
+        times: list[str] = []
+        for problem in problems:
+            curves, spent = [], []
+            for seed in range(args.seeds):
+                curve, seconds = RUNNERS[sampler](problem, seed, checkpoints[-1], args.parallel)
+                curves.append(curve)
+                spent.append(seconds * 100 / checkpoints[-1])
+            for c in checkpoints:
+                regrets.append(fmt(statistics.median(curve[c - 1] - problem.minimum for curve in curves)))
+            times.append(f"{statistics.median(spent):.2f}")
+            print(f"  {sampler} {problem.name}: done", file=sys.stderr, flush=True)
+        rows.append([sampler] + regrets + times)
+    print(
+        f"median simple regret over {args.seeds} seeds; suggestion time per 100 trials (median);"
+        f" {args.parallel} slot(s) for ours"
+    )
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

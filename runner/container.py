@@ -1,0 +1,57 @@
+"""The container one host of a training job runs: image, invocation, environment, mounts,
+limits (a pure function of the request, the options and the workspace)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runner import instances
+from runner.aws import HOST_ALIAS, needs_host_alias
+from runner.backend import ContainerSpec, Workspace
+from runner.specs import Spec
+
+
+def container_name(job: str, host: str) -> str:
+    return f"smlocal-{job}-{host}"
+
+
+def container_spec(
+    request: dict[str, Any], spec: Spec, workspace: Workspace, host: str, labels: dict[str, str],
+    aws_env: dict[str, str] | None = None, job_arn: str = "",
+) -> ContainerSpec:
+    """The container one host of the job runs: image, invocation, environment, mounts, limits."""
+    algo = request["AlgorithmSpecification"]
+    name = request["TrainingJobName"]
+    entrypoint = algo.get("ContainerEntrypoint")
+    arguments = algo.get("ContainerArguments")
+    command = list(arguments) if arguments is not None else ([] if entrypoint else ["train"])
+    isolated = bool(request.get("EnableNetworkIsolation"))
+    env = {} if isolated else dict(aws_env or {})  # as the service: no AWS access when isolated
+    env.update({str(k): str(v) for k, v in (request.get("Environment") or {}).items()})
+    env["TRAINING_JOB_NAME"] = name
+    env["TRAINING_JOB_ARN"] = job_arn
+    itype = instances.lookup(request["ResourceConfig"]["InstanceType"])
+    gpus = None
+    if itype is not None and itype.wants_gpu:
+        gpus = spec.local.gpus or "all"
+    return ContainerSpec(
+        name=container_name(name, host),
+        image=algo["TrainingImage"],
+        hostname=host,
+        entrypoint=list(entrypoint) if entrypoint else None,
+        command=command,
+        environment=env,
+        mounts=workspace.mounts(),
+        labels={"smlocal.job": name, "smlocal.host": host, **labels},
+        cpus=itype.vcpus if itype else None,
+        memory_bytes=itype.memory_bytes if itype else None,
+        gpus=gpus,
+        network_isolation=isolated,
+        # Without a network Docker writes no entry for the hostname; SageMaker's hosts resolve.
+        extra_hosts={host: "127.0.0.1"} if isolated else _host_alias(env),
+    )
+
+
+def _host_alias(env: dict[str, str]) -> dict[str, str]:
+    """A loopback AWS endpoint is reached through the Docker host's gateway."""
+    return {HOST_ALIAS: "host-gateway"} if needs_host_alias(env) else {}

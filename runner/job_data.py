@@ -1,0 +1,228 @@
+"""A training job's data on one host: config files and channels in, checkpoints both ways,
+artifacts out. ``file://`` locations are bound into the container as they are; ``s3://``
+ones go through S3 (staged into the workspace, fed through FIFOs, synced, uploaded).
+
+Nothing here builds an AWS client unless the request names an ``s3://`` location.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from runner import files, s3
+from runner.archives import UnsafeArchive
+from runner.aws import AwsClients, AwsError
+from runner.backend import Mount, Workspace
+from runner.channels import (
+    ChannelError,
+    ChannelSpec,
+    channel_specs,
+    host_share,
+    parse_manifest,
+    plan_manifest,
+    shard,
+)
+from runner.checkpoints import CheckpointSync
+from runner.pipes import PipeFeeder, PipeObject
+from runner.s3 import parse_s3_url
+from runner.specs import Spec, resolve_file_uri
+from runner.staging import ObjectCache, StagedChannel, plan_s3_channel, stage_s3_channel
+
+#: Errors that fail a job as the service's ClientError (bad data or location, not a bug).
+DATA_ERRORS = (ChannelError, AwsError, UnsafeArchive, OSError)
+CHUNK = 1024 * 1024
+
+
+def uses_s3(request: dict[str, Any]) -> bool:
+    """Whether any location of the request is an s3:// one."""
+    uris = [((c.get("DataSource") or {}).get("S3DataSource") or {}).get("S3Uri") for c in request.get("InputDataConfig") or []]
+    uris.append((request.get("OutputDataConfig") or {}).get("S3OutputPath"))
+    uris.append((request.get("CheckpointConfig") or {}).get("S3Uri"))
+    return any(isinstance(u, str) and u.startswith("s3://") for u in uris)
+
+
+def output_uri(request: dict[str, Any], spec: Spec) -> str:
+    """``<S3OutputPath>/<job>/output`` (a file:// path resolved to an absolute one)."""
+    base = request["OutputDataConfig"]["S3OutputPath"]
+    job = request["TrainingJobName"]
+    if base.startswith("s3://"):
+        return f"{base.rstrip('/')}/{job}/output"
+    return f"file://{resolve_file_uri(base, spec.base_dir) / job / 'output'}"
+
+
+class JobData:
+    """Prepared before the container starts, running beside it, finished after it."""
+
+    def __init__(
+        self,
+        spec: Spec,
+        aws: Callable[[], AwsClients],
+        cache: ObjectCache,
+        host: str,
+        hosts: list[str],
+        on_error: Callable[[str], None] | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.request = spec.request
+        self._aws = aws
+        self._cache = cache
+        self.host = host
+        self.hosts = hosts
+        self._on_error = on_error  # a failure that must end the job (a Pipe channel's data)
+        self._warn = warn  # worth telling, not worth failing for (a checkpoint sync retried)
+        self.feeders: list[PipeFeeder] = []
+        self.checkpoints: CheckpointSync | None = None
+        self.staged: list[StagedChannel] = []
+
+    @property
+    def host_index(self) -> int:
+        return self.hosts.index(self.host)
+
+    def _s3(self) -> Any:
+        return self._aws().s3()
+
+    # -- before the container starts ------------------------------------------------------------
+    def prepare(self, workspace: Workspace) -> None:
+        """Config files, channels (mounted, staged or piped) and checkpoints (mounted or seeded)."""
+        request = self.request
+        algo = request["AlgorithmSpecification"]
+        channels = request.get("InputDataConfig") or []
+        workspace.write_text("input/config/hyperparameters.json", files.hyperparameters_json(request.get("HyperParameters")))
+        workspace.write_text(
+            "input/config/resourceconfig.json",
+            json.dumps(files.resource_config(request["ResourceConfig"]["InstanceType"], self.hosts, self.host), indent=2),
+        )
+        workspace.write_text(
+            "input/config/inputdataconfig.json",
+            json.dumps(files.input_data_config(channels, algo.get("TrainingInputMode", "File")), indent=2),
+        )
+        for channel in channel_specs(request):
+            if channel.mode == "Pipe":
+                feeder = self._feeder(channel, workspace, first_epoch=0)
+                feeder.prepare()
+                self.feeders.append(feeder)
+            elif channel.is_s3:
+                planned = plan_s3_channel(self._s3(), channel, self.host_index, len(self.hosts))
+                self.staged.append(stage_s3_channel(self._s3(), channel, planned, workspace, self._cache))
+            else:
+                source = resolve_file_uri(channel.uri, self.spec.base_dir)
+                target = f"{files.DATA_DIR}/{channel.name}"
+                if source.is_file():
+                    target = f"{target}/{source.name}"
+                workspace.add_mount(Mount(str(source), target, read_only=True))
+        ckpt = request.get("CheckpointConfig")
+        if ckpt:
+            if ckpt["S3Uri"].startswith("s3://"):
+                self.checkpoints = self._checkpoint_sync(ckpt, workspace)
+                self.checkpoints.seed()
+                workspace.add_mount(Mount(str(self.checkpoints.folder), files.checkpoint_dir(ckpt)))
+            else:
+                local_dir = resolve_file_uri(ckpt["S3Uri"], self.spec.base_dir)
+                local_dir.mkdir(parents=True, exist_ok=True)
+                workspace.add_mount(Mount(str(local_dir), files.checkpoint_dir(ckpt)))
+
+    def reattach(self, workspace: Workspace) -> None:
+        """A job resumed while its container runs: feed the latest FIFO of each Pipe channel
+        again and carry on syncing checkpoints."""
+        data = workspace.local_folder("input/data")
+        for channel in channel_specs(self.request):
+            if channel.mode == "Pipe":
+                epochs = [int(m.group(1)) for p in data.iterdir() if (m := re.fullmatch(re.escape(channel.name) + r"_(\d+)", p.name))]
+                self.feeders.append(self._feeder(channel, workspace, first_epoch=max(epochs, default=0)))
+        ckpt = self.request.get("CheckpointConfig")
+        if ckpt and ckpt["S3Uri"].startswith("s3://"):
+            self.checkpoints = self._checkpoint_sync(ckpt, workspace)
+            self.checkpoints.adopt_remote()
+
+    def _checkpoint_sync(self, ckpt: dict[str, Any], workspace: Workspace) -> CheckpointSync:
+        return CheckpointSync(self._s3(), parse_s3_url(ckpt["S3Uri"]), workspace.local_folder("checkpoints"), on_error=self._warn)
+
+    def container_environment(self) -> dict[str, str]:
+        from runner.aws import container_environment
+
+        return container_environment(self._aws())
+
+    # -- while it runs ------------------------------------------------------------------------
+    def start(self) -> None:
+        for feeder in self.feeders:
+            feeder.start()
+        if self.checkpoints is not None:
+            self.checkpoints.start()
+
+    def stop(self, final_sync: bool = True) -> None:
+        """Stop feeding; sync the checkpoints one last time (raises when that fails)."""
+        for feeder in self.feeders:
+            feeder.stop()
+        if self.checkpoints is not None:
+            self.checkpoints.stop(final_sync)
+
+    # -- at the end -----------------------------------------------------------------------------
+    def upload(self, workspace: Workspace) -> str:
+        """model.tar.gz and output.tar.gz under ``<S3OutputPath>/<job>/output/``; returns the
+        model's URI."""
+        base = output_uri(self.request, self.spec)
+        if not base.startswith("s3://"):
+            folder = Path(base[len("file://"):])
+            workspace.archive("model", str(folder / "model.tar.gz"))
+            workspace.archive("output/data", str(folder / "output.tar.gz"))
+            return f"{base}/model.tar.gz"
+        url = parse_s3_url(base)
+        staging = workspace.local_folder("artifacts")
+        uploads = []
+        for relpath, name in (("model", "model.tar.gz"), ("output/data", "output.tar.gz")):
+            workspace.archive(relpath, str(staging / name))
+            uploads.append(s3.Upload(staging / name, url.bucket, url.child(name).key))
+        try:
+            s3.transfer(self._s3(), uploads=uploads)
+        finally:
+            for upload in uploads:
+                assert isinstance(upload.source, Path)
+                upload.source.unlink(missing_ok=True)
+        return str(url.child("model.tar.gz"))
+
+    # -- Pipe mode ------------------------------------------------------------------------------
+    def _feeder(self, channel: ChannelSpec, workspace: Workspace, first_epoch: int) -> PipeFeeder:
+        objects = self._s3_pipe_objects(channel) if channel.is_s3 else self._file_pipe_objects(channel)
+        return PipeFeeder(workspace, channel.name, objects, gzip=channel.compression == "Gzip",
+                          record_io=channel.record_wrapper == "RecordIO", first_epoch=first_epoch, on_error=self._on_error)
+
+    def _s3_pipe_objects(self, channel: ChannelSpec) -> list[PipeObject]:
+        client = self._s3()
+        url = parse_s3_url(channel.uri)
+        if channel.data_type == "ManifestFile":
+            prefix, entries = parse_manifest(s3.read_object(client, url.bucket, url.key), channel.name, str(url))
+            keys = [(p.bucket, p.key) for p in host_share(channel, plan_manifest(channel.name, prefix, entries), self.host_index, len(self.hosts))]
+        elif channel.data_type == "S3Prefix":
+            found = [(url.bucket, o.key) for o in s3.list_objects(client, url)]
+            keys = shard(found, self.host_index, len(self.hosts)) if channel.sharded else sorted(found)
+        else:
+            raise ChannelError(f"channel {channel.name!r}: S3DataType {channel.data_type} is not supported locally in Pipe mode")
+        if not keys:
+            raise ChannelError(f"channel {channel.name!r}: no S3 objects found under {channel.uri}")
+        return [_s3_object(client, bucket, key) for bucket, key in keys]
+
+    def _file_pipe_objects(self, channel: ChannelSpec) -> list[PipeObject]:
+        source = resolve_file_uri(channel.uri, self.spec.base_dir)
+        paths = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+        if channel.sharded:
+            paths = shard(paths, self.host_index, len(self.hosts))
+        return [_file_object(p) for p in paths]
+
+
+def _s3_object(client: Any, bucket: str, key: str) -> PipeObject:
+    return lambda: s3.stream_object(client, bucket, key, CHUNK)
+
+
+def _file_object(path: Path) -> PipeObject:
+    def chunks() -> Iterator[bytes]:
+        with open(path, "rb") as fh:
+            while block := fh.read(CHUNK):
+                yield block
+
+    return chunks
+

@@ -1,0 +1,70 @@
+"""Built-in algorithms as the runner sees them: manifests, filled-in MetricDefinitions, and
+hyperparameters refused before any container starts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runner import builtin
+
+
+def ntm_training_request(**hps: str) -> dict[str, Any]:
+    return {
+        "TrainingJobName": "ntm-1",
+        "AlgorithmSpecification": {"TrainingImage": "smlocal/ntm:latest", "TrainingInputMode": "File"},
+        "HyperParameters": {"feature_dim": "500", "num_topics": "20", **hps},
+    }
+
+
+def test_manifests_are_found_by_image() -> None:
+    assert set(builtin.manifests()) == {"smlocal/ntm:latest", "smlocal/mlp:latest"}
+    assert builtin.manifest_for("smlocal/ntm:latest")["Name"] == "ntm"  # type: ignore[index]
+    assert builtin.manifest_for("someone/else:1") is None
+
+
+def test_metric_definitions_are_filled_in_only_when_missing() -> None:
+    completed = builtin.complete(ntm_training_request())
+    names = [d["Name"] for d in completed["AlgorithmSpecification"]["MetricDefinitions"]]
+    assert "validation:total_loss" in names and "train:total_loss" in names
+    own = ntm_training_request()
+    own["AlgorithmSpecification"]["MetricDefinitions"] = [{"Name": "x", "Regex": "x=(.*)"}]
+    assert builtin.complete(own)["AlgorithmSpecification"]["MetricDefinitions"] == [{"Name": "x", "Regex": "x=(.*)"}]
+    assert "MetricDefinitions" not in ntm_training_request()["AlgorithmSpecification"]  # no mutation
+
+
+def test_training_hyperparameters_are_checked_with_paths() -> None:
+    assert builtin.training_problems(ntm_training_request(optimizer="adam", learning_rate="0.01")) == []
+    problems = builtin.training_problems(ntm_training_request(optimizer="foo", bogus="1", mini_batch_size="0"))
+    assert [(p.path, p.message.split(" (")[0]) for p in problems] == [
+        ("HyperParameters.bogus", "is not a hyperparameter of this algorithm"),
+        ("HyperParameters.mini_batch_size", "0 is below the minimum 1"),
+        ("HyperParameters.optimizer", "must be one of sgd, adam, adagrad, adadelta, rmsprop"),
+    ]
+    missing = ntm_training_request()
+    del missing["HyperParameters"]["num_topics"]
+    assert [(p.path, p.message) for p in builtin.training_problems(missing)] == [("HyperParameters.num_topics", "is required")]
+
+
+def test_tuning_ranges_and_static_values_are_checked() -> None:
+    request = {
+        "HyperParameterTuningJobName": "t",
+        "HyperParameterTuningJobConfig": {
+            "ParameterRanges": {
+                "IntegerParameterRanges": [{"Name": "num_topics", "MinValue": "1", "MaxValue": "50"}],
+                "CategoricalParameterRanges": [{"Name": "optimizer", "Values": ["adam", "lbfgs"]},
+                                               {"Name": "feature_dim", "Values": ["500"]}],
+            },
+        },
+        "TrainingJobDefinition": {
+            "StaticHyperParameters": {"feature_dim": "500", "epochs": "-1"},
+            "AlgorithmSpecification": {"TrainingImage": "smlocal/ntm:latest", "TrainingInputMode": "File"},
+        },
+    }
+    found = [(p.path, p.message) for p in builtin.tuning_problems(request)]
+    paths = [path for path, _ in found]
+    assert "TrainingJobDefinition.StaticHyperParameters.epochs" in paths
+    assert "TrainingJobDefinition.StaticHyperParameters.num_topics" not in paths  # required, but tuned
+    assert "HyperParameterTuningJobConfig.ParameterRanges.IntegerParameterRanges[0].MinValue" in paths  # below 2
+    assert "HyperParameterTuningJobConfig.ParameterRanges.CategoricalParameterRanges[0].Values[1]" in paths
+    assert ("HyperParameterTuningJobConfig.ParameterRanges.CategoricalParameterRanges[1].Name",
+            "'feature_dim' is not tunable for this algorithm") in found
