@@ -140,6 +140,24 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def apply_local_options(spec: Any, args: argparse.Namespace) -> Any:
+    """The spec with the command line's --gpus, --grace and --cloudwatch over its Local section."""
+    from dataclasses import replace
+
+    from runner import specs
+
+    local = spec.local
+    if getattr(args, "gpus", None) is not None:
+        local = replace(local, gpus=specs.parse_local({"Gpus": args.gpus}, spec.base_dir).gpus)
+    if getattr(args, "grace", None) is not None:
+        if args.grace < 0:
+            raise SpecError([Problem("--grace", "must be >= 0")])
+        local = replace(local, stop_grace_seconds=args.grace)
+    if getattr(args, "cloudwatch", False):
+        local = replace(local, cloudwatch=True)
+    return replace(spec, local=local)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -150,16 +168,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     spec = replace(spec, request=builtin.complete(spec.request))
     if args.name:
         spec.request["TrainingJobName"] = args.name
-    local = spec.local
-    if args.gpus is not None:
-        local = replace(local, gpus=specs.parse_local({"Gpus": args.gpus}, spec.base_dir).gpus)
-    if args.grace is not None:
-        if args.grace < 0:
-            raise SpecError([Problem("--grace", "must be >= 0")])
-        local = replace(local, stop_grace_seconds=args.grace)
-    if args.cloudwatch:
-        local = replace(local, cloudwatch=True)
-    spec = replace(spec, local=local)
+    spec = apply_local_options(spec, args)
     store = _store(args)
     backend = _backend(store)
     problems = validation.validate_training(spec, image_check=backend.image_exists)

@@ -23,6 +23,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--gpus", help="GPUs for GPU instance types: 'all' or '0,1'")
     p.add_argument("--grace", type=float, help="seconds between SIGTERM and SIGKILL when a trial is stopped")
     p.add_argument("--plain", action="store_true", help="a line per event even on a terminal")
+    p.add_argument("--cloudwatch", action="store_true", help="ship every trial's logs and metrics to CloudWatch")
 
     add_report_parser(sub)
 
@@ -107,16 +108,9 @@ def cmd_tune(args: argparse.Namespace, store: Any, backend: Any) -> int:
 
 
 def _with_options(spec: Spec, args: argparse.Namespace) -> Spec:
-    from runner import specs
+    from runner.cli import apply_local_options
 
-    local = spec.local
-    if args.gpus is not None:
-        local = replace(local, gpus=specs.parse_local({"Gpus": args.gpus}, spec.base_dir).gpus)
-    if args.grace is not None:
-        if args.grace < 0:
-            raise SpecError([Problem("--grace", "must be >= 0")])
-        local = replace(local, stop_grace_seconds=args.grace)
-    return replace(spec, local=local)
+    return apply_local_options(spec, args)  # type: ignore[no-any-return]
 
 
 def _build_images(spec: Spec, backend: Any) -> None:

@@ -19,57 +19,32 @@ spec="${SAGEMAKER_TRAINING_SPEC:-sagemaker-training==5.1.4}"
 # The base image smlocal/python:3.11 has Debian's numpy 1.24: keep the resolver on
 # releases that work with it, so pip does not install a second numpy (and scipy
 # pulls no numpy 2 into the image).
-constraints="$here/constraints.txt"
+pip_extra=(-c "$here/constraints.txt")
+# shellcheck source=../wheelhouse.sh
+source "$here/../wheelhouse.sh"
 
 mkdir -p "$wheels"
-
-"$py" - <<'PY'
-import platform, sys
-if sys.version_info[:2] != (3, 11) or platform.machine() != "x86_64" or sys.platform != "linux":
-    sys.exit("wheels.sh: needs CPython 3.11 on linux x86_64 (the image's Python), got %s %s %s"
-             % (platform.python_version(), sys.platform, platform.machine()))
-PY
-
-# Complete already? Resolve the whole tree from the wheels folder alone, no index.
-complete() {
-    local tmp rc
-    tmp="$(mktemp -d)"
-    "$py" -m pip download --quiet --no-index --find-links "$wheels" --only-binary=:all: \
-        -c "$constraints" -d "$tmp" "$spec" >/dev/null 2>&1 && rc=0 || rc=1
-    rm -rf "$tmp"
-    return $rc
-}
-
-if complete; then
+wheelhouse_check_python
+if wheelhouse_complete; then
     echo "wheels.sh: $wheels already holds $spec and its dependencies"
     exit 0
 fi
 
 start=$(date +%s)
 echo "wheels.sh: downloading $spec and its dependencies into $wheels"
-"$py" -m pip download --disable-pip-version-check -c "$constraints" -d "$wheels" "$spec"
+"$py" -m pip download --disable-pip-version-check "${pip_extra[@]}" -d "$wheels" "$spec"
 
 # Build a wheel for every sdist (sagemaker-training itself, and any pure-Python
 # package published only as an sdist), then drop the sdist.
 shopt -s nullglob
 for sdist in "$wheels"/*.tar.gz "$wheels"/*.zip; do
     echo "wheels.sh: building a wheel from $(basename "$sdist")"
-    "$py" -m pip wheel --disable-pip-version-check --no-deps -c "$constraints" \
-        -w "$wheels" "$sdist"
+    "$py" -m pip wheel --disable-pip-version-check --no-deps "${pip_extra[@]}" -w "$wheels" "$sdist"
     rm -f "$sdist"
 done
 
-# Anything that is not a wheel for this interpreter would break the offline install.
-bad=0
-for whl in "$wheels"/*.whl; do
-    case "$(basename "$whl")" in
-        *-py3-none-any.whl|*-py2.py3-none-any.whl|*-cp311-*|*-abi3-*) ;;
-        *) echo "wheels.sh: unexpected wheel $(basename "$whl")" >&2; bad=1 ;;
-    esac
-done
-[ "$bad" = 0 ]
-
-if ! complete; then
+wheelhouse_check_wheels
+if ! wheelhouse_complete; then
     echo "wheels.sh: $wheels does not resolve $spec offline" >&2
     exit 1
 fi
