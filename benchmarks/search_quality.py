@@ -9,7 +9,9 @@ evaluate it, append a Completed trial) through the same ``Strategy`` interface t
 uses, over a SearchSpace built from ContinuousParameterRanges; ``--parallel N`` runs ours with
 N asynchronous slots instead (suggest with the others Pending). Prints, per sampler, the
 median over seeds (0 .. N-1) of the simple regret (best value found minus the known minimum)
-after each number of trials, and the median wall time spent suggesting per 100 trials.
+after each number of trials, and the median time spent suggesting per 100 trials: wall
+clock, and this process's CPU time beside it (on a shared machine the wall time also counts
+other processes' load).
 Optuna's GPSampler needs torch (optuna itself does not pull it in); without it, it is skipped.
 """
 
@@ -31,6 +33,27 @@ from runner.strategies import make_strategy  # noqa: E402
 from runner.trials import Config, Direction, Trial, TrialStatus  # noqa: E402
 
 Objective = Callable[[Mapping[str, float]], float]
+Timing = tuple[float, float]  # wall seconds, CPU seconds
+
+
+class Stopwatch:
+    """Wall and CPU time accumulated over ``with`` blocks."""
+
+    def __init__(self) -> None:
+        self.wall = 0.0
+        self.cpu = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall += time.perf_counter() - self._wall
+        self.cpu += time.process_time() - self._cpu
+
+    @property
+    def timing(self) -> Timing:
+        return self.wall, self.cpu
 
 
 @dataclass(frozen=True)
@@ -91,21 +114,20 @@ PROBLEMS = {
 
 def run_ours(
     name: str, problem: Problem, seed: int, trials: int, parallel: int = 1
-) -> tuple[list[float], float]:
-    """Best value after each finished trial, and seconds spent suggesting. With ``parallel``
+) -> tuple[list[float], Timing]:
+    """Best value after each finished trial, and time spent suggesting. With ``parallel``
     slots, trials run asynchronously: a new one is suggested (with the others still
     Pending) whenever the oldest running one finishes."""
     space = problem.space()
     strategy = make_strategy(name, space, Direction.MINIMIZE, seed=seed, max_jobs=trials, config={})
     history: list[Trial] = []
     running: list[Trial] = []
-    best, spent = math.inf, 0.0
+    best, watch = math.inf, Stopwatch()
     curve: list[float] = []
     while len(curve) < trials:
         while len(running) < parallel and len(history) + len(running) < trials:
-            start = time.perf_counter()
-            (config,) = strategy.suggest(history + running, 1)
-            spent += time.perf_counter() - start
+            with watch:
+                (config,) = strategy.suggest(history + running, 1)
             running.append(Trial(len(history) + len(running), config, TrialStatus.PENDING))
         done = running.pop(0)
         value = problem.objective({k: float(v) for k, v in done.config.items()})
@@ -113,27 +135,26 @@ def run_ours(
         running = [Trial(t.number, t.config, TrialStatus.IN_PROGRESS) for t in running]
         best = min(best, value)
         curve.append(best)
-    return curve, spent
+    return curve, watch.timing
 
 
-def run_optuna(name: str, problem: Problem, seed: int, trials: int) -> tuple[list[float], float]:
+def run_optuna(name: str, problem: Problem, seed: int, trials: int) -> tuple[list[float], Timing]:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=seed) if name == "tpe" else optuna.samplers.GPSampler(seed=seed)
     study = optuna.create_study(sampler=sampler, direction="minimize")
-    best, spent = math.inf, 0.0
+    best, watch = math.inf, Stopwatch()
     curve: list[float] = []
     for _ in range(trials):
-        start = time.perf_counter()
-        trial = study.ask()
-        config: Config = {n: trial.suggest_float(n, lo, hi) for n, (lo, hi) in problem.bounds.items()}
-        spent += time.perf_counter() - start
+        with watch:
+            trial = study.ask()
+            config: Config = {n: trial.suggest_float(n, lo, hi) for n, (lo, hi) in problem.bounds.items()}
         value = problem.objective({k: float(v) for k, v in config.items()})
         study.tell(trial, value)
         best = min(best, value)
         curve.append(best)
-    return curve, spent
+    return curve, watch.timing
 
 
 def available(sampler: str) -> str | None:
@@ -152,7 +173,7 @@ def available(sampler: str) -> str | None:
     return None
 
 
-Runner = Callable[[Problem, int, int, int], tuple[list[float], float]]
+Runner = Callable[[Problem, int, int, int], tuple[list[float], Timing]]
 RUNNERS: dict[str, Runner] = {
     "random": lambda p, s, t, n: run_ours("Random", p, s, t, n),
     "bayesian": lambda p, s, t, n: run_ours("Bayesian", p, s, t, n),
@@ -182,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     problems = [PROBLEMS[p] for p in args.problems.split(",")]
     samplers = args.samplers.split(",")
     header = ["sampler"] + [f"{p.name} @{c}" for p in problems for c in checkpoints]
-    header += [f"{p.name} s/100 trials" for p in problems]
+    header += [f"{p.name} s/100 trials (wall, cpu)" for p in problems]
     rows: list[list[str]] = []
     for sampler in samplers:
         why = available(sampler)
@@ -192,14 +213,17 @@ def main(argv: list[str] | None = None) -> int:
         regrets: list[str] = []
         times: list[str] = []
         for problem in problems:
-            curves, spent = [], []
+            curves: list[list[float]] = []
+            walls: list[float] = []
+            cpus: list[float] = []
             for seed in range(args.seeds):
-                curve, seconds = RUNNERS[sampler](problem, seed, checkpoints[-1], args.parallel)
+                curve, (wall, cpu) = RUNNERS[sampler](problem, seed, checkpoints[-1], args.parallel)
                 curves.append(curve)
-                spent.append(seconds * 100 / checkpoints[-1])
+                walls.append(wall * 100 / checkpoints[-1])
+                cpus.append(cpu * 100 / checkpoints[-1])
             for c in checkpoints:
                 regrets.append(fmt(statistics.median(curve[c - 1] - problem.minimum for curve in curves)))
-            times.append(f"{statistics.median(spent):.2f}")
+            times.append(f"{statistics.median(walls):.2f}, {statistics.median(cpus):.2f}")
             print(f"  {sampler} {problem.name}: done", file=sys.stderr, flush=True)
         rows.append([sampler] + regrets + times)
     print(
