@@ -24,8 +24,8 @@ from runner.report import (
     ReportData,
     learning_curves,
     objective_series,
-    omitted_note,
 )
+from runner.report_html import omitted_note
 from runner.search_parameters import CategoricalParameter, NumericParameter, Parameter, Scaling
 from runner.trials import Direction
 
