@@ -39,6 +39,9 @@ def main() -> int:
     os.environ.clear()
     os.environ.update(env)
     gateway = DockerBackend(Path(".")).host_gateway()
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per request
     server = ThreadedMotoServer(ip_address=gateway, port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
