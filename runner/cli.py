@@ -165,6 +165,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from runner.store import JobExists
 
     spec = specs.load_spec(args.spec)
+    from runner.tuning_validation import is_tuning_request
+
+    if is_tuning_request(spec.request):
+        raise SpecError([Problem(str(args.spec), "holds a CreateHyperParameterTuningJob request: run it with `smlocal tune`")])
     spec = replace(spec, request=builtin.complete(spec.request))
     if args.name:
         spec.request["TrainingJobName"] = args.name

@@ -86,6 +86,8 @@ def cmd_tune(args: argparse.Namespace, store: Any, backend: Any) -> int:
         if args.spec is None:
             raise SpecError([Problem("SPEC", "a request file is required (or --resume NAME)")])
         spec = specs.load_spec(args.spec)
+        if "TrainingJobName" in spec.request and "HyperParameterTuningJobName" not in spec.request:
+            raise SpecError([Problem(str(args.spec), "holds a CreateTrainingJob request: run it with `smlocal train`")])
         spec = replace(spec, request=builtin.complete(spec.request))
         if args.name:
             spec.request["HyperParameterTuningJobName"] = args.name

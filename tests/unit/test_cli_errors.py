@@ -184,3 +184,14 @@ def test_stop_and_describe_a_running_job(capsys: pytest.CaptureFixture[str], tmp
     assert code == 0
     assert '"CreationTime": "2023-11-14T22:13:20+00:00"' in out
     store.close()
+
+
+def test_the_wrong_command_for_the_request(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    tuning = tmp_path / "tuning.yaml"
+    tuning.write_text("HyperParameterTuningJobName: t\nHyperParameterTuningJobConfig: {Strategy: Random}\n")
+    training = tmp_path / "training.yaml"
+    training.write_text("TrainingJobName: t\n")
+    code, _, err = run(capsys, "--home", str(tmp_path / "home"), "train", str(tuning))
+    assert (code, err.strip()) == (2, f"{tuning}: holds a CreateHyperParameterTuningJob request: run it with `smlocal tune`")
+    code, _, err = run(capsys, "--home", str(tmp_path / "home"), "tune", str(training))
+    assert (code, err.strip()) == (2, f"{training}: holds a CreateTrainingJob request: run it with `smlocal train`")
