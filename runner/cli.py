@@ -126,7 +126,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         from runner.docker_backend import DockerBackend
 
         image_check = DockerBackend(Path(".")).image_exists
-    from runner.tuning_validation import is_tuning_request
+    from runner.specs import is_tuning_request
 
     if is_tuning_request(spec.request):
         from runner import cli_tuning
@@ -165,9 +165,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from runner.store import JobExists
 
     spec = specs.load_spec(args.spec)
-    from runner.tuning_validation import is_tuning_request
-
-    if is_tuning_request(spec.request):
+    if specs.is_tuning_request(spec.request):
         raise SpecError([Problem(str(args.spec), "holds a CreateHyperParameterTuningJob request: run it with `smlocal tune`")])
     spec = replace(spec, request=builtin.complete(spec.request))
     if args.name:
@@ -175,7 +173,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     spec = apply_local_options(spec, args)
     store = _store(args)
     backend = _backend(store)
-    problems = validation.validate_training(spec, image_check=backend.image_exists)
+    problems = validation.validate_training(spec, image_check=backend.image_exists, cache_dir=store.home / "cache" / "validation")
     if problems:
         raise SpecError(problems)
     if store.has_training_job(spec.request["TrainingJobName"]):

@@ -61,12 +61,13 @@ def is_tuning_job(store: Any, name: str) -> bool:
     return TuningStore(store).exists(name)
 
 
-def validate_spec(spec: Spec, for_cloud: bool, image_check: Any, store: Any) -> list[Problem]:
+def validate_spec(spec: Spec, for_cloud: bool, image_check: Any, store: Any, cache_dir: Path | None = None) -> list[Problem]:
     from runner.tuning_store import TuningStore
     from runner.tuning_validation import validate_tuning
 
     tstore = TuningStore(store)
-    return validate_tuning(spec, for_cloud=for_cloud, image_check=image_check, parent_exists=tstore.exists)
+    return validate_tuning(spec, for_cloud=for_cloud, image_check=image_check, parent_exists=tstore.exists,
+                           cache_dir=cache_dir)
 
 
 def cmd_tune(args: argparse.Namespace, store: Any, backend: Any) -> int:
@@ -92,7 +93,7 @@ def cmd_tune(args: argparse.Namespace, store: Any, backend: Any) -> int:
         if args.name:
             spec.request["HyperParameterTuningJobName"] = args.name
         spec = _with_options(spec, args)
-        problems = validate_spec(spec, False, backend.image_exists, store)
+        problems = validate_spec(spec, False, backend.image_exists, store, cache_dir=store.home / "cache" / "validation")
         if problems:
             raise SpecError(problems)
         if tstore.exists(spec.request["HyperParameterTuningJobName"]):

@@ -156,6 +156,11 @@ def _parse_build(raw: Any, base_dir: Path, problems: list[Problem]) -> BuildOpti
     return BuildOptions(context=ctx, dockerfile=dockerfile, build_args={str(k): str(v) for k, v in args.items()})
 
 
+def is_tuning_request(request: dict[str, Any]) -> bool:
+    """Whether a request file holds a CreateHyperParameterTuningJob request."""
+    return "HyperParameterTuningJobName" in request or "HyperParameterTuningJobConfig" in request
+
+
 def resolve_file_uri(uri: str, base_dir: Path) -> Path:
     """``file:///abs`` or ``file://relative`` (relative to the request file's folder)."""
     rest = uri[len("file://"):]

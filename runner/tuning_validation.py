@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from runner import builtin, schema, trial_jobs
+from runner import builtin, trial_jobs
 from runner.hyperband import hyperband_problems
 from runner.problems import Problem, join_path
+from runner.schema_cache import validate_request_cached
 from runner.search_space import parse_ranges
 from runner.specs import Spec
 from runner.validation import ImageCheck, check_training_semantics, cloud_view, merge_problems
@@ -20,8 +22,6 @@ _LOCAL_INSTANCE_TYPES = ("local", "local_gpu")
 _CLOUD_INSTANCE_TYPE = "ml.m5.xlarge"  # what cloud_view puts in place of a local type
 
 
-def is_tuning_request(request: dict[str, Any]) -> bool:
-    return "HyperParameterTuningJobName" in request or CONFIG in request
 
 
 def tuning_cloud_view(request: dict[str, Any]) -> dict[str, Any]:
@@ -55,9 +55,12 @@ def validate_tuning(
     for_cloud: bool = False,
     image_check: ImageCheck | None = None,
     parent_exists: ParentCheck | None = None,
+    cache_dir: Path | None = None,
 ) -> list[Problem]:
     request = spec.request
-    general = schema.validate_request(request if for_cloud else tuning_cloud_view(request), "CreateHyperParameterTuningJob")
+    general = validate_request_cached(
+        request if for_cloud else tuning_cloud_view(request), "CreateHyperParameterTuningJob", cache_dir
+    )
     specific: list[Problem] = []
     config = request.get(CONFIG)
     if not isinstance(config, dict):

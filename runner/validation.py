@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from runner import builtin, instances, metrics, schema
+from runner import builtin, instances, metrics
 from runner.problems import Problem, join_path
+from runner.schema_cache import validate_request_cached
 from runner.specs import Spec, resolve_file_uri
 
 PLACEHOLDER_ROLE = "arn:aws:iam::000000000000:role/smlocal-placeholder"
@@ -38,12 +40,13 @@ def cloud_view(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def validate_training(
-    spec: Spec, *, for_cloud: bool = False, image_check: ImageCheck | None = None
+    spec: Spec, *, for_cloud: bool = False, image_check: ImageCheck | None = None, cache_dir: Path | None = None
 ) -> list[Problem]:
-    """Every problem in a CreateTrainingJob request; empty when it can run."""
+    """Every problem in a CreateTrainingJob request; empty when it can run. With
+    ``cache_dir``, the service model's verdict is remembered there (``runner.schema_cache``)."""
     request = spec.request
     problems = merge_problems(
-        schema.validate_request(request if for_cloud else cloud_view(request), "CreateTrainingJob"),
+        validate_request_cached(request if for_cloud else cloud_view(request), "CreateTrainingJob", cache_dir),
         check_training_semantics(request, spec, for_cloud=for_cloud) + builtin.training_problems(request),
     )
     algo = request.get("AlgorithmSpecification")
@@ -159,6 +162,8 @@ def _check_resources(rc: dict[str, Any], path: str, for_cloud: bool) -> list[Pro
 
 
 def _cloud_instance_types() -> frozenset[str]:
+    from runner import schema
+
     shape = schema.input_shape("CreateTrainingJob").members["ResourceConfig"]
     return frozenset(shape.members["InstanceType"].enum)  # type: ignore[attr-defined]
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from runner.specs import spec_from_dict
-from runner.tuning_validation import is_tuning_request, tuning_cloud_view, validate_tuning
+from runner.specs import is_tuning_request, spec_from_dict
+from runner.tuning_validation import tuning_cloud_view, validate_tuning
 
 CONFIG = "HyperParameterTuningJobConfig"
 RANGES = f"{CONFIG}.ParameterRanges"
