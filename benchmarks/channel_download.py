@@ -68,7 +68,7 @@ def seed(client: object, count: int) -> int:
 def stage_smlocal(endpoint: str, dest: Path, cache: Path) -> tuple[float, int]:
     from runner.aws import AwsClients, AwsConfig
     from runner.channels import ChannelSpec
-    from runner.docker_backend import LocalWorkspace
+    from runner.local_workspace import LocalWorkspace
     from runner.staging import ObjectCache, plan_s3_channel, stage_s3_channel
 
     started = time.perf_counter()

@@ -44,8 +44,16 @@ class ContainerSpec:
     memory_bytes: int | None = None
     gpus: str | None = None  # None: no GPU; "all"; or "0,1"
     network_isolation: bool = False
-    network: str | None = None
+    network: str | None = None  # a network of the job's own (several hosts); None: the default
+    network_aliases: list[str] = field(default_factory=list)  # names it has on ``network``
+    network_address: str | None = None  # its fixed address on ``network``
     extra_hosts: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobNetwork:
+    name: str  # the name containers join it by
+    addresses: dict[str, str]  # host -> its IPv4 address on it
 
 
 @dataclass(frozen=True)
@@ -135,6 +143,17 @@ class Backend(Protocol):
 
     def find(self, labels: dict[str, str]) -> list[str]:
         """Ids of containers (running or not) carrying all of ``labels``."""
+        ...
+
+    def create_network(self, name: str, labels: dict[str, str], hosts: list[str], internal: bool = False) -> JobNetwork:
+        """A network for the hosts of one job (``internal``: no way out of it, the hosts still
+        reach each other), with a fixed address for each host, so that every host resolves
+        every other through /etc/hosts also once one of them ended (as the service's
+        instances stay). One of that name that is there already is replaced."""
+        ...
+
+    def remove_network(self, name: str) -> None:
+        """Remove the network ``create_network(name, ...)`` made; no error when it is gone."""
         ...
 
     def instance_metrics(self, container_id: str, gpus: str | None = None) -> dict[str, float]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from runner import instances
 from runner.aws import HOST_ALIAS, needs_host_alias
-from runner.backend import ContainerSpec, Workspace
+from runner.backend import ContainerSpec, JobNetwork, Workspace
 from runner.specs import Spec
 
 
@@ -17,9 +17,13 @@ def container_name(job: str, host: str) -> str:
 
 def container_spec(
     request: dict[str, Any], spec: Spec, workspace: Workspace, host: str, labels: dict[str, str],
-    aws_env: dict[str, str] | None = None, job_arn: str = "",
+    aws_env: dict[str, str] | None = None, job_arn: str = "", network: JobNetwork | None = None,
 ) -> ContainerSpec:
-    """The container one host of the job runs: image, invocation, environment, mounts, limits."""
+    """The container one host of the job runs: image, invocation, environment, mounts, limits.
+
+    ``network``: the job's own network (several hosts), on which the host is known by its
+    name; with ``EnableNetworkIsolation`` that network is an internal one (the hosts reach
+    each other, nothing else), as the service keeps inter-container traffic."""
     algo = request["AlgorithmSpecification"]
     name = request["TrainingJobName"]
     entrypoint = algo.get("ContainerEntrypoint")
@@ -46,10 +50,23 @@ def container_spec(
         cpus=itype.vcpus if itype else None,
         memory_bytes=itype.memory_bytes if itype else None,
         gpus=gpus,
-        network_isolation=isolated,
+        network_isolation=isolated and network is None,
+        network=network.name if network else None,
+        network_aliases=[host] if network else [],
+        network_address=network.addresses.get(host) if network else None,
         # Without a network Docker writes no entry for the hostname; SageMaker's hosts resolve.
-        extra_hosts={host: "127.0.0.1"} if isolated else _host_alias(env),
+        extra_hosts=_extra_hosts(host, isolated, network, env),
     )
+
+
+def _extra_hosts(host: str, isolated: bool, network: JobNetwork | None, env: dict[str, str]) -> dict[str, str]:
+    if network is not None:
+        # every other host by its fixed address: it resolves also once its container ended
+        others = {h: ip for h, ip in network.addresses.items() if h != host}
+        return others if isolated else {**others, **_host_alias(env)}
+    if isolated:
+        return {host: "127.0.0.1"}
+    return _host_alias(env)
 
 
 def _host_alias(env: dict[str, str]) -> dict[str, str]:

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import shutil
-import stat
 import subprocess
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from runner import instance_metrics
-from runner.archives import write_tar_gz
-from runner.backend import BackendError, ContainerSpec, ExitStatus, ImageBuildError, LogChunk, Mount
+from runner.backend import (
+    BackendError,
+    ContainerSpec,
+    ExitStatus,
+    ImageBuildError,
+    JobNetwork,
+    LogChunk,
+)
+from runner.local_workspace import LocalWorkspace
 
 LABEL_PREFIX = "smlocal."
 GPU_DRIVER_ERROR = "could not select device driver"
-FIFO_POLL_SECONDS = 0.05
 
 
 def connect() -> Any:
@@ -46,108 +49,6 @@ def parse_docker_time(stamp: str) -> float:
         head, frac = stamp.split(".", 1)
         stamp = f"{head}.{frac[:6]}"
     return datetime.fromisoformat(stamp + "+00:00").timestamp()
-
-
-class LocalWorkspace:
-    """A host folder per host of a job, bind-mounted piecewise under /opt/ml."""
-
-    def __init__(self, root: Path, backend: DockerBackend) -> None:
-        self.root = root
-        self._backend = backend
-        self._extra: list[Mount] = []
-        for sub in ("input/config", "input/data", "model", "output/data"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
-
-    def write_text(self, relpath: str, text: str) -> None:
-        path = self._inside(relpath)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-
-    def read_text(self, relpath: str, limit: int) -> str | None:
-        path = self._inside(relpath)
-        if not path.is_file() or path.is_symlink():
-            return None
-        with path.open("rb") as fh:
-            return fh.read(limit * 4).decode("utf-8", errors="replace")[:limit]
-
-    def mounts(self) -> list[Mount]:
-        base = [
-            Mount(str(self.root / "input"), "/opt/ml/input"),
-            Mount(str(self.root / "model"), "/opt/ml/model"),
-            Mount(str(self.root / "output"), "/opt/ml/output"),
-        ]
-        return base + self._extra
-
-    def add_mount(self, mount: Mount) -> None:
-        if mount.target.startswith("/opt/ml/input/data/"):
-            channel = mount.target[len("/opt/ml/input/data/"):].split("/", 1)[0]
-            (self.root / "input" / "data" / channel).mkdir(parents=True, exist_ok=True)
-        self._extra.append(mount)
-
-    def archive(self, relpath: str, destination: str) -> None:
-        write_tar_gz(self._inside(relpath), Path(destination))
-
-    # -- staging (channels from S3, Pipe mode, checkpoints) ----------------------------------
-    def add_channel_files(self, channel: str, files: Sequence[tuple[str, Path]]) -> None:
-        """Place ``(relpath, local file)`` pairs in the channel's folder (hard links where the
-        file system allows, else copies) and mount it read-only at its place."""
-        folder = self._inside(f"input/data/{channel}")
-        if folder.exists():
-            shutil.rmtree(folder)  # a job started again: stage afresh
-        folder.mkdir(parents=True)
-        top = folder.resolve()
-        for rel, source in files:
-            dest = folder / rel
-            if not dest.resolve().is_relative_to(top):
-                raise BackendError(f"channel {channel!r}: {rel!r} leaves the channel's folder")
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(source, dest)
-            except OSError:
-                shutil.copyfile(source, dest)
-        self.add_mount(Mount(str(folder), f"/opt/ml/input/data/{channel}", read_only=True))
-
-    def make_fifo(self, relpath: str) -> None:
-        path = self._inside(relpath)
-        try:
-            os.mkfifo(path, 0o644)
-        except FileExistsError:
-            if not stat.S_ISFIFO(os.lstat(path).st_mode):
-                raise BackendError(f"{relpath} exists and is not a FIFO") from None
-        os.chmod(path, 0o644)  # readable by any uid the container runs as, whatever the umask
-
-    def open_fifo(self, relpath: str, stop: threading.Event) -> BinaryIO | None:
-        """The FIFO's write end once a reader opened it; None when ``stop`` is set first."""
-        path = self._inside(relpath)
-        while True:
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-            except OSError as exc:
-                if exc.errno != errno.ENXIO:  # ENXIO: no reader yet
-                    raise
-                if stop.wait(FIFO_POLL_SECONDS):
-                    return None
-                continue
-            os.set_blocking(fd, True)
-            return os.fdopen(fd, "wb")
-
-    def local_folder(self, relpath: str) -> Path:
-        path = self._inside(relpath)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
-    def reclaim(self) -> None:
-        if os.getuid() == 0:
-            return
-        self._backend.chown_tree(self.root, os.getuid(), os.getgid())
-
-    def _inside(self, relpath: str) -> Path:
-        path = (self.root / relpath).resolve()
-        if not path.is_relative_to(self.root.resolve()):
-            raise BackendError(f"path {relpath!r} leaves the job's workspace")
-        return path
 
 
 class DockerBackend:
@@ -249,11 +150,17 @@ class DockerBackend:
             extra_hosts=spec.extra_hosts or None,
             log_config={"Type": "json-file", "Config": {}},
         )
+        networking_config = None
+        if spec.network and not spec.network_isolation:
+            endpoint = self.api.create_endpoint_config(aliases=spec.network_aliases or None,
+                                                       ipv4_address=spec.network_address)
+            networking_config = self.api.create_networking_config({spec.network: endpoint})
         try:
             created = self.api.create_container(
                 image=spec.image, command=spec.command, entrypoint=spec.entrypoint,
                 environment=spec.environment, hostname=spec.hostname, name=f"{spec.name}-{self.scope}",
                 labels={**spec.labels, "smlocal.scope": self.scope}, host_config=host_config, detach=True,
+                networking_config=networking_config,
             )
         except docker.errors.ImageNotFound:
             raise BackendError(f"image {spec.image!r} not found in the local Docker engine") from None
@@ -342,6 +249,42 @@ class DockerBackend:
     def find(self, labels: dict[str, str]) -> list[str]:
         filters = {"label": [f"{k}={v}" for k, v in {**labels, "smlocal.scope": self.scope}.items()]}
         return [str(c["Id"]) for c in self.api.containers(all=True, filters=filters)]
+
+    def create_network(self, name: str, labels: dict[str, str], hosts: list[str], internal: bool = False) -> JobNetwork:
+        """Docker gives fixed addresses only on a network created with its subnet: let the
+        engine pick a free subnet, then create the network again with that subnet given."""
+        import ipaddress
+
+        import docker.errors
+        from docker.types import IPAMConfig, IPAMPool
+
+        full = f"{name}-{self.scope}"
+        labels = {**labels, "smlocal.scope": self.scope}
+        try:
+            self.remove_network(name)  # a job started again
+            created = self.api.create_network(full, driver="bridge", internal=internal, labels=labels)
+            config = (self.api.inspect_network(created["Id"]).get("IPAM") or {}).get("Config") or [{}]
+            self.api.remove_network(created["Id"])
+            subnet = ipaddress.ip_network(config[0]["Subnet"])
+            pool = list(subnet.hosts())
+            gateway = str(config[0].get("Gateway") or pool[0])
+            self.api.create_network(full, driver="bridge", internal=internal, labels=labels,
+                                    ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet), gateway=gateway)]))
+        except (docker.errors.APIError, KeyError, ValueError) as exc:
+            detail = exc.explanation if isinstance(exc, docker.errors.APIError) else exc
+            raise BackendError(f"cannot create the job's network {full!r}: {detail}") from None
+        free = [str(ip) for ip in pool if str(ip) != gateway]
+        return JobNetwork(full, dict(zip(hosts, free[9:], strict=False)))
+
+    def remove_network(self, name: str) -> None:
+        import docker.errors
+
+        try:
+            self.api.remove_network(f"{name}-{self.scope}")
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            raise BackendError(f"cannot remove the job's network: {exc.explanation or exc}") from None
 
     def host_gateway(self) -> str:
         """The address at which containers on the default bridge reach this machine (a server

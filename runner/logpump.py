@@ -45,6 +45,7 @@ class LogSink:
         self._lines: list[tuple[str, str, float, str]] = []
         self._samples: list[tuple[str, float, float]] = []
         self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self.host_tails: dict[str, deque[str]] = {}  # the last lines of each host
         self.line_count = 0
 
     def pump(self, host: str, chunks: Iterable[LogChunk]) -> None:
@@ -68,6 +69,7 @@ class LogSink:
         with self._lock:
             self._lines.append((host, stream, ts, line))
             self.tail.append(line)
+            self.host_tails.setdefault(host, deque(maxlen=TAIL_LINES)).append(line)
             self.line_count += 1
             for sample in self._scraper.feed(line, ts):
                 self._samples.append((sample.name, sample.value, sample.timestamp))
@@ -93,3 +95,19 @@ class LogSink:
         if self._samples:
             self._store.add_metrics(self._job, self._samples)
             self._samples = []
+
+
+def with_log_tail(head: str, tail: list[str], limit: int, line_limit: int = 200) -> str:
+    """``head`` and as many of the last log lines as fit in ``limit`` characters."""
+    text = head[:limit]
+    kept: list[str] = []
+    room = limit - len(text) - len(" Last log lines:")
+    for line in reversed(tail):
+        line = line if len(line) <= line_limit else line[: line_limit - 3] + "..."
+        if len(line) + 1 > room:
+            break
+        kept.append(line)
+        room -= len(line) + 1
+    if kept:
+        text += " Last log lines:\n" + "\n".join(reversed(kept))
+    return text

@@ -8,26 +8,25 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from runner import files, instances, status
 from runner.aws import AwsClients
-from runner.backend import Backend, BackendError, ExitStatus, Workspace
+from runner.backend import Backend, BackendError, ExitStatus, JobNetwork, Workspace
 from runner.clock import Clock, SystemClock
 from runner.container import container_spec
+from runner.hosts import Ended, HostSupervisor, network_name
 from runner.job_data import DATA_ERRORS, JobData, uses_s3
-from runner.logpump import LogSink, MetricListener
+from runner.logpump import LogSink, MetricListener, with_log_tail
 from runner.metrics import MetricSample, MetricScraper, compile_definitions
 from runner.redaction import Redactor
 from runner.specs import Spec
 from runner.staging import ObjectCache
 from runner.store import Store
 
-POLL_SECONDS = 0.2
-HOST = "algo-1"
+HOST = "algo-1"  # the first host: its model and output are the job's artifacts
 Echo = Callable[[str, str, str], None]
 log = logging.getLogger("smlocal")
 
@@ -81,10 +80,15 @@ class TrainingRun:
         self.uses_cloudwatch = spec.local.cloudwatch
         self.redact = Redactor()
         self._masking_aws = False
-        self.data = JobData(
-            spec, self._aws, ObjectCache(ctx.store.home / "cache" / "s3"), HOST, [HOST],
-            on_error=self._on_data_failure, warn=self._warn,
-        )
+        self.hosts = files.host_names(int(self.request["ResourceConfig"].get("InstanceCount") or 1))
+        cache = ObjectCache(ctx.store.home / "cache" / "s3")
+        self.host_data = {
+            host: JobData(spec, self._aws, cache, host, self.hosts, on_error=self._on_data_failure, warn=self._warn)
+            for host in self.hosts
+        }
+        self.data = self.host_data[HOST]
+        self.workspaces: dict[str, Workspace] = {}
+        self._network: JobNetwork | None = None  # the job's own network (several hosts)
 
     def create(self) -> dict[str, Any]:
         now = self.ctx.clock.now()
@@ -99,24 +103,34 @@ class TrainingRun:
 
     def run(self) -> dict[str, Any]:
         """Run a created job from its start to its end."""
-        return self._run(None, fresh=True)
+        return self._run({}, fresh=True)
 
     def resume(self) -> dict[str, Any]:
         """Carry on with a job a previous smlocal process left InProgress: reattach to its
-        container if it still exists (running or ended), else start it if it never started."""
+        hosts' containers if they all still exist (running or ended), else start it if it
+        never started (a host whose container is gone fails the job)."""
         self.record = self.ctx.store.record(self.name)
         if status.is_terminal(self.record):
             return self.record
-        found = self.ctx.backend.find({"smlocal.job": self.name, "smlocal.host": HOST})
-        if found:
-            return self._run(found[0], fresh=False)
-        if self.record["SecondaryStatus"] in ("Starting", "Downloading"):
+        found: dict[str, str] = {}
+        for host in self.hosts:
+            ids = self.ctx.backend.find({"smlocal.job": self.name, "smlocal.host": host})
+            if ids:
+                found[host] = ids[0]
+        if len(found) == len(self.hosts):
+            return self._run(found, fresh=False)
+        if not found and self.record["SecondaryStatus"] in ("Starting", "Downloading"):
             self.record["SecondaryStatusTransitions"] = self.record["SecondaryStatusTransitions"][:1]
             self.record["SecondaryStatus"] = "Starting"
             self.record["SecondaryStatusTransitions"][0].pop("EndTime", None)
-            return self._run(None, fresh=True)
-        workspace = self.ctx.backend.workspace(self.name, HOST)
-        self._finish(workspace, None, "InternalServerError: the container of this job is gone (smlocal stopped while it ran and it was removed)")
+            return self._run({}, fresh=True)
+        self.workspaces = {host: self.ctx.backend.workspace(self.name, host) for host in self.hosts}
+        gone = [host for host in self.hosts if host not in found]
+        what = "the container of this job is" if len(self.hosts) == 1 else f"the container(s) of host(s) {', '.join(gone)} are"
+        try:
+            self._finish(None, f"InternalServerError: {what} gone (smlocal stopped while it ran and it was removed)")
+        finally:
+            self._clean_up(found)
         return self.record
 
     def _aws(self) -> AwsClients:
@@ -129,61 +143,97 @@ class TrainingRun:
                 self.redact.add(creds.secret_key, creds.token)
         return clients
 
-    def _run(self, cid: str | None, fresh: bool) -> dict[str, Any]:
-        workspace: Workspace | None = None
+    def _run(self, cids: dict[str, str], fresh: bool) -> dict[str, Any]:
+        backend = self.ctx.backend
+        several = len(self.hosts) > 1
         try:
-            workspace = self.ctx.backend.workspace(self.name, HOST)
+            self.workspaces = {host: backend.workspace(self.name, host) for host in self.hosts}
             since = None
             if fresh:
                 self._advance("Downloading")
                 try:
-                    self.data.prepare(workspace)
+                    for host in self.hosts:
+                        self.host_data[host].prepare(self.workspaces[host])
                     aws_env = self.data.container_environment() if self.uses_s3 or self.uses_cloudwatch else {}
+                    if several:
+                        self._network = backend.create_network(
+                            network_name(self.name), {"smlocal.job": self.name, **self.ctx.extra_labels},
+                            self.hosts, internal=bool(self.request.get("EnableNetworkIsolation")),
+                        )
                 except (*DATA_ERRORS, BackendError) as exc:
-                    self._finish(workspace, None, f"ClientError: {exc}")
+                    self._finish(None, f"ClientError: {exc}")
                     return self.record
-                cspec = container_spec(self.request, self.spec, workspace, HOST, self.ctx.extra_labels, aws_env,
-                                       training_job_arn(self.name))
+                cspecs = [
+                    container_spec(self.request, self.spec, self.workspaces[host], host, self.ctx.extra_labels, aws_env,
+                                   training_job_arn(self.name), network=self._network)
+                    for host in self.hosts
+                ]
                 self._advance("Training")
                 try:
-                    cid = self.ctx.backend.start(cspec)
+                    for cspec in cspecs:
+                        cids[cspec.hostname] = backend.start(cspec)
                 except BackendError as exc:
-                    self.data.stop(final_sync=False)
-                    self._finish(workspace, None, f"ClientError: {exc}")
+                    self._stop_data(final_sync=False)
+                    self._finish(None, f"ClientError: {exc}")
                     return self.record
             else:
                 since = self.ctx.store.last_log_time(self.name)
                 if self.ctx.store.stop_requested(self.name) and self.record["SecondaryStatus"] == "Stopping":
                     self._stop_reason = "Stopped"
-                self.data.reattach(workspace)
-            assert cid is not None
-            self.data.start()
-            exit_status = self._supervise(cid, since)
+                for host in self.hosts:
+                    self.host_data[host].reattach(self.workspaces[host])
+            for data in self.host_data.values():
+                data.start()
+            ended = self._supervise(cids, since)
             error = self._data_failure
             try:
-                self.data.stop()
+                self._stop_data()
             except DATA_ERRORS as exc:
                 error = error or f"ClientError: could not upload the checkpoints: {exc}"
-            self._finish(workspace, exit_status, error)
+            self._finish(ended, error)
         except KeyboardInterrupt:
-            if cid is not None:
-                self.ctx.backend.signal(cid, "SIGKILL")
-            self.data.stop(final_sync=False)
+            for cid in cids.values():
+                backend.signal(cid, "SIGKILL")
+            self._stop_data(final_sync=False)
             if not status.is_terminal(self.record):
                 self._stop_reason = "Stopped"
-                self._finish(workspace, None, None)
+                self._finish(None, None)
             raise
         except BaseException as exc:
-            self.data.stop(final_sync=False)
+            self._stop_data(final_sync=False)
             if not status.is_terminal(self.record):
-                self._finish(workspace, None, f"InternalServerError: smlocal failed: {exc.__class__.__name__}: {exc}")
+                self._finish(None, f"InternalServerError: smlocal failed: {exc.__class__.__name__}: {exc}")
             raise
         finally:
-            if cid is not None:
-                self.ctx.backend.remove(cid)
-            if workspace is not None:
-                workspace.reclaim()
+            self._clean_up(cids)
         return self.record
+
+    def _stop_data(self, final_sync: bool = True) -> None:
+        """Stop every host's data flow; the first error (a last checkpoint sync) is raised
+        once every host was stopped."""
+        first: BaseException | None = None
+        for data in self.host_data.values():
+            try:
+                data.stop(final_sync)
+            except DATA_ERRORS as exc:
+                first = first or exc
+        if first is not None:
+            raise first
+
+    def _clean_up(self, cids: dict[str, str]) -> None:
+        """Remove the containers and the job's network; hand the workspaces back."""
+        backend = self.ctx.backend
+        try:
+            for cid in cids.values():
+                backend.remove(cid)
+            if len(self.hosts) > 1:
+                try:
+                    backend.remove_network(network_name(self.name))
+                except BackendError as exc:
+                    self._warn(str(exc))
+        finally:
+            for workspace in self.workspaces.values():
+                workspace.reclaim()
 
     def _on_data_failure(self, message: str) -> None:
         if self._data_failure is None:
@@ -193,72 +243,50 @@ class TrainingRun:
         log.warning("smlocal: training job %s: %s", self.name, self.redact(message))
 
     # -- while the container runs ------------------------------------------------------------
-    def _supervise(self, cid: str, since: float | None) -> ExitStatus:
-        backend, clock = self.ctx.backend, self.ctx.clock
+    def _supervise(self, cids: dict[str, str], since: float | None) -> Ended:
+        clock = self.ctx.clock
         started = _training_started(self.record, clock.now())
-        telemetry = self._telemetry(started)
+        telemetry = {host: t for host in self.hosts if (t := self._telemetry(host, started)) is not None}
         on_metric = self.on_metric
-        if telemetry is not None:
-            on_metric = _both(self.on_metric, telemetry.metric)
-            telemetry.watch(cid)
+        if telemetry:
+            first = next(iter(telemetry.values()))
+            on_metric = _both(self.on_metric, first.metric)  # job metrics: one publisher
+            for host, t in telemetry.items():
+                t.watch(cids[host])
+
+        def on_line(host: str, stream: str, ts: float, line: str) -> None:
+            if host in telemetry:
+                telemetry[host].line(host, stream, ts, line)
+
         sink = LogSink(self.ctx.store, self.name, self.scraper, self.ctx.echo, on_metric, after=since,
-                       redact=self.redact, on_line=telemetry.line if telemetry is not None else None)
+                       redact=self.redact, on_line=on_line if telemetry else None)
         self._sink = sink
-        pumps = [
-            threading.Thread(target=sink.pump, args=(HOST, backend.logs(cid, s, since)), daemon=True)
-            for s in ("stdout", "stderr")
-        ]
-        for t in pumps:
-            t.start()
-        done = threading.Event()
-        result: list[ExitStatus] = []
-
-        def waiter() -> None:
-            try:
-                result.append(backend.wait(cid))
-            finally:
-                done.set()
-
-        threading.Thread(target=waiter, daemon=True).start()
         max_runtime = (self.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
-        kill_at: float | None = None
-        failing = False
-        grace = self.spec.local.stop_grace_seconds
-        if self._stop_reason is not None:  # resumed while stopping: the SIGTERM went out before
-            kill_at = clock.now() + grace
-        while not done.wait(POLL_SECONDS):
-            sink.flush()
-            now = clock.now()
-            if self._stop_reason is None:
-                if self.ctx.store.stop_requested(self.name):
-                    self._stop_reason = "Stopped"
-                    self._advance("Stopping")
-                elif max_runtime and now - started >= max_runtime:
-                    self._stop_reason = "MaxRuntimeExceeded"
-                if self._stop_reason is not None:
-                    backend.signal(cid, "SIGTERM")
-                    kill_at = now + grace
-                elif self._data_failure is not None and not failing:
-                    failing = True  # the job fails: stop the container as a stop would
-                    backend.signal(cid, "SIGTERM")
-                    kill_at = now + grace
-            if kill_at is not None and now >= kill_at:
-                backend.signal(cid, "SIGKILL")
-                kill_at = None
-        for t in pumps:
-            t.join(timeout=30)
-        sink.flush()
-        if telemetry is not None:
-            telemetry.close()
-        return result[0] if result else ExitStatus(code=-1, error="lost track of the container")
 
-    def _telemetry(self, started: float) -> Any:
+        def tick(now: float) -> bool:
+            if self.ctx.store.stop_requested(self.name):
+                self._stop_reason = "Stopped"
+                self._advance("Stopping")
+            elif max_runtime and now - started >= max_runtime:
+                self._stop_reason = "MaxRuntimeExceeded"
+            # a Pipe channel's data failed: the job fails, its hosts stop as a stop would
+            return self._stop_reason is not None or self._data_failure is not None
+
+        supervisor = HostSupervisor(self.ctx.backend, clock, cids, self.spec.local.stop_grace_seconds,
+                                    stopping=self._stop_reason is not None)
+        try:
+            return supervisor.run(sink, since, tick)
+        finally:
+            for t in telemetry.values():
+                t.close()
+
+    def _telemetry(self, host: str, started: float) -> Any:
         """The CloudWatch side of the job when CloudWatch is on, else None."""
         if not self.uses_cloudwatch:
             return None
         from runner.telemetry import Telemetry
 
-        telemetry = Telemetry(self._aws(), self.name, HOST, started, sampler=self.ctx.backend.instance_metrics,
+        telemetry = Telemetry(self._aws(), self.name, host, started, sampler=self.ctx.backend.instance_metrics,
                               gpus=self._gpus(), warn=self._warn)
         try:
             telemetry.start()
@@ -274,20 +302,24 @@ class TrainingRun:
         return (self.spec.local.gpus or "all") if itype is not None and itype.wants_gpu else None
 
     # -- the end -----------------------------------------------------------------------------
-    def _finish(self, workspace: Workspace | None, exit_status: ExitStatus | None, error: str | None) -> None:
+    def _finish(self, ended: Ended | None, error: str | None) -> None:
         failure: str | None = error
-        if failure is None and exit_status is not None and self._stop_reason is None and exit_status.code != 0:
+        failed = ended.first_failure(self.hosts) if ended is not None else None
+        if failure is None and ended is not None and failed is not None and self._stop_reason is None:
+            workspace = self.workspaces.get(failed)
             text = workspace.read_text("output/failure", files.FAILURE_REASON_MAX) if workspace else None
-            failure = files.failure_reason(text) or self._our_failure_reason(exit_status)
+            failure = files.failure_reason(text) or self._our_failure_reason(failed, ended.statuses[failed])
         final = self._stop_reason or ("Failed" if failure else "Completed")
         if final == "Completed":
             self._advance("Uploading")
+        workspace = self.workspaces.get(HOST)  # SageMaker's artifacts: the first host's
         if workspace is not None:
             try:
                 self._upload(workspace)
             except DATA_ERRORS as exc:
                 if final == "Completed":
                     final, failure = "Failed", f"ClientError: could not write the model artifacts: {exc}"
+        exit_status = ended.statuses.get(failed or HOST) if ended is not None else None
         if exit_status is not None:
             self.record["ExitCode"] = exit_status.code  # not in AWS's shape; kept out of describe
         if failure:
@@ -301,7 +333,7 @@ class TrainingRun:
         self.record["ModelArtifacts"] = {"S3ModelArtifacts": self.data.upload(workspace)}
         self.record["OutputDataConfig"] = dict(self.request["OutputDataConfig"])
 
-    def _our_failure_reason(self, exit_status: ExitStatus) -> str:
+    def _our_failure_reason(self, host: str, exit_status: ExitStatus) -> str:
         if exit_status.code == 137 and not exit_status.oom_killed:
             # SIGKILL that neither we nor the kernel's OOM killer sent: the host took the
             # container away (docker kill, a daemon restart), as an instance failure would.
@@ -318,7 +350,10 @@ class TrainingRun:
             head = f"AlgorithmError: the container exited with code {exit_status.code}."
         if exit_status.error:
             head += f" Docker: {exit_status.error}."
-        return with_log_tail(head, list(self._sink.tail) if self._sink else [], files.FAILURE_REASON_MAX)
+        if len(self.hosts) > 1:
+            head = head.replace("the container", f"the container of host {host}", 1)
+        tail = list(self._sink.host_tails.get(host, ())) if self._sink else []
+        return with_log_tail(head, tail, files.FAILURE_REASON_MAX)
 
     def _advance(self, secondary: str) -> None:
         status.advance(self.record, secondary, self.ctx.clock.now())
@@ -350,22 +385,6 @@ def final_metric_data(scraper: MetricScraper, series: dict[str, list[tuple[float
             ts, value = points[-1]
             out.append({"MetricName": definition.name, "Value": value, "Timestamp": ts})
     return out
-
-
-def with_log_tail(head: str, tail: list[str], limit: int, line_limit: int = 200) -> str:
-    """``head`` and as many of the last log lines as fit in ``limit`` characters."""
-    text = head[:limit]
-    kept: list[str] = []
-    room = limit - len(text) - len(" Last log lines:")
-    for line in reversed(tail):
-        line = line if len(line) <= line_limit else line[: line_limit - 3] + "..."
-        if len(line) + 1 > room:
-            break
-        kept.append(line)
-        room -= len(line) + 1
-    if kept:
-        text += " Last log lines:\n" + "\n".join(reversed(kept))
-    return text
 
 
 def _both(first: MetricListener | None, second: MetricListener) -> MetricListener:

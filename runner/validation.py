@@ -21,7 +21,7 @@ from runner.specs import Spec, resolve_file_uri
 PLACEHOLDER_ROLE = "arn:aws:iam::000000000000:role/smlocal-placeholder"
 _PLACEHOLDER_S3 = "s3://smlocal-placeholder/local"
 _LOCAL_INSTANCE_TYPES = ("local", "local_gpu")
-MAX_LOCAL_HOSTS = 1
+MAX_LOCAL_HOSTS = 8  # each host is a container on this machine
 
 ImageCheck = Callable[[str], bool]
 
@@ -155,7 +155,7 @@ def _check_resources(rc: dict[str, Any], path: str, for_cloud: bool) -> list[Pro
         if count == 0:
             problems.append(Problem(f"{path}.InstanceCount", "must be at least 1"))
         elif count > MAX_LOCAL_HOSTS and not for_cloud:
-            problems.append(Problem(f"{path}.InstanceCount", f"smlocal runs at most {MAX_LOCAL_HOSTS} host(s) for now (got {count})"))
+            problems.append(Problem(f"{path}.InstanceCount", f"smlocal runs at most {MAX_LOCAL_HOSTS} hosts locally, each a container on this machine (got {count})"))
     if rc.get("InstanceGroups") and not for_cloud:
         problems.append(Problem(f"{path}.InstanceGroups", "heterogeneous clusters are not supported locally"))
     return problems

@@ -34,7 +34,7 @@ def docker_client() -> Any:
 @pytest.fixture(autouse=True)
 def no_container_left(docker_client: Any, tmp_path: Path) -> Iterator[None]:
     """Whatever a test ran (in-process or through the CLI, both with the store at
-    tmp_path/home), it leaves no container behind. Only this test's containers are looked at:
+    tmp_path/home), it leaves no container (nor network) behind. Only this test's containers are looked at:
     other runs on the same engine are none of its business."""
     scope = DockerBackend(tmp_path / "home", docker_client).scope
     yield
@@ -42,6 +42,10 @@ def no_container_left(docker_client: Any, tmp_path: Path) -> Iterator[None]:
     for container in left:
         container.remove(force=True)
     assert not left, f"containers left behind: {[c.name for c in left]}"
+    networks = docker_client.networks.list(filters={"label": f"smlocal.scope={scope}"})
+    for network in networks:
+        network.remove()
+    assert not networks, f"networks left behind: {[n.name for n in networks]}"
 
 
 @pytest.fixture

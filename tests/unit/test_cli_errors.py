@@ -89,7 +89,7 @@ def test_validate_json_syntax_error(capsys: pytest.CaptureFixture[str], tmp_path
 def test_validate_request_with_problems(capsys: pytest.CaptureFixture[str], job_dir: Path) -> None:
     text = (
         VALID.replace("file://data/train", "file://data/missing")
-        .replace("InstanceCount: 1", "InstanceCount: 2")
+        .replace("InstanceCount: 1", "InstanceCount: 9")
         .replace('"loss=(\\\\S+)"', '"loss=\\\\S+"')
     )
     path = job_dir / "job.yaml"
@@ -107,7 +107,7 @@ def test_validate_request_with_problems(capsys: pytest.CaptureFixture[str], job_
         "InputDataConfig[0].DataSource.S3DataSource.S3Uri: no such file or folder: "
         f"{(job_dir / 'data' / 'missing').resolve()}"
     )
-    assert lines[2] == "ResourceConfig.InstanceCount: smlocal runs at most 1 host(s) for now (got 2)"
+    assert lines[2] == "ResourceConfig.InstanceCount: smlocal runs at most 8 hosts locally, each a container on this machine (got 9)"
     assert_no_traceback(err)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.docker_backend import LocalWorkspace
+from runner.local_workspace import LocalWorkspace
 from runner.pipes import RECORDIO_MAGIC, PipeFeeder, fifo_relpath, gunzip, recordio
 
 

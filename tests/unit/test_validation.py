@@ -108,12 +108,12 @@ def test_for_cloud_accepts_a_cloud_request(request_: dict[str, Any], base: Path)
     request_["InputDataConfig"] = [channel("train", "s3://bucket/train"), channel("validation", "s3://bucket/val")]
     request_["OutputDataConfig"] = {"S3OutputPath": "s3://bucket/out"}
     request_["ResourceConfig"]["InstanceType"] = "ml.m5.xlarge"
-    request_["ResourceConfig"]["InstanceCount"] = 4  # more hosts are fine in the cloud
+    request_["ResourceConfig"]["InstanceCount"] = 12  # more hosts are fine in the cloud
     request_["InputDataConfig"][0]["InputMode"] = "Pipe"  # and Pipe mode
     assert validate(request_, base, for_cloud=True) == []
     # ... and locally too (s3:// paths and Pipe mode), but for the number of hosts.
     assert validate(request_, base) == [
-        ("ResourceConfig.InstanceCount", "smlocal runs at most 1 host(s) for now (got 4)"),
+        ("ResourceConfig.InstanceCount", "smlocal runs at most 8 hosts locally, each a container on this machine (got 12)"),
     ]
 
 
@@ -218,10 +218,12 @@ def test_fastfile_mode_is_fine_locally(request_: dict[str, Any], base: Path) -> 
     assert validate(request_, base) == []
 
 
-def test_instance_count_two_refused_locally(request_: dict[str, Any], base: Path) -> None:
-    request_["ResourceConfig"]["InstanceCount"] = 2
+def test_several_hosts_run_locally_up_to_the_cap(request_: dict[str, Any], base: Path) -> None:
+    request_["ResourceConfig"]["InstanceCount"] = 8
+    assert validate(request_, base) == []
+    request_["ResourceConfig"]["InstanceCount"] = 9
     assert validate(request_, base) == [
-        ("ResourceConfig.InstanceCount", "smlocal runs at most 1 host(s) for now (got 2)"),
+        ("ResourceConfig.InstanceCount", "smlocal runs at most 8 hosts locally, each a container on this machine (got 9)"),
     ]
 
 
@@ -326,7 +328,7 @@ def test_image_check_skipped_when_local_build_is_given(request_: dict[str, Any],
 
 def test_problems_are_sorted_and_unique(request_: dict[str, Any], base: Path) -> None:
     request_["InputDataConfig"][1] = channel("train", "file://data/nope")
-    request_["ResourceConfig"]["InstanceCount"] = 3
+    request_["ResourceConfig"]["InstanceCount"] = 9
     problems = validation.validate_training(spec_from_dict(request_, base))
     assert problems == sorted(set(problems))
     assert [p.path for p in problems] == [

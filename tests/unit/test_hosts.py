@@ -1,0 +1,128 @@
+"""The hosts of a job while they run (a fake backend, no Docker) and their containers."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from runner.backend import ExitStatus, JobNetwork, LogChunk, Mount
+from runner.clock import SystemClock
+from runner.container import container_spec
+from runner.hosts import Ended, HostSupervisor, network_name
+from runner.logpump import LogSink
+from runner.metrics import MetricScraper
+from runner.specs import LocalOptions, Spec
+from runner.store import Store
+
+
+class FakeBackend:
+    """Containers that end when told (``end``) or when signalled (SIGTERM: 143)."""
+
+    def __init__(self, ignore_term: bool = False) -> None:
+        self.signals: list[tuple[str, str]] = []
+        self.codes: dict[str, int] = {}
+        self.events: dict[str, threading.Event] = {}
+        self.ignore_term = ignore_term
+
+    def add(self, cid: str) -> None:
+        self.events[cid] = threading.Event()
+
+    def end(self, cid: str, code: int) -> None:
+        self.codes.setdefault(cid, code)
+        self.events[cid].set()
+
+    def logs(self, cid: str, stream: str, since: float | None = None) -> Iterator[LogChunk]:
+        if stream == "stdout":
+            yield LogChunk("stdout", 1.0, f"hello from {cid}\n".encode())
+
+    def wait(self, cid: str) -> ExitStatus:
+        self.events[cid].wait(10)
+        return ExitStatus(self.codes.get(cid, -1))
+
+    def signal(self, cid: str, signal: str) -> None:
+        self.signals.append((cid, signal))
+        if signal == "SIGKILL" or not self.ignore_term:
+            self.end(cid, 137 if signal == "SIGKILL" else 143)
+
+
+def supervise(backend: FakeBackend, tmp_path: Path, grace: float = 5.0, tick: Any = None) -> tuple[Ended, LogSink]:
+    cids = {"algo-1": "c1", "algo-2": "c2"}
+    for cid in cids.values():
+        backend.add(cid)
+    store = Store(tmp_path / "home")
+    sink = LogSink(store, "job", MetricScraper([]))
+    ended = HostSupervisor(backend, SystemClock(), cids, grace).run(sink, None, tick or (lambda now: False))  # type: ignore[arg-type]
+    store.close()
+    return ended, sink
+
+
+def test_one_host_failing_stops_the_others(tmp_path: Path) -> None:
+    backend = FakeBackend()
+    threading.Timer(0.1, backend.end, ("c2", 3)).start()
+    ended, sink = supervise(backend, tmp_path)
+    assert ended.failed_host == "algo-2"
+    assert ended.statuses == {"algo-1": ExitStatus(143), "algo-2": ExitStatus(3)}
+    assert backend.signals == [("c1", "SIGTERM")]
+    assert ended.first_failure(["algo-1", "algo-2"]) == "algo-2"  # not algo-1, stopped after it
+    assert list(sink.host_tails["algo-2"]) == ["hello from c2"]
+
+
+def test_every_host_ending_well_is_no_failure(tmp_path: Path) -> None:
+    backend = FakeBackend()
+    threading.Timer(0.05, backend.end, ("c1", 0)).start()
+    threading.Timer(0.3, backend.end, ("c2", 0)).start()
+    ended, _ = supervise(backend, tmp_path)
+    assert ended.failed_host is None and ended.first_failure(["algo-1", "algo-2"]) is None
+    assert backend.signals == []  # a host done early does not stop the others
+
+
+def test_a_stop_reaches_every_host_and_kills_after_the_grace(tmp_path: Path) -> None:
+    backend = FakeBackend(ignore_term=True)
+    ended, _ = supervise(backend, tmp_path, grace=0.3, tick=lambda now: True)
+    assert sorted(backend.signals) == [("c1", "SIGKILL"), ("c1", "SIGTERM"), ("c2", "SIGKILL"), ("c2", "SIGTERM")]
+    assert ended.failed_host is None  # ended by our stop: not a host's failure
+    assert {s.code for s in ended.statuses.values()} == {137}
+
+
+def test_first_failure_without_a_first_failed_host() -> None:
+    ended = Ended({"algo-2": ExitStatus(1), "algo-1": ExitStatus(2)}, None)
+    assert ended.first_failure(["algo-1", "algo-2"]) == "algo-1"
+
+
+class Folder:
+    def mounts(self) -> list[Mount]:
+        return [Mount("/ws/input", "/opt/ml/input")]
+
+
+def request(isolated: bool) -> dict[str, Any]:
+    return {
+        "TrainingJobName": "j", "AlgorithmSpecification": {"TrainingImage": "img"},
+        "ResourceConfig": {"InstanceType": "local", "InstanceCount": 2}, "EnableNetworkIsolation": isolated,
+    }
+
+
+def test_a_host_of_several_joins_the_jobs_network_by_its_name(tmp_path: Path) -> None:
+    spec = Spec(request=request(False), local=LocalOptions(), base_dir=tmp_path)
+    net = JobNetwork("smlocal-j-abc", {"algo-1": "10.9.0.10", "algo-2": "10.9.0.11"})
+    c = container_spec(spec.request, spec, Folder(), "algo-2", {}, {"AWS_REGION": "x"}, network=net)  # type: ignore[arg-type]
+    assert (c.hostname, c.network, c.network_aliases, c.network_isolation) == ("algo-2", "smlocal-j-abc", ["algo-2"], False)
+    assert c.network_address == "10.9.0.11"
+    assert c.extra_hosts == {"algo-1": "10.9.0.10"}  # resolves also once algo-1 ended
+    assert c.environment["AWS_REGION"] == "x"
+    assert c.labels["smlocal.host"] == "algo-2"
+
+
+def test_isolated_hosts_keep_their_network_but_no_aws(tmp_path: Path) -> None:
+    spec = Spec(request=request(True), local=LocalOptions(), base_dir=tmp_path)
+    net = JobNetwork("n", {"algo-1": "10.9.0.10", "algo-2": "10.9.0.11"})
+    c = container_spec(spec.request, spec, Folder(), "algo-1", {}, {"AWS_REGION": "x"}, network=net)  # type: ignore[arg-type]
+    assert (c.network, c.network_isolation, c.extra_hosts) == ("n", False, {"algo-2": "10.9.0.11"})
+    assert "AWS_REGION" not in c.environment
+    single = container_spec(spec.request, spec, Folder(), "algo-1", {}, {})  # type: ignore[arg-type]
+    assert (single.network, single.network_isolation, single.extra_hosts) == (None, True, {"algo-1": "127.0.0.1"})
+
+
+def test_network_name() -> None:
+    assert network_name("job-1") == "smlocal-job-1"
