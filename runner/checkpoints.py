@@ -62,8 +62,12 @@ def open_no_follow(root: Path, relpath: str) -> BinaryIO:
 
 
 class CheckpointSync:
-    def __init__(self, client: Any, url: S3Url, folder: Path, on_error: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, client: Any, url: S3Url, folder: Path, on_error: Callable[[str], None] | None = None,
+        shared: bool = False,
+    ) -> None:
         self._client = client
+        self.shared = shared  # other hosts of the job sync to the same URI
         self.url = url.as_folder()
         self.folder = folder
         self._on_error = on_error
@@ -91,11 +95,15 @@ class CheckpointSync:
 
     def adopt_remote(self) -> None:
         """A resumed job: take S3's listing as what was synced (every local file is then
-        uploaded once, and what was deleted meanwhile is deleted)."""
+        uploaded once, and what was deleted meanwhile is deleted). With ``shared`` (several
+        hosts, one URI) an object this host has no file for may be another host's: only the
+        objects it still has are taken as its own, so it never deletes another host's files
+        (one it deleted while smlocal was away stays in S3)."""
         objects = s3.list_objects(self._client, self.url)
         with self._lock:
-            self._remote = {o.key[len(self.url.key):] for o in objects}
+            remote = {o.key[len(self.url.key):] for o in objects}
             self._local = {}
+            self._remote = remote & set(snapshot(self.folder)) if self.shared else remote
 
     def sync(self, final: bool = False) -> None:
         """Make S3 mirror the folder. Errors raise on the final sync; before, they are

@@ -140,7 +140,8 @@ class JobData:
             self.checkpoints.adopt_remote()
 
     def _checkpoint_sync(self, ckpt: dict[str, Any], workspace: Workspace) -> CheckpointSync:
-        return CheckpointSync(self._s3(), parse_s3_url(ckpt["S3Uri"]), workspace.local_folder("checkpoints"), on_error=self._warn)
+        return CheckpointSync(self._s3(), parse_s3_url(ckpt["S3Uri"]), workspace.local_folder("checkpoints"),
+                              on_error=self._warn, shared=len(self.hosts) > 1)
 
     def container_environment(self) -> dict[str, str]:
         from runner.aws import container_environment

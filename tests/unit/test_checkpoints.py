@@ -119,3 +119,20 @@ def test_resumed_sync_adopts_the_remote_state(client: Any, tmp_path: Path) -> No
     sync.adopt_remote()
     sync.sync(final=True)
     assert keys(client) == {"jobs/ckpt/kept": b"k"}
+
+
+def test_resumed_host_of_several_keeps_the_other_hosts_objects(client: Any, tmp_path: Path) -> None:
+    client.put_object(Bucket=BUCKET, Key="jobs/ckpt/algo-1.pt", Body=b"the first host's")
+    client.put_object(Bucket=BUCKET, Key="jobs/ckpt/shared", Body=b"old")
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "shared").write_bytes(b"new")
+    (folder / "algo-2.pt").write_bytes(b"mine")
+    sync = CheckpointSync(client, URL, folder, shared=True)
+    sync.adopt_remote()
+    sync.sync(final=True)
+    assert keys(client) == {"jobs/ckpt/algo-1.pt": b"the first host's", "jobs/ckpt/shared": b"new",
+                            "jobs/ckpt/algo-2.pt": b"mine"}
+    (folder / "algo-2.pt").unlink()  # what it uploaded itself it deletes again
+    sync.sync(final=True)
+    assert set(keys(client)) == {"jobs/ckpt/algo-1.pt", "jobs/ckpt/shared"}
