@@ -2,7 +2,9 @@
 
 A channel's ``S3DataSource`` names its objects (``S3Prefix``: every key starting with the
 prefix; ``ManifestFile``: a JSON list of keys relative to a prefix); ``ShardedByS3Key`` gives
-each host a disjoint share of them; each object lands at a path relative to the channel's
+each host a disjoint share of them, and ``ShuffleConfig`` orders them by a seeded shuffle
+(afresh for each epoch of a Pipe channel, so a host's share changes between epochs); each
+object lands at a path relative to the channel's
 folder. A key or manifest entry whose path would leave that folder (``..``, an absolute path,
 a NUL) refuses the whole channel, so nothing of it is written.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -33,6 +36,7 @@ class ChannelSpec:
     distribution: str  # FullyReplicated or ShardedByS3Key
     compression: str  # None or Gzip
     record_wrapper: str = "None"  # None or RecordIO
+    shuffle_seed: int | None = None  # ShuffleConfig.Seed; None: key order
 
     @property
     def is_s3(self) -> bool:
@@ -67,6 +71,7 @@ def channel_specs(request: dict[str, Any]) -> list[ChannelSpec]:
             distribution=s3.get("S3DataDistributionType", "FullyReplicated"),
             compression=channel.get("CompressionType") or "None",
             record_wrapper=channel.get("RecordWrapperType") or "None",
+            shuffle_seed=(channel.get("ShuffleConfig") or {}).get("Seed"),
         ))
     return out
 
@@ -149,10 +154,30 @@ def shard(items: Sequence[T], host_index: int, host_count: int, key: Any = None)
     return ordered[host_index::host_count]
 
 
-def host_share(channel: ChannelSpec, planned: list[PlannedObject], host_index: int, host_count: int) -> list[PlannedObject]:
+def epoch_order(items: Sequence[T], seed: int | None, epoch: int = 0, key: Any = None) -> list[T]:
+    """The items in key order, or with a ``ShuffleConfig`` seed in an order drawn from
+    (seed, epoch): the same on every host, another one each epoch."""
+    ordered = sorted(items, key=key) if key is not None else sorted(items)  # type: ignore[type-var]
+    if seed is not None:
+        random.Random(f"{seed}/{epoch}").shuffle(ordered)
+    return ordered
+
+
+def host_share(
+    channel: ChannelSpec, items: Sequence[T], host_index: int, host_count: int, epoch: int = 0, key: Any = None,
+) -> list[T]:
+    """What one host of ``host_count`` gets of a channel's items (objects, keys, files) in
+    ``epoch``: everything (FullyReplicated), or every ``host_count``-th item of the epoch's
+    order (ShardedByS3Key), so the shares of one epoch are disjoint and cover everything."""
+    ordered = epoch_order(items, channel.shuffle_seed, epoch, key)
     if not channel.sharded or host_count <= 1:
-        return sorted(planned, key=lambda p: p.key)
-    return shard(planned, host_index, host_count, key=lambda p: p.key)
+        return ordered
+    return ordered[host_index::host_count]
+
+
+def planned_share(channel: ChannelSpec, planned: list[PlannedObject], host_index: int, host_count: int) -> list[PlannedObject]:
+    """A File-mode host's share of the planned objects (the first epoch's)."""
+    return host_share(channel, planned, host_index, host_count, key=lambda p: p.key)
 
 
 def check_layout(channel: str, planned: Iterable[PlannedObject]) -> None:

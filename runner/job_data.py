@@ -24,7 +24,6 @@ from runner.channels import (
     host_share,
     parse_manifest,
     plan_manifest,
-    shard,
 )
 from runner.checkpoints import CheckpointSync
 from runner.pipes import PipeFeeder, PipeObject
@@ -109,6 +108,8 @@ class JobData:
             elif channel.is_s3:
                 planned = plan_s3_channel(self._s3(), channel, self.host_index, len(self.hosts))
                 self.staged.append(stage_s3_channel(self._s3(), channel, planned, workspace, self._cache))
+            elif channel.sharded and len(self.hosts) > 1:
+                self._stage_file_share(channel, workspace)
             else:
                 source = resolve_file_uri(channel.uri, self.spec.base_dir)
                 target = f"{files.DATA_DIR}/{channel.name}"
@@ -125,6 +126,14 @@ class JobData:
                 local_dir = resolve_file_uri(ckpt["S3Uri"], self.spec.base_dir)
                 local_dir.mkdir(parents=True, exist_ok=True)
                 workspace.add_mount(Mount(str(local_dir), files.checkpoint_dir(ckpt)))
+
+    def _stage_file_share(self, channel: ChannelSpec, workspace: Workspace) -> None:
+        """A ``file://`` File channel sharded between several hosts: this host's share of its
+        files, linked into the host's own channel folder (the whole folder is not mounted)."""
+        source = resolve_file_uri(channel.uri, self.spec.base_dir)
+        base = source.parent if source.is_file() else source
+        paths = host_share(channel, self._file_channel_paths(channel), self.host_index, len(self.hosts))
+        workspace.add_channel_files(channel.name, [(p.relative_to(base).as_posix(), p) for p in paths])
 
     def reattach(self, workspace: Workspace) -> None:
         """A job resumed while its container runs: feed the latest FIFO of each Pipe channel
@@ -189,30 +198,36 @@ class JobData:
     # -- Pipe mode ------------------------------------------------------------------------------
     def _feeder(self, channel: ChannelSpec, workspace: Workspace, first_epoch: int) -> PipeFeeder:
         objects = self._s3_pipe_objects(channel) if channel.is_s3 else self._file_pipe_objects(channel)
-        return PipeFeeder(workspace, channel.name, objects, gzip=channel.compression == "Gzip",
+        if not objects:
+            what = "S3 objects" if channel.is_s3 else "files"
+            raise ChannelError(f"channel {channel.name!r}: no {what} found under {channel.uri}")
+        hosts, index = len(self.hosts), self.host_index
+
+        def epoch_objects(epoch: int) -> list[PipeObject]:
+            return [obj for _, obj in host_share(channel, objects, index, hosts, epoch, key=lambda o: o[0])]
+
+        return PipeFeeder(workspace, channel.name, epoch_objects, gzip=channel.compression == "Gzip",
                           record_io=channel.record_wrapper == "RecordIO", first_epoch=first_epoch, on_error=self._on_error)
 
-    def _s3_pipe_objects(self, channel: ChannelSpec) -> list[PipeObject]:
+    def _s3_pipe_objects(self, channel: ChannelSpec) -> list[tuple[str, PipeObject]]:
+        """Every object of the channel (every host's), with the key it is ordered by."""
         client = self._s3()
         url = parse_s3_url(channel.uri)
         if channel.data_type == "ManifestFile":
             prefix, entries = parse_manifest(s3.read_object(client, url.bucket, url.key), channel.name, str(url))
-            keys = [(p.bucket, p.key) for p in host_share(channel, plan_manifest(channel.name, prefix, entries), self.host_index, len(self.hosts))]
+            keys = [(p.bucket, p.key) for p in plan_manifest(channel.name, prefix, entries)]
         elif channel.data_type == "S3Prefix":
-            found = [(url.bucket, o.key) for o in s3.list_objects(client, url)]
-            keys = shard(found, self.host_index, len(self.hosts)) if channel.sharded else sorted(found)
+            keys = [(url.bucket, o.key) for o in s3.list_objects(client, url)]
         else:
             raise ChannelError(f"channel {channel.name!r}: S3DataType {channel.data_type} is not supported locally in Pipe mode")
-        if not keys:
-            raise ChannelError(f"channel {channel.name!r}: no S3 objects found under {channel.uri}")
-        return [_s3_object(client, bucket, key) for bucket, key in keys]
+        return [(f"{bucket}/{key}", _s3_object(client, bucket, key)) for bucket, key in keys]
 
-    def _file_pipe_objects(self, channel: ChannelSpec) -> list[PipeObject]:
+    def _file_pipe_objects(self, channel: ChannelSpec) -> list[tuple[str, PipeObject]]:
+        return [(str(path), _file_object(path)) for path in self._file_channel_paths(channel)]
+
+    def _file_channel_paths(self, channel: ChannelSpec) -> list[Path]:
         source = resolve_file_uri(channel.uri, self.spec.base_dir)
-        paths = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
-        if channel.sharded:
-            paths = shard(paths, self.host_index, len(self.hosts))
-        return [_file_object(p) for p in paths]
+        return [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
 
 
 def _s3_object(client: Any, bucket: str, key: str) -> PipeObject:

@@ -76,7 +76,7 @@ class PipeFeeder:
         self,
         workspace: FifoWorkspace,
         channel: str,
-        objects: Sequence[PipeObject],
+        objects: Sequence[PipeObject] | Callable[[int], Sequence[PipeObject]],
         gzip: bool = False,
         record_io: bool = False,
         first_epoch: int = 0,
@@ -84,7 +84,7 @@ class PipeFeeder:
     ) -> None:
         self._workspace = workspace
         self.channel = channel
-        self._objects = objects
+        self._objects = objects  # or, per epoch, a function of the epoch (ShuffleConfig)
         self._gzip = gzip
         self._record_io = record_io
         self.epoch = first_epoch  # the epoch being fed (or waited on)
@@ -131,7 +131,8 @@ class PipeFeeder:
             self.epoch += 1
 
     def _feed(self, fifo: BinaryIO) -> None:
-        for obj in self._objects:
+        objects = self._objects(self.epoch) if callable(self._objects) else self._objects
+        for obj in objects:
             chunks: Iterable[bytes] = obj()
             if self._gzip:
                 chunks = gunzip(chunks)

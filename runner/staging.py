@@ -23,10 +23,10 @@ from runner.channels import (
     ChannelSpec,
     PlannedObject,
     check_layout,
-    host_share,
     parse_manifest,
     plan_manifest,
     plan_prefix,
+    planned_share,
 )
 from runner.s3 import parse_s3_url
 
@@ -70,10 +70,10 @@ def plan_s3_channel(client: Any, channel: ChannelSpec, host_index: int = 0, host
     if channel.data_type == "ManifestFile":
         data = s3.read_object(client, url.bucket, url.key)
         prefix, entries = parse_manifest(data, channel.name, str(url))
-        planned = host_share(channel, plan_manifest(channel.name, prefix, entries), host_index, host_count)
+        planned = planned_share(channel, plan_manifest(channel.name, prefix, entries), host_index, host_count)
         planned = _with_sizes(client, planned)
     elif channel.data_type == "S3Prefix":
-        planned = host_share(channel, plan_prefix(channel.name, url, s3.list_objects(client, url)), host_index, host_count)
+        planned = planned_share(channel, plan_prefix(channel.name, url, s3.list_objects(client, url)), host_index, host_count)
     else:
         raise ChannelError(f"channel {channel.name!r}: S3DataType {channel.data_type} is not supported locally (S3Prefix and ManifestFile are)")
     if not planned:

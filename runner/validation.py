@@ -115,6 +115,8 @@ def _check_channels(channels: list[Any], spec: Spec, for_cloud: bool, prefix: st
                 problems.append(Problem(f"{path}.ChannelName", f"duplicate channel name {name!r} (also {also})"))
             seen.setdefault(name, i)
         source = channel.get("DataSource")
+        if isinstance(source, dict):
+            problems += _check_data_source(source, f"{path}.DataSource", for_cloud)
         s3 = source.get("S3DataSource") if isinstance(source, dict) else None
         if isinstance(s3, dict) and isinstance(s3.get("S3Uri"), str):
             problems += _check_uri(s3["S3Uri"], f"{path}.DataSource.S3DataSource.S3Uri", spec, for_cloud, must_exist=True)
@@ -124,6 +126,19 @@ def _check_channels(channels: list[Any], spec: Spec, for_cloud: bool, prefix: st
             elif not for_cloud and data_type == "ManifestFile" and s3["S3Uri"].startswith("file://"):
                 problems.append(Problem(f"{path}.DataSource.S3DataSource.S3DataType", "ManifestFile needs an s3:// manifest (a file:// channel is a folder or a file)"))
     return problems
+
+
+def _check_data_source(source: dict[str, Any], path: str, for_cloud: bool) -> list[Problem]:
+    """Exactly one of S3DataSource and FileSystemDataSource; locally, S3DataSource only."""
+    given = [k for k in ("S3DataSource", "FileSystemDataSource") if source.get(k) is not None]
+    if not given:
+        return [Problem(path, "needs S3DataSource or FileSystemDataSource")]
+    if len(given) > 1:
+        return [Problem(path, "give S3DataSource or FileSystemDataSource, not both")]
+    if given == ["FileSystemDataSource"] and not for_cloud:
+        return [Problem(f"{path}.FileSystemDataSource",
+                        "EFS and FSx for Lustre file systems are not supported locally; use S3DataSource with an s3:// or file:// URI")]
+    return []
 
 
 def _check_uri(uri: str, path: str, spec: Spec, for_cloud: bool, *, must_exist: bool) -> list[Problem]:

@@ -67,6 +67,16 @@ def test_sharded_file_channel_splits_between_hosts(tmp_path: Path, store: Store,
     assert "bytes=6 " in sizes["algo-1"] and "bytes=12 " in sizes["algo-2"], sizes
 
 
+def test_sharded_file_mode_channel_gives_each_host_its_share(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+    request = two_hosts(probe_request(tmp_path, "multi-2f", {"linger": "1"}))
+    request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3DataDistributionType"] = "ShardedByS3Key"
+    run = run_job(request, store, backend, test_label, tmp_path)
+    assert run.record["TrainingJobStatus"] == "Completed", run.record.get("FailureReason")
+    seen = reports(store, "multi-2f")
+    assert seen["algo-1"]["channels"]["train"]["files"] == [["a.csv", 6]]
+    assert seen["algo-2"]["channels"]["train"]["files"] == [["sub/b.csv", 12]]
+
+
 def test_one_host_failing_fails_the_job_and_stops_the_other(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
     request = two_hosts(probe_request(tmp_path, "multi-3", {"mode": "fail-on-host", "host": "algo-2", "code": "3"}))
     run = run_job(request, store, backend, test_label, tmp_path)

@@ -17,6 +17,7 @@ from runner.channels import (
     parse_manifest,
     plan_manifest,
     plan_prefix,
+    planned_share,
     relative_key,
     safe_relpath,
     shard,
@@ -137,11 +138,42 @@ def channel(**kw: Any) -> ChannelSpec:
 
 def test_host_share_fully_replicated_vs_sharded() -> None:
     planned = [PlannedObject(f"{i}", "b", f"p/{i}") for i in range(4)]
-    assert len(host_share(channel(), planned, 1, 2)) == 4
+    assert len(planned_share(channel(), planned, 1, 2)) == 4
     sharded = channel(distribution="ShardedByS3Key")
-    assert [p.key for p in host_share(sharded, planned, 0, 2)] == ["p/0", "p/2"]
-    assert [p.key for p in host_share(sharded, planned, 1, 2)] == ["p/1", "p/3"]
-    assert len(host_share(sharded, planned, 0, 1)) == 4
+    assert [p.key for p in planned_share(sharded, planned, 0, 2)] == ["p/0", "p/2"]
+    assert [p.key for p in planned_share(sharded, planned, 1, 2)] == ["p/1", "p/3"]
+    assert len(planned_share(sharded, planned, 0, 1)) == 4
+
+
+def test_shuffle_config_orders_by_seed_and_epoch() -> None:
+    keys = [f"k{i:02d}" for i in range(40)]
+    shuffled = channel(shuffle_seed=7)
+    first = host_share(shuffled, keys, 0, 1, epoch=0)
+    assert sorted(first) == keys and first != keys  # a permutation, not key order
+    assert host_share(shuffled, list(reversed(keys)), 0, 1, epoch=0) == first  # input order does not matter
+    assert host_share(shuffled, keys, 0, 1, epoch=1) != first  # another order each epoch
+    assert host_share(channel(shuffle_seed=8), keys, 0, 1, epoch=0) != first
+    assert host_share(channel(), keys, 0, 1, epoch=3) == keys  # no ShuffleConfig: key order
+
+
+def test_shuffled_shards_are_disjoint_each_epoch_and_move_between_epochs() -> None:
+    keys = [f"k{i:02d}" for i in range(30)]
+    sharded = channel(distribution="ShardedByS3Key", shuffle_seed=1)
+    by_epoch = []
+    for epoch in range(3):
+        shares = [host_share(sharded, keys, i, 3, epoch=epoch) for i in range(3)]
+        flat = [k for share in shares for k in share]
+        assert sorted(flat) == keys and len(flat) == len(set(flat))
+        by_epoch.append(set(shares[0]))
+    assert by_epoch[0] != by_epoch[1]  # what a host gets changes between epochs
+
+
+def test_channel_specs_read_shuffle_config() -> None:
+    request = {"AlgorithmSpecification": {"TrainingInputMode": "Pipe"}, "InputDataConfig": [
+        {"ChannelName": "a", "ShuffleConfig": {"Seed": 42}, "DataSource": {"S3DataSource": {"S3Uri": "s3://b/a"}}},
+        {"ChannelName": "b", "DataSource": {"S3DataSource": {"S3Uri": "s3://b/b"}}},
+    ]}
+    assert [c.shuffle_seed for c in channel_specs(request)] == [42, None]
 
 
 def test_check_layout_file_where_a_folder_is_needed() -> None:

@@ -153,6 +153,34 @@ def test_augmented_manifest_refused_locally(request_: dict[str, Any], base: Path
     ]
 
 
+FSX = {"FileSystemId": "fs-12345678", "FileSystemAccessMode": "ro", "FileSystemType": "FSxLustre",
+       "DirectoryPath": "/fsx/train"}
+
+
+def test_file_system_data_source_refused_locally_not_for_the_cloud(request_: dict[str, Any], base: Path) -> None:
+    request_["InputDataConfig"][0]["DataSource"] = {"FileSystemDataSource": dict(FSX)}
+    assert validate(request_, base) == [
+        ("InputDataConfig[0].DataSource.FileSystemDataSource",
+         "EFS and FSx for Lustre file systems are not supported locally; use S3DataSource with an s3:// or file:// URI"),
+    ]
+    assert not [p for p in validate(request_, base, for_cloud=True) if p[0].startswith("InputDataConfig[0]")]
+
+
+def test_data_source_needs_exactly_one_source(request_: dict[str, Any], base: Path) -> None:
+    request_["InputDataConfig"][0]["DataSource"] = {}
+    assert validate(request_, base) == [("InputDataConfig[0].DataSource", "needs S3DataSource or FileSystemDataSource")]
+    request_["InputDataConfig"][0] = channel("train", "s3://bucket/train")
+    request_["InputDataConfig"][0]["DataSource"]["FileSystemDataSource"] = dict(FSX)
+    assert validate(request_, base, for_cloud=True)[:1] == [
+        ("InputDataConfig[0].DataSource", "give S3DataSource or FileSystemDataSource, not both"),
+    ]
+
+
+def test_shuffle_config_is_accepted(request_: dict[str, Any], base: Path) -> None:
+    request_["InputDataConfig"][0]["ShuffleConfig"] = {"Seed": 7}
+    assert validate(request_, base) == []
+
+
 def test_file_manifest_refused(request_: dict[str, Any], base: Path) -> None:
     request_["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3DataType"] = "ManifestFile"
     assert validate(request_, base) == [
