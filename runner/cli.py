@@ -95,7 +95,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, BackendError):
             print(f"smlocal: {exc}", file=sys.stderr)
             return EXIT_FAILED
-        raise
+        import os
+
+        if os.environ.get("SMLOCAL_DEBUG"):
+            raise
+        # a bug of ours: one line, not a traceback (a job it hit was recorded as Failed)
+        print(f"smlocal: internal error: {type(exc).__name__}: {exc} (SMLOCAL_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

@@ -195,3 +195,19 @@ def test_the_wrong_command_for_the_request(capsys: pytest.CaptureFixture[str], t
     assert (code, err.strip()) == (2, f"{tuning}: holds a CreateHyperParameterTuningJob request: run it with `smlocal tune`")
     code, _, err = run(capsys, "--home", str(tmp_path / "home"), "tune", str(training))
     assert (code, err.strip()) == (2, f"{training}: holds a CreateTrainingJob request: run it with `smlocal train`")
+
+
+def test_an_unexpected_error_is_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from runner import cli
+
+    def broken(args: object) -> int:
+        raise KeyError("S3DataSource")
+
+    monkeypatch.setitem(cli._COMMANDS, "list", broken)
+    monkeypatch.delenv("SMLOCAL_DEBUG", raising=False)
+    assert main(["--home", str(tmp_path), "list"]) == 1
+    err = capsys.readouterr().err
+    assert err == "smlocal: internal error: KeyError: 'S3DataSource' (SMLOCAL_DEBUG=1 shows the traceback)\n"
+    monkeypatch.setenv("SMLOCAL_DEBUG", "1")
+    with pytest.raises(KeyError):
+        main(["--home", str(tmp_path), "list"])
