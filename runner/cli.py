@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-image-check", action="store_true", help="do not ask the Docker engine about the image")
 
     p = sub.add_parser("train", help="run a CreateTrainingJob request")
-    p.add_argument("spec", type=Path)
+    p.add_argument("spec", type=Path, nargs="?")
+    p.add_argument("--resume", metavar="NAME", help="carry on with a training job whose smlocal process is gone (crash, kill)")
     p.add_argument("--name", help="TrainingJobName to use instead of the file's")
     p.add_argument("--gpus", help="GPUs for GPU instance types: 'all' or '0,1' (overrides Local.Gpus)")
     p.add_argument("--grace", type=float, help="seconds between SIGTERM and SIGKILL on stop (default 120)")
@@ -167,9 +168,16 @@ def apply_local_options(spec: Any, args: argparse.Namespace) -> Any:
 def cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from runner import builtin, specs, training, validation
+    from runner import builtin, cli_resume, specs, training, validation
     from runner.store import JobExists
 
+    if args.resume:
+        store = _store(args)
+        record = cli_resume.resume_training(store, _backend(store), args.resume, _aws(args), None if args.quiet else _echo)
+        _summary(record)
+        return EXIT_OK if record["TrainingJobStatus"] == "Completed" else EXIT_FAILED
+    if args.spec is None:
+        raise SpecError([Problem("SPEC", "a request file is required (or --resume NAME)")])
     spec = specs.load_spec(args.spec)
     if specs.is_tuning_request(spec.request):
         raise SpecError([Problem(str(args.spec), "holds a CreateHyperParameterTuningJob request: run it with `smlocal tune`")])
@@ -194,8 +202,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                      on_log=lambda line: print(f"  {line}", file=sys.stderr))
     echo = None if args.quiet else _echo
     run = training.TrainingRun(spec, training.RunContext(store=store, backend=backend, echo=echo, aws=_aws(args)))
-    run.create()
-    record = run.run()
+    with cli_resume.hold(store, cli_resume.TRAINING, run.name):
+        run.create()
+        record = run.run()
     _summary(record)
     return EXIT_OK if record["TrainingJobStatus"] == "Completed" else EXIT_FAILED
 
@@ -288,12 +297,17 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
     store = _store(args)
     if cli_tuning.is_tuning_job(store, args.name):
-        return cli_tuning.stop(store, args.name)
+        return cli_tuning.stop(store, _backend(store), args.name)
     record = store.record(args.name)
     if is_terminal(record):
         raise SpecError([Problem(args.name, f"the training job already ended as {record['TrainingJobStatus']}; nothing to stop")])
     store.request_stop(args.name, time.time())
     print(f"smlocal: stop requested for {args.name}", file=sys.stderr)
+    from runner import cli_resume
+
+    final = cli_resume.stop_training(store, _backend(store), args.name, _aws(args))
+    if final is not None:
+        _summary(final)
     return EXIT_OK
 
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from runner import cli_resume
 from runner.problems import Problem, SpecError
 from runner.specs import Spec
 
@@ -72,17 +73,11 @@ def validate_spec(spec: Spec, for_cloud: bool, image_check: Any, store: Any, cac
 
 def cmd_tune(args: argparse.Namespace, store: Any, backend: Any) -> int:
     from runner import builtin, specs
-    from runner.training import RunContext
-    from runner.trials import Direction
-    from runner.tuning import Tuner, make_plans
     from runner.tuning_store import TuningJobExists, TuningStore
-    from runner.tuning_view import TuningView
 
     tstore = TuningStore(store)
     if args.resume:
-        request, local = tstore.request(args.resume)
-        base_dir = Path(local.pop("BaseDir", "."))
-        spec = _with_options(Spec(request=request, local=specs.parse_local(local, base_dir), base_dir=base_dir), args)
+        spec = _stored_spec(tstore, args.resume, args)
     else:
         if args.spec is None:
             raise SpecError([Problem("SPEC", "a request file is required (or --resume NAME)")])
@@ -99,15 +94,38 @@ def cmd_tune(args: argparse.Namespace, store: Any, backend: Any) -> int:
         if tstore.exists(spec.request["HyperParameterTuningJobName"]):
             raise TuningJobExists(spec.request["HyperParameterTuningJobName"])
         _build_images(spec, backend)
+    name = spec.request["HyperParameterTuningJobName"]
+    with cli_resume.hold(store, cli_resume.TUNING, name):
+        record = _run_tuning(store, backend, spec, resume=bool(args.resume), plain=args.plain)
+    return EXIT_OK if record["HyperParameterTuningJobStatus"] == "Completed" else EXIT_FAILED
+
+
+def _run_tuning(store: Any, backend: Any, spec: Spec, resume: bool, plain: bool) -> dict[str, Any]:
+    """Run (or carry on with) a tuning job in this process, which holds its lease."""
+    from runner.training import RunContext
+    from runner.trials import Direction
+    from runner.tuning import Tuner, make_plans
+    from runner.tuning_store import TuningStore
+    from runner.tuning_view import TuningView
+
     plans = make_plans(spec.request)
     name = spec.request["HyperParameterTuningJobName"]
-    view = TuningView(name, plans[0].direction if plans else Direction.MINIMIZE, live=False if args.plain else None)
+    view = TuningView(name, plans[0].direction if plans else Direction.MINIMIZE, live=False if plain else None)
     tuner = Tuner(spec, RunContext(store=store, backend=backend), listener=view)
-    if not args.resume:
+    if not resume:
         tuner.create()
     record = tuner.run()
-    _print_outcome(store, tstore, name)
-    return EXIT_OK if record["HyperParameterTuningJobStatus"] == "Completed" else EXIT_FAILED
+    _print_outcome(store, TuningStore(store), name)
+    return record
+
+
+def _stored_spec(tstore: Any, name: str, args: argparse.Namespace | None = None) -> Spec:
+    from runner import specs
+
+    request, local = tstore.request(name)
+    base_dir = Path(local.pop("BaseDir", "."))
+    spec = Spec(request=request, local=specs.parse_local(local, base_dir), base_dir=base_dir)
+    return _with_options(spec, args) if args is not None else spec
 
 
 def _with_options(spec: Spec, args: argparse.Namespace) -> Spec:
@@ -154,7 +172,7 @@ def describe(store: Any, name: str) -> dict[str, Any]:
     return describe_tuning_job(tstore.record(name), trial_views(store, tstore, name), time.time())
 
 
-def stop(store: Any, name: str) -> int:
+def stop(store: Any, backend: Any, name: str) -> int:
     from runner.tuning_store import TuningStore
 
     tstore = TuningStore(store)
@@ -163,6 +181,11 @@ def stop(store: Any, name: str) -> int:
         raise SpecError([Problem(name, f"the tuning job already ended as {record['HyperParameterTuningJobStatus']}; nothing to stop")])
     tstore.request_stop(name, time.time())
     print(f"smlocal: stop requested for tuning job {name} and its training jobs", file=sys.stderr)
+    held = cli_resume.tuning_runner_gone(store, name)
+    if held is not None:  # its runner is gone: stop its trials and end it from here
+        print(f"smlocal: no smlocal process runs {name} any more: stopping it from here", file=sys.stderr)
+        with held:
+            _run_tuning(store, backend, _stored_spec(tstore, name), resume=True, plain=True)
     return EXIT_OK
 
 

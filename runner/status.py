@@ -6,7 +6,10 @@ seconds); the caller persists it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runner.metrics import MetricScraper
 
 IN_PROGRESS = "InProgress"
 COMPLETED = "Completed"
@@ -86,3 +89,15 @@ def advance(record: dict[str, Any], secondary: str, now: float, message: str | N
 
 def is_terminal(record: dict[str, Any]) -> bool:
     return record.get("TrainingJobStatus") in TERMINAL
+
+
+def final_metric_data(scraper: MetricScraper, series: dict[str, list[tuple[float, float]]]) -> list[dict[str, Any]]:
+    """FinalMetricDataList: the last value of each defined metric, in definition order, from
+    the stored series (so a resumed job counts the values seen before the resume too)."""
+    out = []
+    for definition in scraper.definitions:
+        points = series.get(definition.name)
+        if points:
+            ts, value = points[-1]
+            out.append({"MetricName": definition.name, "Value": value, "Timestamp": ts})
+    return out

@@ -98,7 +98,8 @@ class TrainingRun:
                 self.record[key] = self.request[key]
         if self.tuning_job:
             self.record["TuningJobArn"] = tuning_job_arn(self.tuning_job)
-        self.ctx.store.create_training_job(self.record, self.request, self.spec.local.to_json(), self.tuning_job)
+        local = {**self.spec.local.to_json(), "BaseDir": str(self.spec.base_dir)}  # what a resume needs
+        self.ctx.store.create_training_job(self.record, self.request, local, self.tuning_job)
         return self.record
 
     def run(self) -> dict[str, Any]:
@@ -108,7 +109,8 @@ class TrainingRun:
     def resume(self) -> dict[str, Any]:
         """Carry on with a job a previous smlocal process left InProgress: reattach to its
         hosts' containers if they all still exist (running or ended), else start it if it
-        never started (a host whose container is gone fails the job)."""
+        never started (a host whose container is gone fails the job; a job asked to stop
+        whose containers are gone ends Stopped)."""
         self.record = self.ctx.store.record(self.name)
         if status.is_terminal(self.record):
             return self.record
@@ -119,7 +121,10 @@ class TrainingRun:
                 found[host] = ids[0]
         if len(found) == len(self.hosts):
             return self._run(found, fresh=False)
-        if not found and self.record["SecondaryStatus"] in ("Starting", "Downloading"):
+        stopping = self.ctx.store.stop_requested(self.name)
+        if not found and stopping:
+            self._stop_reason = "Stopped"  # stopped before (or while) its containers were made
+        elif not found and self.record["SecondaryStatus"] in ("Starting", "Downloading"):
             self.record["SecondaryStatusTransitions"] = self.record["SecondaryStatusTransitions"][:1]
             self.record["SecondaryStatus"] = "Starting"
             self.record["SecondaryStatusTransitions"][0].pop("EndTime", None)
@@ -127,8 +132,9 @@ class TrainingRun:
         self.workspaces = {host: self.ctx.backend.workspace(self.name, host) for host in self.hosts}
         gone = [host for host in self.hosts if host not in found]
         what = "the container of this job is" if len(self.hosts) == 1 else f"the container(s) of host(s) {', '.join(gone)} are"
+        error = None if self._stop_reason else f"InternalServerError: {what} gone (smlocal stopped while it ran and it was removed)"
         try:
-            self._finish(None, f"InternalServerError: {what} gone (smlocal stopped while it ran and it was removed)")
+            self._finish(None, error)
         finally:
             self._clean_up(found)
         return self.record
@@ -324,7 +330,7 @@ class TrainingRun:
             self.record["ExitCode"] = exit_status.code  # not in AWS's shape; kept out of describe
         if failure:
             self.record["FailureReason"] = self.redact(failure)[: files.FAILURE_REASON_MAX]
-        final_metrics = final_metric_data(self.scraper, self.ctx.store.metric_series(self.name))
+        final_metrics = status.final_metric_data(self.scraper, self.ctx.store.metric_series(self.name))
         if final_metrics:
             self.record["FinalMetricDataList"] = final_metrics
         self._advance(final)
@@ -373,18 +379,6 @@ def _training_started(record: dict[str, Any], default: float) -> float:
         if step["Status"] == "Training":
             return float(step["StartTime"])
     return default
-
-
-def final_metric_data(scraper: MetricScraper, series: dict[str, list[tuple[float, float]]]) -> list[dict[str, Any]]:
-    """FinalMetricDataList: the last value of each defined metric, in definition order, from
-    the stored series (so a resumed job counts the values seen before the resume too)."""
-    out = []
-    for definition in scraper.definitions:
-        points = series.get(definition.name)
-        if points:
-            ts, value = points[-1]
-            out.append({"MetricName": definition.name, "Value": value, "Timestamp": ts})
-    return out
 
 
 def _both(first: MetricListener | None, second: MetricListener) -> MetricListener:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runner import status
+from runner import lease, status
 from runner.cli import main
 from runner.store import Store
 
@@ -176,7 +176,10 @@ def test_stop_and_describe_a_running_job(capsys: pytest.CaptureFixture[str], tmp
     store = Store(tmp_path)
     record = status.new_record({"TrainingJobName": "running"}, "arn:x", 1_700_000_000.0)
     store.create_training_job(record, {}, {})
+    runner = lease.try_acquire(tmp_path, "training", "running")  # its runner lives: it does the stopping
+    assert runner is not None
     code, _, err = run(capsys, "--home", str(tmp_path), "stop", "running")
+    runner.release()
     assert code == 0
     assert err == "smlocal: stop requested for running\n"
     assert store.stop_requested("running")
@@ -211,3 +214,10 @@ def test_an_unexpected_error_is_one_line_not_a_traceback(monkeypatch: pytest.Mon
     monkeypatch.setenv("SMLOCAL_DEBUG", "1")
     with pytest.raises(KeyError):
         main(["--home", str(tmp_path), "list"])
+
+
+def test_train_needs_a_spec_or_resume(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["--home", str(tmp_path), "train"]) == 2
+    assert capsys.readouterr().err == "SPEC: a request file is required (or --resume NAME)\n"
+    assert main(["--home", str(tmp_path), "train", "--resume", "no-such-job"]) == 2
+    assert "no-such-job" in capsys.readouterr().err

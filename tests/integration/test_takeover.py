@@ -1,0 +1,88 @@
+"""Jobs whose smlocal process was killed: `smlocal stop` stops them itself, `train --resume`
+carries on, and no second process runs a job that a live one runs."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from runner.docker_backend import DockerBackend
+from runner.store import Store
+from tests.integration.conftest import probe_request
+from tests.integration.test_cli import smlocal, start_smlocal, wait_for_log, write_spec
+from tests.integration.test_tuning import probe_tuning_file, running_trials
+
+pytestmark = pytest.mark.integration
+
+
+def kill(runner: subprocess.Popen[str]) -> None:
+    runner.send_signal(signal.SIGKILL)
+    runner.communicate(timeout=30)
+
+
+def test_stop_a_training_job_whose_runner_was_killed(tmp_path: Path, store: Store, backend: DockerBackend, data_dir: Path) -> None:
+    spec = write_spec(tmp_path, probe_request(tmp_path, "orphan-stop", {"mode": "sleep", "seconds": "120"}), StopGracePeriodSeconds=5)
+    runner = start_smlocal(store.home, "train", str(spec))
+    try:
+        wait_for_log(store.home, "orphan-stop", "PROBE_SLEEPING")
+        kill(runner)
+    finally:
+        runner.kill()
+    assert len(backend.find({"smlocal.job": "orphan-stop"})) == 1  # the container outlives its runner
+    started = time.monotonic()
+    result = smlocal(store.home, "stop", "orphan-stop")
+    assert result.returncode == 0, result.stderr
+    assert "stopping it from here" in result.stderr and "Stopped" in result.stderr
+    assert time.monotonic() - started < 30  # SIGTERM reached the probe, no wait for the 120 s
+    described = json.loads(smlocal(store.home, "describe", "orphan-stop").stdout)
+    assert described["TrainingJobStatus"] == "Stopped"
+    assert [t["Status"] for t in described["SecondaryStatusTransitions"]][-2:] == ["Stopping", "Stopped"]
+    assert backend.find({"smlocal.job": "orphan-stop"}) == []
+    assert (tmp_path / "out" / "orphan-stop" / "output" / "model.tar.gz").exists()
+
+
+def test_train_resume_carries_on_after_the_runner_was_killed(tmp_path: Path, store: Store, backend: DockerBackend, data_dir: Path) -> None:
+    spec = write_spec(tmp_path, probe_request(tmp_path, "orphan-resume", {"mode": "sleep", "seconds": "4"}))
+    runner = start_smlocal(store.home, "train", str(spec))
+    try:
+        wait_for_log(store.home, "orphan-resume", "PROBE_SLEEPING")
+        refused = smlocal(store.home, "train", "--resume", "orphan-resume")
+        assert refused.returncode == 2 and "being run by another smlocal process" in refused.stderr, refused.stderr
+        kill(runner)
+    finally:
+        runner.kill()
+    result = smlocal(store.home, "train", "--resume", "orphan-resume")
+    assert result.returncode == 0, result.stderr
+    described = json.loads(smlocal(store.home, "describe", "orphan-resume").stdout)
+    assert described["TrainingJobStatus"] == "Completed"
+    logs = smlocal(store.home, "logs", "orphan-resume").stdout
+    assert logs.count("PROBE_REPORT") == 1  # ran once, reattached, not started again
+    assert backend.find({"smlocal.job": "orphan-resume"}) == []
+
+
+def test_stop_a_tuning_job_whose_runner_was_killed(tmp_path: Path, backend: DockerBackend) -> None:
+    home = tmp_path / "home"
+    spec = probe_tuning_file(tmp_path, "orphan-tune", "120", jobs=4, parallel=2)
+    runner = start_smlocal(home, "tune", str(spec), "--plain", "--grace", "5")
+    try:
+        deadline = time.monotonic() + 60
+        while running_trials(home, "orphan-tune") < 2 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        refused = smlocal(home, "tune", "--resume", "orphan-tune", "--plain")
+        assert refused.returncode == 2 and "being run by another smlocal process" in refused.stderr, refused.stderr
+        time.sleep(1)
+        kill(runner)
+    finally:
+        runner.kill()
+    result = smlocal(home, "stop", "orphan-tune")
+    assert result.returncode == 0, result.stderr
+    assert "stopping it from here" in result.stderr
+    described = json.loads(smlocal(home, "describe", "orphan-tune").stdout)
+    assert described["HyperParameterTuningJobStatus"] == "Stopped"
+    assert described["TrainingJobStatusCounters"]["Stopped"] == 2
+    assert [c for c in backend.client.containers.list(all=True) if "orphan-tune" in c.name] == []
