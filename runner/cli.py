@@ -76,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)  # its terminal closed: end as on Ctrl-C, not mid-write
     try:
         return int(_COMMANDS[args.command](args))
     except SpecError as exc:

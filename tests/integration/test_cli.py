@@ -115,12 +115,15 @@ def test_stop_from_another_process(tmp_path: Path, home: Path, data_dir: Path, b
     assert "already ended as Stopped" in again.stderr
 
 
-def test_sigterm_to_the_runner_stops_the_job_and_leaves_nothing(tmp_path: Path, home: Path, data_dir: Path, backend: DockerBackend) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_to_the_runner_stops_the_job_and_leaves_nothing(
+    tmp_path: Path, home: Path, data_dir: Path, backend: DockerBackend, sig: signal.Signals,
+) -> None:
     spec = write_spec(tmp_path, probe_request(tmp_path, "cli-term", {"mode": "sleep", "seconds": "120"}))
     runner = start_smlocal(home, "train", str(spec))
     try:
         wait_for_log(home, "cli-term", "PROBE_SLEEPING")
-        runner.send_signal(signal.SIGTERM)
+        runner.send_signal(sig)
         runner.communicate(timeout=60)
     finally:
         runner.kill()

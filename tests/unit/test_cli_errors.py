@@ -36,10 +36,11 @@ StoppingCondition:
 
 @pytest.fixture(autouse=True)
 def keep_sigterm_handler() -> Iterator[None]:
-    """main() installs a SIGTERM handler; put pytest's back."""
-    before = signal.getsignal(signal.SIGTERM)
+    """main() installs SIGTERM and SIGHUP handlers; put pytest's back."""
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
     yield
-    signal.signal(signal.SIGTERM, before)
+    for sig, handler in before.items():
+        signal.signal(sig, handler)
 
 
 @pytest.fixture
