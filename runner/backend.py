@@ -156,6 +156,11 @@ class Backend(Protocol):
         """Remove the network ``create_network(name, ...)`` made; no error when it is gone."""
         ...
 
+    def gpu_ids(self) -> list[str] | None:
+        """The ids of the GPUs containers can be given (for splitting them between hosts);
+        None when they cannot be told."""
+        ...
+
     def instance_metrics(self, container_id: str, gpus: str | None = None) -> dict[str, float]:
         """SageMaker's instance metrics of a running container (CPUUtilization,
         MemoryUtilization, GPU ones with ``gpus``); {} when none can be had."""

@@ -18,9 +18,11 @@ def container_name(job: str, host: str) -> str:
 def container_spec(
     request: dict[str, Any], spec: Spec, workspace: Workspace, host: str, labels: dict[str, str],
     aws_env: dict[str, str] | None = None, job_arn: str = "", network: JobNetwork | None = None,
+    gpus: str | None = None,
 ) -> ContainerSpec:
     """The container one host of the job runs: image, invocation, environment, mounts, limits.
 
+    ``gpus``: this host's share of the GPUs (runner.gpus) for a GPU instance type.
     ``network``: the job's own network (several hosts), on which the host is known by its
     name; with ``EnableNetworkIsolation`` that network is an internal one (the hosts reach
     each other, nothing else), as the service keeps inter-container traffic."""
@@ -35,8 +37,9 @@ def container_spec(
     env["TRAINING_JOB_NAME"] = name
     env["TRAINING_JOB_ARN"] = job_arn
     itype = instances.lookup(request["ResourceConfig"]["InstanceType"])
-    gpus = None
-    if itype is not None and itype.wants_gpu:
+    if itype is None or not itype.wants_gpu:
+        gpus = None
+    elif gpus is None:  # no share given for this host: the job's selection
         gpus = spec.local.gpus or "all"
     return ContainerSpec(
         name=container_name(name, host),

@@ -286,6 +286,18 @@ class DockerBackend:
         except docker.errors.APIError as exc:
             raise BackendError(f"cannot remove the job's network: {exc.explanation or exc}") from None
 
+    def gpu_ids(self) -> list[str] | None:
+        """The engine's GPUs, from nvidia-smi on this machine, when the engine runs here."""
+        base = str(getattr(self.api, "base_url", ""))
+        if not base.startswith(("http+unix://", "http+docker://")) or not shutil.which("nvidia-smi"):
+            return None
+        try:
+            out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+                                 capture_output=True, text=True, timeout=10, check=True).stdout
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return [line.strip() for line in out.splitlines() if line.strip()]
+
     def host_gateway(self) -> str:
         """The address at which containers on the default bridge reach this machine (a server
         bound there is reachable from the host and from bridged containers alike)."""

@@ -101,3 +101,18 @@ def final_metric_data(scraper: MetricScraper, series: dict[str, list[tuple[float
             ts, value = points[-1]
             out.append({"MetricName": definition.name, "Value": value, "Timestamp": ts})
     return out
+
+
+ECHOED_FIELDS = (
+    "HyperParameters", "AlgorithmSpecification", "RoleArn", "InputDataConfig", "OutputDataConfig",
+    "ResourceConfig", "StoppingCondition", "VpcConfig", "EnableNetworkIsolation",
+    "EnableInterContainerTrafficEncryption", "EnableManagedSpotTraining", "CheckpointConfig",
+    "Environment", "RetryStrategy", "DebugHookConfig", "TensorBoardOutputConfig", "ProfilerConfig",
+)
+
+
+def echo_request(record: dict[str, Any], request: dict[str, Any]) -> None:
+    """The request's fields that DescribeTrainingJob repeats, into ``record``."""
+    for key in ECHOED_FIELDS:
+        if key in request:
+            record[key] = request[key]

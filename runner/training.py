@@ -6,6 +6,7 @@ and stop it), talks to containers only through a ``Backend``, and reads time fro
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from runner.aws import AwsClients
 from runner.backend import Backend, BackendError, ExitStatus, JobNetwork, Workspace
 from runner.clock import Clock, SystemClock
 from runner.container import container_spec
+from runner.gpus import GpuError, plan_gpus
 from runner.hosts import Ended, HostSupervisor, network_name
 from runner.job_data import DATA_ERRORS, JobData, uses_s3
 from runner.logpump import LogSink, MetricListener, with_log_tail
@@ -89,13 +91,12 @@ class TrainingRun:
         self.data = self.host_data[HOST]
         self.workspaces: dict[str, Workspace] = {}
         self._network: JobNetwork | None = None  # the job's own network (several hosts)
+        self._host_gpus: dict[str, str] = {}  # host -> its GPUs (GPU instance types)
 
     def create(self) -> dict[str, Any]:
         now = self.ctx.clock.now()
         self.record = status.new_record(self.request, training_job_arn(self.name), now)
-        for key in _ECHOED_FIELDS:
-            if key in self.request:
-                self.record[key] = self.request[key]
+        status.echo_request(self.record, self.request)
         if self.tuning_job:
             self.record["TuningJobArn"] = tuning_job_arn(self.tuning_job)
         local = {**self.spec.local.to_json(), "BaseDir": str(self.spec.base_dir)}  # what a resume needs
@@ -161,17 +162,18 @@ class TrainingRun:
                     for host in self.hosts:
                         self.host_data[host].prepare(self.workspaces[host])
                     aws_env = self.data.container_environment() if self.uses_s3 or self.uses_cloudwatch else {}
+                    gpus = self._gpu_plan()
                     if several:
                         self._network = backend.create_network(
                             network_name(self.name), {"smlocal.job": self.name, **self.ctx.extra_labels},
                             self.hosts, internal=bool(self.request.get("EnableNetworkIsolation")),
                         )
-                except (*DATA_ERRORS, BackendError) as exc:
+                except (*DATA_ERRORS, BackendError, GpuError) as exc:
                     self._finish(None, f"ClientError: {exc}")
                     return self.record
                 cspecs = [
                     container_spec(self.request, self.spec, self.workspaces[host], host, self.ctx.extra_labels, aws_env,
-                                   training_job_arn(self.name), network=self._network)
+                                   training_job_arn(self.name), network=self._network, gpus=gpus.get(host))
                     for host in self.hosts
                 ]
                 self._advance("Training")
@@ -188,6 +190,8 @@ class TrainingRun:
                     self._stop_reason = "Stopped"
                 for host in self.hosts:
                     self.host_data[host].reattach(self.workspaces[host])
+                with contextlib.suppress(GpuError):
+                    self._gpu_plan()  # which GPUs each host's instance metrics read
             for data in self.host_data.values():
                 data.start()
             ended = self._supervise(cids, since)
@@ -293,7 +297,7 @@ class TrainingRun:
         from runner.telemetry import Telemetry
 
         telemetry = Telemetry(self._aws(), self.name, host, started, sampler=self.ctx.backend.instance_metrics,
-                              gpus=self._gpus(), warn=self._warn)
+                              gpus=self._host_gpus.get(host), warn=self._warn)
         try:
             telemetry.start()
         except Exception as exc:
@@ -303,9 +307,16 @@ class TrainingRun:
             return None
         return telemetry
 
-    def _gpus(self) -> str | None:
+    def _gpu_plan(self) -> dict[str, str]:
+        """Each host's GPUs ({} for a CPU instance type); GpuError when they cannot be split."""
         itype = instances.lookup(self.request["ResourceConfig"]["InstanceType"])
-        return (self.spec.local.gpus or "all") if itype is not None and itype.wants_gpu else None
+        if itype is None or not itype.wants_gpu:
+            return {}
+        plan = plan_gpus(self.spec.local.gpus, itype.gpus, self.hosts, self.ctx.backend.gpu_ids(), itype.name)
+        if plan.warning:
+            self._warn(plan.warning)
+        self._host_gpus = plan.by_host
+        return plan.by_host
 
     # -- the end -----------------------------------------------------------------------------
     def _finish(self, ended: Ended | None, error: str | None) -> None:
@@ -366,12 +377,6 @@ class TrainingRun:
         self.ctx.store.save_record(self.record)
 
 
-_ECHOED_FIELDS = (
-    "HyperParameters", "AlgorithmSpecification", "RoleArn", "InputDataConfig", "OutputDataConfig",
-    "ResourceConfig", "StoppingCondition", "VpcConfig", "EnableNetworkIsolation",
-    "EnableInterContainerTrafficEncryption", "EnableManagedSpotTraining", "CheckpointConfig",
-    "Environment", "RetryStrategy", "DebugHookConfig", "TensorBoardOutputConfig", "ProfilerConfig",
-)
 
 
 def _training_started(record: dict[str, Any], default: float) -> float:

@@ -126,3 +126,13 @@ def test_isolated_hosts_keep_their_network_but_no_aws(tmp_path: Path) -> None:
 
 def test_network_name() -> None:
     assert network_name("job-1") == "smlocal-job-1"
+
+
+def test_a_host_gets_its_share_of_the_gpus_on_a_gpu_instance_type(tmp_path: Path) -> None:
+    req = request(False)
+    req["ResourceConfig"]["InstanceType"] = "ml.g5.12xlarge"
+    spec = Spec(request=req, local=LocalOptions(gpus="0,1,2,3"), base_dir=tmp_path)
+    assert container_spec(req, spec, Folder(), "algo-2", {}, gpus="2,3").gpus == "2,3"  # type: ignore[arg-type]
+    assert container_spec(req, spec, Folder(), "algo-1", {}).gpus == "0,1,2,3"  # type: ignore[arg-type]
+    cpu = Spec(request=request(False), local=LocalOptions(gpus="0"), base_dir=tmp_path)
+    assert container_spec(cpu.request, cpu, Folder(), "algo-1", {}, gpus="0").gpus is None  # type: ignore[arg-type]
