@@ -86,16 +86,17 @@ def tuning_problems(request: dict[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
     module = None
     for _, path, definition in trial_jobs.definitions(request):
-        if not isinstance(definition, dict):
-            continue
-        manifest = manifest_for((definition.get("AlgorithmSpecification") or {}).get("TrainingImage"))
+        algorithm = definition.get("AlgorithmSpecification")
+        manifest = manifest_for(algorithm.get("TrainingImage")) if isinstance(algorithm, dict) else None
         if manifest is None:
             continue
         module = module or _hyperparameters_module()
         specs = module.specs_by_name(manifest)
-        static = definition.get("StaticHyperParameters") or {}
+        static = definition.get("StaticHyperParameters")
+        static = static if isinstance(static, dict) else {}  # the service model reports any other type
         ranges = trial_jobs.parameter_ranges(request, definition)
-        tuned = {r.get("Name") for kind in ranges.values() if isinstance(kind, list) for r in kind if isinstance(r, dict)}
+        tuned = {r.get("Name") for kind in ranges.values() if isinstance(kind, list) for r in kind
+                 if isinstance(r, dict) and isinstance(r.get("Name"), str)}
         for name, message in module.validate_hyperparameters(manifest, static):
             if message == "is required" and name in tuned:
                 continue
@@ -122,7 +123,8 @@ def _range_problems(module: ModuleType, specs: dict[str, Any], ranges: dict[str,
                 problems.append(Problem(f"{where}.Name", f"{entry['Name']!r} is not tunable for this algorithm"))
                 continue
             if kind == "CategoricalParameterRanges":
-                pairs = [(f"Values[{j}]", v) for j, v in enumerate(entry.get("Values") or [])]
+                values = entry.get("Values")
+                pairs = [(f"Values[{j}]", v) for j, v in enumerate(values if isinstance(values, list) else [])]
             else:
                 pairs = [("MinValue", entry.get("MinValue")), ("MaxValue", entry.get("MaxValue"))]
             for key, value in pairs:

@@ -8,6 +8,7 @@ per problem and never a traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import time
@@ -46,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", choices=["json"], default="json")
 
     p = sub.add_parser("list", help="ListTrainingJobs")
-    p.add_argument("--status", help="only jobs in this TrainingJobStatus")
+    p.add_argument("--status", choices=["InProgress", "Completed", "Failed", "Stopping", "Stopped"],
+                   help="only jobs in this TrainingJobStatus")
     p.add_argument("--output", choices=["table", "json"], default="table")
 
     p = sub.add_parser("logs", help="a job's log lines")
@@ -156,10 +158,13 @@ def apply_local_options(spec: Any, args: argparse.Namespace) -> Any:
 
     local = spec.local
     if getattr(args, "gpus", None) is not None:
-        local = replace(local, gpus=specs.parse_local({"Gpus": args.gpus}, spec.base_dir).gpus)
+        try:
+            local = replace(local, gpus=specs.parse_local({"Gpus": args.gpus}, spec.base_dir).gpus)
+        except SpecError as exc:  # the option's own name, not the Local field's
+            raise SpecError([Problem("--gpus", p.message) for p in exc.problems]) from None
     if getattr(args, "grace", None) is not None:
-        if args.grace < 0:
-            raise SpecError([Problem("--grace", "must be >= 0")])
+        if not math.isfinite(args.grace) or args.grace < 0:
+            raise SpecError([Problem("--grace", f"must be a number of seconds >= 0 (got {args.grace})")])
         local = replace(local, stop_grace_seconds=args.grace)
     if getattr(args, "cloudwatch", False):
         local = replace(local, cloudwatch=True)

@@ -37,7 +37,13 @@ def validate_request_cached(params: dict[str, Any], operation: str, cache_dir: P
 
         return schema.validate_request(params, operation)
     anonymous = {**params, field: PLACEHOLDER}
-    path = cache_dir / f"{_key(operation, anonymous)}.json"
+    try:
+        key = _key(operation, anonymous)
+    except (TypeError, ValueError):  # keys of mixed types (1 and "a") cannot be sorted: no cache
+        from runner import schema
+
+        return schema.validate_request(params, operation)
+    path = cache_dir / f"{key}.json"
     entry = _read(path)
     if entry is None:
         from runner import schema

@@ -48,6 +48,9 @@ MAX_RANGES_PER_KIND = 30
 MAX_CATEGORICAL_VALUES = 30
 KINDS = ("IntegerParameterRanges", "ContinuousParameterRanges", "CategoricalParameterRanges")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+# Values are sampled as floats: beyond 2**53 not every integer has one, so a range's bounds
+# could not be kept exactly.
+MAX_INTEGER = 2**53
 
 
 @dataclass(frozen=True)
@@ -286,9 +289,13 @@ def _number(
         if not _INTEGER.fullmatch(text):
             problems.append(Problem(field_path, f"must be an integer, got {raw!r}"))
             return None
+        if len(text.lstrip("+-").lstrip("0")) > 16 or abs(int(text)) > MAX_INTEGER:
+            problems.append(Problem(field_path, f"must be between -{MAX_INTEGER} and {MAX_INTEGER} (2**53), got {raw!r}"))
+            return None
         return float(int(text))
     try:
-        value = float(text) if "_" not in text else math.nan
+        # float() also takes "1_000", "inf" and non-ASCII digits; the service takes none of them
+        value = float(text) if "_" not in text and text.isascii() else math.nan
     except ValueError:
         value = math.nan
     if not math.isfinite(value):
@@ -321,6 +328,10 @@ def _numeric(
     if lo >= hi:
         problems.append(
             Problem(min_path, f"must be less than MaxValue ({entry.get('MaxValue')!r})")
+        )
+    elif not math.isfinite(hi - lo):
+        problems.append(
+            Problem(max_path, "is too far from MinValue: MaxValue - MinValue must be a finite number")
         )
     if scaling is Scaling.LOGARITHMIC and lo <= 0:
         problems.append(Problem(min_path, "must be greater than 0 for Logarithmic scaling"))

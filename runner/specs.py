@@ -15,20 +15,24 @@ validated or sent anywhere, so the rest of the file goes to boto3 unchanged::
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from runner.problems import Problem, SpecError
+from runner.problems import Problem, SpecError, join_path
 
 LOCAL_KEY = "Local"
 DEFAULT_GRACE_SECONDS = 120.0
 _LOCAL_FIELDS = {"Build", "CloudWatch", "Gpus", "StopGracePeriodSeconds"}
 _BUILD_FIELDS = {"Context", "Dockerfile", "BuildArgs"}
+_DEVICE_INDEX = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -68,12 +72,15 @@ class Spec:
 
 
 def parse_document(text: str, source: str) -> dict[str, Any]:
-    """A request file's text as a dict; JSON is YAML, but JSON errors read better as JSON."""
+    """A request file's text as a dict; JSON is YAML, but JSON errors read better as JSON.
+    A key given twice in one mapping is an error (the parsers would keep the last silently),
+    and so is a YAML alias of a node that contains it (a request that contains itself)."""
+    problems: list[Problem] = []
     try:
         if text.lstrip().startswith("{"):
-            data = json.loads(text)
+            data = _json_tree(json.loads(text, object_pairs_hook=_JsonObject), "", problems)
         else:
-            data = yaml.safe_load(text)
+            data = _load_yaml(text, problems)
     except json.JSONDecodeError as exc:
         raise SpecError([Problem(source, f"not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}")]) from None
     except yaml.YAMLError as exc:
@@ -81,9 +88,73 @@ def parse_document(text: str, source: str) -> dict[str, Any]:
         where = f"line {mark.line + 1} column {mark.column + 1}: " if mark is not None else ""
         reason = getattr(exc, "problem", None) or str(exc)
         raise SpecError([Problem(source, f"not valid YAML: {where}{reason}")]) from None
+    except RecursionError:
+        raise SpecError([Problem(source, "is nested too deeply to be a request")]) from None
+    if problems:
+        raise SpecError(problems)
     if not isinstance(data, dict):
         raise SpecError([Problem(source, "must hold a mapping of request fields at the top level")])
     return data
+
+
+class _JsonObject(list[tuple[str, Any]]):
+    """A JSON object's (key, value) pairs in order, duplicates kept (``object_pairs_hook``)."""
+
+
+def _json_tree(value: Any, path: str, duplicates: list[Problem]) -> Any:
+    """``value`` with its objects as dicts; a key given twice in one object is reported."""
+    if isinstance(value, _JsonObject):
+        out: dict[str, Any] = {}
+        for key, item in value:
+            child = join_path(path, key)
+            if key in out:
+                duplicates.append(Problem(child, "is given twice in the same object; give it once"))
+            out[key] = _json_tree(item, child, duplicates)
+        return out
+    if isinstance(value, list):
+        return [_json_tree(item, join_path(path, i), duplicates) for i, item in enumerate(value)]
+    return value
+
+
+def _load_yaml(text: str, problems: list[Problem]) -> Any:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_yaml_node(node, "", problems, set(), set())
+        return None if problems else loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _check_yaml_node(node: yaml.Node, path: str, problems: list[Problem], seen: set[int], enclosing: set[int]) -> None:
+    """Keys given twice in one mapping, and aliases of an enclosing node (a request that would
+    contain itself); each shared node is checked once."""
+    if id(node) in enclosing:
+        problems.append(Problem(path, "refers to a mapping or list that contains it (a YAML alias); a request cannot be recursive"))
+        return
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    enclosing.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        lines: dict[tuple[str, Any], int] = {}
+        for key, item in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                _check_yaml_node(item, path, problems, seen, enclosing)  # a merged mapping: its own keys
+                continue
+            child = join_path(path, str(key.value))
+            line = key.start_mark.line + 1
+            if (key.tag, key.value) in lines:
+                first = lines[(key.tag, key.value)]
+                problems.append(Problem(child, f"is given twice in the same mapping (lines {first} and {line}); give it once"))
+            lines.setdefault((key.tag, key.value), line)
+            _check_yaml_node(item, child, problems, seen, enclosing)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_yaml_node(item, join_path(path, i), problems, seen, enclosing)
+    enclosing.discard(id(node))
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -118,7 +189,7 @@ def parse_local(raw: Any, base_dir: Path) -> LocalOptions:
     gpus = raw.get("Gpus")
     if gpus is not None:
         gpus = str(gpus).strip()
-        if gpus != "all" and not all(part.strip().isdigit() for part in gpus.split(",")):
+        if gpus != "all" and not all(_DEVICE_INDEX.fullmatch(part.strip()) for part in gpus.split(",")):
             problems.append(Problem(f"{LOCAL_KEY}.Gpus", f"must be 'all' or a comma-separated list of device indexes (got {gpus!r})"))
     grace = raw.get("StopGracePeriodSeconds", DEFAULT_GRACE_SECONDS)
     if isinstance(grace, bool) or not isinstance(grace, int | float) or not math.isfinite(grace) or grace < 0:
@@ -143,9 +214,19 @@ def _parse_build(raw: Any, base_dir: Path, problems: list[Problem]) -> BuildOpti
     if not isinstance(context, str) or not context:
         problems.append(Problem(f"{path}.Context", "is required: the folder to build the image from"))
         return None
+    dockerfile = raw.get("Dockerfile", "Dockerfile")
+    if not isinstance(dockerfile, str) or not dockerfile.strip():
+        problems.append(Problem(f"{path}.Dockerfile", f"must be the Dockerfile's name in the context, a non-empty string (got {dockerfile!r})"))
+        return None
+    why = path_problem(str(base_dir / context))
+    if why is not None:
+        problems.append(Problem(f"{path}.Context", f"is not a usable path: {why}"))
+        return None
     ctx = (base_dir / context).resolve()
-    dockerfile = str(raw.get("Dockerfile", "Dockerfile"))
-    if not ctx.is_dir():
+    why = path_problem(str(ctx / dockerfile))
+    if why is not None:
+        problems.append(Problem(f"{path}.Dockerfile", f"is not a usable path: {why}"))
+    elif not ctx.is_dir():
         problems.append(Problem(f"{path}.Context", f"is not a folder: {ctx}"))
     elif not (ctx / dockerfile).is_file():
         problems.append(Problem(f"{path}.Dockerfile", f"no such file in the context: {ctx / dockerfile}"))
@@ -153,7 +234,24 @@ def _parse_build(raw: Any, base_dir: Path, problems: list[Problem]) -> BuildOpti
     if not isinstance(args, dict):
         problems.append(Problem(f"{path}.BuildArgs", "must be a mapping of strings"))
         args = {}
+    for key, value in args.items():
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            problems.append(Problem(join_path(f"{path}.BuildArgs", str(key)), f"must be a string (got {value!r})"))
     return BuildOptions(context=ctx, dockerfile=dockerfile, build_args={str(k): str(v) for k, v in args.items()})
+
+
+def path_problem(text: str) -> str | None:
+    """Why ``text`` cannot name a file on this machine (a NUL character, a name too long, a
+    symlink loop, no permission), or None when it can (whether or not the file exists)."""
+    if "\0" in text:
+        return "contains a NUL character"
+    try:
+        os.stat(text)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        return exc.strerror or str(exc)
+    return None
 
 
 def is_tuning_request(request: dict[str, Any]) -> bool:

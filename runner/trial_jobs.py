@@ -18,31 +18,43 @@ _ALGORITHM_FIELDS = ("TrainingImage", "TrainingInputMode", "AlgorithmName", "Met
 
 
 def definitions(request: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    """(DefinitionName, field path, definition) for each training job definition."""
-    if request.get("TrainingJobDefinitions"):
+    """(DefinitionName, field path, definition) for each training job definition; entries that
+    are not mappings are left out (validation reports them at their own paths)."""
+    many = request.get("TrainingJobDefinitions")
+    if isinstance(many, list) and many:
         return [
-            (d.get("DefinitionName") or f"definition-{i + 1}", f"TrainingJobDefinitions[{i}]", d)
-            for i, d in enumerate(request["TrainingJobDefinitions"])
+            (_name(d, f"definition-{i + 1}"), f"TrainingJobDefinitions[{i}]", d)
+            for i, d in enumerate(many)
+            if isinstance(d, dict)
         ]
-    if request.get("TrainingJobDefinition"):
-        d = request["TrainingJobDefinition"]
-        return [(d.get("DefinitionName") or SINGLE_DEFINITION, "TrainingJobDefinition", d)]
+    single = request.get("TrainingJobDefinition")
+    if isinstance(single, dict):
+        return [(_name(single, SINGLE_DEFINITION), "TrainingJobDefinition", single)]
     return []
 
 
+def _name(definition: dict[str, Any], default: str) -> str:
+    name = definition.get("DefinitionName")
+    return name if isinstance(name, str) and name else default
+
+
+def _config(request: dict[str, Any]) -> dict[str, Any]:
+    config = request.get("HyperParameterTuningJobConfig")
+    return config if isinstance(config, dict) else {}
+
+
 def objective(request: dict[str, Any], definition: dict[str, Any]) -> dict[str, Any]:
-    """The definition's TuningObjective, else the job's HyperParameterTuningJobObjective."""
-    obj = definition.get("TuningObjective") or request["HyperParameterTuningJobConfig"].get(
-        "HyperParameterTuningJobObjective"
-    )
-    return dict(obj or {})
+    """The definition's TuningObjective, else the job's HyperParameterTuningJobObjective
+    ({} when neither is a mapping)."""
+    obj = definition.get("TuningObjective") or _config(request).get("HyperParameterTuningJobObjective")
+    return dict(obj) if isinstance(obj, dict) else {}
 
 
 def parameter_ranges(request: dict[str, Any], definition: dict[str, Any]) -> dict[str, Any]:
-    ranges = definition.get("HyperParameterRanges") or request["HyperParameterTuningJobConfig"].get(
-        "ParameterRanges"
-    )
-    return dict(ranges or {})
+    """The definition's HyperParameterRanges, else the job's ParameterRanges ({} when neither
+    is a mapping)."""
+    ranges = definition.get("HyperParameterRanges") or _config(request).get("ParameterRanges")
+    return dict(ranges) if isinstance(ranges, dict) else {}
 
 
 def trial_job_name(tuning_job: str, number: int, attempt: int = 0) -> str:

@@ -9,6 +9,8 @@ cloud needs instead.
 from __future__ import annotations
 
 import copy
+import posixpath
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,12 +18,20 @@ from typing import Any
 from runner import builtin, instances, metrics
 from runner.problems import Problem, join_path
 from runner.schema_cache import validate_request_cached
-from runner.specs import Spec, resolve_file_uri
+from runner.specs import Spec, path_problem, resolve_file_uri
 
 PLACEHOLDER_ROLE = "arn:aws:iam::000000000000:role/smlocal-placeholder"
 _PLACEHOLDER_S3 = "s3://smlocal-placeholder/local"
 _LOCAL_INSTANCE_TYPES = ("local", "local_gpu")
 MAX_LOCAL_HOSTS = 8  # each host is a container on this machine
+# Folders of the container that smlocal mounts itself (CheckpointConfig.LocalPath must not overlap them).
+_MOUNTED_FOLDERS = ("/opt/ml/input", "/opt/ml/model", "/opt/ml/output")
+# A Docker image reference: [registry[:port]/]name[/name...][:tag][@digest], names in lower case.
+_IMAGE_REFERENCE = re.compile(
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
+)
 
 ImageCheck = Callable[[str], bool]
 
@@ -51,7 +61,8 @@ def validate_training(
     )
     algo = request.get("AlgorithmSpecification")
     image = algo.get("TrainingImage") if isinstance(algo, dict) else None
-    if image_check is not None and isinstance(image, str) and image and spec.local.build is None:
+    image_explained = any(p.path == "AlgorithmSpecification.TrainingImage" for p in problems)
+    if image_check is not None and isinstance(image, str) and image and spec.local.build is None and not image_explained:
         if not image_check(image):
             problems.append(Problem(
                 "AlgorithmSpecification.TrainingImage",
@@ -82,8 +93,15 @@ def check_training_semantics(
             not_mappings = {join_path(defs_path, i) for i, d in enumerate(defs) if not isinstance(d, dict)}
             _, found = metrics.compile_definitions(defs, defs_path)
             problems += [p for p in found if p.path not in not_mappings]
-        if not algo.get("TrainingImage") and not algo.get("AlgorithmName"):
-            problems.append(Problem(join_path(prefix, "AlgorithmSpecification.TrainingImage"), "is required (AlgorithmName is not supported locally)"))
+        image, image_path = algo.get("TrainingImage"), join_path(prefix, "AlgorithmSpecification.TrainingImage")
+        if not image and not (for_cloud and algo.get("AlgorithmName")):
+            problems.append(Problem(image_path, "is required (AlgorithmName is not supported locally)"))
+        elif isinstance(image, str) and image and not for_cloud and not _IMAGE_REFERENCE.fullmatch(image):
+            problems.append(Problem(image_path, f"{image!r} is not a valid Docker image reference ([registry/]name[:tag][@digest], the name in lower case)"))
+        if not for_cloud:
+            problems += _check_nul(algo, join_path(prefix, "AlgorithmSpecification"), ("ContainerEntrypoint", "ContainerArguments"))
+    if not for_cloud:
+        problems += _check_nul(request, prefix, ("Environment",))
     channels = request.get("InputDataConfig")
     if isinstance(channels, list):
         problems += _check_channels(channels, spec, for_cloud, prefix)
@@ -93,9 +111,11 @@ def check_training_semantics(
     ckpt = request.get("CheckpointConfig")
     if isinstance(ckpt, dict) and isinstance(ckpt.get("S3Uri"), str):
         problems += _check_uri(ckpt["S3Uri"], join_path(prefix, "CheckpointConfig.S3Uri"), spec, for_cloud, must_exist=False)
+    if isinstance(ckpt, dict) and isinstance(ckpt.get("LocalPath"), str) and not for_cloud:
+        problems += _check_container_folder(ckpt["LocalPath"], join_path(prefix, "CheckpointConfig.LocalPath"))
     rc = request.get("ResourceConfig")
     if isinstance(rc, dict):
-        problems += _check_resources(rc, join_path(prefix, "ResourceConfig"), for_cloud)
+        problems += check_resources(rc, join_path(prefix, "ResourceConfig"), for_cloud)
     if for_cloud and not request.get("RoleArn"):
         problems.append(Problem(join_path(prefix, "RoleArn"), "is required by the cloud"))
     return problems
@@ -114,6 +134,8 @@ def _check_channels(channels: list[Any], spec: Spec, for_cloud: bool, prefix: st
                 also = join_path(join_path(prefix, "InputDataConfig"), seen[name])
                 problems.append(Problem(f"{path}.ChannelName", f"duplicate channel name {name!r} (also {also})"))
             seen.setdefault(name, i)
+            if name in (".", "..") and not for_cloud:
+                problems.append(Problem(f"{path}.ChannelName", f"{name!r} cannot name a channel: the channel is mounted at /opt/ml/input/data/<ChannelName>"))
         source = channel.get("DataSource")
         if isinstance(source, dict):
             problems += _check_data_source(source, f"{path}.DataSource", for_cloud)
@@ -142,19 +164,58 @@ def _check_data_source(source: dict[str, Any], path: str, for_cloud: bool) -> li
 
 
 def _check_uri(uri: str, path: str, spec: Spec, for_cloud: bool, *, must_exist: bool) -> list[Problem]:
+    """An input (``must_exist``) or an output folder's URI."""
     if uri.startswith("file://"):
         if for_cloud:
             return [Problem(path, "file:// paths work only locally; the cloud needs an s3:// URI")]
-        if must_exist and not resolve_file_uri(uri, spec.base_dir).exists():
-            return [Problem(path, f"no such file or folder: {resolve_file_uri(uri, spec.base_dir)}")]
+        why = path_problem(str(spec.base_dir / uri[len("file://"):]))
+        if why is not None:
+            return [Problem(path, f"is not a usable path: {why}")]
+        local = resolve_file_uri(uri, spec.base_dir)
+        if must_exist and not local.exists():
+            return [Problem(path, f"no such file or folder: {local}")]
+        if not must_exist:
+            # smlocal makes folders under it: the nearest thing that exists must be a folder
+            existing = next((p for p in (local, *local.parents) if p.exists()), None)
+            if existing is not None and not existing.is_dir():
+                return [Problem(path, f"must be a folder, but {existing} is a file")]
         return []
     if not uri.startswith("s3://"):
         return [Problem(path, "must be an s3:// URI (or file:// to run locally)")]
     return []
 
 
-def _check_resources(rc: dict[str, Any], path: str, for_cloud: bool) -> list[Problem]:
+def _check_nul(node: dict[str, Any], prefix: str, keys: tuple[str, ...]) -> list[Problem]:
+    """Strings handed to the container (environment, command line) cannot hold a NUL."""
     problems: list[Problem] = []
+    for key in keys:
+        value = node.get(key)
+        items = list(value.items()) if isinstance(value, dict) else list(enumerate(value)) if isinstance(value, list) else []
+        for name, item in items:
+            if any(isinstance(text, str) and "\0" in text for text in (name, item)):
+                problems.append(Problem(join_path(join_path(prefix, key), name), "must not contain a NUL character"))
+    return problems
+
+
+def _check_container_folder(local_path: str, path: str) -> list[Problem]:
+    """CheckpointConfig.LocalPath: an absolute folder of the container of its own."""
+    if not local_path.startswith("/"):
+        return [Problem(path, f"must be an absolute path in the container, e.g. /opt/ml/checkpoints (got {local_path!r})")]
+    if "\0" in local_path:
+        return [Problem(path, "must not contain a NUL character")]
+    folder = posixpath.normpath(local_path)
+    for mounted in _MOUNTED_FOLDERS:
+        if folder == mounted or folder.startswith(mounted + "/") or mounted.startswith(folder.rstrip("/") + "/"):
+            return [Problem(path, f"{local_path!r} overlaps {mounted}, which smlocal mounts itself; use a folder of its own, e.g. /opt/ml/checkpoints")]
+    return []
+
+
+def check_resources(rc: dict[str, Any], path: str, for_cloud: bool) -> list[Problem]:
+    """A ResourceConfig (or a tuning definition's HyperParameterTuningResourceConfig)."""
+    problems: list[Problem] = []
+    if not rc.get("InstanceGroups"):
+        # the service model makes them optional for InstanceGroups' sake; a job without groups needs both
+        problems += [Problem(f"{path}.{key}", "is required") for key in ("InstanceType", "InstanceCount") if key not in rc]
     itype = rc.get("InstanceType")
     if isinstance(itype, str):
         if itype in _LOCAL_INSTANCE_TYPES and for_cloud:

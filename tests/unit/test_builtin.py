@@ -68,3 +68,28 @@ def test_tuning_ranges_and_static_values_are_checked() -> None:
     assert "HyperParameterTuningJobConfig.ParameterRanges.CategoricalParameterRanges[0].Values[1]" in paths
     assert ("HyperParameterTuningJobConfig.ParameterRanges.CategoricalParameterRanges[1].Name",
             "'feature_dim' is not tunable for this algorithm") in found
+
+
+def test_tuning_problems_take_odd_shapes_without_crashing() -> None:
+    """Values of the wrong type are the service model's to report; here they are skipped."""
+    definition: dict[str, Any] = {
+        "StaticHyperParameters": ["feature_dim=500"],
+        "AlgorithmSpecification": {"TrainingImage": "smlocal/ntm:latest", "TrainingInputMode": "File"},
+    }
+    request: dict[str, Any] = {
+        "HyperParameterTuningJobName": "t",
+        "HyperParameterTuningJobConfig": {
+            "ParameterRanges": {
+                "IntegerParameterRanges": [{"Name": ["num_topics"], "MinValue": "2", "MaxValue": "50"}],
+                "CategoricalParameterRanges": [{"Name": "optimizer", "Values": "adam"}],
+            },
+        },
+        "TrainingJobDefinition": definition,
+    }
+    found = [(p.path, p.message) for p in builtin.tuning_problems(request)]
+    assert [path for path, _ in found] == [
+        "TrainingJobDefinition.StaticHyperParameters.feature_dim",  # required: the list counts as none
+        "TrainingJobDefinition.StaticHyperParameters.num_topics",
+    ]
+    definition["AlgorithmSpecification"] = "smlocal/ntm:latest"
+    assert builtin.tuning_problems(request) == []

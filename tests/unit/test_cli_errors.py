@@ -222,3 +222,35 @@ def test_train_needs_a_spec_or_resume(capsys: pytest.CaptureFixture[str], tmp_pa
     assert capsys.readouterr().err == "SPEC: a request file is required (or --resume NAME)\n"
     assert main(["--home", str(tmp_path), "train", "--resume", "no-such-job"]) == 2
     assert "no-such-job" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("grace", ["nan", "inf", "-1"])
+def test_grace_must_be_a_finite_number(capsys: pytest.CaptureFixture[str], job_dir: Path, grace: str) -> None:
+    spec = job_dir / "job.yaml"
+    spec.write_text(VALID)
+    code, _, err = run(capsys, "--home", str(job_dir / "home"), "train", "--grace", grace, str(spec))
+    assert code == 2
+    assert err == f"--grace: must be a number of seconds >= 0 (got {float(grace)})\n"
+
+
+def test_a_bad_gpus_option_is_named_as_the_option(capsys: pytest.CaptureFixture[str], job_dir: Path) -> None:
+    spec = job_dir / "job.yaml"
+    spec.write_text(VALID)
+    code, _, err = run(capsys, "--home", str(job_dir / "home"), "train", "--gpus", "first", str(spec))
+    assert code == 2
+    assert err == "--gpus: must be 'all' or a comma-separated list of device indexes (got 'first')\n"
+
+
+def test_list_status_must_be_a_training_job_status(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--home", str(tmp_path), "list", "--status", "Bogus"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'Bogus'" in capsys.readouterr().err
+
+
+def test_validate_a_duplicate_key(capsys: pytest.CaptureFixture[str], job_dir: Path) -> None:
+    spec = job_dir / "job.yaml"
+    spec.write_text(VALID + "TrainingJobName: demo-2\n")
+    code, out, err = run(capsys, "validate", "--no-image-check", str(spec))
+    assert (code, out) == (2, "")
+    assert err == "TrainingJobName: is given twice in the same mapping (lines 1 and 19); give it once\n"

@@ -62,3 +62,13 @@ def test_a_broken_entry_is_recomputed(tmp_path: Path) -> None:
     entry.write_text("{not json")
     assert validate_request_cached(training("bad_name!"), "CreateTrainingJob", tmp_path) == schema.validate_request(
         training("bad_name!"), "CreateTrainingJob")
+
+
+@pytest.mark.parametrize("mapping", [{1: "2", "a": "b"}, {None: "x", "B": "y"}])
+def test_keys_of_mixed_types_are_validated_without_the_cache(tmp_path: Path, mapping: dict[Any, str]) -> None:
+    # json.dumps(sort_keys=True) cannot order 1 and "a": no key, so no entry, but the same verdict
+    request = training("ok-name", HyperParameters=mapping)
+    expected = schema.validate_request(request, "CreateTrainingJob")
+    assert expected and all(p.path == "HyperParameters" for p in expected)
+    assert validate_request_cached(request, "CreateTrainingJob", tmp_path) == expected
+    assert list(tmp_path.iterdir()) == []

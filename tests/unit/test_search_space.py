@@ -341,3 +341,36 @@ def test_formatted_floats_round_trip_exactly() -> None:
     space = SearchSpace((NumericParameter("x", 0.0, 1.0),))
     for value in [1 / 3, 0.1, 1e-300, math.nextafter(0.5, 1.0)]:
         assert space.parse(space.format({"x": value}))["x"] == value
+
+
+# --- ranges that used to crash or silently misbehave --------------------------------------
+
+
+@pytest.mark.parametrize("bound", [str(10**400), "1" * 5000, str(2**53 + 1), "-" + str(10**30)])
+def test_integer_bounds_beyond_2_to_the_53(bound: str) -> None:
+    field = "MinValue" if bound.startswith("-") else "MaxValue"
+    fields = {"MinValue": "1", "MaxValue": "5", field: bound}
+    problems = problems_of(one("IntegerParameterRanges", **fields))
+    assert problems == [
+        Problem(f"{P}.IntegerParameterRanges[0].{field}",
+                f"must be between -9007199254740992 and 9007199254740992 (2**53), got {bound!r}")
+    ]
+
+
+def test_integer_bounds_up_to_2_to_the_53_and_leading_zeros() -> None:
+    space, problems = parse_ranges(one("IntegerParameterRanges", MinValue="-0000000000000000001", MaxValue=str(2**53)), P)
+    assert problems == [] and space is not None
+    assert space.format(space.from_unit([1.0])) == {"x": str(2**53)}
+
+
+def test_continuous_range_too_wide_for_a_float() -> None:
+    assert problems_of(one("ContinuousParameterRanges", MinValue="-1e308", MaxValue="1e308")) == [
+        Problem(f"{P}.ContinuousParameterRanges[0].MaxValue",
+                "is too far from MinValue: MaxValue - MinValue must be a finite number")
+    ]
+
+
+@pytest.mark.parametrize("text", ["١", "٢.٥", "１"])
+def test_continuous_bounds_take_ascii_digits_only(text: str) -> None:
+    problems = problems_of(one("ContinuousParameterRanges", MinValue="0", MaxValue=text))
+    assert problems == [Problem(f"{P}.ContinuousParameterRanges[0].MaxValue", f"must be a finite number, got {text!r}")]

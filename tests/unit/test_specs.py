@@ -309,3 +309,108 @@ def test_resolve_file_uri_relative(tmp_path: Path) -> None:
 def test_resolve_file_uri_absolute(tmp_path: Path) -> None:
     assert specs.resolve_file_uri("file:///srv/data/train", tmp_path) == Path("/srv/data/train")
     assert specs.resolve_file_uri(f"file://{tmp_path}/a", Path("/elsewhere")) == tmp_path / "a"
+
+
+# --- odd documents and Local values that used to crash or pass unnoticed ------------------
+
+
+def test_duplicate_keys_in_yaml_are_reported_with_their_paths_and_lines() -> None:
+    text = "TrainingJobName: a\nTrainingJobName: b\nResourceConfig: {InstanceCount: 1, InstanceCount: 2}\nInputDataConfig:\n  - {ChannelName: x, ChannelName: y}\n"
+    with pytest.raises(SpecError) as exc:
+        specs.parse_document(text, "job.yaml")
+    assert problems_of(exc) == [
+        ("TrainingJobName", "is given twice in the same mapping (lines 1 and 2); give it once"),
+        ("ResourceConfig.InstanceCount", "is given twice in the same mapping (lines 3 and 3); give it once"),
+        ("InputDataConfig[0].ChannelName", "is given twice in the same mapping (lines 5 and 5); give it once"),
+    ]
+
+
+def test_duplicate_keys_in_json_are_reported_with_their_paths() -> None:
+    text = '{"TrainingJobName": "a", "HyperParameters": {"e": "1", "e": "2"}, "TrainingJobName": "b"}'
+    with pytest.raises(SpecError) as exc:
+        specs.parse_document(text, "job.json")
+    assert problems_of(exc) == [
+        ("HyperParameters.e", "is given twice in the same object; give it once"),
+        ("TrainingJobName", "is given twice in the same object; give it once"),
+    ]
+
+
+def test_yaml_merge_keys_and_aliases_are_no_duplicates() -> None:
+    # a shared node is checked once: a "billion laughs" document stays quick
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x]"] + [
+        f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]" for p, c in zip("abcdefg", "bcdefgh", strict=True)
+    ]
+    data = specs.parse_document("\n".join(levels) + "\nbase: &base {x: 1}\nuse: {<<: *base, y: 2}\n", "f.yaml")
+    assert data["use"] == {"x": 1, "y": 2}
+
+
+@pytest.mark.parametrize("text", ["a: " + "[" * 5000 + "]" * 5000, '{"a": ' + "[" * 100000 + "]" * 100000 + "}"])
+def test_a_document_nested_too_deeply(text: str) -> None:
+    with pytest.raises(SpecError) as exc:
+        specs.parse_document(text, "deep.yaml")
+    assert problems_of(exc) == [("deep.yaml", "is nested too deeply to be a request")]
+
+
+@pytest.mark.parametrize("dockerfile", [5, None, ["D"], "", "  "])
+def test_build_dockerfile_must_be_a_name(tmp_path: Path, dockerfile: object) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    with pytest.raises(SpecError) as exc:
+        specs.parse_local({"Build": {"Context": ".", "Dockerfile": dockerfile}}, tmp_path)
+    assert problems_of(exc) == [
+        ("Local.Build.Dockerfile", f"must be the Dockerfile's name in the context, a non-empty string (got {dockerfile!r})")
+    ]
+
+
+@pytest.mark.parametrize(("field", "value", "why"), [
+    ("Context", "a\x00b", "contains a NUL character"),
+    ("Context", "x" * 300, "File name too long"),
+    ("Dockerfile", "a\x00b", "contains a NUL character"),
+    ("Dockerfile", "y" * 300, "File name too long"),
+])
+def test_build_paths_that_name_no_usable_path(tmp_path: Path, field: str, value: str, why: str) -> None:
+    build = {"Context": ".", field: value}
+    with pytest.raises(SpecError) as exc:
+        specs.parse_local({"Build": build}, tmp_path)
+    assert problems_of(exc) == [(f"Local.Build.{field}", f"is not a usable path: {why}")]
+
+
+def test_build_args_values_must_be_strings(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    with pytest.raises(SpecError) as exc:
+        specs.parse_local({"Build": {"Context": ".", "BuildArgs": {"A": None, "B": [1], "C": True, "D": 1, "E": "x"}}}, tmp_path)
+    assert problems_of(exc) == [
+        ("Local.Build.BuildArgs.A", "must be a string (got None)"),
+        ("Local.Build.BuildArgs.B", "must be a string (got [1])"),
+        ("Local.Build.BuildArgs.C", "must be a string (got True)"),
+    ]
+
+
+@pytest.mark.parametrize("raw", ["١", "0,²", "٣,1"])
+def test_gpus_take_ascii_digits_only(tmp_path: Path, raw: str) -> None:
+    with pytest.raises(SpecError) as exc:
+        specs.parse_local({"Gpus": raw}, tmp_path)
+    assert problems_of(exc) == [
+        ("Local.Gpus", f"must be 'all' or a comma-separated list of device indexes (got {raw!r})")
+    ]
+
+
+def test_path_problem(tmp_path: Path) -> None:
+    assert specs.path_problem(str(tmp_path)) is None
+    assert specs.path_problem(str(tmp_path / "missing" / "below")) is None
+    (tmp_path / "f").write_text("x")
+    assert specs.path_problem(str(tmp_path / "f" / "below")) is None  # not a folder: the caller's to say
+    assert specs.path_problem("a\x00") == "contains a NUL character"
+    assert specs.path_problem("z" * 300) == "File name too long"
+
+
+@pytest.mark.parametrize(("text", "path"), [
+    ("HyperParameters: &a {x: *a}\n", "HyperParameters.x"),
+    ("Tags: &t [{Key: a, Value: b}, *t]\n", "Tags[1]"),
+    ("A: &m {<<: *m}\n", "A"),
+])
+def test_a_yaml_document_that_contains_itself(text: str, path: str) -> None:
+    with pytest.raises(SpecError) as exc:
+        specs.parse_document(text, "f.yaml")
+    assert problems_of(exc) == [
+        (path, "refers to a mapping or list that contains it (a YAML alias); a request cannot be recursive")
+    ]

@@ -131,6 +131,32 @@ def test_parameter_ranges_fallback_and_override() -> None:
     assert trial_jobs.parameter_ranges(request, request["TrainingJobDefinition"]) == {}
 
 
+@pytest.mark.parametrize("definitions, single, names", [
+    ("abc", None, []),
+    ({"a": {}}, None, []),
+    ([1, None, {"DefinitionName": ["x"]}, "x"], None, [("definition-3", "TrainingJobDefinitions[2]")]),
+    (None, -1, []),
+    (None, [{}], []),
+    (None, {}, [("training-job-definition", "TrainingJobDefinition")]),
+])
+def test_definitions_of_the_wrong_shape_are_left_out(definitions: Any, single: Any, names: list[tuple[str, str]]) -> None:
+    request: dict[str, Any] = {"HyperParameterTuningJobConfig": {}}
+    if definitions is not None:
+        request["TrainingJobDefinitions"] = definitions
+    if single is not None:
+        request["TrainingJobDefinition"] = single
+    assert [(n, p) for n, p, _ in trial_jobs.definitions(request)] == names
+
+
+@pytest.mark.parametrize("config", [{"HyperParameterTuningJobObjective": "x", "ParameterRanges": ["x"]}, "config", None])
+def test_objective_and_ranges_that_are_no_mappings_are_empty(config: Any) -> None:
+    request: dict[str, Any] = {"HyperParameterTuningJobConfig": config}
+    assert trial_jobs.objective(request, {"TuningObjective": [("Type", "Minimize")]}) == {}
+    assert trial_jobs.parameter_ranges(request, {"HyperParameterRanges": "x"}) == {}
+    assert trial_jobs.objective(request, {}) == {}
+    assert trial_jobs.parameter_ranges(request, {}) == {}
+
+
 # --- trial_job_name ---------------------------------------------------------------------------
 
 

@@ -429,3 +429,159 @@ def test_image_check_per_definition(request_: dict[str, Any], base: Path) -> Non
             "image 'smlocal/other:latest' is not in the local Docker engine and no Local.Build is given to build it",
         ),
     ]
+
+
+# --- values of the wrong type: one problem at their path, never a crash -------------------
+
+
+def _set(request: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    node = request
+    for key in parents:
+        node = node[key]
+    node[last] = value
+
+
+@pytest.mark.parametrize("where, value, expected", [
+    ("TrainingJobDefinition", -1, ("TrainingJobDefinition", "must be a dict, got int")),
+    ("TrainingJobDefinition", ["x"], ("TrainingJobDefinition", "must be a dict, got list")),
+    ("TrainingJobDefinition.AlgorithmSpecification", "x", ("TrainingJobDefinition.AlgorithmSpecification", "must be a dict, got str")),
+    ("TrainingJobDefinition.AlgorithmSpecification.MetricDefinitions", -1,
+     ("TrainingJobDefinition.AlgorithmSpecification.MetricDefinitions", "must be a list, got int")),
+    ("TrainingJobDefinition.StaticHyperParameters", [[]], ("TrainingJobDefinition.StaticHyperParameters", "must be a dict, got list")),
+    ("TrainingJobDefinition.StaticHyperParameters", "epochs=3", ("TrainingJobDefinition.StaticHyperParameters", "must be a dict, got str")),
+    ("TrainingJobDefinition.TuningObjective", "x", ("TrainingJobDefinition.TuningObjective", "must be a dict, got str")),
+    ("TrainingJobDefinition.HyperParameterRanges", "x", ("TrainingJobDefinition.HyperParameterRanges", "must be an object of parameter ranges")),
+    (f"{CONFIG}.HyperParameterTuningJobObjective", "validation:loss", (f"{CONFIG}.HyperParameterTuningJobObjective", "must be a dict, got str")),
+    (f"{CONFIG}.HyperParameterTuningJobObjective", [None], (f"{CONFIG}.HyperParameterTuningJobObjective", "must be a dict, got list")),
+    (f"{CONFIG}.ParameterRanges", "x", (RANGES, "must be an object of parameter ranges")),
+    (f"{CONFIG}.ParameterRanges", [[]], (RANGES, "must be an object of parameter ranges")),
+    (f"{CONFIG}.TuningJobCompletionCriteria", {"BestObjectiveNotImproving": "x"},
+     (f"{CONFIG}.TuningJobCompletionCriteria.BestObjectiveNotImproving", "must be a dict, got str")),
+    (f"{CONFIG}.ResourceLimits", None, (f"{CONFIG}.ResourceLimits", "must be a dict, got NoneType")),
+])
+def test_a_value_of_the_wrong_type(request_: dict[str, Any], base: Path, where: str, value: Any, expected: tuple[str, str]) -> None:
+    _set(request_, where, value)
+    assert validate(request_, base) == [expected]
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("abc", [("TrainingJobDefinitions", "must be a list, got str")]),
+    ({"a": {}}, [("TrainingJobDefinitions", "must be a list, got dict")]),
+    ([1, None], [("TrainingJobDefinitions[0]", "must be a dict, got int"), ("TrainingJobDefinitions[1]", "must be a dict, got NoneType")]),
+])
+def test_definitions_of_the_wrong_type(request_: dict[str, Any], base: Path, value: Any, expected: list[tuple[str, str]]) -> None:
+    several = as_several(request_)
+    several["TrainingJobDefinitions"] = value
+    assert validate(several, base) == expected
+
+
+def test_a_range_name_that_is_no_string_with_a_built_in_algorithm(request_: dict[str, Any], base: Path) -> None:
+    request_["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] = "smlocal/ntm:latest"
+    request_["TrainingJobDefinition"]["StaticHyperParameters"] = {"feature_dim": "500", "num_topics": "20"}
+    request_[CONFIG]["ParameterRanges"] = {"CategoricalParameterRanges": [{"Name": ["optimizer"], "Values": ["adam"]}]}
+    assert validate(request_, base) == [
+        (f"{RANGES}.CategoricalParameterRanges[0].Name", "is required (a non-empty string)"),
+    ]
+
+
+# --- what the trials need: resources, names, reserved hyperparameters ---------------------
+
+
+def test_definition_needs_a_resource_config(request_: dict[str, Any], base: Path) -> None:
+    definition = request_["TrainingJobDefinition"]
+    del definition["ResourceConfig"]
+    assert validate(request_, base) == [
+        ("TrainingJobDefinition.ResourceConfig", "is required (or HyperParameterTuningResourceConfig)"),
+    ]
+    definition["ResourceConfig"] = {"VolumeSizeInGB": 1}
+    assert validate(request_, base) == [
+        ("TrainingJobDefinition.ResourceConfig.InstanceCount", "is required"),
+        ("TrainingJobDefinition.ResourceConfig.InstanceType", "is required"),
+    ]
+
+
+@pytest.mark.parametrize("hptrc, expected", [
+    ({}, [("InstanceCount", "is required"), ("InstanceType", "is required")]),
+    ({"InstanceType": "local", "InstanceCount": 0, "VolumeSizeInGB": 1}, [("InstanceCount", "must be at least 1")]),
+    ({"InstanceType": "local", "InstanceCount": 9, "VolumeSizeInGB": 1},
+     [("InstanceCount", "smlocal runs at most 8 hosts locally, each a container on this machine (got 9)")]),
+    ({"InstanceConfigs": [{"InstanceType": "local", "InstanceCount": 9, "VolumeSizeInGB": 1}]},
+     [("InstanceConfigs[0].InstanceCount", "smlocal runs at most 8 hosts locally, each a container on this machine (got 9)")]),
+])
+def test_tuning_resource_config_is_checked_as_a_resource_config(
+    request_: dict[str, Any], base: Path, hptrc: dict[str, Any], expected: list[tuple[str, str]]
+) -> None:
+    definition = request_["TrainingJobDefinition"]
+    del definition["ResourceConfig"]
+    definition["HyperParameterTuningResourceConfig"] = hptrc
+    path = "TrainingJobDefinition.HyperParameterTuningResourceConfig"
+    assert validate(request_, base) == [(f"{path}.{field}", message) for field, message in expected]
+
+
+def test_resource_config_and_tuning_resource_config_not_both(request_: dict[str, Any], base: Path) -> None:
+    request_["TrainingJobDefinition"]["HyperParameterTuningResourceConfig"] = {"InstanceType": "local", "InstanceCount": 1, "VolumeSizeInGB": 1}
+    assert validate(request_, base) == [
+        ("TrainingJobDefinition.HyperParameterTuningResourceConfig", "give ResourceConfig or HyperParameterTuningResourceConfig, not both"),
+    ]
+
+
+def test_definition_names_are_unique(request_: dict[str, Any], base: Path) -> None:
+    several = as_several(request_, 3)
+    several["TrainingJobDefinitions"][2]["DefinitionName"] = "def-0"
+    assert validate(several, base) == [
+        ("TrainingJobDefinitions[2].DefinitionName", "duplicate definition name 'def-0' (also TrainingJobDefinitions[0])"),
+    ]
+    several["TrainingJobDefinitions"][0]["DefinitionName"] = "definition-3"
+    del several["TrainingJobDefinitions"][2]["DefinitionName"]
+    assert validate(several, base) == [
+        ("TrainingJobDefinitions[2].DefinitionName", "is required here: the default name 'definition-3' is taken by TrainingJobDefinitions[0]"),
+    ]
+
+
+def test_the_objective_hyperparameter_is_reserved(request_: dict[str, Any], base: Path) -> None:
+    request_["TrainingJobDefinition"]["StaticHyperParameters"]["_tuning_objective_metric"] = "x"
+    assert validate(request_, base) == [
+        ("TrainingJobDefinition.StaticHyperParameters._tuning_objective_metric",
+         "is reserved: every trial gets the objective metric's name in it"),
+    ]
+
+
+@pytest.mark.parametrize("strategy", ["Bayesian", "Random", "Grid"])
+def test_strategy_config_only_with_hyperband(request_: dict[str, Any], base: Path, strategy: str) -> None:
+    request_[CONFIG]["Strategy"] = strategy
+    if strategy == "Grid":
+        request_[CONFIG]["ParameterRanges"] = grid_ranges()
+    request_[CONFIG]["StrategyConfig"] = {"HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 3}}
+    assert validate(request_, base) == [
+        (f"{CONFIG}.StrategyConfig", f"is only for the Hyperband strategy (Strategy is {strategy})"),
+    ]
+
+
+def test_target_objective_value_must_be_finite(request_: dict[str, Any], base: Path) -> None:
+    request_[CONFIG]["TuningJobCompletionCriteria"] = {"TargetObjectiveMetricValue": float("nan")}
+    assert validate(request_, base) == [
+        (f"{CONFIG}.TuningJobCompletionCriteria.TargetObjectiveMetricValue", "must be a finite number (got nan)"),
+    ]
+
+
+def test_algorithm_name_in_a_definition(request_: dict[str, Any], base: Path) -> None:
+    request_["TrainingJobDefinition"]["AlgorithmSpecification"] = {
+        "AlgorithmName": "ntm", "TrainingInputMode": "File",
+        "MetricDefinitions": [{"Name": METRIC, "Regex": r"total_loss=(\S+)"}],
+    }
+    assert validate(request_, base) == [
+        ("TrainingJobDefinition.AlgorithmSpecification.TrainingImage", "is required (AlgorithmName is not supported locally)"),
+    ]
+
+
+@pytest.mark.parametrize("parents, expected", [
+    (-1, "must be a list, got int"),
+    (1.5, "must be a list, got float"),
+    ("job", "must be a list, got str"),
+])
+def test_warm_start_parents_of_the_wrong_type(request_: dict[str, Any], base: Path, parents: Any, expected: str) -> None:
+    request_["WarmStartConfig"] = {"ParentHyperParameterTuningJobs": parents, "WarmStartType": "TransferLearning"}
+    assert validate(request_, base, parent_exists=lambda name: False) == [
+        ("WarmStartConfig.ParentHyperParameterTuningJobs", expected),
+    ]

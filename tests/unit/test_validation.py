@@ -403,3 +403,104 @@ def test_cloud_view_keeps_a_given_role_and_ml_type(request_: dict[str, Any]) -> 
     view = validation.cloud_view(request_)
     assert view["RoleArn"] == ROLE
     assert view["ResourceConfig"]["InstanceType"] == "ml.g5.xlarge"
+
+
+# --- bad input that used to pass validation and fail (or crash) the run --------------------
+
+
+def test_algorithm_name_without_image_is_refused_locally_not_for_the_cloud(request_: dict[str, Any], base: Path) -> None:
+    request_["AlgorithmSpecification"] = {"AlgorithmName": "xgboost", "TrainingInputMode": "File"}
+    assert validate(request_, base) == [
+        ("AlgorithmSpecification.TrainingImage", "is required (AlgorithmName is not supported locally)"),
+    ]
+    request_["RoleArn"] = ROLE
+    request_["InputDataConfig"] = [channel("train", "s3://b/t")]
+    request_["OutputDataConfig"] = {"S3OutputPath": "s3://b/o"}
+    request_["ResourceConfig"]["InstanceType"] = "ml.m5.large"
+    assert validate(request_, base, for_cloud=True) == []
+
+
+@pytest.mark.parametrize("image", ["UPPER/Case:!!", "  ", "ünï", "a b", "name:", "-x"])
+def test_image_that_is_no_docker_reference(request_: dict[str, Any], base: Path, image: str) -> None:
+    request_["AlgorithmSpecification"]["TrainingImage"] = image
+
+    def image_check(name: str) -> bool:
+        raise AssertionError("an invalid reference is not asked about")
+
+    assert validate(request_, base, image_check=image_check) == [
+        (
+            "AlgorithmSpecification.TrainingImage",
+            f"{image!r} is not a valid Docker image reference ([registry/]name[:tag][@digest], the name in lower case)",
+        )
+    ]
+
+
+@pytest.mark.parametrize("image", [
+    "smlocal/demo:latest", "python", "localhost:5000/a/b_c:1.0",
+    "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-repo:v1", "a@sha256:" + "0" * 64,
+])
+def test_valid_image_references(request_: dict[str, Any], base: Path, image: str) -> None:
+    request_["AlgorithmSpecification"]["TrainingImage"] = image
+    assert validate(request_, base) == []
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_channel_named_dot_or_dot_dot(request_: dict[str, Any], base: Path, name: str) -> None:
+    request_["InputDataConfig"][1]["ChannelName"] = name
+    assert validate(request_, base) == [
+        ("InputDataConfig[1].ChannelName",
+         f"{name!r} cannot name a channel: the channel is mounted at /opt/ml/input/data/<ChannelName>"),
+    ]
+
+
+@pytest.mark.parametrize("where", [TRAIN_URI, "OutputDataConfig.S3OutputPath", "CheckpointConfig.S3Uri"])
+def test_file_uri_that_names_no_usable_path(request_: dict[str, Any], base: Path, where: str) -> None:
+    request_["CheckpointConfig"] = {"S3Uri": "file://ckpt"}
+    for uri, why in [("file:///tmp/a\x00b", "contains a NUL character"), ("file://" + "x" * 300, "File name too long")]:
+        if where == TRAIN_URI:
+            request_["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = uri
+        elif where == "OutputDataConfig.S3OutputPath":
+            request_["OutputDataConfig"]["S3OutputPath"] = uri
+        else:
+            request_["CheckpointConfig"]["S3Uri"] = uri
+        assert validate(request_, base) == [(where, f"is not a usable path: {why}")]
+
+
+def test_output_and_checkpoint_folders_cannot_be_files(request_: dict[str, Any], base: Path) -> None:
+    (base / "a-file").write_text("x")
+    request_["OutputDataConfig"]["S3OutputPath"] = "file://a-file"
+    request_["CheckpointConfig"] = {"S3Uri": "file://a-file/below"}
+    assert validate(request_, base) == [
+        ("CheckpointConfig.S3Uri", f"must be a folder, but {base / 'a-file'} is a file"),
+        ("OutputDataConfig.S3OutputPath", f"must be a folder, but {base / 'a-file'} is a file"),
+    ]
+
+
+@pytest.mark.parametrize("local_path, message", [
+    ("checkpoints", "must be an absolute path in the container, e.g. /opt/ml/checkpoints (got 'checkpoints')"),
+    ("/", "'/' overlaps /opt/ml/input, which smlocal mounts itself; use a folder of its own, e.g. /opt/ml/checkpoints"),
+    ("/opt/ml", "'/opt/ml' overlaps /opt/ml/input, which smlocal mounts itself; use a folder of its own, e.g. /opt/ml/checkpoints"),
+    ("/opt/ml/input/data/train", "'/opt/ml/input/data/train' overlaps /opt/ml/input, which smlocal mounts itself; use a folder of its own, e.g. /opt/ml/checkpoints"),
+    ("/opt/ml/model/", "'/opt/ml/model/' overlaps /opt/ml/model, which smlocal mounts itself; use a folder of its own, e.g. /opt/ml/checkpoints"),
+])
+def test_checkpoint_local_path_of_its_own(request_: dict[str, Any], base: Path, local_path: str, message: str) -> None:
+    request_["CheckpointConfig"] = {"S3Uri": "file://ckpt", "LocalPath": local_path}
+    assert validate(request_, base) == [("CheckpointConfig.LocalPath", message)]
+    request_["CheckpointConfig"]["LocalPath"] = "/opt/ml/checkpoints"
+    assert validate(request_, base) == []
+
+
+def test_instance_type_and_count_required_without_instance_groups(request_: dict[str, Any], base: Path) -> None:
+    request_["ResourceConfig"] = {"VolumeSizeInGB": 1}
+    expected = [("ResourceConfig.InstanceCount", "is required"), ("ResourceConfig.InstanceType", "is required")]
+    assert validate(request_, base) == expected
+    assert set(expected) <= set(validate(request_, base, for_cloud=True))
+
+
+def test_nul_in_what_the_container_gets(request_: dict[str, Any], base: Path) -> None:
+    request_["Environment"] = {"A": "x\x00y", "B": "fine"}
+    request_["AlgorithmSpecification"]["ContainerEntrypoint"] = ["python", "a\x00b"]
+    assert validate(request_, base) == [
+        ("AlgorithmSpecification.ContainerEntrypoint[1]", "must not contain a NUL character"),
+        ("Environment.A", "must not contain a NUL character"),
+    ]
