@@ -188,7 +188,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if specs.is_tuning_request(spec.request):
         raise SpecError([Problem(str(args.spec), "holds a CreateHyperParameterTuningJob request: run it with `smlocal tune`")])
     spec = replace(spec, request=builtin.complete(spec.request))
-    if args.name:
+    if args.name is not None:  # --name "" is refused by validation, not ignored
         spec.request["TrainingJobName"] = args.name
     spec = apply_local_options(spec, args)
     store = _store(args)

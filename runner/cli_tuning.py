@@ -85,7 +85,7 @@ def cmd_tune(args: argparse.Namespace, store: Any, backend: Any) -> int:
         if "TrainingJobName" in spec.request and "HyperParameterTuningJobName" not in spec.request:
             raise SpecError([Problem(str(args.spec), "holds a CreateTrainingJob request: run it with `smlocal train`")])
         spec = replace(spec, request=builtin.complete(spec.request))
-        if args.name:
+        if args.name is not None:  # --name "" is refused by validation, not ignored
             spec.request["HyperParameterTuningJobName"] = args.name
         spec = _with_options(spec, args)
         problems = validate_spec(spec, False, backend.image_exists, store, cache_dir=store.home / "cache" / "validation")
@@ -104,7 +104,8 @@ def _run_tuning(store: Any, backend: Any, spec: Spec, resume: bool, plain: bool)
     """Run (or carry on with) a tuning job in this process, which holds its lease."""
     from runner.training import RunContext
     from runner.trials import Direction
-    from runner.tuning import Tuner, make_plans
+    from runner.tuning import Tuner
+    from runner.tuning_plans import make_plans
     from runner.tuning_store import TuningStore
     from runner.tuning_view import TuningView
 
@@ -196,6 +197,8 @@ def cmd_trials(args: argparse.Namespace, store: Any) -> int:
     from runner.tuning_store import TuningStore
 
     tstore = TuningStore(store)
+    if not tstore.exists(args.name) and store.has_training_job(args.name):
+        raise SpecError([Problem(args.name, "is a training job; `smlocal trials` lists the training jobs of a tuning job")])
     request, _ = tstore.request(args.name)
     objective = request["HyperParameterTuningJobConfig"].get("HyperParameterTuningJobObjective") or {}
     order = args.sort_order or ("Descending" if objective.get("Type") == "Maximize" and args.sort_by == "FinalObjectiveMetricValue" else "Ascending")

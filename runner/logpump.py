@@ -111,3 +111,15 @@ def with_log_tail(head: str, tail: list[str], limit: int, line_limit: int = 200)
     if kept:
         text += " Last log lines:\n" + "\n".join(reversed(kept))
     return text
+
+
+def both_listeners(first: MetricListener | None, second: MetricListener) -> MetricListener:
+    """A listener that calls ``first`` (when there is one), then ``second``."""
+    if first is None:
+        return second
+
+    def both(sample: MetricSample) -> None:
+        first(sample)
+        second(sample)
+
+    return both

@@ -23,7 +23,6 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -38,6 +37,9 @@ MAX_ABS_VALUE = 2.0**360
 #: The service's log shipping writes a tab as ``#011`` (syslog octal escape).
 TAB_ESCAPE = "#011"
 DEFAULT_MAX_LINE = 256 * 1024
+#: A metric regex's longest search on one line; after MAX_TIMEOUTS such lines it is dropped.
+SEARCH_TIMEOUT = 0.2
+MAX_TIMEOUTS = 3
 
 
 def _load_engine() -> ModuleType:
@@ -269,6 +271,8 @@ class MetricScraper:
         self.rejected: Counter[str] = Counter()
         self.nonfinite: Counter[str] = Counter()
         self.first_rejected: dict[str, str] = {}
+        self.timeouts: Counter[str] = Counter()
+        self.disabled: dict[str, str] = {}  # metric name -> why it is no longer scraped
         self._last: dict[str, MetricSample] = {}
 
     def feed(self, line: str, timestamp: float) -> list[MetricSample]:
@@ -276,11 +280,13 @@ class MetricScraper:
         samples: list[MetricSample] = []
         escaped: str | None = None
         for definition in self.definitions:
-            match = definition.pattern.search(line)
+            if definition.name in self.disabled:
+                continue
+            match = self._search(definition, line)
             if match is None and "\t" in line:
                 if escaped is None:
                     escaped = line.replace("\t", TAB_ESCAPE)
-                match = definition.pattern.search(escaped)
+                match = self._search(definition, escaped)
             if match is None:
                 continue
             captured = match.group(1)
@@ -294,6 +300,19 @@ class MetricScraper:
             samples.append(sample)
         return samples
 
+    def _search(self, definition: MetricDefinition, line: str) -> MatchLike | None:
+        """The definition's first match; a search that runs past SEARCH_TIMEOUT (a regex that
+        backtracks without end) finds nothing, and a third one disables the definition."""
+        if isinstance(definition.pattern, re.Pattern):  # the standard re: no timeout
+            return definition.pattern.search(line)
+        try:
+            return definition.pattern.search(line, timeout=SEARCH_TIMEOUT)  # type: ignore[call-arg]
+        except TimeoutError:
+            self.timeouts[definition.name] += 1
+            if self.timeouts[definition.name] >= MAX_TIMEOUTS:
+                self.disabled[definition.name] = f"its regex took over {SEARCH_TIMEOUT:g} s on {MAX_TIMEOUTS} lines"
+            return None
+
     def _reject(self, name: str, text: str, value: float | None) -> None:
         self.rejected[name] += 1
         if value is not None and not math.isfinite(value):
@@ -303,25 +322,6 @@ class MetricScraper:
     def last(self, name: str) -> MetricSample | None:
         """The last accepted sample of metric ``name``, or None if none was seen."""
         return self._last.get(name)
-
-    def final_metrics(self) -> list[dict[str, Any]]:
-        """``FinalMetricDataList``: the last value of each metric seen, in definition order.
-
-        Each item is ``{"MetricName": str, "Value": float, "Timestamp": datetime}``
-        with a UTC-aware timestamp; metrics never seen are left out.
-        """
-        final: list[dict[str, Any]] = []
-        for definition in self.definitions:
-            sample = self._last.get(definition.name)
-            if sample is not None:
-                final.append(
-                    {
-                        "MetricName": sample.name,
-                        "Value": sample.value,
-                        "Timestamp": datetime.fromtimestamp(sample.timestamp, tz=UTC),
-                    }
-                )
-        return final
 
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")

@@ -21,8 +21,8 @@ from runner.container import container_spec
 from runner.gpus import GpuError, plan_gpus
 from runner.hosts import Ended, HostSupervisor, network_name
 from runner.job_data import DATA_ERRORS, JobData, uses_s3
-from runner.logpump import LogSink, MetricListener, with_log_tail
-from runner.metrics import MetricSample, MetricScraper, compile_definitions
+from runner.logpump import LogSink, MetricListener, both_listeners, with_log_tail
+from runner.metrics import MetricScraper, compile_definitions
 from runner.redaction import Redactor
 from runner.specs import Spec
 from runner.staging import ObjectCache
@@ -212,7 +212,12 @@ class TrainingRun:
         except BaseException as exc:
             self._stop_data(final_sync=False)
             if not status.is_terminal(self.record):
-                self._finish(None, f"InternalServerError: smlocal failed: {exc.__class__.__name__}: {exc}")
+                reason = f"InternalServerError: smlocal failed: {exc.__class__.__name__}: {exc}"
+                try:
+                    self._finish(None, reason)
+                except Exception:  # no artifacts then, but never a record left InProgress
+                    self.record["FailureReason"] = self.redact(reason)[: files.FAILURE_REASON_MAX]
+                    self._advance("Failed")
             raise
         finally:
             self._clean_up(cids)
@@ -260,7 +265,7 @@ class TrainingRun:
         on_metric = self.on_metric
         if telemetry:
             first = next(iter(telemetry.values()))
-            on_metric = _both(self.on_metric, first.metric)  # job metrics: one publisher
+            on_metric = both_listeners(self.on_metric, first.metric)  # job metrics: one publisher
             for host, t in telemetry.items():
                 t.watch(cids[host])
 
@@ -341,6 +346,8 @@ class TrainingRun:
             self.record["ExitCode"] = exit_status.code  # not in AWS's shape; kept out of describe
         if failure:
             self.record["FailureReason"] = self.redact(failure)[: files.FAILURE_REASON_MAX]
+        for metric, why in self.scraper.disabled.items():
+            self._warn(f"metric {metric!r} stopped being scraped part way: {why}")
         final_metrics = status.final_metric_data(self.scraper, self.ctx.store.metric_series(self.name))
         if final_metrics:
             self.record["FinalMetricDataList"] = final_metrics
@@ -384,14 +391,3 @@ def _training_started(record: dict[str, Any], default: float) -> float:
         if step["Status"] == "Training":
             return float(step["StartTime"])
     return default
-
-
-def _both(first: MetricListener | None, second: MetricListener) -> MetricListener:
-    if first is None:
-        return second
-
-    def both(sample: MetricSample) -> None:
-        first(sample)
-        second(sample)
-
-    return both

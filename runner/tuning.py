@@ -9,7 +9,6 @@ the same state and carries on.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import queue
 import threading
@@ -18,36 +17,19 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from runner import completion, status, trial_jobs
-from runner.early_stopping import MedianStoppingRule, NoEarlyStopping
-from runner.hyperband import HyperbandScheduler
 from runner.metrics import MetricSample
-from runner.search_space import SearchSpace, parse_ranges
 from runner.specs import Spec
 from runner.store import JobNotFound
-from runner.strategies import make_strategy
 from runner.training import RunContext, TrainingRun, tuning_job_arn
-from runner.trials import Config, Decision, Direction, Scheduler, Strategy, Trial, TrialStatus
+from runner.trials import Config, Decision, Trial, TrialStatus
 from runner.tuning_describe import is_retryable
+from runner.tuning_plans import Plan, make_plans, max_jobs
 from runner.tuning_records import warm_start_trials
 from runner.tuning_store import TrialRow, TuningStore
 
 TICK_SECONDS = 0.2
 Event = tuple[str, str, Any]  # (kind, training job name, payload)
 Listener = Callable[[str, dict[str, Any]], None]
-
-
-@dataclass
-class Plan:
-    """One training job definition: its space, strategy, objective and scheduler."""
-
-    name: str
-    path: str
-    definition: dict[str, Any]
-    space: SearchSpace
-    strategy: Strategy
-    direction: Direction
-    metric: str
-    scheduler: Scheduler
 
 
 @dataclass
@@ -58,49 +40,7 @@ class _Live:
     run: TrainingRun
     values: list[float] = field(default_factory=list)
     stop_sent: bool = False
-
-
-def seed_of(request: dict[str, Any]) -> int:
-    seed = request["HyperParameterTuningJobConfig"].get("RandomSeed")
-    if seed is not None:
-        return int(seed)
-    digest = hashlib.sha256(request["HyperParameterTuningJobName"].encode()).digest()
-    return int.from_bytes(digest[:4], "big")
-
-
-def make_plans(request: dict[str, Any]) -> list[Plan]:
-    config = request["HyperParameterTuningJobConfig"]
-    strategy_name = config.get("Strategy", "Bayesian")
-    limits = config.get("ResourceLimits") or {}
-    plans = []
-    for name, path, definition in trial_jobs.definitions(request):
-        space, problems = parse_ranges(trial_jobs.parameter_ranges(request, definition), f"{path}.HyperParameterRanges")
-        assert space is not None and not problems, problems
-        objective = trial_jobs.objective(request, definition)
-        direction = Direction(objective.get("Type", "Minimize"))
-        scheduler: Scheduler = NoEarlyStopping()
-        if strategy_name == "Hyperband":
-            scheduler = HyperbandScheduler.from_request(
-                config.get("StrategyConfig"), direction,
-                static_hyperparameters=definition.get("StaticHyperParameters"),
-            )
-        elif config.get("TrainingJobEarlyStoppingType") == "Auto":
-            scheduler = MedianStoppingRule(direction)
-        strategy = make_strategy(
-            "Random" if strategy_name == "Hyperband" else strategy_name, space, direction,
-            seed=seed_of(request), max_jobs=limits.get("MaxNumberOfTrainingJobs"),
-            config=config.get("StrategyConfig") or {},
-        )
-        plans.append(Plan(name, path, definition, space, strategy, direction, objective["MetricName"], scheduler))
-    return plans
-
-
-def max_jobs(request: dict[str, Any], plans: list[Plan]) -> int:
-    limits = request["HyperParameterTuningJobConfig"].get("ResourceLimits") or {}
-    if limits.get("MaxNumberOfTrainingJobs"):
-        return int(limits["MaxNumberOfTrainingJobs"])
-    sizes = [p.space.size for p in plans]
-    return sum(s for s in sizes if s) or 1  # Grid: every combination
+    thread: threading.Thread | None = None  # runs the trial; ends after its "done" event
 
 
 class Tuner:
@@ -161,6 +101,12 @@ class Tuner:
             self._stop_all("Stopped")
             self._drain()
             self._end("Stopped")
+            raise
+        except Exception as exc:  # a bug of ours: stop the trials, end Failed, never stay InProgress
+            self.record["FailureReason"] = f"InternalServerError: smlocal failed: {exc.__class__.__name__}: {exc}"
+            self._stop_all("Failed")
+            self._drain()
+            self._end("Failed")
             raise
         return self.record
 
@@ -228,7 +174,8 @@ class Tuner:
             finally:
                 self._events.put(("done", row.job_name, None))
 
-        threading.Thread(target=work, name=f"trial-{row.number}", daemon=True).start()
+        live.thread = threading.Thread(target=work, name=f"trial-{row.number}", daemon=True)
+        live.thread.start()
 
     def _resume_trials(self) -> None:
         for row in self.tstore.trials(self.name):
@@ -313,7 +260,9 @@ class Tuner:
         while self._live:
             try:
                 event = self._events.get(timeout=TICK_SECONDS)
-            except queue.Empty:
+            except queue.Empty:  # a trial whose "done" went astray (a bug while handling it)
+                for job in [j for j, live in self._live.items() if live.thread and not live.thread.is_alive()]:
+                    self._live.pop(job)
                 continue
             if event[0] == "done":
                 self._live.pop(event[1], None)

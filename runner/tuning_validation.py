@@ -93,6 +93,9 @@ def validate_tuning(
         if (image_check is not None and isinstance(image, str) and image and spec.local.build is None
                 and not any(p.path == image_path for p in specific) and not image_check(image)):
             specific.append(Problem(image_path, f"image {image!r} is not in the local Docker engine and no Local.Build is given to build it"))
+    if request.get("Autotune") is not None and not for_cloud:
+        specific.append(Problem("Autotune", "is not supported locally: smlocal runs the request's own HyperParameterTuningJobConfig "
+                                            "(remove Autotune to run it here; --for-cloud accepts it)"))
     specific += _check_config(config, definitions)
     specific += builtin.tuning_problems(request)
     specific += _check_warm_start(request.get("WarmStartConfig"), parent_exists)

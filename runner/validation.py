@@ -116,6 +116,7 @@ def check_training_semantics(
     rc = request.get("ResourceConfig")
     if isinstance(rc, dict):
         problems += check_resources(rc, join_path(prefix, "ResourceConfig"), for_cloud)
+    problems += _check_spot(request, prefix)
     if for_cloud and not request.get("RoleArn"):
         problems.append(Problem(join_path(prefix, "RoleArn"), "is required by the cloud"))
     return problems
@@ -182,6 +183,21 @@ def _check_uri(uri: str, path: str, spec: Spec, for_cloud: bool, *, must_exist: 
         return []
     if not uri.startswith("s3://"):
         return [Problem(path, "must be an s3:// URI (or file:// to run locally)")]
+    return []
+
+
+def _check_spot(request: dict[str, Any], prefix: str) -> list[Problem]:
+    """MaxWaitTimeInSeconds goes with managed spot training only, and is at least the runtime."""
+    stop = request.get("StoppingCondition")
+    wait = stop.get("MaxWaitTimeInSeconds") if isinstance(stop, dict) else None
+    if wait is None or not isinstance(stop, dict):
+        return []
+    path = join_path(prefix, "StoppingCondition.MaxWaitTimeInSeconds")
+    if request.get("EnableManagedSpotTraining") is not True:
+        return [Problem(path, "is only supported when EnableManagedSpotTraining is set to true (the service refuses it otherwise)")]
+    runtime = stop.get("MaxRuntimeInSeconds")
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in (wait, runtime)) and wait < runtime:
+        return [Problem(path, f"must be at least StoppingCondition.MaxRuntimeInSeconds ({runtime}): it includes the time spent waiting for spot capacity")]
     return []
 
 

@@ -86,3 +86,56 @@ def test_stop_a_tuning_job_whose_runner_was_killed(tmp_path: Path, backend: Dock
     assert described["HyperParameterTuningJobStatus"] == "Stopped"
     assert described["TrainingJobStatusCounters"]["Stopped"] == 2
     assert [c for c in backend.client.containers.list(all=True) if "orphan-tune" in c.name] == []
+
+
+def test_a_bug_of_ours_mid_job_never_leaves_the_record_in_progress(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from runner.specs import LocalOptions, Spec
+    from runner.training import RunContext, TrainingRun
+
+    request = probe_request(tmp_path, "bug-mid-job", {"mode": "sleep", "seconds": "30"})
+    spec = Spec(request=request, local=LocalOptions(stop_grace_seconds=1), base_dir=tmp_path)
+    run = TrainingRun(spec, RunContext(store=store, backend=backend, extra_labels={"smlocal.test": test_label}))
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(run, "_supervise", broken)  # the bug, once the container runs
+    monkeypatch.setattr(run, "_upload", broken)  # and the artifacts cannot be written either
+    run.create()
+    with pytest.raises(RuntimeError, match="boom"):
+        run.run()
+    record = store.record("bug-mid-job")
+    assert record["TrainingJobStatus"] == "Failed"
+    assert record["FailureReason"] == "InternalServerError: smlocal failed: RuntimeError: boom"
+    assert backend.find({"smlocal.job": "bug-mid-job"}) == []
+
+
+def test_a_bug_of_ours_in_a_tuning_job_fails_it_and_stops_its_trials(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import yaml
+
+    from runner.specs import LocalOptions, Spec
+    from runner.training import RunContext
+    from runner.tuning import Tuner
+    from runner.tuning_store import TuningStore
+
+    request = yaml.safe_load(probe_tuning_file(tmp_path, "bug-tune", "3", jobs=4, parallel=2).read_text())
+    spec = Spec(request=request, local=LocalOptions(stop_grace_seconds=1), base_dir=tmp_path)
+    tuner = Tuner(spec, RunContext(store=store, backend=backend, extra_labels={"smlocal.test": test_label}))
+
+    def broken(event: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(tuner, "_handle", broken)  # the first trial's end hits the bug: its "done" is lost
+    tuner.create()
+    with pytest.raises(RuntimeError, match="boom"):
+        tuner.run()
+    record = TuningStore(store).record("bug-tune")
+    assert record["HyperParameterTuningJobStatus"] == "Failed"
+    assert record["FailureReason"] == "InternalServerError: smlocal failed: RuntimeError: boom"
+    trials = store.list_training_jobs("bug-tune")
+    assert len(trials) == 2 and all(t["TrainingJobStatus"] in ("Completed", "Stopped") for t in trials)
+    assert backend.find({"smlocal.test": test_label}) == []

@@ -254,3 +254,19 @@ def test_validate_a_duplicate_key(capsys: pytest.CaptureFixture[str], job_dir: P
     code, out, err = run(capsys, "validate", "--no-image-check", str(spec))
     assert (code, out) == (2, "")
     assert err == "TrainingJobName: is given twice in the same mapping (lines 1 and 19); give it once\n"
+
+
+def test_an_empty_name_is_refused_not_ignored(capsys: pytest.CaptureFixture[str], job_dir: Path) -> None:
+    path = job_dir / "job.yaml"
+    path.write_text(VALID)
+    code, _, err = run(capsys, "--home", str(job_dir / "home"), "train", str(path), "--name", "")
+    assert code == 2 and err.startswith("TrainingJobName: "), err
+    assert_no_traceback(err)
+
+
+def test_trials_of_a_training_job_says_so(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.create_training_job(status.new_record({"TrainingJobName": "plain"}, "arn:x", 1.0), {}, {})
+    code, _, err = run(capsys, "--home", str(tmp_path), "trials", "plain")
+    assert (code, err) == (2, "plain: is a training job; `smlocal trials` lists the training jobs of a tuning job\n")
+    store.close()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 import pytest
 
+from runner import status
 from runner.metrics import (
     ENGINE_NAME,
+    SEARCH_TIMEOUT,
     LineSplitter,
     MetricDefinition,
     MetricSample,
@@ -199,7 +201,7 @@ def test_scraper_rejects_and_counts_awkward_values() -> None:
     assert s.rejected["loss"] == 10
     assert s.nonfinite["loss"] == 5  # empty / garbage / out of range are not "non-finite"
     assert s.first_rejected == {"loss": "nan"}
-    assert s.final_metrics() == []
+    assert s.last("loss") is None
     assert values(s.feed("loss=0.5;", 0.0)) == {"loss": 0.5}
 
 
@@ -219,17 +221,26 @@ def test_group_that_did_not_take_part_is_rejected() -> None:
 
 def test_final_metrics_last_value_definition_order_only_seen() -> None:
     s = scraper(("a", "a=(\\S+)"), ("b", "b=(\\S+)"), ("never", "never=(\\S+)"))
-    s.feed("b=1", 10.0)
-    s.feed("a=1", 11.0)
-    s.feed("b=2 a=nan", 12.5)
-    s.feed("nothing here", 13.0)
-    assert s.final_metrics() == [
-        {"MetricName": "a", "Value": 1.0, "Timestamp": datetime.fromtimestamp(11.0, tz=UTC)},
-        {"MetricName": "b", "Value": 2.0, "Timestamp": datetime.fromtimestamp(12.5, tz=UTC)},
+    series: dict[str, list[tuple[float, float]]] = {}
+    for line, ts in (("b=1", 10.0), ("a=1", 11.0), ("b=2 a=nan", 12.5), ("nothing here", 13.0)):
+        for sample in s.feed(line, ts):
+            series.setdefault(sample.name, []).append((sample.timestamp, sample.value))
+    assert status.final_metric_data(s, series) == [
+        {"MetricName": "a", "Value": 1.0, "Timestamp": 11.0},
+        {"MetricName": "b", "Value": 2.0, "Timestamp": 12.5},
     ]
-    assert s.final_metrics()[0]["Timestamp"].tzinfo is UTC
     assert s.last("b") == MetricSample("b", 2.0, 12.5)
     assert s.last("never") is None
+
+
+def test_a_regex_that_backtracks_without_end_is_cut_short_then_dropped() -> None:
+    s = scraper(("slow", "(.*?,){11}P"), ("loss", "loss=(\\S+)"))
+    line = "1," * 2000 + " loss=0.5"
+    started = time.monotonic()
+    for _ in range(5):
+        assert values(s.feed(line, 0.0)) == {"loss": 0.5}  # the other metrics go on
+    assert time.monotonic() - started < 3 * SEARCH_TIMEOUT + 2  # three timeouts, then skipped
+    assert s.timeouts["slow"] == 3 and "slow" in s.disabled
 
 
 def test_many_lines() -> None:

@@ -585,3 +585,16 @@ def test_warm_start_parents_of_the_wrong_type(request_: dict[str, Any], base: Pa
     assert validate(request_, base, parent_exists=lambda name: False) == [
         ("WarmStartConfig.ParentHyperParameterTuningJobs", expected),
     ]
+
+
+def test_autotune_is_refused_locally_not_for_the_cloud(request_: dict[str, Any], base: Path) -> None:
+    request_["Autotune"] = {"Mode": "Enabled"}
+    assert validate(request_, base) == [("Autotune", "is not supported locally: smlocal runs the request's own "
+                                         "HyperParameterTuningJobConfig (remove Autotune to run it here; --for-cloud accepts it)")]
+    assert not [p for p in validate(request_, base, for_cloud=True) if p[0] == "Autotune"]
+
+
+def test_a_definitions_max_wait_needs_spot_training(request_: dict[str, Any], base: Path) -> None:
+    request_["TrainingJobDefinition"]["StoppingCondition"]["MaxWaitTimeInSeconds"] = 3600
+    assert ("TrainingJobDefinition.StoppingCondition.MaxWaitTimeInSeconds",
+            "is only supported when EnableManagedSpotTraining is set to true (the service refuses it otherwise)") in validate(request_, base)

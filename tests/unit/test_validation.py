@@ -504,3 +504,18 @@ def test_nul_in_what_the_container_gets(request_: dict[str, Any], base: Path) ->
         ("AlgorithmSpecification.ContainerEntrypoint[1]", "must not contain a NUL character"),
         ("Environment.A", "must not contain a NUL character"),
     ]
+
+
+def test_max_wait_goes_with_managed_spot_training_only(request_: dict[str, Any], base: Path) -> None:
+    request_["StoppingCondition"]["MaxWaitTimeInSeconds"] = 3600
+    assert validate(request_, base) == [(
+        "StoppingCondition.MaxWaitTimeInSeconds",
+        "is only supported when EnableManagedSpotTraining is set to true (the service refuses it otherwise)",
+    )]
+    request_["EnableManagedSpotTraining"] = True
+    assert validate(request_, base) == []
+    request_["StoppingCondition"]["MaxRuntimeInSeconds"] = 7200
+    assert validate(request_, base) == [(
+        "StoppingCondition.MaxWaitTimeInSeconds",
+        "must be at least StoppingCondition.MaxRuntimeInSeconds (7200): it includes the time spent waiting for spot capacity",
+    )]
