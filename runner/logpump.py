@@ -9,7 +9,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 
 from runner.backend import LogChunk
-from runner.metrics import LineSplitter, MetricSample, MetricScraper
+from runner.loglines import LineSplitter
+from runner.metrics import MetricSample, MetricScraper
 from runner.store import Store
 
 FLUSH_LINES = 2000

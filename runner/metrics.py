@@ -6,8 +6,8 @@ characters).  SageMaker applies every regex to every line the container writes t
 stdout and stderr; where a regex matches, the FIRST capture group of its FIRST match
 on that line is the metric's value.
 
-This module has no I/O: :class:`LineSplitter` turns the byte chunks of a log stream
-into lines, :func:`compile_definitions` checks and compiles the definitions, and
+This module has no I/O (runner.loglines turns a log stream's bytes into lines):
+:func:`compile_definitions` checks and compiles the definitions, and
 :class:`MetricScraper` turns lines into :class:`MetricSample` values and keeps the
 last value of each metric for ``FinalMetricDataList``.
 
@@ -36,7 +36,6 @@ MAX_REGEX_LENGTH = 500
 MAX_ABS_VALUE = 2.0**360
 #: The service's log shipping writes a tab as ``#011`` (syslog octal escape).
 TAB_ESCAPE = "#011"
-DEFAULT_MAX_LINE = 256 * 1024
 #: A metric regex's longest search on one line; after MAX_TIMEOUTS such lines it is dropped.
 SEARCH_TIMEOUT = 0.2
 MAX_TIMEOUTS = 3
@@ -78,11 +77,46 @@ class MetricDefinition:
 
     name: str
     pattern: CompiledPattern
+    guarded: bool = False  # searched with a time limit (the regex may backtrack without end)
 
     @property
     def regex(self) -> str:
         """The regex as the user wrote it."""
         return self.pattern.pattern
+
+
+def may_backtrack(regex: str) -> bool:
+    """Whether ``regex`` repeats a group that itself repeats something (``(a+)+``,
+    ``(.*?,){11}``): the shape whose search can take exponential time. Plain metric regexes
+    (``loss=(\\S+)``) are not, and are searched without the time limit's cost."""
+    starts: list[tuple[int, bool]] = []  # open groups: (start, holds a quantifier)
+    i, quantified = 0, False
+    while i < len(regex):
+        c = regex[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "[":  # a character class: skip to its end
+            j = regex.find("]", i + 2 if regex[i + 1:i + 2] == "]" else i + 1)
+            i = len(regex) if j < 0 else j + 1
+            continue
+        if c == "(":
+            starts.append((i, False))
+        elif c in "*+{" or (c == "?" and i > 0 and regex[i - 1] not in "(*+?}"):
+            if starts:
+                starts[-1] = (starts[-1][0], True)
+            if quantified and c != "?":
+                return True
+        elif c == ")" and starts:
+            _, inner = starts.pop()
+            if starts and inner:
+                starts[-1] = (starts[-1][0], True)
+            quantified = inner
+            i += 1
+            continue
+        quantified = False
+        i += 1
+    return False
 
 
 @dataclass(frozen=True)
@@ -138,7 +172,7 @@ def compile_definitions(
                 first_index[name] = index
         pattern = None if text is None else _compile(text, join_path(item_path, "Regex"), problems)
         if name is not None and pattern is not None:
-            compiled.append(MetricDefinition(name, pattern))
+            compiled.append(MetricDefinition(name, pattern, guarded=may_backtrack(pattern.pattern)))
     return compiled, problems
 
 
@@ -303,7 +337,7 @@ class MetricScraper:
     def _search(self, definition: MetricDefinition, line: str) -> MatchLike | None:
         """The definition's first match; a search that runs past SEARCH_TIMEOUT (a regex that
         backtracks without end) finds nothing, and a third one disables the definition."""
-        if isinstance(definition.pattern, re.Pattern):  # the standard re: no timeout
+        if not definition.guarded or isinstance(definition.pattern, re.Pattern):  # re: no timeout
             return definition.pattern.search(line)
         try:
             return definition.pattern.search(line, timeout=SEARCH_TIMEOUT)  # type: ignore[call-arg]
@@ -322,73 +356,3 @@ class MetricScraper:
     def last(self, name: str) -> MetricSample | None:
         """The last accepted sample of metric ``name``, or None if none was seen."""
         return self._last.get(name)
-
-
-_LINE_END = re.compile(rb"\r\n|\r|\n")
-
-
-class LineSplitter:
-    """Turns byte chunks of one log stream into complete decoded lines.
-
-    ``\\n``, ``\\r\\n`` and a lone ``\\r`` (progress bars redrawing a line) each end a
-    line; line ends are not part of the returned lines, and empty lines are kept.
-    A ``\\r\\n`` split across two chunks is one line end.  Lines are decoded as UTF-8
-    with ``errors="replace"``; a multi-byte character split across chunks decodes
-    whole.  Memory stays bounded: a line longer than ``max_line`` bytes is returned in
-    pieces of at most ``max_line`` bytes, cut before a UTF-8 character where possible.
-    Use one splitter per stream (stdout and stderr apart).
-    """
-
-    def __init__(self, max_line: int = DEFAULT_MAX_LINE) -> None:
-        if max_line < 4:
-            raise ValueError("max_line must be at least 4 bytes")
-        self.max_line = max_line
-        self._buffer = bytearray()
-        self._skip_lf = False  # the last chunk ended with "\r": a leading "\n" is its pair
-
-    def feed(self, chunk: bytes) -> list[str]:
-        """Add a chunk; returns the lines it completed (possibly none)."""
-        if not chunk:
-            return []
-        if self._skip_lf:
-            self._skip_lf = False
-            if chunk[:1] == b"\n":
-                chunk = chunk[1:]
-        buffer = self._buffer
-        scan_from = len(buffer)  # the kept remainder holds no line end
-        buffer += chunk
-        lines: list[str] = []
-        start = 0
-        for match in _LINE_END.finditer(buffer, scan_from):
-            self._emit(bytes(buffer[start : match.start()]), lines)
-            start = match.end()
-        if start:
-            self._skip_lf = buffer[start - 1] == 0x0D and start == len(buffer)
-            del buffer[:start]
-        while len(buffer) > self.max_line:
-            cut = self._cut_point(buffer)
-            lines.append(bytes(buffer[:cut]).decode("utf-8", errors="replace"))
-            del buffer[:cut]
-        return lines
-
-    def flush(self) -> list[str]:
-        """End of stream: the unterminated last line, if any (``[]`` or ``[line]``)."""
-        rest = bytes(self._buffer)
-        self._buffer.clear()
-        self._skip_lf = False
-        return [rest.decode("utf-8", errors="replace")] if rest else []
-
-    def _emit(self, data: bytes, lines: list[str]) -> None:
-        while len(data) > self.max_line:
-            cut = self._cut_point(data)
-            lines.append(data[:cut].decode("utf-8", errors="replace"))
-            data = data[cut:]
-        lines.append(data.decode("utf-8", errors="replace"))
-
-    def _cut_point(self, data: bytes | bytearray) -> int:
-        """Where to cut a too long line: at ``max_line``, moved back off a UTF-8 continuation."""
-        cut = self.max_line
-        for back in range(4):
-            if data[cut - back] & 0xC0 != 0x80:
-                return cut - back
-        return cut  # not UTF-8 here: cut anywhere
