@@ -147,13 +147,6 @@ def plan_manifest(channel: str, prefix: S3Url, entries: Sequence[str]) -> list[P
     return list(planned.values())
 
 
-def shard(items: Sequence[T], host_index: int, host_count: int, key: Any = None) -> list[T]:
-    """``ShardedByS3Key``: host ``host_index`` (0-based) of ``host_count`` takes every
-    ``host_count``-th item in key order; the shares are disjoint and cover everything."""
-    ordered = sorted(items, key=key) if key is not None else sorted(items)  # type: ignore[type-var]
-    return ordered[host_index::host_count]
-
-
 def epoch_order(items: Sequence[T], seed: int | None, epoch: int = 0, key: Any = None) -> list[T]:
     """The items in key order, or with a ``ShuffleConfig`` seed in an order drawn from
     (seed, epoch): the same on every host, another one each epoch."""

@@ -8,12 +8,11 @@ that has not ended takes the job over."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 from runner import lease
 from runner.problems import Problem, SpecError
-from runner.specs import Spec, parse_local
+from runner.specs import stored_spec
 
 TRAINING, TUNING = "training", "tuning"
 
@@ -27,12 +26,6 @@ def hold(store: Any, kind: str, name: str) -> lease.Lease:
     return held
 
 
-def stored_training_spec(store: Any, name: str) -> Spec:
-    request, local = store.request(name)
-    base_dir = Path(local.pop("BaseDir", "."))
-    return Spec(request=request, local=parse_local(local, base_dir), base_dir=base_dir)
-
-
 def resume_training(store: Any, backend: Any, name: str, aws: Any, echo: Any = None, held: lease.Lease | None = None) -> dict[str, Any]:
     """Carry on with a training job of its own (not a tuning job's trial) whose runner is gone:
     reattach to its containers, or finish it when they are gone."""
@@ -44,7 +37,7 @@ def resume_training(store: Any, backend: Any, name: str, aws: Any, echo: Any = N
         raise SpecError([Problem(name, f"is a training job of tuning job {tuning}: resume that one (smlocal tune --resume {tuning})")])
     held = held or hold(store, TRAINING, name)
     try:
-        run = TrainingRun(stored_training_spec(store, name), RunContext(store=store, backend=backend, echo=echo, aws=aws))
+        run = TrainingRun(stored_spec(*store.request(name)), RunContext(store=store, backend=backend, echo=echo, aws=aws))
         return run.resume()
     finally:
         held.release()

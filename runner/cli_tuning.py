@@ -121,11 +121,9 @@ def _run_tuning(store: Any, backend: Any, spec: Spec, resume: bool, plain: bool)
 
 
 def _stored_spec(tstore: Any, name: str, args: argparse.Namespace | None = None) -> Spec:
-    from runner import specs
+    from runner.specs import stored_spec
 
-    request, local = tstore.request(name)
-    base_dir = Path(local.pop("BaseDir", "."))
-    spec = Spec(request=request, local=specs.parse_local(local, base_dir), base_dir=base_dir)
+    spec = stored_spec(*tstore.request(name))
     return _with_options(spec, args) if args is not None else spec
 
 

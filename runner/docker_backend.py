@@ -20,6 +20,7 @@ from runner.backend import (
     JobNetwork,
     LogChunk,
 )
+from runner.gpus import device_ids
 from runner.local_workspace import LocalWorkspace
 
 LABEL_PREFIX = "smlocal."
@@ -134,11 +135,9 @@ class DockerBackend:
 
         device_requests = None
         if spec.gpus is not None:
-            if spec.gpus == "all":
-                device_requests = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
-            else:
-                ids = [g.strip() for g in spec.gpus.split(",") if g.strip()]
-                device_requests = [DeviceRequest(device_ids=ids, capabilities=[["gpu"]])]
+            ids = device_ids(spec.gpus)
+            device_requests = [DeviceRequest(count=-1, capabilities=[["gpu"]]) if ids is None
+                               else DeviceRequest(device_ids=ids, capabilities=[["gpu"]])]
         host_config = self.api.create_host_config(
             mounts=[DockerMount(m.target, m.source, type="bind", read_only=m.read_only) for m in spec.mounts],
             init=True,
@@ -330,7 +329,7 @@ class DockerBackend:
                 text = subprocess.run(instance_metrics.NVIDIA_SMI_ARGV, capture_output=True, text=True, timeout=10, check=True).stdout
             except (OSError, subprocess.SubprocessError):
                 text = ""
-            out.update(instance_metrics.gpu_percents(text, instance_metrics.gpu_devices(gpus)))
+            out.update(instance_metrics.gpu_percents(text, device_ids(gpus)))
         return out
 
     def chown_tree(self, root: Path, uid: int, gid: int) -> None:

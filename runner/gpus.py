@@ -22,8 +22,9 @@ class GpuPlan:
     warning: str | None = None
 
 
-def selected_ids(selection: str | None) -> list[str] | None:
-    """``Local.Gpus`` as device ids; None for all of them (or no selection)."""
+def device_ids(selection: str | None) -> list[str] | None:
+    """A GPU selection (``Local.Gpus``, a host's share: ``all`` or ``0,1``) as device ids;
+    None for all of them (or no selection)."""
     if selection is None or selection == "all":
         return None
     return [g.strip() for g in selection.split(",") if g.strip()]
@@ -33,7 +34,7 @@ def plan_gpus(selection: str | None, per_instance: int, hosts: list[str], machin
               instance_type: str = "") -> GpuPlan:
     """Each host's GPUs. ``per_instance``: the instance type's GPU count (-1: all, as
     ``local_gpu``); ``machine``: this machine's GPU ids, None when they cannot be told."""
-    chosen = selected_ids(selection)
+    chosen = device_ids(selection)
     pool = chosen if chosen is not None else machine
     if pool is None or not pool:
         # unknown (or none: starting the container says what is missing): every host gets the selection

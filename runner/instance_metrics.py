@@ -62,10 +62,3 @@ def gpu_percents(csv_text: str, devices: Sequence[str] | None) -> dict[str, floa
     if not seen:
         return {}
     return {"GPUUtilization": round(util, 2), "GPUMemoryUtilization": round(mem, 2)}
-
-
-def gpu_devices(gpus: str | None) -> list[str] | None:
-    """The ``Gpus`` option (``all`` or ``0,1``) as device indexes (None: all)."""
-    if gpus is None or gpus == "all":
-        return None
-    return [g.strip() for g in gpus.split(",") if g.strip()]

@@ -45,7 +45,6 @@ class LogSink:
         self._lock = threading.Lock()
         self._lines: list[tuple[str, str, float, str]] = []
         self._samples: list[tuple[str, float, float]] = []
-        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
         self.host_tails: dict[str, deque[str]] = {}  # the last lines of each host
         self.line_count = 0
 
@@ -69,7 +68,6 @@ class LogSink:
         new: list[MetricSample] = []
         with self._lock:
             self._lines.append((host, stream, ts, line))
-            self.tail.append(line)
             self.host_tails.setdefault(host, deque(maxlen=TAIL_LINES)).append(line)
             self.line_count += 1
             for sample in self._scraper.feed(line, ts):

@@ -70,6 +70,17 @@ class Spec:
     local: LocalOptions
     base_dir: Path  # relative file:// paths and build contexts resolve from here
 
+    def stored_local(self) -> dict[str, Any]:
+        """The local options as a job's record keeps them, with what a resume needs."""
+        return {**self.local.to_json(), "BaseDir": str(self.base_dir)}
+
+
+def stored_spec(request: dict[str, Any], local: dict[str, Any]) -> Spec:
+    """The spec of a stored job, from its request and ``Spec.stored_local()``."""
+    local = dict(local)
+    base_dir = Path(local.pop("BaseDir", "."))
+    return Spec(request=request, local=parse_local(local, base_dir), base_dir=base_dir)
+
 
 def parse_document(text: str, source: str) -> dict[str, Any]:
     """A request file's text as a dict; JSON is YAML, but JSON errors read better as JSON.

@@ -99,8 +99,7 @@ class TrainingRun:
         status.echo_request(self.record, self.request)
         if self.tuning_job:
             self.record["TuningJobArn"] = tuning_job_arn(self.tuning_job)
-        local = {**self.spec.local.to_json(), "BaseDir": str(self.spec.base_dir)}  # what a resume needs
-        self.ctx.store.create_training_job(self.record, self.request, local, self.tuning_job)
+        self.ctx.store.create_training_job(self.record, self.request, self.spec.stored_local(), self.tuning_job)
         return self.record
 
     def run(self) -> dict[str, Any]:
@@ -162,7 +161,7 @@ class TrainingRun:
                     for host in self.hosts:
                         self.host_data[host].prepare(self.workspaces[host])
                     aws_env = self.data.container_environment() if self.uses_s3 or self.uses_cloudwatch else {}
-                    gpus = self._gpu_plan()
+                    self._plan_gpus()
                     if several:
                         self._network = backend.create_network(
                             network_name(self.name), {"smlocal.job": self.name, **self.ctx.extra_labels},
@@ -173,7 +172,7 @@ class TrainingRun:
                     return self.record
                 cspecs = [
                     container_spec(self.request, self.spec, self.workspaces[host], host, self.ctx.extra_labels, aws_env,
-                                   training_job_arn(self.name), network=self._network, gpus=gpus.get(host))
+                                   training_job_arn(self.name), network=self._network, gpus=self._host_gpus.get(host))
                     for host in self.hosts
                 ]
                 self._advance("Training")
@@ -191,7 +190,7 @@ class TrainingRun:
                 for host in self.hosts:
                     self.host_data[host].reattach(self.workspaces[host])
                 with contextlib.suppress(GpuError):
-                    self._gpu_plan()  # which GPUs each host's instance metrics read
+                    self._plan_gpus()  # which GPUs each host's instance metrics read
             for data in self.host_data.values():
                 data.start()
             ended = self._supervise(cids, since)
@@ -312,16 +311,16 @@ class TrainingRun:
             return None
         return telemetry
 
-    def _gpu_plan(self) -> dict[str, str]:
-        """Each host's GPUs ({} for a CPU instance type); GpuError when they cannot be split."""
+    def _plan_gpus(self) -> None:
+        """Each host's GPUs into ``_host_gpus`` (none for a CPU instance type); GpuError when
+        they cannot be split."""
         itype = instances.lookup(self.request["ResourceConfig"]["InstanceType"])
         if itype is None or not itype.wants_gpu:
-            return {}
+            return
         plan = plan_gpus(self.spec.local.gpus, itype.gpus, self.hosts, self.ctx.backend.gpu_ids(), itype.name)
         if plan.warning:
             self._warn(plan.warning)
         self._host_gpus = plan.by_host
-        return plan.by_host
 
     # -- the end -----------------------------------------------------------------------------
     def _finish(self, ended: Ended | None, error: str | None) -> None:

@@ -84,8 +84,7 @@ class Tuner:
                     "WarmStartConfig", "Autotune"):
             if key in self.request:
                 record[key] = self.request[key]
-        local = {**self.spec.local.to_json(), "BaseDir": str(self.spec.base_dir)}
-        self.tstore.create(record, self.request, local)
+        self.tstore.create(record, self.request, self.spec.stored_local())
         self.record = record
         return record
 

@@ -20,7 +20,6 @@ from runner.channels import (
     planned_share,
     relative_key,
     safe_relpath,
-    shard,
 )
 from runner.s3 import S3Object, S3Url, parse_s3_url
 
@@ -124,7 +123,7 @@ def test_manifest_traversal_entry_refused() -> None:
 def test_shards_are_disjoint_and_cover_everything() -> None:
     keys = [f"k{i:03d}" for i in range(101)]
     for hosts in (1, 2, 3, 7):
-        shares = [shard(keys, i, hosts) for i in range(hosts)]
+        shares = [host_share(channel(distribution="ShardedByS3Key"), keys, i, hosts) for i in range(hosts)]
         flat = [k for s in shares for k in s]
         assert sorted(flat) == keys and len(flat) == len(set(flat))
         assert max(map(len, shares)) - min(map(len, shares)) <= 1

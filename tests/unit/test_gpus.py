@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.gpus import GpuError, plan_gpus
+from runner.gpus import GpuError, device_ids, plan_gpus
 
 TWO = ["algo-1", "algo-2"]
 
@@ -50,3 +50,8 @@ def test_unknown_gpus_are_all_given_to_every_host_with_a_warning() -> None:
     assert plan.warning is not None and "cannot be listed" in plan.warning
     assert plan_gpus(None, 1, ["algo-1"], machine=None) == plan_gpus("all", 1, ["algo-1"], machine=None)
     assert plan_gpus(None, 1, ["algo-1"], machine=None).warning is None
+
+
+def test_device_ids_of_a_selection() -> None:
+    assert device_ids("all") is None and device_ids(None) is None
+    assert device_ids("0, 2") == ["0", "2"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.instance_metrics import cpu_percent, gpu_devices, gpu_percents, memory_percent
+from runner.instance_metrics import cpu_percent, gpu_percents, memory_percent
 
 
 def test_cpu_percent_sums_over_cores() -> None:
@@ -27,5 +27,3 @@ def test_gpu_percents() -> None:
     assert gpu_percents(csv, None) == {"GPUUtilization": 180.0, "GPUMemoryUtilization": 175.0}
     assert gpu_percents(csv, ["0", "1"]) == {"GPUUtilization": 80.0, "GPUMemoryUtilization": 75.0}
     assert gpu_percents("garbage", None) == {}
-    assert gpu_devices("all") is None and gpu_devices(None) is None
-    assert gpu_devices("0, 2") == ["0", "2"]
