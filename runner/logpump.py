@@ -68,7 +68,10 @@ class LogSink:
         new: list[MetricSample] = []
         with self._lock:
             self._lines.append((host, stream, ts, line))
-            self.host_tails.setdefault(host, deque(maxlen=TAIL_LINES)).append(line)
+            tail = self.host_tails.get(host)
+            if tail is None:  # not setdefault: that would build a deque for every line
+                tail = self.host_tails[host] = deque(maxlen=TAIL_LINES)
+            tail.append(line)
             self.line_count += 1
             for sample in self._scraper.feed(line, ts):
                 self._samples.append((sample.name, sample.value, sample.timestamp))
