@@ -23,6 +23,19 @@ class ImageBuildError(BackendError):
     pass
 
 
+class WorkspaceEscape(BackendError):
+    """A path of a job's workspace leads out of it: the container made it (or a folder on
+    its way) a symbolic link.  The algorithm's doing, never followed."""
+
+    def __init__(self, relpath: str) -> None:
+        self.relpath = relpath
+        super().__init__(f"path {relpath!r} leaves the job's workspace")
+
+    def container_path(self) -> str:
+        """Where the container sees the path (``/opt/ml/...``)."""
+        return "/opt/ml/" + self.relpath.strip("/")
+
+
 @dataclass(frozen=True)
 class Mount:
     source: str

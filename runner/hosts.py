@@ -14,6 +14,7 @@ from runner.clock import Clock
 from runner.logpump import LogSink
 
 POLL_SECONDS = 0.2
+DRAIN_REPORT_SECONDS = 10.0
 LOST = ExitStatus(code=-1, error="lost track of the container")
 
 
@@ -38,8 +39,12 @@ class Ended:
 class HostSupervisor:
     """Runs until every host's container ended."""
 
-    def __init__(self, backend: Backend, clock: Clock, cids: dict[str, str], grace: float, stopping: bool = False) -> None:
+    def __init__(
+        self, backend: Backend, clock: Clock, cids: dict[str, str], grace: float, stopping: bool = False,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
         self.backend = backend
+        self.progress = progress
         self.clock = clock
         self.cids = cids
         self.grace = grace
@@ -89,7 +94,7 @@ class HostSupervisor:
                     failed = host  # one host failing fails the job: stop the others
                     self.stop_all(self.clock.now())
                 continue
-            sink.flush()
+            sink.flush(wait=False)  # never waits on log processing: stops and timeouts go out
             now = self.clock.now()
             if not self.stopping and tick(now):
                 self.stop_all(now)
@@ -97,7 +102,20 @@ class HostSupervisor:
                 for host in sorted(self._running):
                     backend.signal(self.cids[host], "SIGKILL")
                 self._kill_at = None
-        for t in pumps:
-            t.join(timeout=30)
+        self._drain(pumps, sink)
         sink.flush()
         return Ended(dict(order), failed)
+
+    def _drain(self, pumps: list[threading.Thread], sink: LogSink) -> None:
+        """Wait for the log readers to take every line the containers wrote (the engine
+        delivers them after the containers ended, at the readers' pace); none is dropped.
+        A long wait is reported every DRAIN_REPORT_SECONDS."""
+        report_at = self.clock.now() + DRAIN_REPORT_SECONDS
+        for t in pumps:
+            while t.is_alive():
+                t.join(timeout=POLL_SECONDS)
+                sink.flush(wait=False)
+                now = self.clock.now()
+                if now >= report_at and t.is_alive() and self.progress is not None:
+                    self.progress(f"the containers ended; still storing their log ({sink.line_count:,} lines so far)")
+                    report_at = now + DRAIN_REPORT_SECONDS

@@ -21,7 +21,13 @@ LineListener = Callable[[str, str, float, str], None]  # (host, stream, ts, line
 
 
 class LogSink:
-    """Collects the lines of one job's containers; thread-safe (one pump thread per stream)."""
+    """Collects the lines of one job's containers; thread-safe (one pump thread per stream).
+
+    Lines are taken in batches (what one read of a stream brought): masked, scraped and
+    tailed under the sink's lock, then written to the store in batches of FLUSH_LINES,
+    in the order they were taken.  :meth:`flush` with ``wait=False`` never waits for a pump:
+    the supervisor's stop and timeout path does not depend on log processing.
+    """
 
     def __init__(
         self,
@@ -42,61 +48,95 @@ class LogSink:
         self._after = after  # a resumed job: lines up to this time are in the store already
         self._redact = redact
         self._on_line = on_line
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the buffers, the scraper and the tails
+        self._write_lock = threading.Lock()  # one batch written at a time, in order
         self._lines: list[tuple[str, str, float, str]] = []
         self._samples: list[tuple[str, float, float]] = []
         self.host_tails: dict[str, deque[str]] = {}  # the last lines of each host
         self.line_count = 0
+        self.errors: list[str] = []  # streams that ended with an error (host, stream: why)
 
-    def pump(self, host: str, chunks: Iterable[LogChunk]) -> None:
-        """Drain one stream (run in its own thread) until the container ends."""
+    def pump(self, host: str, chunks: Iterable[LogChunk | list[LogChunk]]) -> None:
+        """Drain one stream (run in its own thread) until the container ends.  ``chunks``
+        yields chunks or lists of chunks (one read of the stream); an error while reading
+        ends the stream and is kept in :attr:`errors`, never raised from the thread."""
         splitter = LineSplitter()
         stream = "stdout"
         ts = 0.0
-        for chunk in chunks:
-            if self._after is not None and chunk.ts <= self._after:
-                continue
-            stream, ts = chunk.stream, chunk.ts
-            for line in splitter.feed(chunk.data):
-                self.add(host, stream, ts, line)
-        for line in splitter.flush():
-            self.add(host, stream, ts, line)
+        try:
+            for item in chunks:
+                for chunk in item if isinstance(item, list) else (item,):
+                    if self._after is not None and chunk.ts <= self._after:
+                        continue
+                    stream, ts = chunk.stream, chunk.ts
+                    lines = splitter.feed(chunk.data)
+                    if lines:
+                        self.add_lines(host, stream, ts, lines)
+        except Exception as exc:  # the engine went away, the connection broke
+            with self._lock:
+                self.errors.append(f"{host} {stream}: {type(exc).__name__}: {exc}")
+        rest = splitter.flush()
+        if rest:
+            self.add_lines(host, stream, ts, rest)
 
     def add(self, host: str, stream: str, ts: float, line: str) -> None:
+        self.add_lines(host, stream, ts, [line])
+
+    def add_lines(self, host: str, stream: str, ts: float, lines: list[str]) -> None:
+        """Take lines of one stream that arrived at ``ts``."""
         if self._redact is not None:
-            line = self._redact(line)
-        new: list[MetricSample] = []
+            lines = [self._redact(line) for line in lines]
+        batch: tuple[list[tuple[str, str, float, str]], list[tuple[str, float, float]]] | None = None
         with self._lock:
-            self._lines.append((host, stream, ts, line))
+            self._lines.extend([(host, stream, ts, line) for line in lines])
             tail = self.host_tails.get(host)
-            if tail is None:  # not setdefault: that would build a deque for every line
+            if tail is None:
                 tail = self.host_tails[host] = deque(maxlen=TAIL_LINES)
-            tail.append(line)
-            self.line_count += 1
-            for sample in self._scraper.feed(line, ts):
+            tail.extend(lines[-TAIL_LINES:])
+            self.line_count += len(lines)
+            new = self._scraper.feed_lines(lines, ts)
+            for sample in new:
                 self._samples.append((sample.name, sample.value, sample.timestamp))
-                new.append(sample)
             if len(self._lines) >= FLUSH_LINES:
-                self._flush_locked()
+                batch = self._take_locked()
+                self._write_lock.acquire()
+        if batch is not None:
+            self._write(*batch)
         if self._echo is not None:
-            self._echo(host, stream, line)
+            for line in lines:
+                self._echo(host, stream, line)
         if self._on_line is not None:
-            self._on_line(host, stream, ts, line)
+            for line in lines:
+                self._on_line(host, stream, ts, line)
         if self._on_metric is not None:
             for sample in new:
                 self._on_metric(sample)
 
-    def flush(self) -> None:
-        with self._lock:
-            self._flush_locked()
+    def flush(self, wait: bool = True) -> None:
+        """Write what is buffered; with ``wait=False``, only when no pump holds the sink."""
+        if not self._lock.acquire(blocking=wait):
+            return
+        try:
+            lines, samples = self._take_locked()
+            self._write_lock.acquire()
+        finally:
+            self._lock.release()
+        self._write(lines, samples)
 
-    def _flush_locked(self) -> None:
-        if self._lines:
-            self._store.add_logs(self._job, self._lines)
-            self._lines = []
-        if self._samples:
-            self._store.add_metrics(self._job, self._samples)
-            self._samples = []
+    def _take_locked(self) -> tuple[list[tuple[str, str, float, str]], list[tuple[str, float, float]]]:
+        lines, samples = self._lines, self._samples
+        self._lines, self._samples = [], []
+        return lines, samples
+
+    def _write(self, lines: list[tuple[str, str, float, str]], samples: list[tuple[str, float, float]]) -> None:
+        """Store a batch; the caller holds the write lock, released here."""
+        try:
+            if lines:
+                self._store.add_logs(self._job, lines)
+            if samples:
+                self._store.add_metrics(self._job, samples)
+        finally:
+            self._write_lock.release()
 
 
 def with_log_tail(head: str, tail: list[str], limit: int, line_limit: int = 200) -> str:

@@ -11,22 +11,23 @@ This module has no I/O (runner.loglines turns a log stream's bytes into lines):
 :class:`MetricScraper` turns lines into :class:`MetricSample` values and keeps the
 last value of each metric for ``FinalMetricDataList``.
 
-Regexes are compiled with the third-party ``regex`` package when it is installed
-(closer to the Java flavour AWS uses: ``(?<name>...)``, ``\\p{L}``, possessive
-quantifiers), else with the standard ``re``; either way each is compiled once.
+Regexes are compiled once, by :mod:`runner.regex_engines`: with RE2 (linear time) when it
+accepts them, else with the ``regex`` package and a time limit on each search; a regex that
+runs past its limit on MAX_TIMEOUTS lines is dropped for the rest of the job, with a warning.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
-from typing import Any, Protocol
+from typing import Any
 
+from runner import regex_engines
 from runner.problems import Problem, join_path
+from runner.regex_engines import SEARCH_TIMEOUT, MetricPattern
 
 DEFAULT_PATH = "AlgorithmSpecification.MetricDefinitions"
 MAX_DEFINITIONS = 40
@@ -36,39 +37,8 @@ MAX_REGEX_LENGTH = 500
 MAX_ABS_VALUE = 2.0**360
 #: The service's log shipping writes a tab as ``#011`` (syslog octal escape).
 TAB_ESCAPE = "#011"
-#: A metric regex's longest search on one line; after MAX_TIMEOUTS such lines it is dropped.
-SEARCH_TIMEOUT = 0.2
+#: After this many searches that ran past SEARCH_TIMEOUT, a regex is dropped.
 MAX_TIMEOUTS = 3
-
-
-def _load_engine() -> ModuleType:
-    try:
-        return importlib.import_module("regex")
-    except ImportError:  # pragma: no cover - regex is a declared dependency
-        return re
-
-
-_ENGINE: ModuleType = _load_engine()
-#: ``"regex"`` or ``"re"``: the module that compiles metric regexes.
-ENGINE_NAME: str = _ENGINE.__name__
-
-
-class MatchLike(Protocol):
-    """The part of a ``re.Match`` / ``regex.Match`` the scraper uses."""
-
-    def group(self, index: int, /) -> Any: ...
-
-
-class CompiledPattern(Protocol):
-    """The part of a compiled ``re`` / ``regex`` pattern the scraper uses."""
-
-    @property
-    def pattern(self) -> str: ...
-
-    @property
-    def groups(self) -> int: ...
-
-    def search(self, string: str, /) -> MatchLike | None: ...
 
 
 @dataclass(frozen=True)
@@ -76,47 +46,12 @@ class MetricDefinition:
     """One compiled ``MetricDefinitions`` entry."""
 
     name: str
-    pattern: CompiledPattern
-    guarded: bool = False  # searched with a time limit (the regex may backtrack without end)
+    pattern: MetricPattern
 
     @property
     def regex(self) -> str:
         """The regex as the user wrote it."""
         return self.pattern.pattern
-
-
-def may_backtrack(regex: str) -> bool:
-    """Whether ``regex`` repeats a group that itself repeats something (``(a+)+``,
-    ``(.*?,){11}``): the shape whose search can take exponential time. Plain metric regexes
-    (``loss=(\\S+)``) are not, and are searched without the time limit's cost."""
-    starts: list[tuple[int, bool]] = []  # open groups: (start, holds a quantifier)
-    i, quantified = 0, False
-    while i < len(regex):
-        c = regex[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == "[":  # a character class: skip to its end
-            j = regex.find("]", i + 2 if regex[i + 1:i + 2] == "]" else i + 1)
-            i = len(regex) if j < 0 else j + 1
-            continue
-        if c == "(":
-            starts.append((i, False))
-        elif c in "*+{" or (c == "?" and i > 0 and regex[i - 1] not in "(*+?}"):
-            if starts:
-                starts[-1] = (starts[-1][0], True)
-            if quantified and c != "?":
-                return True
-        elif c == ")" and starts:
-            _, inner = starts.pop()
-            if starts and inner:
-                starts[-1] = (starts[-1][0], True)
-            quantified = inner
-            i += 1
-            continue
-        quantified = False
-        i += 1
-    return False
 
 
 @dataclass(frozen=True)
@@ -172,7 +107,7 @@ def compile_definitions(
                 first_index[name] = index
         pattern = None if text is None else _compile(text, join_path(item_path, "Regex"), problems)
         if name is not None and pattern is not None:
-            compiled.append(MetricDefinition(name, pattern, guarded=may_backtrack(pattern.pattern)))
+            compiled.append(MetricDefinition(name, pattern))
     return compiled, problems
 
 
@@ -198,12 +133,11 @@ def _check_string(
     return value
 
 
-def _compile(text: str, field_path: str, problems: list[Problem]) -> CompiledPattern | None:
+def _compile(text: str, field_path: str, problems: list[Problem]) -> MetricPattern | None:
     try:
-        pattern: CompiledPattern = _ENGINE.compile(text)
-    except Exception as exc:  # re.error / regex.error, or Overflow/RecursionError
-        reason = str(exc) if isinstance(exc, _ENGINE.error) else f"{type(exc).__name__}: {exc}"
-        problems.append(Problem(field_path, f"does not compile: {reason}"))
+        pattern = regex_engines.compile_metric_regex(text)
+    except regex_engines.CompileError as exc:
+        problems.append(Problem(field_path, f"does not compile: {exc}"))
         return None
     if pattern.groups < 1:
         problems.append(
@@ -248,16 +182,64 @@ def suspicious_escapes(regex: str) -> str | None:
 
 
 def definition_warnings(defs: list[dict[str, Any]], path: str = DEFAULT_PATH) -> list[Problem]:
-    """:func:`suspicious_escapes` hints for every Regex in ``defs``, as Problems with paths."""
+    """Warnings (not errors) about the Regex of every entry in ``defs``, with paths: a regex
+    that looks double-escaped (:func:`suspicious_escapes`), one that RE2 refuses (searched
+    with a time limit, and dropped after slow lines), and one whose shape takes exponential
+    time in a backtracking engine such as the cloud's (smlocal searches it with RE2)."""
     warnings: list[Problem] = []
     if not isinstance(defs, list):
         return warnings
     for index, entry in enumerate(defs):
         text = entry.get("Regex") if isinstance(entry, dict) else None
-        hint = suspicious_escapes(text) if isinstance(text, str) else None
-        if hint is not None:
-            warnings.append(Problem(join_path(join_path(path, index), "Regex"), hint))
+        if not isinstance(text, str) or not text:
+            continue
+        field_path = join_path(join_path(path, index), "Regex")
+        for hint in _regex_hints(text):
+            warnings.append(Problem(field_path, hint))
     return warnings
+
+
+def request_warnings(request: dict[str, Any]) -> list[Problem]:
+    """:func:`definition_warnings` for every MetricDefinitions list of a CreateTrainingJob
+    or CreateHyperParameterTuningJob request, with the request's field paths."""
+    places: list[tuple[str, Any]] = []
+    if isinstance(request, dict):
+        places.append(("", request))
+        single = request.get("TrainingJobDefinition")
+        if isinstance(single, dict):
+            places.append(("TrainingJobDefinition", single))
+        several = request.get("TrainingJobDefinitions")
+        for index, definition in enumerate(several if isinstance(several, list) else []):
+            places.append((join_path("TrainingJobDefinitions", index), definition))
+    warnings: list[Problem] = []
+    for prefix, body in places:
+        algo = body.get("AlgorithmSpecification") if isinstance(body, dict) else None
+        defs = algo.get("MetricDefinitions") if isinstance(algo, dict) else None
+        if isinstance(defs, list):
+            warnings += definition_warnings(defs, join_path(prefix, DEFAULT_PATH))
+    return warnings
+
+
+def _regex_hints(text: str) -> list[str]:
+    hints: list[str] = []
+    escapes = suspicious_escapes(text)
+    if escapes is not None:
+        hints.append(escapes)
+    risk = regex_engines.backtracking_risk(text)
+    refusal = regex_engines.re2_refusal(text)
+    if refusal is not None:
+        hints.append(
+            f"RE2 refuses it ({refusal}), so it is searched with a backtracking engine, at most "
+            f"{SEARCH_TIMEOUT:g} s a line, and dropped after {MAX_TIMEOUTS} slow lines"
+            + (f"; its worst case is super-linear ({risk})" if risk else "")
+        )
+    elif risk is not None:
+        hints.append(
+            f"its worst case is super-linear in a backtracking engine ({risk}): a long line "
+            f"can stall metric scraping where such an engine is used; smlocal searches it "
+            f"with RE2 in linear time"
+        )
+    return hints
 
 
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -282,6 +264,11 @@ def parse_value(text: str) -> float | None:
     return None
 
 
+def _may_match(definition: MetricDefinition, text: str, escaped: str | None) -> bool:
+    literal = definition.pattern.literal
+    return literal is None or literal in text or (escaped is not None and literal in escaped)
+
+
 class MetricScraper:
     """Applies compiled definitions to log lines; keeps the last value of each metric.
 
@@ -297,10 +284,13 @@ class MetricScraper:
     by metric name; non-finite ones are also counted in :attr:`nonfinite` (e.g. for a
     tuning job whose objective diverged).  :attr:`first_rejected` keeps the first
     rejected capture text of each metric (cut to 100 characters) for messages.
-    Not thread-safe: feed it from one thread.
+    Not thread-safe: feed it from one thread at a time.
     """
 
-    def __init__(self, definitions: list[MetricDefinition]) -> None:
+    def __init__(
+        self, definitions: list[MetricDefinition], warn: Callable[[str], None] | None = None
+    ) -> None:
+        self._warn = warn
         self.definitions: tuple[MetricDefinition, ...] = tuple(definitions)
         self.rejected: Counter[str] = Counter()
         self.nonfinite: Counter[str] = Counter()
@@ -309,22 +299,37 @@ class MetricScraper:
         self.disabled: dict[str, str] = {}  # metric name -> why it is no longer scraped
         self._last: dict[str, MetricSample] = {}
 
-    def feed(self, line: str, timestamp: float) -> list[MetricSample]:
+    def feed_lines(self, lines: list[str], timestamp: float) -> list[MetricSample]:
+        """Scrape lines that arrived together: a definition whose required literal is in none
+        of them is not searched at all (one ``in`` over the batch instead of one a line)."""
+        if len(lines) == 1:
+            return self.feed(lines[0], timestamp)
+        text = "\n".join(lines)
+        escaped = text.replace("\t", TAB_ESCAPE) if "\t" in text else None
+        active = tuple(d for d in self.definitions if _may_match(d, text, escaped))
+        if not active:
+            return []
+        samples: list[MetricSample] = []
+        for line in lines:
+            samples += self.feed(line, timestamp, active)
+        return samples
+
+    def feed(
+        self, line: str, timestamp: float, definitions: tuple[MetricDefinition, ...] | None = None
+    ) -> list[MetricSample]:
         """Scrape one log line (without its line end); returns the samples found."""
         samples: list[MetricSample] = []
         escaped: str | None = None
-        for definition in self.definitions:
+        for definition in self.definitions if definitions is None else definitions:
             if definition.name in self.disabled:
                 continue
-            match = self._search(definition, line)
-            if match is None and "\t" in line:
+            text = self._search(definition, line)
+            if text is None and "\t" in line:
                 if escaped is None:
                     escaped = line.replace("\t", TAB_ESCAPE)
-                match = self._search(definition, escaped)
-            if match is None:
+                text = self._search(definition, escaped)
+            if text is None:
                 continue
-            captured = match.group(1)
-            text = captured if isinstance(captured, str) else ""
             value = parse_value(text)
             if value is None or not math.isfinite(value) or abs(value) > MAX_ABS_VALUE:
                 self._reject(definition.name, text, value)
@@ -334,17 +339,19 @@ class MetricScraper:
             samples.append(sample)
         return samples
 
-    def _search(self, definition: MetricDefinition, line: str) -> MatchLike | None:
-        """The definition's first match; a search that runs past SEARCH_TIMEOUT (a regex that
-        backtracks without end) finds nothing, and a third one disables the definition."""
-        if not definition.guarded or isinstance(definition.pattern, re.Pattern):  # re: no timeout
-            return definition.pattern.search(line)
+    def _search(self, definition: MetricDefinition, line: str) -> str | None:
+        """The definition's capture in ``line`` (None: no match).  A search that runs past
+        SEARCH_TIMEOUT (a backtracking regex) finds nothing; after MAX_TIMEOUTS such lines
+        the definition is dropped, with one warning."""
         try:
-            return definition.pattern.search(line, timeout=SEARCH_TIMEOUT)  # type: ignore[call-arg]
+            return definition.pattern.capture(line)
         except TimeoutError:
             self.timeouts[definition.name] += 1
             if self.timeouts[definition.name] >= MAX_TIMEOUTS:
-                self.disabled[definition.name] = f"its regex took over {SEARCH_TIMEOUT:g} s on {MAX_TIMEOUTS} lines"
+                why = f"its regex took over {SEARCH_TIMEOUT:g} s on {MAX_TIMEOUTS} lines"
+                self.disabled[definition.name] = why
+                if self._warn is not None:
+                    self._warn(f"metric {definition.name!r} is no longer scraped: {why}")
             return None
 
     def _reject(self, name: str, text: str, value: float | None) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from runner import files, instances, status
 from runner.aws import AwsClients
-from runner.backend import Backend, BackendError, ExitStatus, JobNetwork, Workspace
+from runner.backend import Backend, BackendError, ExitStatus, JobNetwork, Workspace, WorkspaceEscape
 from runner.clock import Clock, SystemClock
 from runner.container import container_spec
 from runner.gpus import GpuError, plan_gpus
@@ -73,7 +73,7 @@ class TrainingRun:
         self.tuning_job = tuning_job
         self.on_metric = on_metric or ctx.on_metric
         defs, _ = compile_definitions(self.request["AlgorithmSpecification"].get("MetricDefinitions") or [])
-        self.scraper = MetricScraper(defs)
+        self.scraper = MetricScraper(defs, warn=lambda message: self._warn(message))
         self.record: dict[str, Any] = {}
         self._stop_reason: str | None = None  # "Stopped" or "MaxRuntimeExceeded"
         self._data_failure: str | None = None  # a Pipe channel's data could not be read
@@ -256,6 +256,9 @@ class TrainingRun:
     def _warn(self, message: str) -> None:
         log.warning("smlocal: training job %s: %s", self.name, self.redact(message))
 
+    def _info(self, message: str) -> None:
+        log.warning("smlocal: training job %s: %s", self.name, message)
+
     # -- while the container runs ------------------------------------------------------------
     def _supervise(self, cids: dict[str, str], since: float | None) -> Ended:
         clock = self.ctx.clock
@@ -287,9 +290,12 @@ class TrainingRun:
             return self._stop_reason is not None or self._data_failure is not None
 
         supervisor = HostSupervisor(self.ctx.backend, clock, cids, self.spec.local.stop_grace_seconds,
-                                    stopping=self._stop_reason is not None)
+                                    stopping=self._stop_reason is not None, progress=self._info)
         try:
-            return supervisor.run(sink, since, tick)
+            ended = supervisor.run(sink, since, tick)
+            for error in sink.errors:
+                self._warn(f"a log stream ended early ({error}); lines after that point are missing")
+            return ended
         finally:
             for t in telemetry.values():
                 t.close()
@@ -328,7 +334,10 @@ class TrainingRun:
         failed = ended.first_failure(self.hosts) if ended is not None else None
         if failure is None and ended is not None and failed is not None and self._stop_reason is None:
             workspace = self.workspaces.get(failed)
-            text = workspace.read_text("output/failure", files.FAILURE_REASON_MAX) if workspace else None
+            try:
+                text = workspace.read_text("output/failure", files.FAILURE_REASON_MAX) if workspace else None
+            except WorkspaceEscape as exc:
+                text = f"AlgorithmError: {_escape_reason(exc)}"
             failure = files.failure_reason(text) or self._our_failure_reason(failed, ended.statuses[failed])
         final = self._stop_reason or ("Failed" if failure else "Completed")
         if final == "Completed":
@@ -337,6 +346,9 @@ class TrainingRun:
         if workspace is not None:
             try:
                 self._upload(workspace)
+            except WorkspaceEscape as exc:  # the algorithm's doing: its failure, not ours
+                if final != "Stopped":
+                    final, failure = "Failed", failure or f"AlgorithmError: {_escape_reason(exc)}"
             except DATA_ERRORS as exc:
                 if final == "Completed":
                     final, failure = "Failed", f"ClientError: could not write the model artifacts: {exc}"
@@ -345,8 +357,6 @@ class TrainingRun:
             self.record["ExitCode"] = exit_status.code  # not in AWS's shape; kept out of describe
         if failure:
             self.record["FailureReason"] = self.redact(failure)[: files.FAILURE_REASON_MAX]
-        for metric, why in self.scraper.disabled.items():
-            self._warn(f"metric {metric!r} stopped being scraped part way: {why}")
         final_metrics = status.final_metric_data(self.scraper, self.ctx.store.metric_series(self.name))
         if final_metrics:
             self.record["FinalMetricDataList"] = final_metrics
@@ -383,6 +393,11 @@ class TrainingRun:
         self.ctx.store.save_record(self.record)
 
 
+
+
+def _escape_reason(exc: WorkspaceEscape) -> str:
+    return (f"the container made {exc.container_path()} (or a folder on its way) a symbolic link "
+            f"out of its workspace; smlocal does not follow it")
 
 
 def _training_started(record: dict[str, Any], default: float) -> float:

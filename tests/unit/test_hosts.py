@@ -12,7 +12,7 @@ from runner.clock import SystemClock
 from runner.container import container_spec
 from runner.hosts import Ended, HostSupervisor, network_name
 from runner.logpump import LogSink
-from runner.metrics import MetricScraper
+from runner.metrics import MetricScraper, compile_definitions
 from runner.specs import LocalOptions, Spec
 from runner.store import Store
 
@@ -84,6 +84,99 @@ def test_a_stop_reaches_every_host_and_kills_after_the_grace(tmp_path: Path) -> 
     assert sorted(backend.signals) == [("c1", "SIGKILL"), ("c1", "SIGTERM"), ("c2", "SIGKILL"), ("c2", "SIGTERM")]
     assert ended.failed_host is None  # ended by our stop: not a host's failure
     assert {s.code for s in ended.statuses.values()} == {137}
+
+
+class StuckScraper(MetricScraper):
+    """A scraper stuck in a search until released (a regex that never ends)."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def feed_lines(self, lines: list[str], timestamp: float) -> list[Any]:
+        self.entered.set()
+        self.release.wait(20)
+        return []
+
+
+def test_a_stop_goes_out_while_the_log_processing_is_stuck(tmp_path: Path) -> None:
+    backend = FakeBackend()
+    backend.add("c1")
+    store = Store(tmp_path / "home")
+    scraper = StuckScraper()
+    sink = LogSink(store, "job", scraper)
+    asked: list[float] = []
+
+    def tick(now: float) -> bool:
+        asked.append(now)
+        return scraper.entered.is_set()  # stop once the pump is stuck
+
+    def release_later() -> None:
+        for _ in range(200):
+            if backend.signals:
+                break
+            threading.Event().wait(0.05)
+        scraper.release.set()
+
+    threading.Thread(target=release_later, daemon=True).start()
+    ended = HostSupervisor(backend, SystemClock(), {"algo-1": "c1"}, 5.0).run(sink, None, tick)  # type: ignore[arg-type]
+    assert backend.signals == [("c1", "SIGTERM")]  # sent while the scraper was still stuck
+    assert ended.statuses == {"algo-1": ExitStatus(143)}
+    assert [line.line for line in store.logs("job")] == ["hello from c1"]  # kept all the same
+    store.close()
+
+
+class SlowLogs(FakeBackend):
+    """A container whose log the engine keeps delivering after it ended."""
+
+    def logs(self, cid: str, stream: str, since: float | None = None) -> Iterator[LogChunk]:
+        if stream != "stdout":
+            return
+        for i in range(5000):
+            if i == 10:
+                self.end(cid, 0)
+            if i % 1000 == 999:
+                threading.Event().wait(0.2)
+            yield LogChunk("stdout", 1.0 + i, f"step {i} loss={i}\n".encode())
+
+
+def test_no_line_is_dropped_after_the_container_ended(tmp_path: Path) -> None:
+    backend = SlowLogs()
+    backend.add("c1")
+    store = Store(tmp_path / "home")
+    defs, _ = compile_definitions([{"Name": "loss", "Regex": "loss=(\\S+)"}])
+    scraper = MetricScraper(defs)
+    sink = LogSink(store, "job", scraper)
+    reports: list[str] = []
+    supervisor = HostSupervisor(backend, SystemClock(), {"algo-1": "c1"}, 5.0, progress=reports.append)  # type: ignore[arg-type]
+    ended = supervisor.run(sink, None, lambda now: False)
+    assert ended.statuses == {"algo-1": ExitStatus(0)}
+    assert sink.line_count == 5000 and len(store.logs("job", limit=10_000)) == 5000
+    last = scraper.last("loss")
+    assert last is not None and last.value == 4999
+    store.close()
+
+
+class BrokenLogs(FakeBackend):
+    def logs(self, cid: str, stream: str, since: float | None = None) -> Iterator[LogChunk]:
+        yield LogChunk(stream, 1.0, b"first line\n")
+        raise ConnectionError("Connection aborted.")
+
+
+def test_a_log_stream_that_breaks_is_recorded_not_raised(tmp_path: Path) -> None:
+    backend = BrokenLogs()
+    threading.Timer(0.1, backend.end, ("c1", 0)).start()
+    backend.add("c1")
+    store = Store(tmp_path / "home")
+    sink = LogSink(store, "job", MetricScraper([]))
+    HostSupervisor(backend, SystemClock(), {"algo-1": "c1"}, 5.0).run(sink, None, lambda now: False)  # type: ignore[arg-type]
+    assert sorted(sink.errors) == [
+        "algo-1 stderr: ConnectionError: Connection aborted.",
+        "algo-1 stdout: ConnectionError: Connection aborted.",
+    ]
+    assert sink.line_count == 2
+    store.close()
 
 
 def test_first_failure_without_a_first_failed_host() -> None:

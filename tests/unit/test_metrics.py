@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 import time
 from typing import Any
 
@@ -12,15 +11,14 @@ import pytest
 from runner import status
 from runner.loglines import LineSplitter
 from runner.metrics import (
-    ENGINE_NAME,
     SEARCH_TIMEOUT,
     MetricDefinition,
     MetricSample,
     MetricScraper,
     compile_definitions,
     definition_warnings,
-    may_backtrack,
     parse_value,
+    request_warnings,
     suspicious_escapes,
 )
 from runner.problems import Problem
@@ -49,7 +47,7 @@ def test_compile_ok_keeps_order_and_uses_regex_engine() -> None:
     assert [d.name for d in defs] == ["b", "a"]
     assert isinstance(defs[0], MetricDefinition)
     assert defs[0].regex == "b=(\\S+)"
-    assert ENGINE_NAME == "regex"  # Java-style named group above needs the regex package
+    assert defs[1].pattern.engine == "re2"  # RE2 reads the Java-style named group too
 
 
 def test_compile_problems_have_exact_paths() -> None:
@@ -235,13 +233,32 @@ def test_final_metrics_last_value_definition_order_only_seen() -> None:
 
 
 def test_a_regex_that_backtracks_without_end_is_cut_short_then_dropped() -> None:
-    s = scraper(("slow", "(.*?,){11}P"), ("loss", "loss=(\\S+)"))
-    line = "1," * 2000 + " loss=0.5"
+    # the lookahead makes RE2 refuse it: the backtracking engine searches it, with a limit
+    defs, problems = compile_definitions(
+        [{"Name": "slow", "Regex": "(?=a)(a|aa)+$"}, {"Name": "loss", "Regex": "loss=(\\S+)"}]
+    )
+    assert problems == [] and defs[0].pattern.engine == "regex"
+    warned: list[str] = []
+    s = MetricScraper(defs, warn=warned.append)
+    line = "loss=0.5 " + "a" * 60 + "!"
     started = time.monotonic()
     for _ in range(5):
         assert values(s.feed(line, 0.0)) == {"loss": 0.5}  # the other metrics go on
     assert time.monotonic() - started < 3 * SEARCH_TIMEOUT + 2  # three timeouts, then skipped
     assert s.timeouts["slow"] == 3 and "slow" in s.disabled
+    assert warned == ["metric 'slow' is no longer scraped: its regex took over 0.2 s on 3 lines"]
+
+
+@pytest.mark.parametrize("regex", ["(.*?,){11}P", "(a|aa)+$", "(x+x+)+y", "(\\w|\\d)*x", "^(a+)+$"])
+def test_catastrophic_shapes_take_linear_time_with_re2(regex: str) -> None:
+    s = scraper(("bad", regex), ("m", "m=(\\S+)"))
+    assert s.definitions[0].pattern.engine == "re2"
+    started = time.monotonic()
+    for line in ("a" * 60 + "!", "1," * 5000 + "x", "x" * 100_000, "a" * 30 + "m=2"):
+        s.feed(line, 0.0)
+    assert values(s.feed("m=1.5", 0.0)) == {"m": 1.5}
+    assert time.monotonic() - started < 1.0
+    assert not s.disabled
 
 
 def test_many_lines() -> None:
@@ -290,15 +307,32 @@ def test_splitter_feeds_scraper() -> None:
     assert found == [0.7, 0.6, 0.5]
 
 
-def test_stdlib_re_patterns_fit_the_definition_type() -> None:
-    definition = MetricDefinition("loss", re.compile("loss=(\\S+)"))
-    assert values(MetricScraper([definition]).feed("loss=3", 0.0)) == {"loss": 3.0}
+def test_batches_skip_definitions_whose_literal_is_absent_and_keep_tab_escapes() -> None:
+    s = scraper(("loss", "loss=(\\S+)"), ("acc", "acc#011(\\S+)"), ("any", "^(\\d+)$"))
+    lines = ["epoch 1", "loss=0.5", "acc\t0.9", "42", "loss=0.25"]
+    got = [(x.name, x.value) for x in s.feed_lines(lines, 3.0)]
+    assert got == [("loss", 0.5), ("acc", 0.9), ("any", 42.0), ("loss", 0.25)]
+    one_by_one = scraper(("loss", "loss=(\\S+)"), ("acc", "acc#011(\\S+)"), ("any", "^(\\d+)$"))
+    assert [(x.name, x.value) for line in lines for x in one_by_one.feed(line, 3.0)] == got
+    assert s.feed_lines(["nothing", "here"], 1.0) == []
 
 
-@pytest.mark.parametrize(("regex", "risky"), [
-    (r"loss=(\S+)", False), (r"train_loss=([0-9.e+-]+)", False), (r"(\w+)?", False), (r"(a|b)+", False),
-    (r"Epoch (\d+).*?loss: ([-+]?[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?)", False), (r"[(]+x(y)", False),
-    (r"(\S+)+x", True), (r"(.*?,){11}P", True), (r"^(a+)+b", True), (r"(?:\d+\.?)+x", True), (r"(a(b+))*", True),
-])
-def test_only_regexes_that_repeat_a_repeating_group_are_searched_with_a_time_limit(regex: str, risky: bool) -> None:
-    assert may_backtrack(regex) is risky
+def test_warnings_name_regexes_re2_refuses_and_shapes_that_backtrack() -> None:
+    entries: list[Any] = [
+        {"Name": "ok", "Regex": "ok=(\\S+)"},
+        {"Name": "nested", "Regex": "(a|aa)+$"},
+        {"Name": "look", "Regex": "(?=x)x=(\\d+)"},
+    ]
+    warnings = {w.path: w.message for w in definition_warnings(entries)}
+    assert sorted(warnings) == [f"{P}[1].Regex", f"{P}[2].Regex"]
+    assert "super-linear in a backtracking engine" in warnings[f"{P}[1].Regex"]
+    assert warnings[f"{P}[2].Regex"].startswith("RE2 refuses it (invalid perl operator: (?=)")
+
+
+def test_request_warnings_find_every_definition_list() -> None:
+    bad = {"AlgorithmSpecification": {"MetricDefinitions": [{"Name": "m", "Regex": "(x+x+)+y"}]}}
+    assert [w.path for w in request_warnings(bad)] == [f"{P}[0].Regex"]
+    tuning = {"TrainingJobDefinition": bad, "TrainingJobDefinitions": [{}, bad]}
+    assert [w.path for w in request_warnings(tuning)] == [
+        f"TrainingJobDefinition.{P}[0].Regex", f"TrainingJobDefinitions[1].{P}[0].Regex",
+    ]
