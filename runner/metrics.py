@@ -319,14 +319,17 @@ class MetricScraper:
     ) -> list[MetricSample]:
         """Scrape one log line (without its line end); returns the samples found."""
         samples: list[MetricSample] = []
-        escaped: str | None = None
+        tabbed = "\t" in line
+        escaped = line.replace("\t", TAB_ESCAPE) if tabbed else line
+        disabled = self.disabled
         for definition in self.definitions if definitions is None else definitions:
-            if definition.name in self.disabled:
+            literal = definition.pattern.literal  # the common case: not in the line, no search
+            if literal is not None and literal not in line and (not tabbed or literal not in escaped):
+                continue
+            if disabled and definition.name in disabled:
                 continue
             text = self._search(definition, line)
-            if text is None and "\t" in line:
-                if escaped is None:
-                    escaped = line.replace("\t", TAB_ESCAPE)
+            if text is None and tabbed:
                 text = self._search(definition, escaped)
             if text is None:
                 continue
