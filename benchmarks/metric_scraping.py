@@ -102,7 +102,7 @@ def main() -> None:
             times[name].append(time.perf_counter() - started)
     base = statistics.median(times[next(iter(ways))])
     print(f"{args.lines:,} lines, {len(DEFINITIONS)} metric definitions, median of {args.rounds}")
-    print(f"| way | µs a line | ratio to before | samples |")
+    print("| way | µs a line | ratio to before | samples |")
     print("| --- | --- | --- | --- |")
     for name in ways:
         median = statistics.median(times[name])
