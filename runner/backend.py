@@ -23,6 +23,10 @@ class ImageBuildError(BackendError):
     pass
 
 
+class EngineUnavailable(BackendError):
+    """No engine answers at all (none runs, or none can be reached from here)."""
+
+
 class WorkspaceEscape(BackendError):
     """A path of a job's workspace leads out of it: the container made it (or a folder on
     its way) a symbolic link.  The algorithm's doing, never followed."""
@@ -96,16 +100,20 @@ class Workspace(Protocol):
 
     def add_mount(self, mount: Mount) -> None: ...
 
-    def archive(self, relpath: str, destination: str) -> None:
-        """Write ``relpath``'s content as a gzipped tar to ``destination`` (a local path)."""
+    def archive(self, relpath: str, destination: str, within: str | None = None) -> None:
+        """Write ``relpath``'s content as a gzipped tar to ``destination`` (a local path; with
+        ``within``, the folders below ``within`` are entered without following links)."""
         ...
 
     def reclaim(self) -> None:
         """Give files the container wrote back to the user running smlocal."""
         ...
 
-    def add_channel_files(self, channel: str, files: Sequence[tuple[str, Path]]) -> None:
-        """Make ``(relpath, local file)`` pairs the content of /opt/ml/input/data/<channel>."""
+    def add_channel_files(
+        self, channel: str, files: Sequence[tuple[str, Path]], root: Path | None = None,
+    ) -> None:
+        """Make ``(relpath, local file)`` pairs the content of /opt/ml/input/data/<channel>;
+        with ``root`` (a user's folder) each file is reached from it without following links."""
         ...
 
     def make_fifo(self, relpath: str) -> None:
@@ -141,7 +149,7 @@ class Backend(Protocol):
         """Create and start a container; returns its id. Leaves nothing behind on failure."""
         ...
 
-    def logs(self, container_id: str, stream: str, since: float | None = None) -> Iterator[LogChunk]:
+    def logs(self, container_id: str, stream: str, since: float | None = None) -> Iterator[list[LogChunk]]:
         """Follow one stream of a container from its start (or from ``since``, epoch seconds)
         until it ends."""
         ...

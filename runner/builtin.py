@@ -75,7 +75,7 @@ def training_problems(request: dict[str, Any]) -> list[Problem]:
     hps = request.get("HyperParameters") or {}
     if manifest is None or not isinstance(hps, dict):
         return []
-    found = _hyperparameters_module().validate_hyperparameters(manifest, hps)
+    found = _hyperparameters_module().validate_hyperparameters(manifest, _named(hps))
     return [Problem(join_path("HyperParameters", name), message) for name, message in found]
 
 
@@ -93,7 +93,8 @@ def tuning_problems(request: dict[str, Any]) -> list[Problem]:
         module = module or _hyperparameters_module()
         specs = module.specs_by_name(manifest)
         static = definition.get("StaticHyperParameters")
-        static = static if isinstance(static, dict) else {}  # the service model reports any other type
+        # (the service model reports any other type)
+        static = _named(static) if isinstance(static, dict) else {}
         ranges = trial_jobs.parameter_ranges(request, definition)
         tuned = {r.get("Name") for kind in ranges.values() if isinstance(kind, list) for r in kind
                  if isinstance(r, dict) and isinstance(r.get("Name"), str)}
@@ -104,6 +105,12 @@ def tuning_problems(request: dict[str, Any]) -> list[Problem]:
         ranges_path = f"{path}.HyperParameterRanges" if definition.get("HyperParameterRanges") else "HyperParameterTuningJobConfig.ParameterRanges"
         problems += _range_problems(module, specs, ranges, ranges_path)
     return problems
+
+
+def _named(hps: dict[Any, Any]) -> dict[str, Any]:
+    """The hyperparameters named by strings (the service model reports a key of another type,
+    such as YAML's 1 or null)."""
+    return {name: value for name, value in hps.items() if isinstance(name, str)}
 
 
 def _range_problems(module: ModuleType, specs: dict[str, Any], ranges: dict[str, Any], path: str) -> list[Problem]:

@@ -4,8 +4,9 @@ Before the container starts the folder is seeded from S3; while it runs the runn
 folder to S3 every few seconds (new and changed files uploaded, deleted files deleted), and
 once more after it ends. A job started again with the same URI finds its checkpoints.
 
-The folder belongs to the container, which may put symlinks in it: files are opened one path
-component at a time without following links, so no sync can upload a file of the host's.
+The folder belongs to the container, which may put symlinks, FIFOs and devices in it: files are
+opened one path component at a time without following links, and only regular files are read
+(``runner.safe_files``), so no sync can upload a file of the host's or block on a FIFO.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from runner import s3
 from runner.aws import AwsError
 from runner.channels import ChannelError, plan_prefix
 from runner.s3 import S3Url
+from runner.safe_files import open_no_follow
 
 DEFAULT_INTERVAL = 5.0
 Snapshot = dict[str, tuple[int, int]]  # relpath -> (size, mtime_ns)
@@ -40,25 +42,6 @@ def snapshot(root: Path) -> Snapshot:
             if stat.S_ISREG(st.st_mode):
                 found[os.path.relpath(full, root).replace(os.sep, "/")] = (st.st_size, st.st_mtime_ns)
     return found
-
-
-def open_no_follow(root: Path, relpath: str) -> BinaryIO:
-    """Open ``root/relpath`` for reading, refusing a symlink anywhere along the way."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-    parts = relpath.split("/")
-    dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | flags)
-    try:
-        for part in parts[:-1]:
-            next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | flags, dir_fd=dir_fd)
-            os.close(dir_fd)
-            dir_fd = next_fd
-        fd = os.open(parts[-1], flags, dir_fd=dir_fd)
-    finally:
-        os.close(dir_fd)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise OSError(f"{relpath} is not a regular file")
-    return os.fdopen(fd, "rb")
 
 
 class CheckpointSync:

@@ -2,13 +2,14 @@
 
 Exit codes: 0 success; 1 the job failed or stopped, or the engine could not do its part;
 2 bad input (the request, a name, an option), with one ``Field.Path: what is wrong`` line
-per problem and never a traceback.
+per problem and never a traceback; 141 the reader of its output went away (as for ``cat``).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import sys
 import time
@@ -17,9 +18,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from runner import closed_pipe
 from runner.problems import Problem, SpecError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE  # 141, as a shell reports `cat` whose reader went away
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,10 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--endpoint-url", help="send every AWS call (S3, CloudWatch) to this endpoint (LocalStack, MinIO, moto)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("validate", help="check a request file as the service would, and more")
-    p.add_argument("spec", type=Path)
-    p.add_argument("--for-cloud", action="store_true", help="also insist on what only the cloud needs")
-    p.add_argument("--no-image-check", action="store_true", help="do not ask the Docker engine about the image")
+    from runner import cli_validate
+
+    cli_validate.add_parser(sub)
 
     p = sub.add_parser("train", help="run a CreateTrainingJob request")
     p.add_argument("spec", type=Path, nargs="?")
@@ -72,10 +74,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit code. A reader that goes away (``smlocal logs NAME | head``)
+    ends the command quietly, as it ends ``cat``: exit code 141, as for a process that
+    SIGPIPE ended (Python ignores SIGPIPE and raises BrokenPipeError instead)."""
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()  # here, not at the interpreter's exit, where it cannot be caught
+    except BrokenPipeError:
+        closed_pipe.discard_output(sys.stdout, sys.stderr)  # nothing more is printed
+        return EXIT_CLOSED_PIPE
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.endpoint_url:  # every command's AWS clients (tuning trials' too) resolve it
-        import os
-
         os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)  # its terminal closed: end as on Ctrl-C, not mid-write
@@ -88,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("smlocal: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise  # the reader went away: main() ends quietly
     except Exception as exc:
         from runner.backend import BackendError
         from runner.store import JobExists, JobNotFound
@@ -99,8 +115,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, BackendError):
             print(f"smlocal: {exc}", file=sys.stderr)
             return EXIT_FAILED
-        import os
-
         if os.environ.get("SMLOCAL_DEBUG"):
             raise
         # a bug of ours: one line, not a traceback (a job it hit was recorded as Failed)
@@ -122,32 +136,6 @@ def _backend(store: Any) -> Any:
     from runner.docker_backend import DockerBackend
 
     return DockerBackend(store.home)
-
-
-def cmd_validate(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from runner import builtin, specs, validation
-
-    spec = specs.load_spec(args.spec)
-    spec = replace(spec, request=builtin.complete(spec.request))
-    image_check = None
-    if not args.no_image_check:
-        from runner.docker_backend import DockerBackend
-
-        image_check = DockerBackend(Path(".")).image_exists
-    from runner.specs import is_tuning_request
-
-    if is_tuning_request(spec.request):
-        from runner import cli_tuning
-
-        problems = cli_tuning.validate_spec(spec, args.for_cloud, image_check, _store(args))
-    else:
-        problems = validation.validate_training(spec, for_cloud=args.for_cloud, image_check=image_check)
-    if problems:
-        raise SpecError(problems)
-    print("valid")
-    return EXIT_OK
 
 
 def apply_local_options(spec: Any, args: argparse.Namespace) -> Any:
@@ -179,7 +167,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.resume:
         store = _store(args)
-        record = cli_resume.resume_training(store, _backend(store), args.resume, _aws(args), None if args.quiet else _echo)
+        record = cli_resume.resume_training(store, _backend(store), args.resume, _aws(args),
+                                            None if args.quiet else _job_echo)
         _summary(record)
         return EXIT_OK if record["TrainingJobStatus"] == "Completed" else EXIT_FAILED
     if args.spec is None:
@@ -206,7 +195,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"smlocal: building {image} from {build.context}", file=sys.stderr)
         ensure_image(backend, build.context, image, dockerfile=build.dockerfile, build_args=build.build_args,
                      on_log=lambda line: print(f"  {line}", file=sys.stderr))
-    echo = None if args.quiet else _echo
+    echo = None if args.quiet else _job_echo
     run = training.TrainingRun(spec, training.RunContext(store=store, backend=backend, echo=echo, aws=_aws(args)))
     with cli_resume.hold(store, cli_resume.TRAINING, run.name):
         run.create()
@@ -219,6 +208,29 @@ def _echo(host: str, stream: str, line: str) -> None:
     out = sys.stdout if stream == "stdout" else sys.stderr
     out.write(line + "\n")
     out.flush()
+
+
+class _JobEcho:
+    """``_echo`` for a running job: lines written as they come and flushed once a batch (the
+    log sink calls ``flush``); the job goes on when the reader of its output goes away
+    (``smlocal train SPEC | head``): the rest of the output is discarded, not the job."""
+
+    def __call__(self, host: str, stream: str, line: str) -> None:
+        out = sys.stdout if stream == "stdout" else sys.stderr
+        try:
+            out.write(line + "\n")
+        except BrokenPipeError:
+            closed_pipe.discard_output(out)
+
+    def flush(self) -> None:
+        for out in (sys.stdout, sys.stderr):
+            try:
+                out.flush()
+            except BrokenPipeError:
+                closed_pipe.discard_output(out)
+
+
+_job_echo = _JobEcho()
 
 
 def _summary(record: dict[str, Any]) -> None:
@@ -352,6 +364,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     from runner import cli_tuning
 
     return cli_tuning.cmd_report(args, _store(args))
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from runner import cli_validate
+
+    return cli_validate.cmd_validate(args)
 
 
 _COMMANDS = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -62,13 +63,16 @@ def is_tuning_job(store: Any, name: str) -> bool:
     return TuningStore(store).exists(name)
 
 
-def validate_spec(spec: Spec, for_cloud: bool, image_check: Any, store: Any, cache_dir: Path | None = None) -> list[Problem]:
-    from runner.tuning_store import TuningStore
+def validate_spec(
+    spec: Spec, for_cloud: bool, image_check: Any, parent_exists: Callable[[str], bool],
+    cache_dir: Path | None = None,
+) -> list[Problem]:
+    """Every problem of a tuning request; ``parent_exists`` tells the warm-start parents
+    that are in the store (``smlocal validate`` reads the store without writing it)."""
     from runner.tuning_validation import validate_tuning
 
-    tstore = TuningStore(store)
-    return validate_tuning(spec, for_cloud=for_cloud, image_check=image_check, parent_exists=tstore.exists,
-                           cache_dir=cache_dir)
+    return validate_tuning(spec, for_cloud=for_cloud, image_check=image_check,
+                           parent_exists=parent_exists, cache_dir=cache_dir)
 
 
 def cmd_tune(args: argparse.Namespace, store: Any, backend: Any) -> int:
@@ -88,7 +92,8 @@ def cmd_tune(args: argparse.Namespace, store: Any, backend: Any) -> int:
         if args.name is not None:  # --name "" is refused by validation, not ignored
             spec.request["HyperParameterTuningJobName"] = args.name
         spec = _with_options(spec, args)
-        problems = validate_spec(spec, False, backend.image_exists, store, cache_dir=store.home / "cache" / "validation")
+        problems = validate_spec(spec, False, backend.image_exists, tstore.exists,
+                                 cache_dir=store.home / "cache" / "validation")
         if problems:
             raise SpecError(problems)
         if tstore.exists(spec.request["HyperParameterTuningJobName"]):

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +14,13 @@ from runner import instance_metrics
 from runner.backend import (
     BackendError,
     ContainerSpec,
+    EngineUnavailable,
     ExitStatus,
     ImageBuildError,
     JobNetwork,
     LogChunk,
 )
+from runner.docker_logs import read_log_batches
 from runner.gpus import device_ids
 from runner.local_workspace import LocalWorkspace
 
@@ -36,20 +37,11 @@ def connect() -> Any:
         client = docker.from_env(timeout=300, max_pool_size=128)
         client.ping()
     except Exception as exc:  # docker raises several unrelated types here
-        raise BackendError(
+        raise EngineUnavailable(
             f"no Docker engine answers ({exc.__class__.__name__}: {exc}); start one "
             "(or run containers/ensure-docker.sh as root on Debian)"
         ) from None
     return client
-
-
-def parse_docker_time(stamp: str) -> float:
-    """Docker's RFC 3339 timestamps carry nanoseconds; Python reads microseconds."""
-    stamp = stamp.rstrip("Z")
-    if "." in stamp:
-        head, frac = stamp.split(".", 1)
-        stamp = f"{head}.{frac[:6]}"
-    return datetime.fromisoformat(stamp + "+00:00").timestamp()
 
 
 class DockerBackend:
@@ -180,44 +172,39 @@ class DockerBackend:
             raise BackendError(f"cannot start the container: {message}") from None
         return cid
 
-    def logs(self, container_id: str, stream: str, since: float | None = None) -> Iterator[LogChunk]:
+    def logs(self, container_id: str, stream: str, since: float | None = None) -> Iterator[list[LogChunk]]:
         last, seen_at_last = since, 0
-        for chunk in self._log_frames(container_id, stream, since, follow=True):
-            if chunk.ts == last:
-                seen_at_last += 1
-            else:
-                last, seen_at_last = chunk.ts, 1
-            yield chunk
+        for batch in self._log_batches(container_id, stream, since, follow=True):
+            for chunk in batch:
+                if chunk.ts == last:
+                    seen_at_last += 1
+                else:
+                    last, seen_at_last = chunk.ts, 1
+            yield batch
         # The engine ends a follow stream when the container stops even if a slow reader has
         # not had every entry yet (json-file; seen with 200,000 lines and a reader that
         # pauses): read what is left without following, from the last entry on.
         if last is not None and last <= 0:
             last = None
-        for chunk in self._log_frames(container_id, stream, last, follow=False):
-            if last is not None and chunk.ts < last:
-                continue  # had it
-            if chunk.ts == last and seen_at_last > 0:
-                seen_at_last -= 1  # had it too (entries of the same microsecond)
-                continue
-            yield chunk
+        for batch in self._log_batches(container_id, stream, last, follow=False):
+            rest: list[LogChunk] = []
+            for chunk in batch:
+                if last is not None and chunk.ts < last:
+                    continue  # had it
+                if chunk.ts == last and seen_at_last > 0:
+                    seen_at_last -= 1  # had it too (entries of the same microsecond)
+                    continue
+                rest.append(chunk)
+            if rest:
+                yield rest
 
-    def _log_frames(self, container_id: str, stream: str, since: float | None, follow: bool) -> Iterator[LogChunk]:
+    def _log_batches(self, container_id: str, stream: str, since: float | None, follow: bool) -> Iterator[list[LogChunk]]:
         import docker.errors
 
         try:
-            frames = self.api.logs(
-                container_id, stdout=stream == "stdout", stderr=stream == "stderr",
-                stream=True, follow=follow, timestamps=True, since=since,
-            )
+            yield from read_log_batches(self.api, container_id, stream, since, follow)
         except docker.errors.APIError:
             return  # gone, or being removed from outside: wait() says how it ended
-        for frame in frames:
-            head, _, rest = frame.partition(b" ")
-            try:
-                ts = parse_docker_time(head.decode("ascii"))
-            except ValueError:
-                ts, rest = 0.0, frame
-            yield LogChunk(stream, ts, rest)
 
     def wait(self, container_id: str) -> ExitStatus:
         result = self.api.wait(container_id)

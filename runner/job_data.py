@@ -3,17 +3,28 @@ artifacts out. ``file://`` locations are bound into the container as they are; `
 ones go through S3 (staged into the workspace, fed through FIFOs, synced, uploaded).
 
 Nothing here builds an AWS client unless the request names an ``s3://`` location.
+
+Links in a ``file://`` channel's folder (which may be a former checkpoint folder a container
+wrote) are never followed, in every mode and distribution: only regular files are channel
+data, as S3 has no links. A symlink (absolute, ``../`` out of the folder, to a folder, a loop),
+a FIFO, a device or a socket is left out with a warning: File mode stages the folder's regular
+files instead of binding a folder that holds any (hard links, or copies read without following
+links), ShardedByS3Key shares out the regular files only, and Pipe mode streams only them,
+each opened without following a link (one swapped in meanwhile fails the job with a
+ClientError naming the channel and the file). The job's containers never starting (the image,
+the data) means no artifacts are written, as SageMaker writes none for a job that never trained.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from runner import files, s3
+from runner import files, s3, safe_files
 from runner.archives import UnsafeArchive
 from runner.aws import AwsClients, AwsError
 from runner.backend import Mount, Workspace
@@ -28,12 +39,17 @@ from runner.channels import (
 from runner.checkpoints import CheckpointSync
 from runner.pipes import PipeFeeder, PipeObject
 from runner.s3 import parse_s3_url
+from runner.safe_files import FolderScan
 from runner.specs import Spec, resolve_file_uri
 from runner.staging import ObjectCache, StagedChannel, plan_s3_channel, stage_s3_channel
+
+log = logging.getLogger(__name__)
 
 #: Errors that fail a job as the service's ClientError (bad data or location, not a bug).
 DATA_ERRORS = (ChannelError, AwsError, UnsafeArchive, OSError)
 CHUNK = 1024 * 1024
+#: In a host's workspace (not mounted): the job's containers started, so it has artifacts.
+STARTED_MARKER = "containers-started"
 
 
 def uses_s3(request: dict[str, Any]) -> bool:
@@ -77,6 +93,8 @@ class JobData:
         self.feeders: list[PipeFeeder] = []
         self.checkpoints: CheckpointSync | None = None
         self.staged: list[StagedChannel] = []
+        self._workspace: Workspace | None = None
+        self._ran = False  # the job's containers started (this process saw them)
 
     @property
     def host_index(self) -> int:
@@ -88,6 +106,7 @@ class JobData:
     # -- before the container starts ------------------------------------------------------------
     def prepare(self, workspace: Workspace) -> None:
         """Config files, channels (mounted, staged or piped) and checkpoints (mounted or seeded)."""
+        self._workspace = workspace
         request = self.request
         algo = request["AlgorithmSpecification"]
         channels = request.get("InputDataConfig") or []
@@ -111,11 +130,7 @@ class JobData:
             elif channel.sharded and len(self.hosts) > 1:
                 self._stage_file_share(channel, workspace)
             else:
-                source = resolve_file_uri(channel.uri, self.spec.base_dir)
-                target = f"{files.DATA_DIR}/{channel.name}"
-                if source.is_file():
-                    target = f"{target}/{source.name}"
-                workspace.add_mount(Mount(str(source), target, read_only=True))
+                self._mount_file_channel(channel, workspace)
         ckpt = request.get("CheckpointConfig")
         if ckpt:
             if ckpt["S3Uri"].startswith("s3://"):
@@ -127,17 +142,55 @@ class JobData:
                 local_dir.mkdir(parents=True, exist_ok=True)
                 workspace.add_mount(Mount(str(local_dir), files.checkpoint_dir(ckpt)))
 
+    def _mount_file_channel(self, channel: ChannelSpec, workspace: Workspace) -> None:
+        """A ``file://`` File channel every host gets whole: its folder (or file) bound
+        read-only as it is; a folder holding links, FIFOs or devices is staged instead, its
+        regular files only, so the container never sees what was left out."""
+        found = self._scan_file_channel(channel)
+        if found.skipped:
+            sources = found.sources(list(found.files))
+            workspace.add_channel_files(channel.name, sources, root=found.root)
+            return
+        source = resolve_file_uri(channel.uri, self.spec.base_dir)
+        target = f"{files.DATA_DIR}/{channel.name}"
+        if found.named_file:
+            target = f"{target}/{source.name}"
+        workspace.add_mount(Mount(str(source), target, read_only=True))
+
     def _stage_file_share(self, channel: ChannelSpec, workspace: Workspace) -> None:
         """A ``file://`` File channel sharded between several hosts: this host's share of its
-        files, linked into the host's own channel folder (the whole folder is not mounted)."""
-        source = resolve_file_uri(channel.uri, self.spec.base_dir)
-        base = source.parent if source.is_file() else source
-        paths = host_share(channel, self._file_channel_paths(channel), self.host_index, len(self.hosts))
-        workspace.add_channel_files(channel.name, [(p.relative_to(base).as_posix(), p) for p in paths])
+        regular files, linked (or copied, never following a link) into the host's own channel
+        folder (the whole folder is not mounted)."""
+        found = self._scan_file_channel(channel)
+        names = host_share(channel, list(found.files), self.host_index, len(self.hosts))
+        workspace.add_channel_files(channel.name, found.sources(names), root=found.root)
+
+    def _scan_file_channel(self, channel: ChannelSpec) -> FolderScan:
+        """The regular files of a ``file://`` channel; what is not one (a link of any kind, a
+        FIFO, a device) is left out with a warning (told once, by the first host)."""
+        try:
+            found = safe_files.scan(resolve_file_uri(channel.uri, self.spec.base_dir))
+        except FileNotFoundError:
+            raise ChannelError(f"channel {channel.name!r}: {channel.uri} does not exist") from None
+        except safe_files.UnsafeFile as exc:
+            raise ChannelError(f"channel {channel.name!r}: {exc}") from None
+        if found.skipped and self.host_index == 0:
+            shown = ", ".join(f"{rel!r} ({what})" for rel, what in found.skipped[:5])
+            more = f" and {len(found.skipped) - 5} more" if len(found.skipped) > 5 else ""
+            self._tell(f"channel {channel.name!r}: left out what is not a regular file under "
+                       f"{channel.uri} (never followed nor read; S3 has no links): {shown}{more}")
+        return found
+
+    def _tell(self, message: str) -> None:
+        if self._warn is not None:
+            self._warn(message)
+        else:
+            log.warning("smlocal: %s", message)
 
     def reattach(self, workspace: Workspace) -> None:
         """A job resumed while its container runs: feed the latest FIFO of each Pipe channel
         again and carry on syncing checkpoints."""
+        self._workspace, self._ran = workspace, True
         data = workspace.local_folder("input/data")
         for channel in channel_specs(self.request):
             if channel.mode == "Pipe":
@@ -159,6 +212,10 @@ class JobData:
 
     # -- while it runs ------------------------------------------------------------------------
     def start(self) -> None:
+        """The job's containers all started: feed and sync (and remember they started)."""
+        self._ran = True
+        if self._workspace is not None:
+            self._workspace.write_text(STARTED_MARKER, "the job's containers started\n")
         for feeder in self.feeders:
             feeder.start()
         if self.checkpoints is not None:
@@ -172,27 +229,32 @@ class JobData:
             self.checkpoints.stop(final_sync)
 
     # -- at the end -----------------------------------------------------------------------------
-    def upload(self, workspace: Workspace) -> str:
+    def upload(self, workspace: Workspace) -> str | None:
         """model.tar.gz and output.tar.gz under ``<S3OutputPath>/<job>/output/``; returns the
-        model's URI."""
+        model's URI. None, writing nothing, when the job's containers never started (the image
+        failed to start, the data could not be staged; also after a resume): SageMaker writes
+        no artifacts for a job that never trained."""
+        if not self._ran and workspace.read_text(STARTED_MARKER, 1) is None:
+            return None
         base = output_uri(self.request, self.spec)
         if not base.startswith("s3://"):
+            output_path = self.request["OutputDataConfig"]["S3OutputPath"]
+            within = resolve_file_uri(output_path, self.spec.base_dir)
             folder = Path(base[len("file://"):])
-            workspace.archive("model", str(folder / "model.tar.gz"))
-            workspace.archive("output/data", str(folder / "output.tar.gz"))
+            workspace.archive("model", str(folder / "model.tar.gz"), within=str(within))
+            workspace.archive("output/data", str(folder / "output.tar.gz"), within=str(within))
             return f"{base}/model.tar.gz"
         url = parse_s3_url(base)
         staging = workspace.local_folder("artifacts")
-        uploads = []
-        for relpath, name in (("model", "model.tar.gz"), ("output/data", "output.tar.gz")):
-            workspace.archive(relpath, str(staging / name))
-            uploads.append(s3.Upload(staging / name, url.bucket, url.child(name).key))
+        names = ("model.tar.gz", "output.tar.gz")
         try:
+            for relpath, name in zip(("model", "output/data"), names, strict=True):
+                workspace.archive(relpath, str(staging / name))
+            uploads = [s3.Upload(staging / name, url.bucket, url.child(name).key) for name in names]
             s3.transfer(self._s3(), uploads=uploads)
         finally:
-            for upload in uploads:
-                assert isinstance(upload.source, Path)
-                upload.source.unlink(missing_ok=True)
+            for name in names:
+                (staging / name).unlink(missing_ok=True)
         return str(url.child("model.tar.gz"))
 
     # -- Pipe mode ------------------------------------------------------------------------------
@@ -223,22 +285,16 @@ class JobData:
         return [(f"{bucket}/{key}", _s3_object(client, bucket, key)) for bucket, key in keys]
 
     def _file_pipe_objects(self, channel: ChannelSpec) -> list[tuple[str, PipeObject]]:
-        return [(str(path), _file_object(path)) for path in self._file_channel_paths(channel)]
-
-    def _file_channel_paths(self, channel: ChannelSpec) -> list[Path]:
-        source = resolve_file_uri(channel.uri, self.spec.base_dir)
-        return [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+        """The channel's regular files, each opened afresh every epoch without following a
+        link (one swapped in meanwhile fails the job, naming the channel and the file)."""
+        found = self._scan_file_channel(channel)
+        return [(rel, _file_object(found.root, src)) for rel, src in found.files.items()]
 
 
 def _s3_object(client: Any, bucket: str, key: str) -> PipeObject:
     return lambda: s3.stream_object(client, bucket, key, CHUNK)
 
 
-def _file_object(path: Path) -> PipeObject:
-    def chunks() -> Iterator[bytes]:
-        with open(path, "rb") as fh:
-            while block := fh.read(CHUNK):
-                yield block
-
-    return chunks
+def _file_object(root: Path, relpath: str) -> PipeObject:
+    return lambda: safe_files.read_chunks(root, relpath, CHUNK)
 

@@ -3,6 +3,7 @@ bind-mounted piecewise under /opt/ml (the Docker backend's workspace)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -13,7 +14,8 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from runner.archives import write_tar_gz
-from runner.backend import BackendError, Mount
+from runner.backend import BackendError, Mount, WorkspaceEscape
+from runner.safe_files import UnsafeFile, link_or_copy, open_dir, open_no_follow
 
 FIFO_POLL_SECONDS = 0.05
 
@@ -40,11 +42,17 @@ class LocalWorkspace:
         os.replace(tmp, path)
 
     def read_text(self, relpath: str, limit: int) -> str | None:
-        path = self._inside(relpath)
-        if not path.is_file() or path.is_symlink():
+        """The file's first ``limit`` characters; None when it is missing or not a regular file
+        reached without links (the container wrote it: a link, a FIFO, a device, never
+        followed nor read); WorkspaceEscape when a link there leads out of the workspace."""
+        try:
+            with open_no_follow(self.root, relpath) as fh:
+                return fh.read(limit * 4).decode("utf-8", errors="replace")[:limit]
+        except UnsafeFile:
+            self._inside(relpath)  # raises WorkspaceEscape for a link out of the workspace
             return None
-        with path.open("rb") as fh:
-            return fh.read(limit * 4).decode("utf-8", errors="replace")[:limit]
+        except OSError:
+            return None
 
     def mounts(self) -> list[Mount]:
         base = [
@@ -60,13 +68,18 @@ class LocalWorkspace:
             (self.root / "input" / "data" / channel).mkdir(parents=True, exist_ok=True)
         self._extra.append(mount)
 
-    def archive(self, relpath: str, destination: str) -> None:
-        write_tar_gz(self._inside(relpath), Path(destination))
+    def archive(self, relpath: str, destination: str, within: str | None = None) -> None:
+        base = Path(within) if within else None
+        write_tar_gz(self._inside(relpath), Path(destination), within=base)
 
     # -- staging (channels from S3, Pipe mode, checkpoints) ----------------------------------
-    def add_channel_files(self, channel: str, files: Sequence[tuple[str, Path]]) -> None:
+    def add_channel_files(
+        self, channel: str, files: Sequence[tuple[str, Path]], root: Path | None = None,
+    ) -> None:
         """Place ``(relpath, local file)`` pairs in the channel's folder (hard links where the
-        file system allows, else copies) and mount it read-only at its place."""
+        file system allows, else copies) and mount it read-only at its place. With ``root``
+        (a user's folder holding every file) each file is reached from ``root`` without
+        following a link and must be a regular file (``runner.safe_files``)."""
         folder = self._inside(f"input/data/{channel}")
         if folder.exists():
             shutil.rmtree(folder)  # a job started again: stage afresh
@@ -77,35 +90,68 @@ class LocalWorkspace:
             if not dest.resolve().is_relative_to(top):
                 raise BackendError(f"channel {channel!r}: {rel!r} leaves the channel's folder")
             dest.parent.mkdir(parents=True, exist_ok=True)
+            if root is not None:
+                try:
+                    link_or_copy(root, source.relative_to(root).as_posix(), dest)
+                except UnsafeFile as exc:
+                    raise BackendError(f"channel {channel!r}: {exc}") from None
+                continue
             try:
-                os.link(source, dest)
+                os.link(source, dest, follow_symlinks=False)
             except OSError:
-                shutil.copyfile(source, dest)
+                shutil.copyfile(source, dest, follow_symlinks=False)
         self.add_mount(Mount(str(folder), f"/opt/ml/input/data/{channel}", read_only=True))
 
     def make_fifo(self, relpath: str) -> None:
-        path = self._inside(relpath)
+        """A FIFO at ``relpath``, readable by any uid. The folder is the container's: it is
+        entered without following links, and what is there already must be a FIFO."""
+        dir_fd, name = self._parent(relpath)
         try:
-            os.mkfifo(path, 0o644)
-        except FileExistsError:
-            if not stat.S_ISFIFO(os.lstat(path).st_mode):
-                raise BackendError(f"{relpath} exists and is not a FIFO") from None
-        os.chmod(path, 0o644)  # readable by any uid the container runs as, whatever the umask
+            with contextlib.suppress(FileExistsError):
+                os.mkfifo(name, 0o644, dir_fd=dir_fd)
+            fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+            try:
+                if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+                    raise BackendError(f"{relpath} exists and is not a FIFO")
+                os.chmod(f"/proc/self/fd/{fd}", 0o644)  # whatever the umask; this very FIFO
+            finally:
+                os.close(fd)
+        finally:
+            os.close(dir_fd)
 
     def open_fifo(self, relpath: str, stop: threading.Event) -> BinaryIO | None:
-        """The FIFO's write end once a reader opened it; None when ``stop`` is set first."""
-        path = self._inside(relpath)
+        """The FIFO's write end once a reader opened it; None when ``stop`` is set first.
+        Never follows a link (the container could swap one in)."""
         while True:
+            dir_fd, name = self._parent(relpath)
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+                path_fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+            finally:
+                os.close(dir_fd)
+            try:
+                if not stat.S_ISFIFO(os.fstat(path_fd).st_mode):
+                    raise BackendError(f"{relpath} is not a FIFO")
+                # this very FIFO, opened for writing (never a link, file or device swapped in)
+                fd = os.open(f"/proc/self/fd/{path_fd}", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
             except OSError as exc:
                 if exc.errno != errno.ENXIO:  # ENXIO: no reader yet
                     raise
                 if stop.wait(FIFO_POLL_SECONDS):
                     return None
                 continue
+            finally:
+                os.close(path_fd)
             os.set_blocking(fd, True)
             return os.fdopen(fd, "wb")
+
+    def _parent(self, relpath: str) -> tuple[int, str]:
+        """The folder of ``relpath`` (a descriptor, entered without following links) and the
+        name in it."""
+        *parents, name = relpath.split("/")
+        try:
+            return open_dir(self.root, parents), name
+        except UnsafeFile as exc:
+            raise BackendError(f"path {relpath!r}: {exc}") from None
 
     def local_folder(self, relpath: str) -> Path:
         path = self._inside(relpath)
@@ -120,5 +166,5 @@ class LocalWorkspace:
     def _inside(self, relpath: str) -> Path:
         path = (self.root / relpath).resolve()
         if not path.is_relative_to(self.root.resolve()):
-            raise BackendError(f"path {relpath!r} leaves the job's workspace")
+            raise WorkspaceEscape(relpath)
         return path

@@ -34,6 +34,12 @@ class LineSplitter:
         """Add a chunk; returns the lines it completed (possibly none)."""
         if not chunk:
             return []
+        if (  # the common case: one whole line, as the engine's log driver stores them
+            not self._buffer and not self._skip_lf and chunk[-1:] == b"\n"
+            and chunk.find(b"\n") == len(chunk) - 1 and b"\r" not in chunk
+            and len(chunk) <= self.max_line
+        ):
+            return [chunk[:-1].decode("utf-8", errors="replace")]
         if self._skip_lf:
             self._skip_lf = False
             if chunk[:1] == b"\n":

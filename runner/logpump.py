@@ -44,6 +44,7 @@ class LogSink:
         self._job = job
         self._scraper = scraper
         self._echo = echo
+        self._echo_flush: Callable[[], None] | None = getattr(echo, "flush", None)  # once a batch
         self._on_metric = on_metric
         self._after = after  # a resumed job: lines up to this time are in the store already
         self._redact = redact
@@ -58,20 +59,24 @@ class LogSink:
 
     def pump(self, host: str, chunks: Iterable[LogChunk | list[LogChunk]]) -> None:
         """Drain one stream (run in its own thread) until the container ends.  ``chunks``
-        yields chunks or lists of chunks (one read of the stream); an error while reading
-        ends the stream and is kept in :attr:`errors`, never raised from the thread."""
+        yields chunks or lists of chunks (one read of the stream), taken a list at a time;
+        an error while reading ends the stream and is kept in :attr:`errors`, never raised
+        from the thread."""
         splitter = LineSplitter()
         stream = "stdout"
         ts = 0.0
+        after = self._after
         try:
             for item in chunks:
+                entries: list[tuple[str, str, float, str]] = []
                 for chunk in item if isinstance(item, list) else (item,):
-                    if self._after is not None and chunk.ts <= self._after:
+                    if after is not None and chunk.ts <= after:
                         continue
                     stream, ts = chunk.stream, chunk.ts
-                    lines = splitter.feed(chunk.data)
-                    if lines:
-                        self.add_lines(host, stream, ts, lines)
+                    for line in splitter.feed(chunk.data):
+                        entries.append((host, stream, ts, line))
+                if entries:
+                    self.add_entries(entries)
         except Exception as exc:  # the engine went away, the connection broke
             with self._lock:
                 self.errors.append(f"{host} {stream}: {type(exc).__name__}: {exc}")
@@ -80,21 +85,28 @@ class LogSink:
             self.add_lines(host, stream, ts, rest)
 
     def add(self, host: str, stream: str, ts: float, line: str) -> None:
-        self.add_lines(host, stream, ts, [line])
+        self.add_entries([(host, stream, ts, line)])
 
     def add_lines(self, host: str, stream: str, ts: float, lines: list[str]) -> None:
         """Take lines of one stream that arrived at ``ts``."""
-        if self._redact is not None:
-            lines = [self._redact(line) for line in lines]
+        self.add_entries([(host, stream, ts, line) for line in lines])
+
+    def add_entries(self, entries: list[tuple[str, str, float, str]]) -> None:
+        """Take ``(host, stream, ts, line)`` entries, in the order they arrived."""
+        redact = self._redact
+        if redact is not None:
+            entries = [(h, s, t, redact(line)) for h, s, t, line in entries]
+        lines = [entry[3] for entry in entries]
         batch: tuple[list[tuple[str, str, float, str]], list[tuple[str, float, float]]] | None = None
         with self._lock:
-            self._lines.extend([(host, stream, ts, line) for line in lines])
-            tail = self.host_tails.get(host)
-            if tail is None:
-                tail = self.host_tails[host] = deque(maxlen=TAIL_LINES)
-            tail.extend(lines[-TAIL_LINES:])
-            self.line_count += len(lines)
-            new = self._scraper.feed_lines(lines, ts)
+            self._lines += entries
+            for host in {entry[0] for entry in entries}:
+                tail = self.host_tails.get(host)
+                if tail is None:
+                    tail = self.host_tails[host] = deque(maxlen=TAIL_LINES)
+                tail.extend(e[3] for e in entries[-TAIL_LINES:] if e[0] == host)
+            self.line_count += len(entries)
+            new = self._scraper.feed_lines(lines, [entry[2] for entry in entries])
             for sample in new:
                 self._samples.append((sample.name, sample.value, sample.timestamp))
             if len(self._lines) >= FLUSH_LINES:
@@ -103,10 +115,12 @@ class LogSink:
         if batch is not None:
             self._write(*batch)
         if self._echo is not None:
-            for line in lines:
+            for host, stream, _, line in entries:
                 self._echo(host, stream, line)
+            if self._echo_flush is not None:
+                self._echo_flush()
         if self._on_line is not None:
-            for line in lines:
+            for host, stream, ts, line in entries:
                 self._on_line(host, stream, ts, line)
         if self._on_metric is not None:
             for sample in new:

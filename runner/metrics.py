@@ -299,19 +299,21 @@ class MetricScraper:
         self.disabled: dict[str, str] = {}  # metric name -> why it is no longer scraped
         self._last: dict[str, MetricSample] = {}
 
-    def feed_lines(self, lines: list[str], timestamp: float) -> list[MetricSample]:
-        """Scrape lines that arrived together: a definition whose required literal is in none
-        of them is not searched at all (one ``in`` over the batch instead of one a line)."""
+    def feed_lines(self, lines: list[str], timestamps: float | list[float]) -> list[MetricSample]:
+        """Scrape lines that arrived together (``timestamps``: one for all, or one a line): a
+        definition whose required literal is in none of them is not searched at all (one
+        ``in`` over the batch instead of one a line)."""
+        stamps = timestamps if isinstance(timestamps, list) else [timestamps] * len(lines)
         if len(lines) == 1:
-            return self.feed(lines[0], timestamp)
+            return self.feed(lines[0], stamps[0])
         text = "\n".join(lines)
         escaped = text.replace("\t", TAB_ESCAPE) if "\t" in text else None
         active = tuple(d for d in self.definitions if _may_match(d, text, escaped))
         if not active:
             return []
         samples: list[MetricSample] = []
-        for line in lines:
-            samples += self.feed(line, timestamp, active)
+        for line, stamp in zip(lines, stamps, strict=True):
+            samples += self.feed(line, stamp, active)
         return samples
 
     def feed(

@@ -5,7 +5,10 @@ runner writes every object of the channel into it, in key order, and closes it (
 sees end of file); then ``<channel>_1`` appears for the next epoch, and so on for as long as
 the container keeps reading. A reader that closes an epoch early just moves on to the next.
 ``CompressionType: Gzip`` objects are decompressed on the way; ``RecordWrapperType: RecordIO``
-wraps each object in one RecordIO record (MXNet's framing, as the service does).
+wraps each object in one RecordIO record (MXNet's framing, as the service does). The FIFOs'
+folder is the container's: the workspace makes and opens them without following links, and
+a link or file put in a FIFO's place fails the job, as does an object that cannot be read
+(a ``file://`` channel's files are read without following links: ``runner.safe_files``).
 """
 
 from __future__ import annotations
@@ -110,8 +113,12 @@ class PipeFeeder:
     def _run(self) -> None:
         while not self._stop.is_set():
             relpath = fifo_relpath(self.channel, self.epoch)
-            self._workspace.make_fifo(relpath)
-            fifo = self._workspace.open_fifo(relpath, self._stop)
+            try:  # the folder is the container's: what it put in the FIFO's place fails the job
+                self._workspace.make_fifo(relpath)
+                fifo = self._workspace.open_fifo(relpath, self._stop)
+            except Exception as exc:
+                self._fail(exc)
+                return
             if fifo is None:
                 return
             try:
@@ -119,8 +126,7 @@ class PipeFeeder:
             except BrokenPipeError:
                 pass  # the reader closed the epoch early: on to the next one
             except Exception as exc:
-                if self._on_error is not None:
-                    self._on_error(f"Pipe mode channel {self.channel!r}, epoch {self.epoch}: {exc}")
+                self._fail(exc)
                 return
             finally:
                 try:
@@ -129,6 +135,10 @@ class PipeFeeder:
                     pass
             self.epochs_fed += 1
             self.epoch += 1
+
+    def _fail(self, exc: Exception) -> None:
+        if self._on_error is not None:
+            self._on_error(f"Pipe mode channel {self.channel!r}, epoch {self.epoch}: {exc}")
 
     def _feed(self, fifo: BinaryIO) -> None:
         objects = self._objects(self.epoch) if callable(self._objects) else self._objects

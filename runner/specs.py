@@ -16,7 +16,6 @@ validated or sent anywhere, so the rest of the file goes to boto3 unchanged::
 from __future__ import annotations
 
 import errno
-import json
 import math
 import os
 import re
@@ -24,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from runner.documents import MAX_DOCUMENT_BYTES, size_problem
+from runner.documents import parse_document as parse_document  # a request file's text as a dict
 from runner.problems import Problem, SpecError, join_path
 
 LOCAL_KEY = "Local"
@@ -82,100 +81,18 @@ def stored_spec(request: dict[str, Any], local: dict[str, Any]) -> Spec:
     return Spec(request=request, local=parse_local(local, base_dir), base_dir=base_dir)
 
 
-def parse_document(text: str, source: str) -> dict[str, Any]:
-    """A request file's text as a dict; JSON is YAML, but JSON errors read better as JSON.
-    A key given twice in one mapping is an error (the parsers would keep the last silently),
-    and so is a YAML alias of a node that contains it (a request that contains itself)."""
-    problems: list[Problem] = []
-    try:
-        if text.lstrip().startswith("{"):
-            data = _json_tree(json.loads(text, object_pairs_hook=_JsonObject), "", problems)
-        else:
-            data = _load_yaml(text, problems)
-    except json.JSONDecodeError as exc:
-        raise SpecError([Problem(source, f"not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}")]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark is not None else ""
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise SpecError([Problem(source, f"not valid YAML: {where}{reason}")]) from None
-    except RecursionError:
-        raise SpecError([Problem(source, "is nested too deeply to be a request")]) from None
-    if problems:
-        raise SpecError(problems)
-    if not isinstance(data, dict):
-        raise SpecError([Problem(source, "must hold a mapping of request fields at the top level")])
-    return data
-
-
-class _JsonObject(list[tuple[str, Any]]):
-    """A JSON object's (key, value) pairs in order, duplicates kept (``object_pairs_hook``)."""
-
-
-def _json_tree(value: Any, path: str, duplicates: list[Problem]) -> Any:
-    """``value`` with its objects as dicts; a key given twice in one object is reported."""
-    if isinstance(value, _JsonObject):
-        out: dict[str, Any] = {}
-        for key, item in value:
-            child = join_path(path, key)
-            if key in out:
-                duplicates.append(Problem(child, "is given twice in the same object; give it once"))
-            out[key] = _json_tree(item, child, duplicates)
-        return out
-    if isinstance(value, list):
-        return [_json_tree(item, join_path(path, i), duplicates) for i, item in enumerate(value)]
-    return value
-
-
-def _load_yaml(text: str, problems: list[Problem]) -> Any:
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _check_yaml_node(node, "", problems, set(), set())
-        return None if problems else loader.construct_document(node)
-    finally:
-        loader.dispose()
-
-
-def _check_yaml_node(node: yaml.Node, path: str, problems: list[Problem], seen: set[int], enclosing: set[int]) -> None:
-    """Keys given twice in one mapping, and aliases of an enclosing node (a request that would
-    contain itself); each shared node is checked once."""
-    if id(node) in enclosing:
-        problems.append(Problem(path, "refers to a mapping or list that contains it (a YAML alias); a request cannot be recursive"))
-        return
-    if id(node) in seen:
-        return
-    seen.add(id(node))
-    enclosing.add(id(node))
-    if isinstance(node, yaml.MappingNode):
-        lines: dict[tuple[str, Any], int] = {}
-        for key, item in node.value:
-            if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
-                _check_yaml_node(item, path, problems, seen, enclosing)  # a merged mapping: its own keys
-                continue
-            child = join_path(path, str(key.value))
-            line = key.start_mark.line + 1
-            if (key.tag, key.value) in lines:
-                first = lines[(key.tag, key.value)]
-                problems.append(Problem(child, f"is given twice in the same mapping (lines {first} and {line}); give it once"))
-            lines.setdefault((key.tag, key.value), line)
-            _check_yaml_node(item, child, problems, seen, enclosing)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _check_yaml_node(item, join_path(path, i), problems, seen, enclosing)
-    enclosing.discard(id(node))
-
-
 def load_spec(path: str | Path) -> Spec:
     """Read a request file; raises SpecError naming the file when it cannot be read."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as f:
+            raw = f.read(MAX_DOCUMENT_BYTES + 1)  # no more: the file may be endless (/dev/zero)
+        text = raw.decode("utf-8")
     except OSError as exc:
         raise SpecError([Problem(str(path), f"cannot read: {exc.strerror or exc}")]) from None
     except UnicodeDecodeError:
+        if len(raw) > MAX_DOCUMENT_BYTES:
+            raise SpecError([size_problem(str(path))]) from None
         raise SpecError([Problem(str(path), "is not UTF-8 text")]) from None
     return spec_from_dict(parse_document(text, str(path)), p.resolve().parent)
 
@@ -192,7 +109,7 @@ def parse_local(raw: Any, base_dir: Path) -> LocalOptions:
     problems: list[Problem] = []
     if not isinstance(raw, dict):
         raise SpecError([Problem(LOCAL_KEY, "must be a mapping")])
-    for key in sorted(set(raw) - _LOCAL_FIELDS):
+    for key in sorted(set(raw) - _LOCAL_FIELDS, key=str):
         problems.append(Problem(f"{LOCAL_KEY}.{key}", f"is not a known field (valid: {', '.join(sorted(_LOCAL_FIELDS))})"))
     build = None
     if "Build" in raw:
@@ -219,7 +136,7 @@ def _parse_build(raw: Any, base_dir: Path, problems: list[Problem]) -> BuildOpti
     if not isinstance(raw, dict):
         problems.append(Problem(path, "must be a mapping with Context (and optionally Dockerfile, BuildArgs)"))
         return None
-    for key in sorted(set(raw) - _BUILD_FIELDS):
+    for key in sorted(set(raw) - _BUILD_FIELDS, key=str):
         problems.append(Problem(f"{path}.{key}", f"is not a known field (valid: {', '.join(sorted(_BUILD_FIELDS))})"))
     context = raw.get("Context")
     if not isinstance(context, str) or not context:

@@ -175,11 +175,31 @@ class Store:
 
     # -- metrics ---------------------------------------------------------------------------
     def add_metrics(self, job: str, samples: Iterable[tuple[str, float, float]]) -> None:
+        """``samples``: (name, value, ts) tuples, written in one transaction."""
+        self._insert_many(
+            "INSERT INTO metrics(job, name, value, ts) VALUES (?, ?, ?, ?)",
+            ((job, n, v, t) for n, v, t in samples),
+        )
+
+    def _insert_many(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
         with self._lock:
-            self._db.executemany(
-                "INSERT INTO metrics(job, name, value, ts) VALUES (?, ?, ?, ?)",
-                ((job, n, v, t) for n, v, t in samples),
-            )
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(sql, rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def last_metric_points(self, job: str) -> dict[str, list[tuple[float, float]]]:
+        """The last stored (ts, value) of each metric of ``job``, in :meth:`metric_series`'s
+        shape; reads one row a metric, however long the series."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT name, ts, value FROM metrics WHERE rowid IN "
+                "(SELECT MAX(rowid) FROM metrics WHERE job = ? GROUP BY name)", (job,),
+            ).fetchall()
+        return {name: [(ts, value)] for name, ts, value in rows}
 
     def metric_series(self, job: str) -> dict[str, list[tuple[float, float]]]:
         with self._lock:
@@ -194,17 +214,10 @@ class Store:
     # -- logs --------------------------------------------------------------------------------
     def add_logs(self, job: str, lines: Iterable[tuple[str, str, float, str]]) -> None:
         """``lines``: (host, stream, ts, text) tuples, written in one transaction."""
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(
-                    "INSERT INTO logs(job, host, stream, ts, line) VALUES (?, ?, ?, ?, ?)",
-                    ((job, h, s, t, text) for h, s, t, text in lines),
-                )
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        self._insert_many(
+            "INSERT INTO logs(job, host, stream, ts, line) VALUES (?, ?, ?, ?, ?)",
+            ((job, h, s, t, text) for h, s, t, text in lines),
+        )
 
     def logs(self, job: str, after: int = 0, limit: int = 5000) -> list[LogLine]:
         with self._lock:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner import files, instances, status
+from runner import failures, files, instances, status
 from runner.aws import AwsClients
 from runner.backend import Backend, BackendError, ExitStatus, JobNetwork, Workspace, WorkspaceEscape
 from runner.clock import Clock, SystemClock
@@ -21,7 +21,7 @@ from runner.container import container_spec
 from runner.gpus import GpuError, plan_gpus
 from runner.hosts import Ended, HostSupervisor, network_name
 from runner.job_data import DATA_ERRORS, JobData, uses_s3
-from runner.logpump import LogSink, MetricListener, both_listeners, with_log_tail
+from runner.logpump import LogSink, MetricListener, both_listeners
 from runner.metrics import MetricScraper, compile_definitions
 from runner.redaction import Redactor
 from runner.specs import Spec
@@ -29,6 +29,7 @@ from runner.staging import ObjectCache
 from runner.store import Store
 
 HOST = "algo-1"  # the first host: its model and output are the job's artifacts
+CREATED_MARKER = "container-created"  # in a host's workspace (not mounted): its container was made
 Echo = Callable[[str, str, str], None]
 log = logging.getLogger("smlocal")
 
@@ -76,7 +77,7 @@ class TrainingRun:
         self.scraper = MetricScraper(defs, warn=lambda message: self._warn(message))
         self.record: dict[str, Any] = {}
         self._stop_reason: str | None = None  # "Stopped" or "MaxRuntimeExceeded"
-        self._data_failure: str | None = None  # a Pipe channel's data could not be read
+        self._failure: str | None = None  # fails the job and stops its hosts (a Pipe channel's data)
         self._sink: LogSink | None = None
         self.uses_s3 = uses_s3(self.request)
         self.uses_cloudwatch = spec.local.cloudwatch
@@ -85,7 +86,7 @@ class TrainingRun:
         self.hosts = files.host_names(int(self.request["ResourceConfig"].get("InstanceCount") or 1))
         cache = ObjectCache(ctx.store.home / "cache" / "s3")
         self.host_data = {
-            host: JobData(spec, self._aws, cache, host, self.hosts, on_error=self._on_data_failure, warn=self._warn)
+            host: JobData(spec, self._aws, cache, host, self.hosts, on_error=self._on_failure, warn=self._warn)
             for host in self.hosts
         }
         self.data = self.host_data[HOST]
@@ -122,15 +123,23 @@ class TrainingRun:
         if len(found) == len(self.hosts):
             return self._run(found, fresh=False)
         stopping = self.ctx.store.stop_requested(self.name)
+        self.workspaces = {host: self.ctx.backend.workspace(self.name, host) for host in self.hosts}
+        gone = [host for host in self.hosts if host not in found]
+        never = [host for host in gone if self.workspaces[host].read_text(CREATED_MARKER, 1) is None]
         if not found and stopping:
             self._stop_reason = "Stopped"  # stopped before (or while) its containers were made
-        elif not found and self.record["SecondaryStatus"] in ("Starting", "Downloading"):
+        elif not found and (never == gone or self.record["SecondaryStatus"] in ("Starting", "Downloading")):
             self.record["SecondaryStatusTransitions"] = self.record["SecondaryStatusTransitions"][:1]
             self.record["SecondaryStatus"] = "Starting"
             self.record["SecondaryStatusTransitions"][0].pop("EndTime", None)
             return self._run({}, fresh=True)
-        self.workspaces = {host: self.ctx.backend.workspace(self.name, host) for host in self.hosts}
-        gone = [host for host in self.hosts if host not in found]
+        elif never == gone:  # smlocal was stopped while it started the hosts' containers
+            if not stopping:  # (a stop asked for meanwhile ends it Stopped instead)
+                self._failure = (
+                    f"InternalServerError: smlocal stopped while it started the job's containers: "
+                    f"host(s) {', '.join(gone)} never started, so the others were stopped"
+                )
+            return self._run(found, fresh=False)
         what = "the container of this job is" if len(self.hosts) == 1 else f"the container(s) of host(s) {', '.join(gone)} are"
         error = None if self._stop_reason else f"InternalServerError: {what} gone (smlocal stopped while it ran and it was removed)"
         try:
@@ -177,8 +186,9 @@ class TrainingRun:
                 ]
                 self._advance("Training")
                 try:
-                    for cspec in cspecs:
+                    for cspec in cspecs:  # the marker lets a resume tell "never made" from "gone"
                         cids[cspec.hostname] = backend.start(cspec)
+                        self.workspaces[cspec.hostname].write_text(CREATED_MARKER, "created\n")
                 except BackendError as exc:
                     self._stop_data(final_sync=False)
                     self._finish(None, f"ClientError: {exc}")
@@ -187,14 +197,14 @@ class TrainingRun:
                 since = self.ctx.store.last_log_time(self.name)
                 if self.ctx.store.stop_requested(self.name) and self.record["SecondaryStatus"] == "Stopping":
                     self._stop_reason = "Stopped"
-                for host in self.hosts:
+                for host in cids:
                     self.host_data[host].reattach(self.workspaces[host])
                 with contextlib.suppress(GpuError):
                     self._plan_gpus()  # which GPUs each host's instance metrics read
-            for data in self.host_data.values():
-                data.start()
+            for host in cids:
+                self.host_data[host].start()
             ended = self._supervise(cids, since)
-            error = self._data_failure
+            error = self._failure
             try:
                 self._stop_data()
             except DATA_ERRORS as exc:
@@ -249,9 +259,9 @@ class TrainingRun:
             for workspace in self.workspaces.values():
                 workspace.reclaim()
 
-    def _on_data_failure(self, message: str) -> None:
-        if self._data_failure is None:
-            self._data_failure = f"ClientError: {message}"
+    def _on_failure(self, message: str) -> None:
+        if self._failure is None:
+            self._failure = f"ClientError: {message}"
 
     def _warn(self, message: str) -> None:
         log.warning("smlocal: training job %s: %s", self.name, self.redact(message))
@@ -287,7 +297,7 @@ class TrainingRun:
             elif max_runtime and now - started >= max_runtime:
                 self._stop_reason = "MaxRuntimeExceeded"
             # a Pipe channel's data failed: the job fails, its hosts stop as a stop would
-            return self._stop_reason is not None or self._data_failure is not None
+            return self._stop_reason is not None or self._failure is not None
 
         supervisor = HostSupervisor(self.ctx.backend, clock, cids, self.spec.local.stop_grace_seconds,
                                     stopping=self._stop_reason is not None, progress=self._info)
@@ -337,7 +347,7 @@ class TrainingRun:
             try:
                 text = workspace.read_text("output/failure", files.FAILURE_REASON_MAX) if workspace else None
             except WorkspaceEscape as exc:
-                text = f"AlgorithmError: {_escape_reason(exc)}"
+                text = f"AlgorithmError: {failures.escape_reason(exc)}"
             failure = files.failure_reason(text) or self._our_failure_reason(failed, ended.statuses[failed])
         final = self._stop_reason or ("Failed" if failure else "Completed")
         if final == "Completed":
@@ -348,7 +358,7 @@ class TrainingRun:
                 self._upload(workspace)
             except WorkspaceEscape as exc:  # the algorithm's doing: its failure, not ours
                 if final != "Stopped":
-                    final, failure = "Failed", failure or f"AlgorithmError: {_escape_reason(exc)}"
+                    final, failure = "Failed", failure or f"AlgorithmError: {failures.escape_reason(exc)}"
             except DATA_ERRORS as exc:
                 if final == "Completed":
                     final, failure = "Failed", f"ClientError: could not write the model artifacts: {exc}"
@@ -357,47 +367,28 @@ class TrainingRun:
             self.record["ExitCode"] = exit_status.code  # not in AWS's shape; kept out of describe
         if failure:
             self.record["FailureReason"] = self.redact(failure)[: files.FAILURE_REASON_MAX]
-        final_metrics = status.final_metric_data(self.scraper, self.ctx.store.metric_series(self.name))
+        final_metrics = status.final_metric_data(self.scraper, self.ctx.store.last_metric_points(self.name))
         if final_metrics:
             self.record["FinalMetricDataList"] = final_metrics
         self._advance(final)
 
     def _upload(self, workspace: Workspace) -> None:
-        self.record["ModelArtifacts"] = {"S3ModelArtifacts": self.data.upload(workspace)}
+        uri = self.data.upload(workspace)
+        if uri is None:  # its containers never started: no artifacts, as in SageMaker
+            return
+        self.record["ModelArtifacts"] = {"S3ModelArtifacts": uri}
         self.record["OutputDataConfig"] = dict(self.request["OutputDataConfig"])
 
     def _our_failure_reason(self, host: str, exit_status: ExitStatus) -> str:
-        if exit_status.code == 137 and not exit_status.oom_killed:
-            # SIGKILL that neither we nor the kernel's OOM killer sent: the host took the
-            # container away (docker kill, a daemon restart), as an instance failure would.
-            head = (
-                "InternalServerError: the container was killed from outside smlocal "
-                "(exit code 137, not an out-of-memory kill)."
-            )
-        elif exit_status.oom_killed:
-            head = (
-                f"AlgorithmError: the container ran out of memory and was killed (OOM, exit code "
-                f"{exit_status.code}; instance type {self.request['ResourceConfig']['InstanceType']})."
-            )
-        else:
-            head = f"AlgorithmError: the container exited with code {exit_status.code}."
-        if exit_status.error:
-            head += f" Docker: {exit_status.error}."
-        if len(self.hosts) > 1:
-            head = head.replace("the container", f"the container of host {host}", 1)
         tail = list(self._sink.host_tails.get(host, ())) if self._sink else []
-        return with_log_tail(head, tail, files.FAILURE_REASON_MAX)
+        several = host if len(self.hosts) > 1 else None
+        return failures.exit_reason(exit_status, self.request["ResourceConfig"]["InstanceType"], several, tail)
 
     def _advance(self, secondary: str) -> None:
         status.advance(self.record, secondary, self.ctx.clock.now())
         self.ctx.store.save_record(self.record)
 
 
-
-
-def _escape_reason(exc: WorkspaceEscape) -> str:
-    return (f"the container made {exc.container_path()} (or a folder on its way) a symbolic link "
-            f"out of its workspace; smlocal does not follow it")
 
 
 def _training_started(record: dict[str, Any], default: float) -> float:

@@ -9,7 +9,10 @@ account for it). Nothing is lost and nothing runs twice.
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from runner.store import JobNotFound, Store
@@ -128,3 +131,22 @@ class TuningStore:
         if not rows:
             raise JobNotFound(name)
         return rows[0]
+
+
+def stored_tuning_job_exists(home: Path, name: str) -> bool:
+    """Whether the store under ``home`` holds a tuning job ``name``, read without writing
+    anything: no folder, database or table is created, as opening a ``Store`` would, and no
+    file is left beside the database (a read-only connection to a WAL database leaves its
+    -wal and -shm files behind unless the database is opened as immutable, which is right
+    while no process writes it: no -wal file). A store that is not there holds no job."""
+    db = home / "smlocal.db"  # (as Store names it)
+    if not db.is_file():
+        return False
+    mode = "mode=ro" if Path(f"{db}-wal").exists() else "immutable=1"
+    try:
+        uri = f"{db.resolve().as_uri()}?{mode}"
+        with closing(sqlite3.connect(uri, uri=True, timeout=30.0)) as conn:
+            row = conn.execute("SELECT 1 FROM tuning_jobs WHERE name = ?", (name,)).fetchone()
+    except sqlite3.Error:  # not a store, or one without tuning jobs
+        return False
+    return row is not None

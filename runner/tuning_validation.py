@@ -90,8 +90,10 @@ def validate_tuning(
         algo = definition.get("AlgorithmSpecification")
         image = algo.get("TrainingImage") if isinstance(algo, dict) else None
         image_path = join_path(path, "AlgorithmSpecification.TrainingImage")
+        # no engine is asked about an image whose reference is already refused (too long, say)
+        explained = any(p.path == image_path for p in (*general, *specific))
         if (image_check is not None and isinstance(image, str) and image and spec.local.build is None
-                and not any(p.path == image_path for p in specific) and not image_check(image)):
+                and not explained and not image_check(image)):
             specific.append(Problem(image_path, f"image {image!r} is not in the local Docker engine and no Local.Build is given to build it"))
     if request.get("Autotune") is not None and not for_cloud:
         specific.append(Problem("Autotune", "is not supported locally: smlocal runs the request's own HyperParameterTuningJobConfig "

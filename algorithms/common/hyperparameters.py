@@ -50,6 +50,7 @@ _TYPE_ALIASES = {
 }
 _TRUE, _FALSE = {"true"}, {"false"}
 _INTEGER_TEXT = re.compile(r"[+-]?\d+")
+_MAX_INTEGER_CHARS = 1000
 
 
 class HyperparameterError(ValueError):
@@ -113,7 +114,9 @@ def _check_bounds(name: str, number: float, spec: Mapping[str, Any], key: str) -
 
 
 def _show(number: float) -> str:
-    return str(int(number)) if float(number).is_integer() and abs(number) < 1e16 else repr(number)
+    if isinstance(number, int):  # (as it is: float() of a long one overflows)
+        return str(number)
+    return str(int(number)) if number.is_integer() and abs(number) < 1e16 else repr(number)
 
 
 def convert(spec: Mapping[str, Any], value: str) -> tuple[Any, str | None]:
@@ -123,6 +126,9 @@ def convert(spec: Mapping[str, Any], value: str) -> tuple[Any, str | None]:
     if kind == INTEGER:
         if not _INTEGER_TEXT.fullmatch(value):
             return None, f"must be an integer (got {value!r})"
+        if len(value) > _MAX_INTEGER_CHARS:  # int() reads 4,300 digits at most
+            most, got = _MAX_INTEGER_CHARS, len(value)
+            return None, f"must be an integer of at most {most} digits (got {got:,})"
         number = int(value)
         problem = _check_bounds(name, number, spec, "IntegerParameterRangeSpecification")
         return (None, problem) if problem else (number, None)

@@ -182,3 +182,33 @@ def test_gpu_instance_without_nvidia_runtime_fails_cleanly(tmp_path: Path, store
     assert run.record["TrainingJobStatus"] == "Failed"
     assert "NVIDIA" in run.record["FailureReason"]
     assert backend.find({"smlocal.job": "life-gpu"}) == []
+
+
+def test_a_failure_file_made_a_link_out_of_the_workspace_is_the_algorithms_error(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path,
+) -> None:
+    request = probe_request(tmp_path, "life-failure-link")
+    request["AlgorithmSpecification"]["ContainerEntrypoint"] = [
+        "sh", "-c", "ln -s /etc/passwd /opt/ml/output/failure && exit 3",
+    ]
+    run = run_job(request, store, backend, test_label, tmp_path)
+    assert run.record["TrainingJobStatus"] == "Failed"
+    assert run.record["FailureReason"] == (
+        "AlgorithmError: the container made /opt/ml/output/failure (or a folder on its way) a "
+        "symbolic link out of its workspace; smlocal does not follow it"
+    )
+
+
+def test_a_million_lines_are_all_stored_and_the_last_gives_the_final_metric(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path,
+) -> None:
+    """The engine goes on delivering a chatty container's log long after it exited: the job
+    waits for every line (no time limit cuts it), so the final metric is the last line's."""
+    count = 1_000_000
+    request = probe_request(tmp_path, "life-million", {"mode": "chatty", "count": str(count), "width": "60"})
+    request["AlgorithmSpecification"]["MetricDefinitions"] = [{"Name": "line", "Regex": r"^line (\d+) "}]
+    run = run_job(request, store, backend, test_label, tmp_path)
+    assert run.record["TrainingJobStatus"] == "Completed"
+    assert {m["MetricName"]: m["Value"] for m in run.record["FinalMetricDataList"]} == {"line": count - 1}
+    (stored,) = store.query("SELECT COUNT(*) FROM logs WHERE job = ? AND line LIKE 'line %'", ("life-million",))[0]
+    assert stored == count

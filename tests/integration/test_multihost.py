@@ -160,3 +160,58 @@ def test_resume_finds_every_hosts_container(tmp_path: Path, store: Store, backen
     assert record["TrainingJobStatus"] == "Completed", record.get("FailureReason")
     assert backend.find({"smlocal.job": "multi-8"}) == []
     assert networks_left(backend) == []
+
+
+DIE_WHILE_STARTING = """
+import os, signal, sys
+from runner import cli
+from runner.docker_backend import DockerBackend
+
+real_start = DockerBackend.start
+started = []
+
+def start(self, cspec):
+    if len(started) == int(sys.argv[1]):
+        os.kill(os.getpid(), signal.SIGKILL)  # smlocal dies between two hosts' starts
+    started.append(cspec.hostname)
+    return real_start(self, cspec)
+
+DockerBackend.start = start
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("hosts_started", [0, 1, 3])
+def test_resume_after_dying_while_the_hosts_started(tmp_path: Path, store: Store, backend: DockerBackend,
+                                                    data_dir: Path, hosts_started: int) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from tests.integration.test_cli import smlocal, write_spec
+
+    name = f"multi-die-{hosts_started}"
+    request = probe_request(tmp_path, name, {"mode": "sleep", "seconds": "3"})
+    request["ResourceConfig"]["InstanceCount"] = 4
+    spec = write_spec(tmp_path, request, StopGracePeriodSeconds=5)
+    died = subprocess.run([sys.executable, "-c", DIE_WHILE_STARTING, str(hosts_started), "--home",
+                           str(store.home), "train", str(spec)], capture_output=True, text=True, timeout=120)
+    assert died.returncode == -9, died.stderr
+    assert len(backend.find({"smlocal.job": name})) == hosts_started
+    result = smlocal(store.home, "train", "--resume", name)
+    described = json.loads(smlocal(store.home, "describe", name).stdout)
+    if hosts_started == 0:  # nothing ran yet: it starts afresh
+        assert result.returncode == 0, result.stderr
+        assert described["TrainingJobStatus"] == "Completed"
+        assert sorted(reports(store, name)) == ["algo-1", "algo-2", "algo-3", "algo-4"]
+    else:  # the hosts that started were stopped, their logs kept, the true reason recorded
+        assert result.returncode == 1
+        assert described["TrainingJobStatus"] == "Failed"
+        missing = ", ".join(f"algo-{i}" for i in range(hosts_started + 1, 5))
+        assert described["FailureReason"] == (
+            f"InternalServerError: smlocal stopped while it started the job's containers: "
+            f"host(s) {missing} never started, so the others were stopped"
+        )
+        assert sorted(reports(store, name)) == [f"algo-{i}" for i in range(1, hosts_started + 1)]
+    assert backend.find({"smlocal.job": name}) == []
+    assert networks_left(backend) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,3 +22,12 @@ def moto_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws():
         yield AwsClients(AwsConfig(max_attempts=1)).s3()
+
+
+@pytest.fixture
+def keep_signal_handlers() -> Iterator[None]:
+    """main() installs SIGTERM and SIGHUP handlers; put pytest's back."""
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    yield
+    for sig, handler in before.items():
+        signal.signal(sig, handler)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import gzip
 import io
 import os
 import tarfile
@@ -9,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from runner import archives
 from runner.archives import UnsafeArchive, safe_extract, write_tar_gz
+from tests.unit.planted import SECRET, in_time, plant
 
 
 def make_tar(path: Path, *members: tarfile.TarInfo, data: bytes = b"data") -> Path:
@@ -82,3 +86,58 @@ def test_symlink_inside_the_folder_is_fine(tmp_path: Path) -> None:
     archive = make_tar(tmp_path / "ok.tar.gz", member("a/data.txt"), member("a/link", tarfile.SYMTYPE, "data.txt"))
     safe_extract(archive, tmp_path / "dest")
     assert (tmp_path / "dest" / "a" / "link").read_bytes() == b"data"
+
+
+def test_planted_links_fifos_and_devices_are_never_read_into_an_archive(tmp_path: Path) -> None:
+    planted = plant(tmp_path / "model", tmp_path / "host")
+    in_time(lambda: write_tar_gz(planted.folder, tmp_path / "m.tar.gz"))
+    with tarfile.open(tmp_path / "m.tar.gz") as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        for name, body in planted.regular.items():
+            fh = tar.extractfile(members[name])
+            assert fh is not None and fh.read() == body
+        assert "fifo" not in members and "zero" not in members  # no content to archive
+        links = {n for n, m in members.items() if m.issym()}
+        assert links == {n for n in planted.hostile if n not in ("fifo", "zero")}
+        assert all(m.size == 0 for n, m in members.items() if n not in planted.regular)
+    assert SECRET.encode() not in gzip.decompress((tmp_path / "m.tar.gz").read_bytes())
+
+
+def test_a_failed_write_leaves_no_temporary_file_and_the_old_archive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    src = tmp_path / "model"
+    src.mkdir()
+    (src / "w.bin").write_bytes(os.urandom(1 << 16))
+    dest = tmp_path / "out" / "model.tar.gz"
+    write_tar_gz(src, dest)
+    before = dest.read_bytes()
+
+    def full_disk(tar: tarfile.TarFile, source: Path) -> None:
+        tar.addfile(tarfile.TarInfo("partial"))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(archives, "_add_folder", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        write_tar_gz(src, dest)
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["model.tar.gz"]
+    assert dest.read_bytes() == before
+
+
+def test_a_link_planted_where_the_archive_goes_is_never_written_through(tmp_path: Path) -> None:
+    src = tmp_path / "model"
+    src.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    out = tmp_path / "out" / "job" / "output"
+    out.mkdir(parents=True)
+    os.symlink(victim, out / "model.tar.gz.tmp")
+    os.symlink(victim, out / "model.tar.gz")
+    write_tar_gz(src, out / "model.tar.gz", within=tmp_path / "out")
+    assert victim.read_text() == "keep me"
+    assert not (out / "model.tar.gz").is_symlink() and tarfile.is_tarfile(out / "model.tar.gz")
+    os.symlink(tmp_path, tmp_path / "out" / "job2")
+    with pytest.raises(OSError, match="links are never followed"):
+        write_tar_gz(src, tmp_path / "out" / "job2" / "output" / "model.tar.gz",
+                     within=tmp_path / "out")
+    assert not (tmp_path / "output").exists()

@@ -93,3 +93,29 @@ def test_tuning_problems_take_odd_shapes_without_crashing() -> None:
     ]
     definition["AlgorithmSpecification"] = "smlocal/ntm:latest"
     assert builtin.tuning_problems(request) == []
+
+
+def test_fuzzed_values_are_problems_not_crashes() -> None:
+    """What the fuzz regression suite (test_fuzz_requests.py) found: keys YAML reads as no
+    string, and integers too long for int() or for float()."""
+    request = ntm_training_request(mini_batch_size="9" * 5000, num_topics="9" * 400)
+    request["HyperParameters"][1] = "x"
+    request["HyperParameters"][None] = "y"
+    found = [(p.path, p.message) for p in builtin.training_problems(request)]
+    assert ("HyperParameters.mini_batch_size", "must be an integer of at most 1000 digits (got 5,000)") in found
+    assert ("HyperParameters.num_topics", f"{'9' * 400} is above the maximum 1000") in found
+    assert all(not path.endswith(("1", "None")) for path, _ in found)  # the service model's to report
+    tuning: dict[str, Any] = {
+        "HyperParameterTuningJobName": "t",
+        "HyperParameterTuningJobConfig": {"ParameterRanges": {
+            "IntegerParameterRanges": [{"Name": "num_topics", "MinValue": "2", "MaxValue": "6" * 5000}],
+        }},
+        "TrainingJobDefinition": {
+            "StaticHyperParameters": {"feature_dim": "500", 0: "x", None: "y"},
+            "AlgorithmSpecification": {"TrainingImage": "smlocal/ntm:latest", "TrainingInputMode": "File"},
+        },
+    }
+    assert [(p.path, p.message) for p in builtin.tuning_problems(tuning)] == [(
+        "HyperParameterTuningJobConfig.ParameterRanges.IntegerParameterRanges[0].MaxValue",
+        f"{'6' * 5000!r}: must be an integer of at most 1000 digits (got 5,000)",
+    )]

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from runner.channels import ChannelError
-from runner.checkpoints import CheckpointSync, open_no_follow, snapshot
+from runner.checkpoints import CheckpointSync, snapshot
 from runner.s3 import S3Url
+from runner.safe_files import open_no_follow
+from tests.unit.planted import in_time, plant
 
 BUCKET = "smlocal-ckpt"
 URL = S3Url(BUCKET, "jobs/ckpt")
@@ -99,6 +101,22 @@ def test_a_file_swapped_for_a_symlink_after_the_snapshot_is_skipped(client: Any,
     os.symlink(tmp_path, folder / "x")  # the race a container could try
     skipped = sync._upload(sorted(real_snapshot))
     assert skipped == ["x"] and keys(client) == {}
+
+
+def test_a_file_swapped_for_a_fifo_or_link_after_the_snapshot_never_blocks(
+    client: Any, tmp_path: Path,
+) -> None:
+    folder = tmp_path / "ckpt"
+    planted = plant(folder, tmp_path / "host")
+    sync = CheckpointSync(client, URL, folder)
+    real_snapshot = snapshot(folder)
+    assert set(real_snapshot) == set(planted.regular)
+    for name in planted.regular:
+        (folder / name).unlink()
+    os.mkfifo(folder / "a.csv")  # the races a container could try
+    os.symlink(tmp_path / "host" / "host-fifo", folder / "sub" / "b.csv")
+    skipped = in_time(lambda: sync._upload(sorted(real_snapshot)))
+    assert skipped == ["a.csv", "sub/b.csv"] and keys(client) == {}
 
 
 def test_hostile_checkpoint_key_is_refused(client: Any, tmp_path: Path) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,12 +33,8 @@ StoppingCondition:
 
 
 @pytest.fixture(autouse=True)
-def keep_sigterm_handler() -> Iterator[None]:
-    """main() installs SIGTERM and SIGHUP handlers; put pytest's back."""
-    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    yield
-    for sig, handler in before.items():
-        signal.signal(sig, handler)
+def _signal_handlers(keep_signal_handlers: None) -> None:
+    """Every test here calls main(), which installs signal handlers (see conftest)."""
 
 
 @pytest.fixture

@@ -94,7 +94,7 @@ class StuckScraper(MetricScraper):
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def feed_lines(self, lines: list[str], timestamp: float) -> list[Any]:
+    def feed_lines(self, lines: list[str], timestamps: float | list[float]) -> list[Any]:
         self.entered.set()
         self.release.wait(20)
         return []

@@ -98,7 +98,7 @@ def test_unreadable_file_any_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     def refuse(self: Path, *args: object, **kwargs: object) -> str:
         raise PermissionError(13, "Permission denied", str(self))
 
-    monkeypatch.setattr(Path, "read_text", refuse)
+    monkeypatch.setattr(Path, "open", refuse)
     with pytest.raises(SpecError) as exc:
         specs.load_spec(path)
     assert problems_of(exc) == [(str(path), "cannot read: Permission denied")]
@@ -336,19 +336,24 @@ def test_duplicate_keys_in_json_are_reported_with_their_paths() -> None:
 
 
 def test_yaml_merge_keys_and_aliases_are_no_duplicates() -> None:
-    # a shared node is checked once: a "billion laughs" document stays quick
+    # a shared node is checked once (a "billion laughs" document is refused: test_documents.py)
     levels = ["a: &a [x, x, x, x, x, x, x, x, x]"] + [
-        f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]" for p, c in zip("abcdefg", "bcdefgh", strict=True)
+        f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]" for p, c in zip("abc", "bcd", strict=True)
     ]
     data = specs.parse_document("\n".join(levels) + "\nbase: &base {x: 1}\nuse: {<<: *base, y: 2}\n", "f.yaml")
     assert data["use"] == {"x": 1, "y": 2}
 
 
-@pytest.mark.parametrize("text", ["a: " + "[" * 5000 + "]" * 5000, '{"a": ' + "[" * 100000 + "]" * 100000 + "}"])
-def test_a_document_nested_too_deeply(text: str) -> None:
+@pytest.mark.parametrize(("text", "path", "where"), [
+    ("a: " + "[" * 500 + "]" * 500, "a" + "[0]" * 99, ""),  # where it passed 100 levels
+    ("a: " + "[" * 5000 + "]" * 5000, "deep.yaml", "line 1 column 1003: "),  # past libyaml's 1,000
+    ('{"a": ' + "[" * 100000 + "]" * 100000 + "}", "deep.yaml", ""),  # deeper than json goes
+])
+def test_a_document_nested_too_deeply(text: str, path: str, where: str) -> None:
     with pytest.raises(SpecError) as exc:
         specs.parse_document(text, "deep.yaml")
-    assert problems_of(exc) == [("deep.yaml", "is nested too deeply to be a request")]
+    message = f"{where}is nested more than 100 levels deep; a request never is"
+    assert problems_of(exc) == [(path, message)]
 
 
 @pytest.mark.parametrize("dockerfile", [5, None, ["D"], "", "  "])
