@@ -84,6 +84,7 @@ bench: test-images
 	$(BIN)/python benchmarks/trial_overhead.py
 	$(BIN)/python benchmarks/parallel_efficiency.py
 	$(BIN)/python benchmarks/search_quality.py
+	$(BIN)/python benchmarks/metric_scraping.py
 
 clean:
 	rm -rf $(VENV) .smlocal

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -52,6 +51,18 @@ def run_docker(count: int) -> tuple[float, float, int]:
         subprocess.run(["docker", "rm", "-f", cid], capture_output=True, check=False)
 
 
+def peak_rss(pid: int) -> int:
+    """The process's peak resident set size in bytes (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def run_smlocal(count: int, work: Path) -> tuple[float, dict[str, object], int, int]:
     """(wall time, the job's record, peak RSS in bytes of the runner, store size in bytes)."""
     name = f"log-volume-{count}"
@@ -72,12 +83,15 @@ def run_smlocal(count: int, work: Path) -> tuple[float, dict[str, object], int, 
     home = work / "home"
     cli = [sys.executable, "-m", "runner.cli", "--home", str(home)]
     started = time.perf_counter()
-    result = subprocess.run([*cli, "train", str(spec)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            check=False)
-    if result.returncode != 0:
-        sys.exit(f"smlocal train failed: {result.stderr[-2000:]}")
+    runner = subprocess.Popen([*cli, "train", str(spec)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
+    rss = 0
+    while runner.poll() is None:  # the runner's own peak (VmHWM), read until it exits
+        rss = max(rss, peak_rss(runner.pid))
+        time.sleep(0.2)
     wall = time.perf_counter() - started
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    if runner.returncode != 0:
+        sys.exit(f"smlocal train failed: {runner.stderr.read()[-2000:] if runner.stderr else ''}")
     record = json.loads(subprocess.run([*cli, "describe", name], capture_output=True, text=True, check=True).stdout)
     stored = sum(f.stat().st_size for f in home.glob("smlocal.db*"))
     return wall, record, rss, stored
