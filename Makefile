@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SMLOCAL := $(BIN)/smlocal
 export SMLOCAL_HOME ?= $(CURDIR)/.smlocal
 
-.PHONY: venv docker images algorithm-images data test-images tune tune-demo tune-mlp tune-mlp-bayes tune-hyperband train test test-unit test-integration lint bench clean
+.PHONY: venv docker images algorithm-images data test-images test-faults tune tune-demo tune-mlp tune-mlp-bayes tune-hyperband train test test-unit test-integration lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ train: images
 
 test: test-images lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+# Faults injected for real (the engine stopped and started again); `make test` runs them too.
+test-faults: test-images
+	$(BIN)/python -m pytest -q tests/faults
 
 test-unit: venv
 	$(BIN)/python -m pytest -q tests/unit

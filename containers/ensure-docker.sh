@@ -26,6 +26,8 @@ fi
 
 echo "smlocal: starting dockerd in the background (log: /var/log/smlocal-dockerd.log)..." >&2
 nohup dockerd >/var/log/smlocal-dockerd.log 2>&1 &
+# the fault tests (tests/faults) stop and start only an engine this script started
+echo $! > /run/smlocal-dockerd.pid
 for _ in $(seq 1 60); do
   if docker info >/dev/null 2>&1; then
     exit 0

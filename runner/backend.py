@@ -27,6 +27,10 @@ class EngineUnavailable(BackendError):
     """No engine answers at all (none runs, or none can be reached from here)."""
 
 
+class EngineLost(BackendError):
+    """The engine stopped answering while a job used it (restarted, crashed, its socket gone)."""
+
+
 class WorkspaceEscape(BackendError):
     """A path of a job's workspace leads out of it: the container made it (or a folder on
     its way) a symbolic link.  The algorithm's doing, never followed."""
@@ -78,6 +82,9 @@ class ExitStatus:
     code: int
     oom_killed: bool = False
     error: str = ""
+    # set when neither the algorithm nor smlocal ended it: what did (the engine's shutdown,
+    # ``docker stop``, the engine lost for good); the job then fails as the platform's fault
+    outside: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,7 +162,18 @@ class Backend(Protocol):
         ...
 
     def wait(self, container_id: str) -> ExitStatus:
-        """Block until the container ends."""
+        """Block until the container ends. EngineLost when the engine stops answering;
+        BackendError when the container is gone."""
+        ...
+
+    def engine_alive(self) -> bool:
+        """Whether the engine answers now."""
+        ...
+
+    def outside_signals(self, container_id: str, since: float) -> list[str]:
+        """The signals the engine delivered to the container since ``since`` (epoch seconds),
+        whoever asked for them (smlocal's own included), in order. EngineLost when the
+        engine does not answer."""
         ...
 
     def signal(self, container_id: str, signal: str) -> None: ...

@@ -58,6 +58,7 @@ class CheckpointSync:
         self._remote: set[str] = set()  # relpaths known to be in S3
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self.last_error: str | None = None  # of the last periodic sync that failed
         self._thread: threading.Thread | None = None
         self.uploads = 0
         self.deletes = 0
@@ -132,7 +133,10 @@ class CheckpointSync:
 
         def loop() -> None:
             while not self._stop.wait(every):
-                self.sync()
+                try:
+                    self.sync()
+                except Exception as exc:  # tried again next time; the final sync raises it
+                    self.last_error = f"{type(exc).__name__}: {exc}"
 
         self._thread = threading.Thread(target=loop, name="checkpoint-sync", daemon=True)
         self._thread.start()

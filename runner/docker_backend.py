@@ -14,6 +14,7 @@ from runner import instance_metrics
 from runner.backend import (
     BackendError,
     ContainerSpec,
+    EngineLost,
     EngineUnavailable,
     ExitStatus,
     ImageBuildError,
@@ -42,6 +43,12 @@ def connect() -> Any:
             "(or run containers/ensure-docker.sh as root on Debian)"
         ) from None
     return client
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    import requests
+
+    return (requests.exceptions.ConnectionError, ConnectionError)
 
 
 class DockerBackend:
@@ -207,10 +214,33 @@ class DockerBackend:
             return  # gone, or being removed from outside: wait() says how it ended
 
     def wait(self, container_id: str) -> ExitStatus:
-        result = self.api.wait(container_id)
-        code = int(result.get("StatusCode", -1))
-        state = self.api.inspect_container(container_id).get("State", {})
+        import docker.errors
+
+        try:
+            result = self.api.wait(container_id)
+            code = int(result.get("StatusCode", -1))
+            state = self.api.inspect_container(container_id).get("State", {})
+        except docker.errors.NotFound:
+            raise BackendError(f"container {container_id[:12]} is gone (removed from outside smlocal)") from None
+        except _connection_errors() as exc:
+            raise EngineLost(f"the Docker engine stopped answering ({type(exc).__name__}: {exc})") from None
         return ExitStatus(code=code, oom_killed=bool(state.get("OOMKilled")), error=str(state.get("Error") or ""))
+
+    def engine_alive(self) -> bool:
+        try:
+            return bool(self.api.ping())
+        except Exception:  # any way of not answering
+            return False
+
+    def outside_signals(self, container_id: str, since: float) -> list[str]:
+        import time
+
+        try:
+            events = self.api.events(since=since, until=time.time(), decode=True, filters={
+                "type": "container", "container": container_id, "event": "kill"})
+            return [str((e.get("Actor") or {}).get("Attributes", {}).get("signal", "")) for e in events]
+        except _connection_errors() as exc:
+            raise EngineLost(f"the Docker engine stopped answering ({type(exc).__name__}: {exc})") from None
 
     def signal(self, container_id: str, signal: str) -> None:
         import docker.errors
@@ -219,6 +249,8 @@ class DockerBackend:
             self.api.kill(container_id, signal=signal)
         except docker.errors.APIError:
             pass  # already gone: nothing to signal
+        except _connection_errors() as exc:
+            raise EngineLost(f"the Docker engine stopped answering ({type(exc).__name__}: {exc})") from None
 
     def remove(self, container_id: str) -> None:
         import docker.errors
@@ -231,6 +263,8 @@ class DockerBackend:
             # a DELETE that the HTTP layer sent twice under load: the first one is removing it
             if "already in progress" not in str(exc.explanation or exc):
                 raise
+        except _connection_errors() as exc:
+            raise EngineLost(f"the Docker engine stopped answering ({type(exc).__name__}: {exc})") from None
 
     def find(self, labels: dict[str, str]) -> list[str]:
         filters = {"label": [f"{k}={v}" for k, v in {**labels, "smlocal.scope": self.scope}.items()]}

@@ -10,7 +10,9 @@ from runner.logpump import with_log_tail
 def exit_reason(exit_status: ExitStatus, instance_type: str, host: str | None, tail: list[str]) -> str:
     """Why a container that wrote no /opt/ml/output/failure ended the job (``host``: named
     when the job has several), with as many of its last log lines as fit."""
-    if exit_status.code == 137 and not exit_status.oom_killed:
+    if exit_status.outside:  # the platform's doing, not the algorithm's: retryable
+        head = f"InternalServerError: {exit_status.outside} (exit code {exit_status.code})."
+    elif exit_status.code == 137 and not exit_status.oom_killed:
         # SIGKILL that neither we nor the kernel's OOM killer sent: the host took the
         # container away (docker kill, a daemon restart), as an instance failure would.
         head = (

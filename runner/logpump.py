@@ -55,17 +55,22 @@ class LogSink:
         self._samples: list[tuple[str, float, float]] = []
         self.host_tails: dict[str, deque[str]] = {}  # the last lines of each host
         self.line_count = 0
-        self.errors: list[str] = []  # streams that ended with an error (host, stream: why)
+        self.errors: list[str] = []  # streams that ended early for good (host, stream: why)
+        self.last_ts: dict[tuple[str, str], float] = {}  # (host, stream) -> its last line's time
 
-    def pump(self, host: str, chunks: Iterable[LogChunk | list[LogChunk]]) -> None:
-        """Drain one stream (run in its own thread) until the container ends.  ``chunks``
-        yields chunks or lists of chunks (one read of the stream), taken a list at a time;
-        an error while reading ends the stream and is kept in :attr:`errors`, never raised
-        from the thread."""
+    def pump(
+        self, host: str, chunks: Iterable[LogChunk | list[LogChunk]], after: float | None = None
+    ) -> str | None:
+        """Drain one stream (run in its own thread) until the container ends; chunks at or
+        before ``after`` (else the sink's own ``after``) are had already.  ``chunks`` yields
+        chunks or lists of chunks (one read of the stream), taken a list at a time.  Returns
+        the error that ended the stream early (the engine went away), never raises it; the
+        stream's last time is kept in :attr:`last_ts`."""
         splitter = LineSplitter()
         stream = "stdout"
         ts = 0.0
-        after = self._after
+        after = self._after if after is None else after
+        error: str | None = None
         try:
             for item in chunks:
                 entries: list[tuple[str, str, float, str]] = []
@@ -77,12 +82,18 @@ class LogSink:
                         entries.append((host, stream, ts, line))
                 if entries:
                     self.add_entries(entries)
+                    self.last_ts[(host, stream)] = ts
         except Exception as exc:  # the engine went away, the connection broke
-            with self._lock:
-                self.errors.append(f"{host} {stream}: {type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
         rest = splitter.flush()
         if rest:
             self.add_lines(host, stream, ts, rest)
+        return error
+
+    def note_error(self, error: str) -> None:
+        """A stream that ended early for good: lines after that point are missing."""
+        with self._lock:
+            self.errors.append(error)
 
     def add(self, host: str, stream: str, ts: float, line: str) -> None:
         self.add_entries([(host, stream, ts, line)])

@@ -29,7 +29,8 @@ from runner.problems import Problem, SpecError, join_path
 
 LOCAL_KEY = "Local"
 DEFAULT_GRACE_SECONDS = 120.0
-_LOCAL_FIELDS = {"Build", "CloudWatch", "Gpus", "StopGracePeriodSeconds"}
+DEFAULT_ENGINE_WAIT_SECONDS = 60.0  # how long a job waits for a Docker engine that went away
+_LOCAL_FIELDS = {"Build", "CloudWatch", "EngineWaitSeconds", "Gpus", "StopGracePeriodSeconds"}
 _BUILD_FIELDS = {"Context", "Dockerfile", "BuildArgs"}
 _DEVICE_INDEX = re.compile(r"[0-9]+")
 
@@ -47,9 +48,12 @@ class LocalOptions:
     gpus: str | None = None  # None: all GPUs when the instance type has any
     stop_grace_seconds: float = DEFAULT_GRACE_SECONDS
     cloudwatch: bool = False  # logs and metrics to CloudWatch too
+    engine_wait_seconds: float = DEFAULT_ENGINE_WAIT_SECONDS  # for an engine gone mid-job
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"StopGracePeriodSeconds": self.stop_grace_seconds}
+        if self.engine_wait_seconds != DEFAULT_ENGINE_WAIT_SECONDS:
+            out["EngineWaitSeconds"] = self.engine_wait_seconds
         if self.cloudwatch:
             out["CloudWatch"] = True
         if self.gpus is not None:
@@ -119,16 +123,23 @@ def parse_local(raw: Any, base_dir: Path) -> LocalOptions:
         gpus = str(gpus).strip()
         if gpus != "all" and not all(_DEVICE_INDEX.fullmatch(part.strip()) for part in gpus.split(",")):
             problems.append(Problem(f"{LOCAL_KEY}.Gpus", f"must be 'all' or a comma-separated list of device indexes (got {gpus!r})"))
-    grace = raw.get("StopGracePeriodSeconds", DEFAULT_GRACE_SECONDS)
-    if isinstance(grace, bool) or not isinstance(grace, int | float) or not math.isfinite(grace) or grace < 0:
-        problems.append(Problem(f"{LOCAL_KEY}.StopGracePeriodSeconds", f"must be a number of seconds >= 0 (got {grace!r})"))
-        grace = DEFAULT_GRACE_SECONDS
+    grace = _seconds(raw, "StopGracePeriodSeconds", DEFAULT_GRACE_SECONDS, problems)
+    engine_wait = _seconds(raw, "EngineWaitSeconds", DEFAULT_ENGINE_WAIT_SECONDS, problems)
     cloudwatch = raw.get("CloudWatch", False)
     if not isinstance(cloudwatch, bool):
         problems.append(Problem(f"{LOCAL_KEY}.CloudWatch", f"must be true or false (got {cloudwatch!r})"))
     if problems:
         raise SpecError(problems)
-    return LocalOptions(build=build, gpus=gpus, stop_grace_seconds=float(grace), cloudwatch=bool(cloudwatch))
+    return LocalOptions(build=build, gpus=gpus, stop_grace_seconds=grace, cloudwatch=bool(cloudwatch),
+                        engine_wait_seconds=engine_wait)
+
+
+def _seconds(raw: dict[str, Any], key: str, default: float, problems: list[Problem]) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        problems.append(Problem(f"{LOCAL_KEY}.{key}", f"must be a number of seconds >= 0 (got {value!r})"))
+        return default
+    return float(value)
 
 
 def _parse_build(raw: Any, base_dir: Path, problems: list[Problem]) -> BuildOptions | None:

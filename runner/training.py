@@ -15,7 +15,15 @@ from typing import Any
 
 from runner import failures, files, instances, status
 from runner.aws import AwsClients
-from runner.backend import Backend, BackendError, ExitStatus, JobNetwork, Workspace, WorkspaceEscape
+from runner.backend import (
+    Backend,
+    BackendError,
+    EngineLost,
+    ExitStatus,
+    JobNetwork,
+    Workspace,
+    WorkspaceEscape,
+)
 from runner.clock import Clock, SystemClock
 from runner.container import container_spec
 from runner.gpus import GpuError, plan_gpus
@@ -249,7 +257,10 @@ class TrainingRun:
         backend = self.ctx.backend
         try:
             for cid in cids.values():
-                backend.remove(cid)
+                try:
+                    backend.remove(cid)
+                except EngineLost as exc:
+                    self._warn(f"container {cid[:12]} could not be removed: {exc}")
             if len(self.hosts) > 1:
                 try:
                     backend.remove_network(network_name(self.name))
@@ -300,7 +311,8 @@ class TrainingRun:
             return self._stop_reason is not None or self._failure is not None
 
         supervisor = HostSupervisor(self.ctx.backend, clock, cids, self.spec.local.stop_grace_seconds,
-                                    stopping=self._stop_reason is not None, progress=self._info)
+                                    stopping=self._stop_reason is not None, progress=self._info,
+                                    engine_wait=self.spec.local.engine_wait_seconds)
         try:
             ended = supervisor.run(sink, since, tick)
             for error in sink.errors:
@@ -342,6 +354,8 @@ class TrainingRun:
     def _finish(self, ended: Ended | None, error: str | None) -> None:
         failure: str | None = error
         failed = ended.first_failure(self.hosts) if ended is not None else None
+        if failure is None and ended is not None and failed is not None and ended.statuses[failed].outside:
+            failure = self._our_failure_reason(failed, ended.statuses[failed])  # the platform's doing
         if failure is None and ended is not None and failed is not None and self._stop_reason is None:
             workspace = self.workspaces.get(failed)
             try:

@@ -9,6 +9,7 @@ the same state and carries on.
 
 from __future__ import annotations
 
+import logging
 import math
 import queue
 import threading
@@ -30,6 +31,8 @@ from runner.tuning_store import TrialRow, TuningStore
 TICK_SECONDS = 0.2
 Event = tuple[str, str, Any]  # (kind, training job name, payload)
 Listener = Callable[[str, dict[str, Any]], None]
+
+log = logging.getLogger("smlocal")
 
 
 @dataclass
@@ -170,6 +173,8 @@ class Tuner:
         def work() -> None:
             try:
                 run.run() if fresh else run.resume()
+            except Exception as exc:  # a bug of ours: the trial is recorded Failed; one line, no traceback
+                log.warning("smlocal: trial %s: smlocal failed: %s: %s", row.job_name, type(exc).__name__, exc)
             finally:
                 self._events.put(("done", row.job_name, None))
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from runner.backend import ExitStatus, JobNetwork, LogChunk, Mount
+from runner.backend import EngineLost, ExitStatus, JobNetwork, LogChunk, Mount
 from runner.clock import SystemClock
 from runner.container import container_spec
 from runner.hosts import Ended, HostSupervisor, network_name
@@ -25,6 +26,19 @@ class FakeBackend:
         self.codes: dict[str, int] = {}
         self.events: dict[str, threading.Event] = {}
         self.ignore_term = ignore_term
+        self.alive = True
+        self.delivered: dict[str, list[str]] = {}  # cid -> signal numbers the engine delivered
+
+    def engine_alive(self) -> bool:
+        return self.alive
+
+    def outside_signals(self, cid: str, since: float) -> list[str]:
+        return list(self.delivered.get(cid, []))
+
+    def engine_stops(self, cid: str, code: int = 0) -> None:
+        """The engine shutting down: SIGTERM to the container, which exits ``code``."""
+        self.delivered.setdefault(cid, []).append("15")
+        self.end(cid, code)
 
     def add(self, cid: str) -> None:
         self.events[cid] = threading.Event()
@@ -43,6 +57,7 @@ class FakeBackend:
 
     def signal(self, cid: str, signal: str) -> None:
         self.signals.append((cid, signal))
+        self.delivered.setdefault(cid, []).append({"SIGTERM": "15", "SIGKILL": "9"}[signal])
         if signal == "SIGKILL" or not self.ignore_term:
             self.end(cid, 137 if signal == "SIGKILL" else 143)
 
@@ -170,12 +185,70 @@ def test_a_log_stream_that_breaks_is_recorded_not_raised(tmp_path: Path) -> None
     backend.add("c1")
     store = Store(tmp_path / "home")
     sink = LogSink(store, "job", MetricScraper([]))
-    HostSupervisor(backend, SystemClock(), {"algo-1": "c1"}, 5.0).run(sink, None, lambda now: False)  # type: ignore[arg-type]
+    supervisor = HostSupervisor(backend, SystemClock(), {"algo-1": "c1"}, 5.0, engine_wait=1.5)  # type: ignore[arg-type]
+    supervisor.run(sink, None, lambda now: False)  # read again while the engine answers, then given up
     assert sorted(sink.errors) == [
         "algo-1 stderr: ConnectionError: Connection aborted.",
         "algo-1 stdout: ConnectionError: Connection aborted.",
     ]
     assert sink.line_count == 2
+    store.close()
+
+
+def test_an_engine_shutdown_that_stops_a_container_is_no_success(tmp_path: Path) -> None:
+    backend = FakeBackend()
+    threading.Timer(0.1, backend.engine_stops, ("c1", 0)).start()
+    ended, _ = supervise(backend, tmp_path)
+    status = ended.statuses["algo-1"]
+    assert status.code == 0 and "was killed from outside smlocal (SIGTERM from" in status.outside
+    assert ended.failed_host == "algo-1" and backend.signals == [("c2", "SIGTERM")]
+    assert ended.statuses["algo-2"].outside == ""  # our own stop: not from outside
+
+
+class EngineGone(FakeBackend):
+    """The engine goes away while c1 runs: wait() fails until it is back (``back_after``
+    seconds, or never); c1 ends meanwhile with ``code``."""
+
+    def __init__(self, back_after: float | None, code: int = 0) -> None:
+        super().__init__()
+        self.back_after, self.code, self.waits = back_after, code, 0
+
+    def wait(self, cid: str) -> ExitStatus:
+        if cid == "c1" and self.waits == 0:
+            self.waits += 1
+            self.alive = False
+            self.end(cid, self.code)
+            if self.back_after is not None:
+                threading.Timer(self.back_after, setattr, (self, "alive", True)).start()
+            raise EngineLost("the Docker engine stopped answering (ConnectionError)")
+        return super().wait(cid)
+
+
+def test_a_container_that_ended_while_the_engine_was_away_fails_the_job(tmp_path: Path) -> None:
+    backend = EngineGone(back_after=0.3)
+    threading.Timer(0.5, backend.end, ("c2", 0)).start()
+    cids = {"algo-1": "c1", "algo-2": "c2"}
+    for cid in cids.values():
+        backend.add(cid)
+    store = Store(tmp_path / "home")
+    supervisor = HostSupervisor(backend, SystemClock(), cids, 5.0)  # type: ignore[arg-type]
+    ended = supervisor.run(LogSink(store, "job", MetricScraper([])), None, lambda now: False)
+    assert ended.statuses["algo-1"].outside == "the container ended while the Docker engine was away"
+    assert supervisor.engine_lost and ended.failed_host == "algo-1"
+    store.close()
+
+
+def test_an_engine_that_never_comes_back_ends_the_wait(tmp_path: Path) -> None:
+    backend = EngineGone(back_after=None)
+    backend.add("c1")
+    store = Store(tmp_path / "home")
+    started = time.monotonic()
+    supervisor = HostSupervisor(backend, SystemClock(), {"algo-1": "c1"}, 5.0, engine_wait=1.0)  # type: ignore[arg-type]
+    ended = supervisor.run(LogSink(store, "job", MetricScraper([])), None, lambda now: False)
+    assert time.monotonic() - started < 5
+    assert ended.statuses["algo-1"].outside == (
+        "the Docker engine went away while the job ran and did not come back within 1 s"
+    )
     store.close()
 
 

@@ -168,7 +168,7 @@ def test_local_must_be_a_mapping(tmp_path: Path) -> None:
 def test_local_unknown_keys_are_each_reported(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as exc:
         specs.parse_local({"Gpu": "all", "Grace": 3, "Gpus": "all"}, tmp_path)
-    valid = "(valid: Build, CloudWatch, Gpus, StopGracePeriodSeconds)"
+    valid = "(valid: Build, CloudWatch, EngineWaitSeconds, Gpus, StopGracePeriodSeconds)"
     assert problems_of(exc) == [
         ("Local.Gpu", f"is not a known field {valid}"),
         ("Local.Grace", f"is not a known field {valid}"),
@@ -419,3 +419,13 @@ def test_a_yaml_document_that_contains_itself(text: str, path: str) -> None:
     assert problems_of(exc) == [
         (path, "refers to a mapping or list that contains it (a YAML alias); a request cannot be recursive")
     ]
+
+
+def test_engine_wait_is_a_local_option_kept_with_the_job(tmp_path: Path) -> None:
+    local = specs.parse_local({"EngineWaitSeconds": 5}, tmp_path)
+    assert local.engine_wait_seconds == 5.0
+    assert specs.parse_local(local.to_json(), tmp_path) == local
+    assert "EngineWaitSeconds" not in specs.parse_local({}, tmp_path).to_json()
+    with pytest.raises(SpecError) as exc:
+        specs.parse_local({"EngineWaitSeconds": -1}, tmp_path)
+    assert problems_of(exc) == [("Local.EngineWaitSeconds", "must be a number of seconds >= 0 (got -1)")]
