@@ -19,20 +19,25 @@ when in doubt there is none, and the engine decides.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import re2
-import regex as backtracking
-from re2 import _re2
-
 #: A backtracking search's longest run on one line (seconds).
 SEARCH_TIMEOUT = 0.2
 
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False  # a refused regex is reported to the user, not on stderr
-_UNANCHORED = _re2.RE2.Anchor.UNANCHORED
+
+@functools.cache
+def _re2() -> tuple[Any, Any, Any]:
+    """google-re2's compiled-regex class, its options and the unanchored search mode
+    (imported on first use: 25 ms that a job without metric definitions never pays)."""
+    import re2
+    from re2 import _re2 as binding
+
+    options = re2.Options()
+    options.log_errors = False  # a refused regex is reported to the user, not on stderr
+    return binding.RE2, options, binding.RE2.Anchor.UNANCHORED
 
 
 class CompileError(ValueError):
@@ -72,6 +77,7 @@ class Re2Pattern:
     groups: int
     literal: str | None
     _compiled: Any
+    _unanchored: Any
 
     engine = "re2"
 
@@ -80,7 +86,7 @@ class Re2Pattern:
         if literal is not None and literal not in line:
             return None
         data = line.encode("utf-8", "replace")
-        spans = self._compiled.Match(_UNANCHORED, data, 0, len(data))
+        spans = self._compiled.Match(self._unanchored, data, 0, len(data))
         if spans[0][0] < 0:
             return None
         start, end = spans[1]
@@ -112,7 +118,8 @@ class BacktrackingPattern:
 
 def re2_refusal(text: str) -> str | None:
     """Why RE2 refuses ``text`` (its own message), or None when it accepts it."""
-    compiled = _re2.RE2(text.encode("utf-8", "replace"), _RE2_OPTIONS)
+    regex_class, options, _ = _re2()
+    compiled = regex_class(text.encode("utf-8", "replace"), options)
     if compiled.ok():
         return None
     return _text(compiled.error())
@@ -121,9 +128,12 @@ def re2_refusal(text: str) -> str | None:
 def compile_metric_regex(text: str) -> MetricPattern:
     """Compile with RE2, else with the ``regex`` package; CompileError when neither can."""
     literal = required_literal(text)
-    compiled = _re2.RE2(text.encode("utf-8", "replace"), _RE2_OPTIONS)
+    regex_class, options, unanchored = _re2()
+    compiled = regex_class(text.encode("utf-8", "replace"), options)
     if compiled.ok():
-        return Re2Pattern(text, compiled.NumberOfCapturingGroups(), literal, compiled)
+        return Re2Pattern(text, compiled.NumberOfCapturingGroups(), literal, compiled, unanchored)
+    import regex as backtracking  # only for the few regexes RE2 refuses: 20 ms to import
+
     try:
         slow = backtracking.compile(text)
     except Exception as exc:  # regex.error, or Overflow/RecursionError on absurd regexes
