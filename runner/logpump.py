@@ -39,8 +39,11 @@ class LogSink:
         after: float | None = None,
         redact: Callable[[str], str] | None = None,
         on_line: LineListener | None = None,
+        max_lines: int | None = None,
     ) -> None:
         self._store = store
+        self._max_lines = max_lines  # lines past it are scraped, tailed and shown, not stored
+        self.unstored = 0
         self._job = job
         self._scraper = scraper
         self._echo = echo
@@ -110,7 +113,12 @@ class LogSink:
         lines = [entry[3] for entry in entries]
         batch: tuple[list[tuple[str, str, float, str]], list[tuple[str, float, float]]] | None = None
         with self._lock:
-            self._lines += entries
+            room = len(entries) if self._max_lines is None else self._max_lines - self.line_count
+            if room >= len(entries):
+                self._lines += entries
+            else:
+                self._lines += entries[:max(room, 0)]
+                self.unstored += len(entries) - max(room, 0)
             for host in {entry[0] for entry in entries}:
                 tail = self.host_tails.get(host)
                 if tail is None:

@@ -30,7 +30,8 @@ from runner.problems import Problem, SpecError, join_path
 LOCAL_KEY = "Local"
 DEFAULT_GRACE_SECONDS = 120.0
 DEFAULT_ENGINE_WAIT_SECONDS = 60.0  # how long a job waits for a Docker engine that went away
-_LOCAL_FIELDS = {"Build", "CloudWatch", "EngineWaitSeconds", "Gpus", "StopGracePeriodSeconds"}
+DEFAULT_MAX_LOG_LINES = 10_000_000  # lines of a job kept in the store (about 2.6 GB)
+_LOCAL_FIELDS = {"Build", "CloudWatch", "EngineWaitSeconds", "Gpus", "MaxLogLines", "StopGracePeriodSeconds"}
 _BUILD_FIELDS = {"Context", "Dockerfile", "BuildArgs"}
 _DEVICE_INDEX = re.compile(r"[0-9]+")
 
@@ -49,11 +50,14 @@ class LocalOptions:
     stop_grace_seconds: float = DEFAULT_GRACE_SECONDS
     cloudwatch: bool = False  # logs and metrics to CloudWatch too
     engine_wait_seconds: float = DEFAULT_ENGINE_WAIT_SECONDS  # for an engine gone mid-job
+    max_log_lines: int = DEFAULT_MAX_LOG_LINES  # past it lines are scraped and shown, not stored
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"StopGracePeriodSeconds": self.stop_grace_seconds}
         if self.engine_wait_seconds != DEFAULT_ENGINE_WAIT_SECONDS:
             out["EngineWaitSeconds"] = self.engine_wait_seconds
+        if self.max_log_lines != DEFAULT_MAX_LOG_LINES:
+            out["MaxLogLines"] = self.max_log_lines
         if self.cloudwatch:
             out["CloudWatch"] = True
         if self.gpus is not None:
@@ -125,13 +129,17 @@ def parse_local(raw: Any, base_dir: Path) -> LocalOptions:
             problems.append(Problem(f"{LOCAL_KEY}.Gpus", f"must be 'all' or a comma-separated list of device indexes (got {gpus!r})"))
     grace = _seconds(raw, "StopGracePeriodSeconds", DEFAULT_GRACE_SECONDS, problems)
     engine_wait = _seconds(raw, "EngineWaitSeconds", DEFAULT_ENGINE_WAIT_SECONDS, problems)
+    max_lines = raw.get("MaxLogLines", DEFAULT_MAX_LOG_LINES)
+    if isinstance(max_lines, bool) or not isinstance(max_lines, int) or max_lines < 0:
+        problems.append(Problem(f"{LOCAL_KEY}.MaxLogLines", f"must be a whole number of lines >= 0 (got {max_lines!r})"))
+        max_lines = DEFAULT_MAX_LOG_LINES
     cloudwatch = raw.get("CloudWatch", False)
     if not isinstance(cloudwatch, bool):
         problems.append(Problem(f"{LOCAL_KEY}.CloudWatch", f"must be true or false (got {cloudwatch!r})"))
     if problems:
         raise SpecError(problems)
     return LocalOptions(build=build, gpus=gpus, stop_grace_seconds=grace, cloudwatch=bool(cloudwatch),
-                        engine_wait_seconds=engine_wait)
+                        engine_wait_seconds=engine_wait, max_log_lines=max_lines)
 
 
 def _seconds(raw: dict[str, Any], key: str, default: float, problems: list[Problem]) -> float:

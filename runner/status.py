@@ -6,6 +6,7 @@ seconds); the caller persists it.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -116,3 +117,12 @@ def echo_request(record: dict[str, Any], request: dict[str, Any]) -> None:
     for key in ECHOED_FIELDS:
         if key in request:
             record[key] = request[key]
+
+
+def training_job_arn(name: str) -> str:
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return f"arn:aws:sagemaker:{region}:000000000000:training-job/{name.lower()}"
+
+
+def tuning_job_arn(name: str) -> str:
+    return training_job_arn(name).replace(":training-job/", ":hyper-parameter-tuning-job/")

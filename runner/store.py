@@ -237,6 +237,10 @@ class Store:
             yield from batch
             after = batch[-1].seq
 
+    def log_count(self, job: str) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM logs WHERE job = ?", (job,)).fetchone()[0])
+
     def last_log_time(self, job: str) -> float | None:
         with self._lock:
             row = self._db.execute("SELECT MAX(ts) FROM logs WHERE job = ?", (job,)).fetchone()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from runner.aws import AwsClients
 from runner.cloudwatch import Datum, LogShipper, MetricPublisher, log_stream_name
@@ -89,3 +90,19 @@ class Telemetry:
             self._watcher.join(10)
         self.logs.close()
         self.metrics.close()
+
+
+def start_telemetry(
+    aws: Any, job: str, host: str, started: float, sampler: Any, gpus: str | None, warn: Callable[[str], None]
+) -> Telemetry | None:
+    """A host's CloudWatch shipping, started; None (with a warning) when its log stream
+    cannot be created."""
+    telemetry = Telemetry(aws, job, host, started, sampler=sampler, gpus=gpus, warn=warn)
+    try:
+        telemetry.start()
+    except Exception as exc:
+        from runner.aws import error_message
+
+        warn(f"CloudWatch is on but the log stream cannot be created, so nothing is shipped: {error_message(exc)}")
+        return None
+    return telemetry

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,21 +33,13 @@ from runner.metrics import MetricScraper, compile_definitions
 from runner.redaction import Redactor
 from runner.specs import Spec
 from runner.staging import ObjectCache
+from runner.status import training_job_arn, tuning_job_arn
 from runner.store import Store
 
 HOST = "algo-1"  # the first host: its model and output are the job's artifacts
 CREATED_MARKER = "container-created"  # in a host's workspace (not mounted): its container was made
 Echo = Callable[[str, str, str], None]
 log = logging.getLogger("smlocal")
-
-
-def training_job_arn(name: str) -> str:
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    return f"arn:aws:sagemaker:{region}:000000000000:training-job/{name.lower()}"
-
-
-def tuning_job_arn(name: str) -> str:
-    return training_job_arn(name).replace(":training-job/", ":hyper-parameter-tuning-job/")
 
 
 @dataclass
@@ -277,9 +268,6 @@ class TrainingRun:
     def _warn(self, message: str) -> None:
         log.warning("smlocal: training job %s: %s", self.name, self.redact(message))
 
-    def _info(self, message: str) -> None:
-        log.warning("smlocal: training job %s: %s", self.name, message)
-
     # -- while the container runs ------------------------------------------------------------
     def _supervise(self, cids: dict[str, str], since: float | None) -> Ended:
         clock = self.ctx.clock
@@ -297,6 +285,7 @@ class TrainingRun:
                 telemetry[host].line(host, stream, ts, line)
 
         sink = LogSink(self.ctx.store, self.name, self.scraper, self.ctx.echo, on_metric, after=since,
+                       max_lines=self._log_room(),
                        redact=self.redact, on_line=on_line if telemetry else None)
         self._sink = sink
         max_runtime = (self.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
@@ -311,33 +300,34 @@ class TrainingRun:
             return self._stop_reason is not None or self._failure is not None
 
         supervisor = HostSupervisor(self.ctx.backend, clock, cids, self.spec.local.stop_grace_seconds,
-                                    stopping=self._stop_reason is not None, progress=self._info,
+                                    stopping=self._stop_reason is not None, progress=self._warn,
                                     engine_wait=self.spec.local.engine_wait_seconds)
         try:
             ended = supervisor.run(sink, since, tick)
             for error in sink.errors:
                 self._warn(f"a log stream ended early ({error}); lines after that point are missing")
+            if sink.unstored:  # said in the log itself too, where a reader of it looks
+                self._warn(f"{sink.unstored:,} lines past Local.MaxLogLines "
+                           f"({self.spec.local.max_log_lines:,}) were scraped for metrics, not stored")
+                self.ctx.store.add_logs(self.name, [("smlocal", "stderr", clock.now(), (
+                    f"[smlocal: {sink.unstored:,} lines past Local.MaxLogLines were not stored]"))])
             return ended
         finally:
             for t in telemetry.values():
                 t.close()
 
+    def _log_room(self) -> int:
+        """How many more lines the store takes for this job (a resumed job has some)."""
+        return max(self.spec.local.max_log_lines - self.ctx.store.log_count(self.name), 0)
+
     def _telemetry(self, host: str, started: float) -> Any:
         """The CloudWatch side of the job when CloudWatch is on, else None."""
         if not self.uses_cloudwatch:
             return None
-        from runner.telemetry import Telemetry
+        from runner.telemetry import start_telemetry
 
-        telemetry = Telemetry(self._aws(), self.name, host, started, sampler=self.ctx.backend.instance_metrics,
-                              gpus=self._host_gpus.get(host), warn=self._warn)
-        try:
-            telemetry.start()
-        except Exception as exc:
-            from runner.aws import error_message
-
-            self._warn(f"CloudWatch is on but the log stream cannot be created, so nothing is shipped: {error_message(exc)}")
-            return None
-        return telemetry
+        return start_telemetry(self._aws(), self.name, host, started, self.ctx.backend.instance_metrics,
+                               self._host_gpus.get(host), self._warn)
 
     def _plan_gpus(self) -> None:
         """Each host's GPUs into ``_host_gpus`` (none for a CPU instance type); GpuError when
@@ -401,8 +391,6 @@ class TrainingRun:
     def _advance(self, secondary: str) -> None:
         status.advance(self.record, secondary, self.ctx.clock.now())
         self.ctx.store.save_record(self.record)
-
-
 
 
 def _training_started(record: dict[str, Any], default: float) -> float:

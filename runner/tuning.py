@@ -20,8 +20,9 @@ from typing import Any
 from runner import completion, status, trial_jobs
 from runner.metrics import MetricSample
 from runner.specs import Spec
+from runner.status import tuning_job_arn
 from runner.store import JobNotFound
-from runner.training import RunContext, TrainingRun, tuning_job_arn
+from runner.training import RunContext, TrainingRun
 from runner.trials import Config, Decision, Trial, TrialStatus
 from runner.tuning_describe import is_retryable
 from runner.tuning_plans import Plan, make_plans, max_jobs

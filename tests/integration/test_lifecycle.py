@@ -212,3 +212,15 @@ def test_a_million_lines_are_all_stored_and_the_last_gives_the_final_metric(
     assert {m["MetricName"]: m["Value"] for m in run.record["FinalMetricDataList"]} == {"line": count - 1}
     (stored,) = store.query("SELECT COUNT(*) FROM logs WHERE job = ? AND line LIKE 'line %'", ("life-million",))[0]
     assert stored == count
+
+
+def test_a_log_past_its_cap_is_cut_with_a_note_and_its_metrics_all_scraped(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path,
+) -> None:
+    request = probe_request(tmp_path, "life-cap", {"mode": "chatty", "count": "1000"})
+    request["AlgorithmSpecification"]["MetricDefinitions"] = [{"Name": "line", "Regex": r"^line (\d+) "}]
+    run = run_job(request, store, backend, test_label, tmp_path, LocalOptions(stop_grace_seconds=5, max_log_lines=100))
+    assert {m["MetricName"]: m["Value"] for m in run.record["FinalMetricDataList"]} == {"line": 999}
+    lines = [entry.line for entry in store.iter_logs("life-cap")]
+    assert len(lines) == 101
+    assert lines[-1].startswith("[smlocal: ") and "lines past Local.MaxLogLines were not stored]" in lines[-1]

@@ -302,3 +302,17 @@ def test_a_host_gets_its_share_of_the_gpus_on_a_gpu_instance_type(tmp_path: Path
     assert container_spec(req, spec, Folder(), "algo-1", {}).gpus == "0,1,2,3"  # type: ignore[arg-type]
     cpu = Spec(request=request(False), local=LocalOptions(gpus="0"), base_dir=tmp_path)
     assert container_spec(cpu.request, cpu, Folder(), "algo-1", {}, gpus="0").gpus is None  # type: ignore[arg-type]
+
+
+def test_lines_past_the_cap_are_scraped_and_shown_not_stored(tmp_path: Path) -> None:
+    store = Store(tmp_path / "home")
+    defs, _ = compile_definitions([{"Name": "loss", "Regex": "loss=(\\S+)"}])
+    shown: list[str] = []
+    sink = LogSink(store, "job", MetricScraper(defs), echo=lambda h, s, line: shown.append(line), max_lines=3)
+    sink.add_lines("algo-1", "stdout", 1.0, ["loss=1", "loss=2"])
+    sink.add_lines("algo-1", "stdout", 2.0, ["loss=3", "loss=4", "loss=5"])
+    sink.flush()
+    assert [entry.line for entry in store.logs("job")] == ["loss=1", "loss=2", "loss=3"]
+    assert sink.unstored == 2 and len(shown) == 5
+    assert [v for _, v in store.metric_series("job")["loss"]] == [1, 2, 3, 4, 5]
+    store.close()

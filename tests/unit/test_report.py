@@ -25,8 +25,8 @@ from runner.report import (
     trial_table,
     write_report,
 )
+from runner.status import training_job_arn, tuning_job_arn
 from runner.store import JobNotFound, Store
-from runner.training import training_job_arn, tuning_job_arn
 from runner.trials import Direction
 from runner.tuning_records import spaces
 from runner.tuning_store import TuningStore

@@ -168,7 +168,7 @@ def test_local_must_be_a_mapping(tmp_path: Path) -> None:
 def test_local_unknown_keys_are_each_reported(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as exc:
         specs.parse_local({"Gpu": "all", "Grace": 3, "Gpus": "all"}, tmp_path)
-    valid = "(valid: Build, CloudWatch, EngineWaitSeconds, Gpus, StopGracePeriodSeconds)"
+    valid = "(valid: Build, CloudWatch, EngineWaitSeconds, Gpus, MaxLogLines, StopGracePeriodSeconds)"
     assert problems_of(exc) == [
         ("Local.Gpu", f"is not a known field {valid}"),
         ("Local.Grace", f"is not a known field {valid}"),
@@ -429,3 +429,11 @@ def test_engine_wait_is_a_local_option_kept_with_the_job(tmp_path: Path) -> None
     with pytest.raises(SpecError) as exc:
         specs.parse_local({"EngineWaitSeconds": -1}, tmp_path)
     assert problems_of(exc) == [("Local.EngineWaitSeconds", "must be a number of seconds >= 0 (got -1)")]
+
+
+def test_max_log_lines_is_a_local_option(tmp_path: Path) -> None:
+    local = specs.parse_local({"MaxLogLines": 100}, tmp_path)
+    assert local.max_log_lines == 100 and specs.parse_local(local.to_json(), tmp_path) == local
+    with pytest.raises(SpecError) as exc:
+        specs.parse_local({"MaxLogLines": 1.5}, tmp_path)
+    assert problems_of(exc) == [("Local.MaxLogLines", "must be a whole number of lines >= 0 (got 1.5)")]

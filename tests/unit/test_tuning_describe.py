@@ -17,8 +17,9 @@ from runner import schema, status
 from runner.clock import FakeClock
 from runner.describe import to_timestamps
 from runner.specs import LocalOptions, Spec
+from runner.status import training_job_arn, tuning_job_arn
 from runner.store import Store
-from runner.training import RunContext, training_job_arn, tuning_job_arn
+from runner.training import RunContext
 from runner.tuning import Tuner
 from runner.tuning_describe import (
     TrialView,

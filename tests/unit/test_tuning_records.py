@@ -12,8 +12,8 @@ import pytest
 
 from runner import status
 from runner.search_space import SearchSpace, parse_ranges
+from runner.status import training_job_arn, tuning_job_arn
 from runner.store import Store
-from runner.training import training_job_arn, tuning_job_arn
 from runner.trials import Trial, TrialStatus
 from runner.tuning_describe import TrialView
 from runner.tuning_records import spaces, trial_views, warm_start_trials
