@@ -105,11 +105,12 @@ def _run(argv: Sequence[str] | None) -> int:
     except BrokenPipeError:
         raise  # the reader went away: main() ends quietly
     except Exception as exc:
+        from runner.api.errors import ResourceInUse, ResourceNotFound
         from runner.backend import BackendError
         from runner.store import JobExists, JobNotFound
         from runner.tuning_store import TuningJobExists
 
-        if isinstance(exc, JobExists | JobNotFound | TuningJobExists):
+        if isinstance(exc, JobExists | JobNotFound | TuningJobExists | ResourceInUse | ResourceNotFound):
             print(f"smlocal: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
         if isinstance(exc, BackendError):
@@ -159,16 +160,24 @@ def apply_local_options(spec: Any, args: argparse.Namespace) -> Any:
     return replace(spec, local=local)
 
 
+def _training_jobs(args: argparse.Namespace) -> Any:
+    """The service's training-job use cases, telling the user on stderr what it notes."""
+    from runner.api.training_jobs import TrainingJobs
+
+    store = _store(args)
+    return TrainingJobs(store, _backend(store), _aws(args), notify=_note)
+
+
+def _note(message: str) -> None:
+    print(f"smlocal: {message}", file=sys.stderr)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from dataclasses import replace
+    from runner import specs
 
-    from runner import builtin, cli_resume, specs, training, validation
-    from runner.store import JobExists
-
+    echo = None if args.quiet else _job_echo
     if args.resume:
-        store = _store(args)
-        record = cli_resume.resume_training(store, _backend(store), args.resume, _aws(args),
-                                            None if args.quiet else _job_echo)
+        record = _training_jobs(args).resume_training_job(args.resume, echo)
         _summary(record)
         return EXIT_OK if record["TrainingJobStatus"] == "Completed" else EXIT_FAILED
     if args.spec is None:
@@ -176,30 +185,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     spec = specs.load_spec(args.spec)
     if specs.is_tuning_request(spec.request):
         raise SpecError([Problem(str(args.spec), "holds a CreateHyperParameterTuningJob request: run it with `smlocal tune`")])
-    spec = replace(spec, request=builtin.complete(spec.request))
     if args.name is not None:  # --name "" is refused by validation, not ignored
         spec.request["TrainingJobName"] = args.name
     spec = apply_local_options(spec, args)
-    store = _store(args)
-    backend = _backend(store)
-    problems = validation.validate_training(spec, image_check=backend.image_exists, cache_dir=store.home / "cache" / "validation")
-    if problems:
-        raise SpecError(problems)
-    if store.has_training_job(spec.request["TrainingJobName"]):
-        raise JobExists(spec.request["TrainingJobName"])
-    if spec.local.build is not None:
-        from runner.images import ensure_image
-
-        build = spec.local.build
-        image = spec.request["AlgorithmSpecification"]["TrainingImage"]
-        print(f"smlocal: building {image} from {build.context}", file=sys.stderr)
-        ensure_image(backend, build.context, image, dockerfile=build.dockerfile, build_args=build.build_args,
-                     on_log=lambda line: print(f"  {line}", file=sys.stderr))
-    echo = None if args.quiet else _job_echo
-    run = training.TrainingRun(spec, training.RunContext(store=store, backend=backend, echo=echo, aws=_aws(args)))
-    with cli_resume.hold(store, cli_resume.TRAINING, run.name):
-        run.create()
-        record = run.run()
+    jobs = _training_jobs(args)
+    record = jobs.run(jobs.create_training_job(spec, echo))
     _summary(record)
     return EXIT_OK if record["TrainingJobStatus"] == "Completed" else EXIT_FAILED
 
@@ -250,27 +240,26 @@ def _summary(record: dict[str, Any]) -> None:
 
 def cmd_describe(args: argparse.Namespace) -> int:
     from runner import cli_tuning
-    from runner.describe import describe_training_job, to_json
+    from runner.describe import to_json
 
     store = _store(args)
     if cli_tuning.is_tuning_job(store, args.name):
         print(to_json(cli_tuning.describe(store, args.name)))
     else:
-        print(to_json(describe_training_job(store.record(args.name))))
+        print(to_json(_training_jobs(args).describe_training_job(TrainingJobName=args.name)))
     return EXIT_OK
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from runner.describe import to_json, training_job_summary
+    from runner.describe import to_json
 
-    records = [r for r in _store(args).list_training_jobs() if not args.status or r["TrainingJobStatus"] == args.status]
-    records.sort(key=lambda r: r["CreationTime"], reverse=True)  # as AWS: newest first
+    listed = _training_jobs(args).list_training_jobs(StatusEquals=args.status)
     if args.output == "json":
-        print(to_json({"TrainingJobSummaries": [training_job_summary(r) for r in records]}))
+        print(to_json(listed))
         return EXIT_OK
     rows = [("NAME", "STATUS", "SECONDARY", "CREATED")]
-    for r in records:
-        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["CreationTime"]))
+    for r in listed["TrainingJobSummaries"]:
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["CreationTime"].timestamp()))
         rows.append((r["TrainingJobName"], r["TrainingJobStatus"], r["SecondaryStatus"], created))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
@@ -311,19 +300,11 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 def cmd_stop(args: argparse.Namespace) -> int:
     from runner import cli_tuning
-    from runner.status import is_terminal
 
     store = _store(args)
     if cli_tuning.is_tuning_job(store, args.name):
         return cli_tuning.stop(store, _backend(store), args.name)
-    record = store.record(args.name)
-    if is_terminal(record):
-        raise SpecError([Problem(args.name, f"the training job already ended as {record['TrainingJobStatus']}; nothing to stop")])
-    store.request_stop(args.name, time.time())
-    print(f"smlocal: stop requested for {args.name}", file=sys.stderr)
-    from runner import cli_resume
-
-    final = cli_resume.stop_training(store, _backend(store), args.name, _aws(args))
+    final = _training_jobs(args).stop_training_job(TrainingJobName=args.name)
     if final is not None:
         _summary(final)
     return EXIT_OK

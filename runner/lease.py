@@ -12,6 +12,8 @@ import os
 import time
 from pathlib import Path
 
+TRAINING, TUNING = "training", "tuning"  # the kinds of job a lease is for
+
 
 class Lease:
     """A held lease; ``release()`` (or the process's end) lets go of it."""

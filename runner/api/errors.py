@@ -1,0 +1,30 @@
+"""The errors of the service, as SageMaker's API names them; a front end maps each to its own
+words (the CLI: exit code 2 and a line; the server: AWS's error shape and HTTP status)."""
+
+from __future__ import annotations
+
+from runner.problems import Problem, SpecError
+
+
+class ValidationException(SpecError):
+    """The request is not valid: every problem with its field path."""
+
+    code = "ValidationException"
+    http_status = 400
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(problems)
+
+
+class ResourceNotFound(LookupError):
+    """No job of that name."""
+
+    code = "ResourceNotFound"
+    http_status = 400
+
+
+class ResourceInUse(Exception):
+    """The name is taken, or the job is being run by another process."""
+
+    code = "ResourceInUse"
+    http_status = 400

@@ -1,0 +1,157 @@
+"""Training jobs: CreateTrainingJob, DescribeTrainingJob, ListTrainingJobs, StopTrainingJob,
+and what only a local service has (resuming a job whose process died).
+
+The service never prints: what a front end may want to tell its user goes to ``notify``, and
+every refusal is one of ``runner.api.errors``. Records are returned in AWS's response shapes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any, cast
+
+from runner import builtin, lease
+from runner.api.errors import ResourceInUse, ResourceNotFound, ValidationException
+from runner.aws import AwsClients
+from runner.backend import Backend
+from runner.describe import describe_training_job, training_job_summary
+from runner.specs import Spec, stored_spec
+from runner.status import is_terminal
+from runner.store import JobNotFound, Store
+from runner.training import Echo, RunContext, TrainingRun
+
+Notify = Callable[[str], None]
+
+
+@contextmanager
+def _found(name: str) -> Iterator[None]:
+    try:
+        yield
+    except JobNotFound as exc:
+        raise ResourceNotFound(str(exc)) from None
+
+
+@dataclass
+class TrainingJobs:
+    """The training-job use cases over one store, one engine and the AWS clients."""
+
+    store: Store
+    backend: Backend
+    aws: AwsClients
+    notify: Notify = lambda message: None
+
+    # -- CreateTrainingJob -------------------------------------------------------------------
+    def create_training_job(self, spec: Spec, echo: Echo | None = None) -> TrainingRun:
+        """Check the request (ValidationException, with field paths), refuse a name in use
+        (ResourceInUse), build the image of ``Local.Build``; the returned run is not yet
+        recorded: :meth:`run` records and runs it."""
+        from runner import validation
+
+        spec = replace(spec, request=builtin.complete(spec.request))
+        problems = validation.validate_training(
+            spec, image_check=self.backend.image_exists, cache_dir=self.store.home / "cache" / "validation")
+        if problems:
+            raise ValidationException(problems)
+        name = spec.request["TrainingJobName"]
+        if self.store.has_training_job(name):
+            raise ResourceInUse(f"Training job {name} already exists")
+        if spec.local.build is not None:
+            from runner.images import ensure_image
+
+            build = spec.local.build
+            image = spec.request["AlgorithmSpecification"]["TrainingImage"]
+            self.notify(f"building {image} from {build.context}")
+            ensure_image(cast(Any, self.backend), build.context, image,  # building is Docker's own dockerfile=build.dockerfile,
+                         build_args=build.build_args, on_log=lambda line: self.notify(f"  {line}"))
+        return TrainingRun(spec, RunContext(store=self.store, backend=self.backend, echo=echo, aws=self.aws))
+
+    def run(self, job: TrainingRun) -> dict[str, Any]:
+        """Record a created job and run it to its end, holding its lease; its final record."""
+        with self._lease(job.name):
+            job.create()
+            return job.run()
+
+    # -- DescribeTrainingJob, ListTrainingJobs -----------------------------------------------
+    def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:  # noqa: N803 - AWS's name
+        with _found(TrainingJobName):
+            return describe_training_job(self.store.record(TrainingJobName))
+
+    def list_training_jobs(self, StatusEquals: str | None = None) -> dict[str, Any]:  # noqa: N803
+        """``TrainingJobSummaries``, newest first, as AWS lists them."""
+        records = [r for r in self.store.list_training_jobs()
+                   if not StatusEquals or r["TrainingJobStatus"] == StatusEquals]
+        records.sort(key=lambda r: r["CreationTime"], reverse=True)
+        return {"TrainingJobSummaries": [training_job_summary(r) for r in records]}
+
+    # -- StopTrainingJob and resuming ----------------------------------------------------------
+    def stop_training_job(self, TrainingJobName: str) -> dict[str, Any] | None:  # noqa: N803
+        """Ask the job to stop; when no process runs it any more, stop it from here and return
+        its final record (None: its runner stops it)."""
+        name = TrainingJobName
+        with _found(name):
+            record = self.store.record(name)
+        if is_terminal(record):
+            raise ValidationException([_ended(name, record)])
+        self.store.request_stop(name, time.time())
+        self.notify(f"stop requested for {name}")
+        if record.get("TuningJobArn"):  # its tuning job's runner stops it, now or at its resume
+            tuning = record["TuningJobArn"].rsplit("/", 1)[-1]
+            gone = lease.try_acquire(self.store.home, lease.TUNING, tuning)
+            if gone is not None:
+                gone.release()
+                self.notify(f"no smlocal process runs tuning job {tuning}: the stop takes effect at "
+                            f"`smlocal tune --resume {tuning}` (or stop the tuning job)")
+            return None
+        held = lease.try_acquire(self.store.home, lease.TRAINING, name)
+        if held is None:
+            return None
+        self.notify(f"no smlocal process runs {name} any more: stopping it from here")
+        return self._resume(name, None, held)
+
+    def resume_training_job(self, TrainingJobName: str, echo: Echo | None = None) -> dict[str, Any]:  # noqa: N803
+        """Carry on with a job (not a tuning job's trial) whose process is gone: reattach to
+        its containers, or finish it when they are gone."""
+        name = TrainingJobName
+        with _found(name):
+            record = self.store.record(name)
+        if record.get("TuningJobArn"):
+            tuning = record["TuningJobArn"].rsplit("/", 1)[-1]
+            raise ValidationException([_problem(name, (
+                f"is a training job of tuning job {tuning}: resume that one (smlocal tune --resume {tuning})"))])
+        return self._resume(name, echo, self._acquire(name))
+
+    def _resume(self, name: str, echo: Echo | None, held: lease.Lease) -> dict[str, Any]:
+        try:
+            spec = stored_spec(*self.store.request(name))
+            run = TrainingRun(spec, RunContext(store=self.store, backend=self.backend, echo=echo, aws=self.aws))
+            return run.resume()
+        finally:
+            held.release()
+
+    def _acquire(self, name: str) -> lease.Lease:
+        held = lease.try_acquire(self.store.home, lease.TRAINING, name, wait=1.0)
+        if held is None:
+            raise ResourceInUse(f"{name}: the training job is being run by another smlocal process "
+                                f"(see {lease.lease_path(self.store.home, lease.TRAINING, name)})")
+        return held
+
+    @contextmanager
+    def _lease(self, name: str) -> Iterator[None]:
+        held = self._acquire(name)
+        try:
+            yield
+        finally:
+            held.release()
+
+
+def _problem(name: str, message: str) -> Any:
+    from runner.problems import Problem
+
+    return Problem(name, message)
+
+
+def _ended(name: str, record: dict[str, Any]) -> Any:
+    return _problem(name, f"the training job already ended as {record['TrainingJobStatus']}; nothing to stop")
