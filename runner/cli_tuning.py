@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from runner import cli_resume
 from runner.problems import Problem, SpecError
 from runner.specs import Spec
 
@@ -75,61 +72,43 @@ def validate_spec(
                            parent_exists=parent_exists, cache_dir=cache_dir)
 
 
-def cmd_tune(args: argparse.Namespace, store: Any, backend: Any) -> int:
-    from runner import builtin, specs
-    from runner.tuning_store import TuningJobExists, TuningStore
+def _tuning_jobs(store: Any, backend: Any, aws: Any = None) -> Any:
+    from runner.api.tuning_jobs import TuningJobs
 
-    tstore = TuningStore(store)
+    return TuningJobs(store, backend, aws, notify=lambda message: print(f"smlocal: {message}", file=sys.stderr))
+
+
+def _view(spec: Spec, plain: bool) -> Any:
+    """The terminal's view of a running tuning job: a live table, or a line per event."""
+    from runner.trials import Direction
+    from runner.tuning_plans import make_plans
+    from runner.tuning_view import TuningView
+
+    plans = make_plans(spec.request)
+    name = spec.request["HyperParameterTuningJobName"]
+    return TuningView(name, plans[0].direction if plans else Direction.MINIMIZE, live=False if plain else None)
+
+
+def cmd_tune(args: argparse.Namespace, store: Any, backend: Any) -> int:
+    from runner import specs
+
+    jobs = _tuning_jobs(store, backend)
     if args.resume:
-        spec = _stored_spec(tstore, args.resume, args)
+        spec = _with_options(jobs.stored_spec(args.resume), args)
+        tuner = jobs.resume_hyper_parameter_tuning_job(spec, _view(spec, args.plain))
     else:
         if args.spec is None:
             raise SpecError([Problem("SPEC", "a request file is required (or --resume NAME)")])
         spec = specs.load_spec(args.spec)
         if "TrainingJobName" in spec.request and "HyperParameterTuningJobName" not in spec.request:
             raise SpecError([Problem(str(args.spec), "holds a CreateTrainingJob request: run it with `smlocal train`")])
-        spec = replace(spec, request=builtin.complete(spec.request))
         if args.name is not None:  # --name "" is refused by validation, not ignored
             spec.request["HyperParameterTuningJobName"] = args.name
         spec = _with_options(spec, args)
-        problems = validate_spec(spec, False, backend.image_exists, tstore.exists,
-                                 cache_dir=store.home / "cache" / "validation")
-        if problems:
-            raise SpecError(problems)
-        if tstore.exists(spec.request["HyperParameterTuningJobName"]):
-            raise TuningJobExists(spec.request["HyperParameterTuningJobName"])
-        _build_images(spec, backend)
-    name = spec.request["HyperParameterTuningJobName"]
-    with cli_resume.hold(store, cli_resume.TUNING, name):
-        record = _run_tuning(store, backend, spec, resume=bool(args.resume), plain=args.plain)
+        tuner = jobs.create_hyper_parameter_tuning_job(spec, _view(spec, args.plain))
+    record = jobs.run(tuner, resume=bool(args.resume))
+    _print_outcome(jobs, tuner.name)
     return EXIT_OK if record["HyperParameterTuningJobStatus"] == "Completed" else EXIT_FAILED
-
-
-def _run_tuning(store: Any, backend: Any, spec: Spec, resume: bool, plain: bool) -> dict[str, Any]:
-    """Run (or carry on with) a tuning job in this process, which holds its lease."""
-    from runner.training import RunContext
-    from runner.trials import Direction
-    from runner.tuning import Tuner
-    from runner.tuning_plans import make_plans
-    from runner.tuning_store import TuningStore
-    from runner.tuning_view import TuningView
-
-    plans = make_plans(spec.request)
-    name = spec.request["HyperParameterTuningJobName"]
-    view = TuningView(name, plans[0].direction if plans else Direction.MINIMIZE, live=False if plain else None)
-    tuner = Tuner(spec, RunContext(store=store, backend=backend), listener=view)
-    if not resume:
-        tuner.create()
-    record = tuner.run()
-    _print_outcome(store, TuningStore(store), name)
-    return record
-
-
-def _stored_spec(tstore: Any, name: str, args: argparse.Namespace | None = None) -> Spec:
-    from runner.specs import stored_spec
-
-    spec = stored_spec(*tstore.request(name))
-    return _with_options(spec, args) if args is not None else spec
 
 
 def _with_options(spec: Spec, args: argparse.Namespace) -> Spec:
@@ -138,25 +117,8 @@ def _with_options(spec: Spec, args: argparse.Namespace) -> Spec:
     return apply_local_options(spec, args)  # type: ignore[no-any-return]
 
 
-def _build_images(spec: Spec, backend: Any) -> None:
-    from runner import trial_jobs
-    from runner.images import ensure_image
-
-    build = spec.local.build
-    if build is None:
-        return
-    images = {(d.get("AlgorithmSpecification") or {}).get("TrainingImage") for _, _, d in trial_jobs.definitions(spec.request)}
-    for image in sorted(i for i in images if i):
-        print(f"smlocal: building {image} from {build.context}", file=sys.stderr)
-        ensure_image(backend, build.context, image, dockerfile=build.dockerfile, build_args=build.build_args,
-                     on_log=lambda line: print(f"  {line}", file=sys.stderr))
-
-
-def _print_outcome(store: Any, tstore: Any, name: str) -> None:
-    from runner.tuning_describe import describe_tuning_job
-    from runner.tuning_records import trial_views
-
-    described = describe_tuning_job(tstore.record(name), trial_views(store, tstore, name), time.time())
+def _print_outcome(jobs: Any, name: str) -> None:
+    described = jobs.describe_hyper_parameter_tuning_job(name)
     counters = described["TrainingJobStatusCounters"]
     print(f"smlocal: tuning job {name}: {described['HyperParameterTuningJobStatus']} "
           f"({', '.join(f'{k} {v}' for k, v in counters.items() if v)})", file=sys.stderr)
@@ -168,45 +130,20 @@ def _print_outcome(store: Any, tstore: Any, name: str) -> None:
 
 
 def describe(store: Any, name: str) -> dict[str, Any]:
-    from runner.tuning_describe import describe_tuning_job
-    from runner.tuning_records import trial_views
-    from runner.tuning_store import TuningStore
-
-    tstore = TuningStore(store)
-    return describe_tuning_job(tstore.record(name), trial_views(store, tstore, name), time.time())
+    return _tuning_jobs(store, None).describe_hyper_parameter_tuning_job(name)  # type: ignore[no-any-return]
 
 
 def stop(store: Any, backend: Any, name: str) -> int:
-    from runner.tuning_store import TuningStore
-
-    tstore = TuningStore(store)
-    record = tstore.record(name)
-    if record["HyperParameterTuningJobStatus"] in ("Completed", "Failed", "Stopped"):
-        raise SpecError([Problem(name, f"the tuning job already ended as {record['HyperParameterTuningJobStatus']}; nothing to stop")])
-    tstore.request_stop(name, time.time())
-    print(f"smlocal: stop requested for tuning job {name} and its training jobs", file=sys.stderr)
-    held = cli_resume.tuning_runner_gone(store, name)
-    if held is not None:  # its runner is gone: stop its trials and end it from here
-        print(f"smlocal: no smlocal process runs {name} any more: stopping it from here", file=sys.stderr)
-        with held:
-            _run_tuning(store, backend, _stored_spec(tstore, name), resume=True, plain=True)
+    jobs = _tuning_jobs(store, backend)
+    jobs.stop_hyper_parameter_tuning_job(name, _view(jobs.stored_spec(name), plain=True))
     return EXIT_OK
 
 
 def cmd_trials(args: argparse.Namespace, store: Any) -> int:
     from runner.describe import to_json
-    from runner.tuning_describe import list_trials
-    from runner.tuning_records import trial_views
-    from runner.tuning_store import TuningStore
 
-    tstore = TuningStore(store)
-    if not tstore.exists(args.name) and store.has_training_job(args.name):
-        raise SpecError([Problem(args.name, "is a training job; `smlocal trials` lists the training jobs of a tuning job")])
-    request, _ = tstore.request(args.name)
-    objective = request["HyperParameterTuningJobConfig"].get("HyperParameterTuningJobObjective") or {}
-    order = args.sort_order or ("Descending" if objective.get("Type") == "Maximize" and args.sort_by == "FinalObjectiveMetricValue" else "Ascending")
-    response = list_trials(trial_views(store, tstore, args.name), args.name, status_equals=args.status,
-                           sort_by=args.sort_by, sort_order=order)
+    response = _tuning_jobs(store, None).list_training_jobs_for_hyper_parameter_tuning_job(
+        args.name, StatusEquals=args.status, SortBy=args.sort_by, SortOrder=args.sort_order)
     if args.output == "json":
         print(to_json(response))
         return EXIT_OK

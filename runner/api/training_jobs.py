@@ -11,10 +11,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import Any
 
 from runner import builtin, lease
 from runner.api.errors import ResourceInUse, ResourceNotFound, ValidationException
+from runner.api.images import build_images
 from runner.aws import AwsClients
 from runner.backend import Backend
 from runner.describe import describe_training_job, training_job_summary
@@ -58,14 +59,8 @@ class TrainingJobs:
         name = spec.request["TrainingJobName"]
         if self.store.has_training_job(name):
             raise ResourceInUse(f"Training job {name} already exists")
-        if spec.local.build is not None:
-            from runner.images import ensure_image
-
-            build = spec.local.build
-            image = spec.request["AlgorithmSpecification"]["TrainingImage"]
-            self.notify(f"building {image} from {build.context}")
-            ensure_image(cast(Any, self.backend), build.context, image,  # building is Docker's own dockerfile=build.dockerfile,
-                         build_args=build.build_args, on_log=lambda line: self.notify(f"  {line}"))
+        build_images(self.backend, spec.local.build, [spec.request["AlgorithmSpecification"]["TrainingImage"]],
+                     self.notify)
         return TrainingRun(spec, RunContext(store=self.store, backend=self.backend, echo=echo, aws=self.aws))
 
     def run(self, job: TrainingRun) -> dict[str, Any]:

@@ -1,0 +1,23 @@
+"""Images a request names, built from ``Local.Build`` before its job runs (skipped when
+nothing they depend on changed)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+from runner.backend import Backend
+from runner.specs import BuildOptions
+
+
+def build_images(backend: Backend, build: BuildOptions | None, images: list[str],
+                 notify: Callable[[str], None]) -> None:
+    """Build each of ``images`` from ``build`` (nothing without it), telling ``notify``."""
+    if build is None:
+        return
+    from runner.images import ensure_image
+
+    for image in images:
+        notify(f"building {image} from {build.context}")
+        ensure_image(cast(Any, backend), build.context, image, dockerfile=build.dockerfile,  # Docker's own
+                     build_args=build.build_args, on_log=lambda line: notify(f"  {line}"))

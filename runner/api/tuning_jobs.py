@@ -1,0 +1,149 @@
+"""Tuning jobs: CreateHyperParameterTuningJob, DescribeHyperParameterTuningJob,
+ListTrainingJobsForHyperParameterTuningJob, StopHyperParameterTuningJob, and resuming a
+tuning job whose process died.
+
+As ``training_jobs``: nothing is printed (notices go to ``notify``; a running job's events to
+the ``listener`` a front end passes), and refusals are ``runner.api.errors``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from runner import builtin, lease
+from runner.api.errors import ResourceInUse, ResourceNotFound, ValidationException
+from runner.api.images import build_images
+from runner.aws import AwsClients
+from runner.backend import Backend
+from runner.problems import Problem
+from runner.specs import Spec, stored_spec
+from runner.store import Store
+from runner.training import RunContext
+from runner.tuning import Listener, Tuner
+from runner.tuning_store import TuningStore
+
+Notify = Callable[[str], None]
+ENDED = ("Completed", "Failed", "Stopped")
+
+
+@dataclass
+class TuningJobs:
+    """The tuning-job use cases over one store, one engine and the AWS clients."""
+
+    store: Store
+    backend: Backend
+    aws: AwsClients | None = None
+    notify: Notify = lambda message: None
+
+    def __post_init__(self) -> None:
+        self.tstore = TuningStore(self.store)
+
+    def exists(self, name: str) -> bool:
+        return self.tstore.exists(name)
+
+    # -- CreateHyperParameterTuningJob -------------------------------------------------------
+    def create_hyper_parameter_tuning_job(self, spec: Spec, listener: Listener) -> Tuner:
+        """Check the request (ValidationException), refuse a name in use (ResourceInUse),
+        build the images of ``Local.Build``; :meth:`run` records and runs the returned tuner."""
+        from runner import trial_jobs
+        from runner.tuning_validation import validate_tuning
+
+        spec = replace(spec, request=builtin.complete(spec.request))
+        problems = validate_tuning(spec, for_cloud=False, image_check=self.backend.image_exists,
+                                   parent_exists=self.tstore.exists,
+                                   cache_dir=self.store.home / "cache" / "validation")
+        if problems:
+            raise ValidationException(problems)
+        name = spec.request["HyperParameterTuningJobName"]
+        if self.tstore.exists(name):
+            raise ResourceInUse(f"Hyperparameter tuning job {name} already exists")
+        images = {(d.get("AlgorithmSpecification") or {}).get("TrainingImage")
+                  for _, _, d in trial_jobs.definitions(spec.request)}
+        build_images(self.backend, spec.local.build, sorted(i for i in images if i), self.notify)
+        return self._tuner(spec, listener)
+
+    def run(self, tuner: Tuner, resume: bool = False) -> dict[str, Any]:
+        """Record (unless resumed) and run a tuning job to its end, holding its lease."""
+        name = tuner.name
+        held = lease.try_acquire(self.store.home, lease.TUNING, name, wait=1.0)
+        if held is None:
+            raise ResourceInUse(f"{name}: the tuning job is being run by another smlocal process "
+                                f"(see {lease.lease_path(self.store.home, lease.TUNING, name)})")
+        with held:
+            if not resume:
+                tuner.create()
+            return tuner.run()
+
+    def stored_spec(self, HyperParameterTuningJobName: str) -> Spec:  # noqa: N803 - AWS's name
+        """The request and local options a tuning job was created with."""
+        return self._stored(HyperParameterTuningJobName)
+
+    def resume_hyper_parameter_tuning_job(self, spec: Spec, listener: Listener) -> Tuner:
+        """The tuner of a tuning job whose process is gone (``spec``: its stored one, local
+        options changed as the caller wants); :meth:`run` with ``resume=True`` carries it on."""
+        self._stored(spec.request["HyperParameterTuningJobName"])  # ResourceNotFound when unknown
+        return self._tuner(spec, listener)
+
+    # -- Describe, ListTrainingJobsFor... -------------------------------------------------------
+    def describe_hyper_parameter_tuning_job(self, HyperParameterTuningJobName: str) -> dict[str, Any]:  # noqa: N803
+        from runner.tuning_describe import describe_tuning_job
+        from runner.tuning_records import trial_views
+
+        name = HyperParameterTuningJobName
+        record = self._record(name)
+        return describe_tuning_job(record, trial_views(self.store, self.tstore, name), time.time())
+
+    def list_training_jobs_for_hyper_parameter_tuning_job(
+        self, HyperParameterTuningJobName: str, StatusEquals: str | None = None,  # noqa: N803
+        SortBy: str = "Name", SortOrder: str | None = None,  # noqa: N803
+    ) -> dict[str, Any]:
+        """The trials, as the API lists them (a Maximize objective sorts descending by default)."""
+        from runner.tuning_describe import list_trials
+        from runner.tuning_records import trial_views
+
+        name = HyperParameterTuningJobName
+        if not self.tstore.exists(name):
+            if self.store.has_training_job(name):
+                raise ValidationException([Problem(name, (
+                    "is a training job; `smlocal trials` lists the training jobs of a tuning job"))])
+            raise ResourceNotFound(f"Could not find job {name}")
+        request, _ = self.tstore.request(name)
+        objective = request["HyperParameterTuningJobConfig"].get("HyperParameterTuningJobObjective") or {}
+        maximize = objective.get("Type") == "Maximize" and SortBy == "FinalObjectiveMetricValue"
+        order = SortOrder or ("Descending" if maximize else "Ascending")
+        return list_trials(trial_views(self.store, self.tstore, name), name, status_equals=StatusEquals,
+                           sort_by=SortBy, sort_order=order)
+
+    # -- StopHyperParameterTuningJob ---------------------------------------------------------
+    def stop_hyper_parameter_tuning_job(self, HyperParameterTuningJobName: str, listener: Listener) -> None:  # noqa: N803
+        """Ask the job and its trials to stop; when no process runs it any more, stop its
+        trials and end it from here."""
+        name = HyperParameterTuningJobName
+        record = self._record(name)
+        if record["HyperParameterTuningJobStatus"] in ENDED:
+            raise ValidationException([Problem(name, (
+                f"the tuning job already ended as {record['HyperParameterTuningJobStatus']}; nothing to stop"))])
+        self.tstore.request_stop(name, time.time())
+        self.notify(f"stop requested for tuning job {name} and its training jobs")
+        held = lease.try_acquire(self.store.home, lease.TUNING, name)
+        if held is not None:  # its runner is gone: stop its trials and end it from here
+            self.notify(f"no smlocal process runs {name} any more: stopping it from here")
+            with held:
+                self._tuner(self._stored(name), listener).run()
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _tuner(self, spec: Spec, listener: Listener) -> Tuner:
+        return Tuner(spec, RunContext(store=self.store, backend=self.backend, aws=self.aws), listener=listener)
+
+    def _record(self, name: str) -> dict[str, Any]:
+        if not self.tstore.exists(name):
+            raise ResourceNotFound(f"Could not find job {name}")
+        return self.tstore.record(name)
+
+    def _stored(self, name: str) -> Spec:
+        if not self.tstore.exists(name):
+            raise ResourceNotFound(f"Could not find job {name}")
+        return stored_spec(*self.tstore.request(name))
