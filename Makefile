@@ -83,6 +83,7 @@ test-integration: test-images
 lint: venv
 	$(BIN)/ruff check runner tests benchmarks
 	$(BIN)/mypy runner
+	$(BIN)/lint-imports
 
 bench: test-images
 	$(BIN)/python benchmarks/trial_overhead.py

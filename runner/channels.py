@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from runner.s3 import S3Object, S3Url, parse_s3_url
+from runner.s3_urls import S3Object, S3Url, parse_s3_url
 
 T = TypeVar("T")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from runner import files
 from runner.backend import ExitStatus, WorkspaceEscape
-from runner.logpump import with_log_tail
 
 
 def exit_reason(exit_status: ExitStatus, instance_type: str, host: str | None, tail: list[str]) -> str:
@@ -37,3 +36,19 @@ def escape_reason(exc: WorkspaceEscape) -> str:
     """A container made a path of its workspace a link out of it: the algorithm's doing."""
     return (f"the container made {exc.container_path()} (or a folder on its way) a symbolic "
             f"link out of its workspace; smlocal does not follow it")
+
+
+def with_log_tail(head: str, tail: list[str], limit: int, line_limit: int = 200) -> str:
+    """``head`` and as many of the last log lines as fit in ``limit`` characters."""
+    text = head[:limit]
+    kept: list[str] = []
+    room = limit - len(text) - len(" Last log lines:")
+    for line in reversed(tail):
+        line = line if len(line) <= line_limit else line[: line_limit - 3] + "..."
+        if len(line) + 1 > room:
+            break
+        kept.append(line)
+        room -= len(line) + 1
+    if kept:
+        text += " Last log lines:\n" + "\n".join(reversed(kept))
+    return text

@@ -172,22 +172,6 @@ class LogSink:
             self._write_lock.release()
 
 
-def with_log_tail(head: str, tail: list[str], limit: int, line_limit: int = 200) -> str:
-    """``head`` and as many of the last log lines as fit in ``limit`` characters."""
-    text = head[:limit]
-    kept: list[str] = []
-    room = limit - len(text) - len(" Last log lines:")
-    for line in reversed(tail):
-        line = line if len(line) <= line_limit else line[: line_limit - 3] + "..."
-        if len(line) + 1 > room:
-            break
-        kept.append(line)
-        room -= len(line) + 1
-    if kept:
-        text += " Last log lines:\n" + "\n".join(reversed(kept))
-    return text
-
-
 def both_listeners(first: MetricListener | None, second: MetricListener) -> MetricListener:
     """A listener that calls ``first`` (when there is one), then ``second``."""
     if first is None:
