@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 Value = int | float | str
 Config = dict[str, Value]
@@ -97,7 +97,3 @@ def best_trial(history: Sequence[Trial], direction: Direction) -> Trial | None:
         if best is None or direction.better(trial.objective, best.objective):  # type: ignore[arg-type]
             best = trial
     return best
-
-
-def as_json(config: Config) -> dict[str, Any]:
-    return dict(config)

@@ -23,8 +23,8 @@ from runner.specs import Spec
 from runner.status import tuning_job_arn
 from runner.store import JobNotFound
 from runner.training import RunContext, TrainingRun
-from runner.trials import Config, Decision, Trial, TrialStatus
-from runner.tuning_describe import is_retryable
+from runner.trials import Decision, Trial, TrialStatus
+from runner.tuning_describe import is_retryable, objective_value
 from runner.tuning_plans import Plan, make_plans, max_jobs
 from runner.tuning_records import warm_start_trials
 from runner.tuning_store import TrialRow, TuningStore
@@ -214,7 +214,7 @@ class Tuner:
             del self._live[job]
             record = self.ctx.store.record(job)
             plan = self.by_name[live.row.definition]
-            final = final_objective(record, plan.metric) if record["TrainingJobStatus"] != "Failed" else None
+            final = objective_value(record, plan.metric) if record["TrainingJobStatus"] != "Failed" else None
             self.listener("trial-ended", {"trial": live.row.number, "job": job, "record": record, "objective": final})
             self._maybe_retry(live.row, record)
             self._check_completion()
@@ -312,7 +312,7 @@ class Tuner:
             values = tuple(live.values)
         else:
             values = tuple(v for _, v in self.ctx.store.metric_series(row.job_name).get(plan.metric, []))
-        objective = final_objective(record, plan.metric)
+        objective = objective_value(record, plan.metric)
         if trial_status is TrialStatus.FAILED:
             objective = None
         elif trial_status.running:
@@ -333,14 +333,3 @@ _TRIAL_STATUS = {
     "Failed": TrialStatus.FAILED,
     "Stopped": TrialStatus.STOPPED,
 }
-
-
-def final_objective(record: dict[str, Any], metric: str) -> float | None:
-    for entry in record.get("FinalMetricDataList", []):
-        if entry["MetricName"] == metric:
-            return float(entry["Value"])
-    return None
-
-
-def config_key(config: Config) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((k, str(v)) for k, v in config.items()))

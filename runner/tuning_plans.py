@@ -56,7 +56,7 @@ def make_plans(request: dict[str, Any]) -> list[Plan]:
         elif config.get("TrainingJobEarlyStoppingType") == "Auto":
             scheduler = MedianStoppingRule(direction)
         strategy = make_strategy(
-            "Random" if strategy_name == "Hyperband" else strategy_name, space, direction,
+            strategy_name, space, direction,  # Hyperband: random draws, its scheduler decides
             seed=seed_of(request), max_jobs=limits.get("MaxNumberOfTrainingJobs"),
             config=config.get("StrategyConfig") or {},
         )
