@@ -38,7 +38,11 @@ def output_members(operation: str) -> frozenset[str]:
 
 def describe_training_job(record: dict[str, Any]) -> dict[str, Any]:
     members = output_members("DescribeTrainingJob")
-    return cast(dict[str, Any], to_timestamps({k: v for k, v in record.items() if k in members}))
+    out = {k: v for k, v in record.items() if k in members}
+    if isinstance(out.get("OutputDataConfig"), dict):
+        # the service always returns it, empty when unset (the SDK's Estimator.attach reads it)
+        out["OutputDataConfig"] = {"KmsKeyId": "", **out["OutputDataConfig"]}
+    return cast(dict[str, Any], to_timestamps(out))
 
 
 def training_job_summary(record: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from runner.completion import not_improving_count
 from runner.describe import output_members, to_timestamps
+from runner.trial_jobs import OBJECTIVE_HYPERPARAMETER
 from runner.trials import Direction, Trial, TrialStatus
 
 RETRYABLE_PREFIX = "InternalServerError"
@@ -108,6 +109,7 @@ def best(summaries: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
 def describe_tuning_job(record: dict[str, Any], views: Sequence[TrialView], now: float) -> dict[str, Any]:
     members = output_members("DescribeHyperParameterTuningJob")
     out = {k: v for k, v in record.items() if k in members}
+    _name_objectives(out)
     name = record["HyperParameterTuningJobName"]
     out["TrainingJobStatusCounters"] = status_counters(views)
     current = [v for v in views if v.current]
@@ -123,6 +125,30 @@ def describe_tuning_job(record: dict[str, Any], views: Sequence[TrialView], now:
     end = record.get("HyperParameterTuningEndTime", now)
     out["ConsumedResources"] = {"RuntimeInSeconds": max(0, int(round(end - record["CreationTime"])))}
     return dict(to_timestamps(out))
+
+
+def _name_objectives(out: dict[str, Any]) -> None:
+    """As the service does, each training job definition's StaticHyperParameters name its
+    objective metric (``_tuning_objective_metric``; the SDK's HyperparameterTuner.attach
+    reads it)."""
+    config = out.get("HyperParameterTuningJobConfig") or {}
+    shared = (config.get("HyperParameterTuningJobObjective") or {}).get("MetricName")
+    if isinstance(out.get("TrainingJobDefinition"), dict):
+        out["TrainingJobDefinition"] = _with_objective(out["TrainingJobDefinition"], shared)
+    if isinstance(out.get("TrainingJobDefinitions"), list):
+        out["TrainingJobDefinitions"] = [
+            _with_objective(d, (d.get("TuningObjective") or {}).get("MetricName") or shared)
+            if isinstance(d, dict) else d
+            for d in out["TrainingJobDefinitions"]
+        ]
+
+
+def _with_objective(definition: dict[str, Any], metric: Any) -> dict[str, Any]:
+    if not isinstance(metric, str):
+        return definition
+    static = dict(definition.get("StaticHyperParameters") or {})
+    static.setdefault(OBJECTIVE_HYPERPARAMETER, metric)
+    return {**definition, "StaticHyperParameters": static}
 
 
 def not_improving(views: Sequence[TrialView]) -> int:

@@ -241,3 +241,13 @@ def test_output_members() -> None:
     assert {"TrainingJobName", "FinalMetricDataList", "SecondaryStatusTransitions"} <= members
     assert "ExitCode" not in members
     assert describe.output_members("StopTrainingJob") == frozenset()
+
+
+def test_output_data_config_carries_kms_key_id_empty_when_unset() -> None:
+    record = completed_record()
+    record["OutputDataConfig"] = {"S3OutputPath": "s3://b/out"}
+    got = describe.describe_training_job(record)
+    assert got["OutputDataConfig"] == {"KmsKeyId": "", "S3OutputPath": "s3://b/out"}  # as the service
+    record["OutputDataConfig"]["KmsKeyId"] = "alias/mine"
+    assert describe.describe_training_job(record)["OutputDataConfig"]["KmsKeyId"] == "alias/mine"
+    assert "KmsKeyId" not in record["OutputDataConfig"] or record["OutputDataConfig"]["KmsKeyId"] == "alias/mine"

@@ -397,7 +397,9 @@ def test_describe_tuning_job_in_progress() -> None:
     assert out["CreationTime"] == ts(T0)
     assert out["LastModifiedTime"] == ts(T0)
     assert out["HyperParameterTuningJobConfig"] == record["HyperParameterTuningJobConfig"]
-    assert out["TrainingJobDefinition"] == record["TrainingJobDefinition"]
+    definition = record["TrainingJobDefinition"]
+    assert out["TrainingJobDefinition"] == {**definition, "StaticHyperParameters": {  # as the service
+        **definition["StaticHyperParameters"], "_tuning_objective_metric": "validation:total_loss"}}
     assert out["TrainingJobStatusCounters"] == {
         "Completed": 2, "InProgress": 1, "RetryableError": 1, "NonRetryableError": 1, "Stopped": 0,
     }
@@ -577,3 +579,15 @@ def test_list_trials_output_shape() -> None:
     assert first["CreationTime"] == ts(T0 + 20)
     assert first["TrainingEndTime"] == ts(T0 + 30)
     assert first["TuningJobName"] == TUNING
+
+
+def test_every_definition_names_its_own_objective() -> None:
+    record = tuning_record()
+    single = record.pop("TrainingJobDefinition")
+    record["TrainingJobDefinitions"] = [
+        {**single, "DefinitionName": "a", "TuningObjective": {"Type": "Minimize", "MetricName": "m:a"}},
+        {**single, "DefinitionName": "b"},
+    ]
+    out = describe_tuning_job(record, [], now=T0 + 1)
+    metrics = [d["StaticHyperParameters"]["_tuning_objective_metric"] for d in out["TrainingJobDefinitions"]]
+    assert metrics == ["m:a", "validation:total_loss"]
