@@ -51,6 +51,10 @@ def _connection_errors() -> tuple[type[BaseException], ...]:
     return (requests.exceptions.ConnectionError, ConnectionError)
 
 
+def _engine_lost(exc: BaseException) -> EngineLost:
+    return EngineLost(f"the Docker engine stopped answering ({type(exc).__name__}: {exc})")
+
+
 class DockerBackend:
     def __init__(self, home: Path, client: Any | None = None) -> None:
         self.home = home
@@ -223,7 +227,7 @@ class DockerBackend:
         except docker.errors.NotFound:
             raise BackendError(f"container {container_id[:12]} is gone (removed from outside smlocal)") from None
         except _connection_errors() as exc:
-            raise EngineLost(f"the Docker engine stopped answering ({type(exc).__name__}: {exc})") from None
+            raise _engine_lost(exc) from None
         return ExitStatus(code=code, oom_killed=bool(state.get("OOMKilled")), error=str(state.get("Error") or ""))
 
     def engine_alive(self) -> bool:
@@ -240,7 +244,7 @@ class DockerBackend:
                 "type": "container", "container": container_id, "event": "kill"})
             return [str((e.get("Actor") or {}).get("Attributes", {}).get("signal", "")) for e in events]
         except _connection_errors() as exc:
-            raise EngineLost(f"the Docker engine stopped answering ({type(exc).__name__}: {exc})") from None
+            raise _engine_lost(exc) from None
 
     def signal(self, container_id: str, signal: str) -> None:
         import docker.errors
@@ -250,7 +254,7 @@ class DockerBackend:
         except docker.errors.APIError:
             pass  # already gone: nothing to signal
         except _connection_errors() as exc:
-            raise EngineLost(f"the Docker engine stopped answering ({type(exc).__name__}: {exc})") from None
+            raise _engine_lost(exc) from None
 
     def remove(self, container_id: str) -> None:
         import docker.errors
@@ -264,7 +268,7 @@ class DockerBackend:
             if "already in progress" not in str(exc.explanation or exc):
                 raise
         except _connection_errors() as exc:
-            raise EngineLost(f"the Docker engine stopped answering ({type(exc).__name__}: {exc})") from None
+            raise _engine_lost(exc) from None
 
     def find(self, labels: dict[str, str]) -> list[str]:
         filters = {"label": [f"{k}={v}" for k, v in {**labels, "smlocal.scope": self.scope}.items()]}

@@ -54,6 +54,15 @@ class TimeParser:
             return parse_docker_time(stamp)
         return (base * 1_000_000 + int(micros.ljust(6, "0"))) / 1_000_000
 
+    def split(self, frame: bytes) -> tuple[float, bytes]:
+        """A frame ``<timestamp> <bytes>`` as (its time, its bytes); (0, the whole frame) when
+        it starts with no timestamp."""
+        head, _, rest = frame.partition(b" ")
+        try:
+            return self(head.decode("ascii")), rest
+        except (ValueError, UnicodeDecodeError):
+            return 0.0, frame
+
 
 class FrameReader:
     """Docker's multiplexed frames (8-byte header, then the payload ``<timestamp> <bytes>``)
@@ -76,12 +85,7 @@ class FrameReader:
                 break
             frame = bytes(buffer[at + 8:end])
             at = end
-            head, _, rest = frame.partition(b" ")
-            try:
-                ts = self._time(head.decode("ascii"))
-            except (ValueError, UnicodeDecodeError):
-                ts, rest = 0.0, frame
-            chunks.append(LogChunk(_STREAMS.get(kind, "stdout"), ts, rest))
+            chunks.append(LogChunk(_STREAMS.get(kind, "stdout"), *self._time.split(frame)))
         del buffer[:at]
         return chunks
 
@@ -188,9 +192,4 @@ def _public_frames(
     frames = api.logs(container_id, stdout=stream == "stdout", stderr=stream == "stderr",
                       stream=True, follow=follow, timestamps=True, since=since)
     for frame in frames:
-        head, _, rest = frame.partition(b" ")
-        try:
-            ts = times(head.decode("ascii"))
-        except (ValueError, UnicodeDecodeError):
-            ts, rest = 0.0, frame
-        yield [LogChunk(stream, ts, rest)]
+        yield [LogChunk(stream, *times.split(frame))]

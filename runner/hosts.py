@@ -69,7 +69,11 @@ class HostSupervisor:
         self._since = clock.now() - 1.0  # the engine's events about these containers from here
         self._lock = threading.Lock()
         self._lost_at: float | None = None  # when the engine was first seen gone (monotonic)
-        self.engine_lost = False
+
+    @property
+    def engine_lost(self) -> bool:
+        """Whether the engine was seen gone while the hosts ran."""
+        return self._lost_at is not None
 
     def stop_all(self, now: float) -> None:
         """SIGTERM every host still running; SIGKILL those still running after the grace."""
@@ -132,7 +136,6 @@ class HostSupervisor:
         if self.backend.engine_alive():
             return True
         with self._lock:
-            self.engine_lost = True
             if self._lost_at is None:
                 self._lost_at = self.clock.monotonic()
             deadline = self._lost_at + self.engine_wait

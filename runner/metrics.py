@@ -303,6 +303,8 @@ class MetricScraper:
         """Scrape lines that arrived together (``timestamps``: one for all, or one a line): a
         definition whose required literal is in none of them is not searched at all (one
         ``in`` over the batch instead of one a line)."""
+        if not self.definitions:
+            return []
         stamps = timestamps if isinstance(timestamps, list) else [timestamps] * len(lines)
         if len(lines) == 1:
             return self.feed(lines[0], stamps[0])

@@ -55,7 +55,8 @@ class MetricPattern(Protocol):
 
     @property
     def literal(self) -> str | None:
-        """Text every match contains (see :func:`required_literal`), or None."""
+        """Text every match contains (see :func:`required_literal`), or None: a line without
+        it need not be searched (the caller tests it, once for a line or a batch)."""
         ...
 
     @property
@@ -82,9 +83,6 @@ class Re2Pattern:
     engine = "re2"
 
     def capture(self, line: str) -> str | None:
-        literal = self.literal
-        if literal is not None and literal not in line:
-            return None
         data = line.encode("utf-8", "replace")
         spans = self._compiled.Match(self._unanchored, data, 0, len(data))
         if spans[0][0] < 0:
@@ -106,9 +104,6 @@ class BacktrackingPattern:
     engine = "regex"
 
     def capture(self, line: str) -> str | None:
-        literal = self.literal
-        if literal is not None and literal not in line:
-            return None
         match = self._compiled.search(line, timeout=self.timeout)
         if match is None:
             return None

@@ -16,9 +16,11 @@ from typing import Any
 from runner import builtin, lease
 from runner.api.errors import ResourceInUse, ResourceNotFound, ValidationException
 from runner.api.images import build_images
+from runner.api.leases import hold
 from runner.aws import AwsClients
 from runner.backend import Backend
 from runner.describe import describe_training_job, training_job_summary
+from runner.problems import Problem
 from runner.specs import Spec, stored_spec
 from runner.status import is_terminal
 from runner.store import JobNotFound, Store
@@ -65,7 +67,7 @@ class TrainingJobs:
 
     def run(self, job: TrainingRun) -> dict[str, Any]:
         """Record a created job and run it to its end, holding its lease; its final record."""
-        with self._lease(job.name):
+        with hold(self.store.home, lease.TRAINING, job.name):
             job.create()
             return job.run()
 
@@ -89,7 +91,8 @@ class TrainingJobs:
         with _found(name):
             record = self.store.record(name)
         if is_terminal(record):
-            raise ValidationException([_ended(name, record)])
+            raise ValidationException([Problem(name, (
+                f"the training job already ended as {record['TrainingJobStatus']}; nothing to stop"))])
         self.store.request_stop(name, time.time())
         self.notify(f"stop requested for {name}")
         if record.get("TuningJobArn"):  # its tuning job's runner stops it, now or at its resume
@@ -114,9 +117,9 @@ class TrainingJobs:
             record = self.store.record(name)
         if record.get("TuningJobArn"):
             tuning = record["TuningJobArn"].rsplit("/", 1)[-1]
-            raise ValidationException([_problem(name, (
+            raise ValidationException([Problem(name, (
                 f"is a training job of tuning job {tuning}: resume that one (smlocal tune --resume {tuning})"))])
-        return self._resume(name, echo, self._acquire(name))
+        return self._resume(name, echo, hold(self.store.home, lease.TRAINING, name))
 
     def _resume(self, name: str, echo: Echo | None, held: lease.Lease) -> dict[str, Any]:
         try:
@@ -125,28 +128,3 @@ class TrainingJobs:
             return run.resume()
         finally:
             held.release()
-
-    def _acquire(self, name: str) -> lease.Lease:
-        held = lease.try_acquire(self.store.home, lease.TRAINING, name, wait=1.0)
-        if held is None:
-            raise ResourceInUse(f"{name}: the training job is being run by another smlocal process "
-                                f"(see {lease.lease_path(self.store.home, lease.TRAINING, name)})")
-        return held
-
-    @contextmanager
-    def _lease(self, name: str) -> Iterator[None]:
-        held = self._acquire(name)
-        try:
-            yield
-        finally:
-            held.release()
-
-
-def _problem(name: str, message: str) -> Any:
-    from runner.problems import Problem
-
-    return Problem(name, message)
-
-
-def _ended(name: str, record: dict[str, Any]) -> Any:
-    return _problem(name, f"the training job already ended as {record['TrainingJobStatus']}; nothing to stop")

@@ -16,6 +16,7 @@ from typing import Any
 from runner import builtin, lease
 from runner.api.errors import ResourceInUse, ResourceNotFound, ValidationException
 from runner.api.images import build_images
+from runner.api.leases import hold
 from runner.aws import AwsClients
 from runner.backend import Backend
 from runner.problems import Problem
@@ -67,12 +68,7 @@ class TuningJobs:
 
     def run(self, tuner: Tuner, resume: bool = False) -> dict[str, Any]:
         """Record (unless resumed) and run a tuning job to its end, holding its lease."""
-        name = tuner.name
-        held = lease.try_acquire(self.store.home, lease.TUNING, name, wait=1.0)
-        if held is None:
-            raise ResourceInUse(f"{name}: the tuning job is being run by another smlocal process "
-                                f"(see {lease.lease_path(self.store.home, lease.TUNING, name)})")
-        with held:
+        with hold(self.store.home, lease.TUNING, tuner.name):
             if not resume:
                 tuner.create()
             return tuner.run()
