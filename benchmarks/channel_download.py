@@ -66,10 +66,10 @@ def seed(client: object, count: int) -> int:
 
 
 def stage_smlocal(endpoint: str, dest: Path, cache: Path) -> tuple[float, int]:
-    from runner.aws import AwsClients, AwsConfig
-    from runner.channels import ChannelSpec
-    from runner.local_workspace import LocalWorkspace
-    from runner.staging import ObjectCache, plan_s3_channel, stage_s3_channel
+    from runner.aws.clients import AwsClients, AwsConfig
+    from runner.contract.channels import ChannelSpec
+    from runner.engines.docker.workspace import LocalWorkspace
+    from runner.training.staging import ObjectCache, plan_s3_channel, stage_s3_channel
 
     started = time.perf_counter()
     client = AwsClients(AwsConfig(endpoint_url=endpoint, max_attempts=3)).s3()
@@ -111,7 +111,7 @@ def main() -> None:
     endpoint = f"http://127.0.0.1:{port}"
     server = start_server(port)
     try:
-        from runner.aws import AwsClients, AwsConfig
+        from runner.aws.clients import AwsClients, AwsConfig
 
         total = seed(AwsClients(AwsConfig(endpoint_url=endpoint)).s3(), args.objects)
         times: dict[str, list[float]] = {"smlocal, empty cache": [], "aws s3 sync": [], "smlocal, warm cache": []}

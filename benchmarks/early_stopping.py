@@ -60,14 +60,14 @@ def request(name: str, strategy: str, trials: int, parallel: int, epochs: int, s
 
 def run(req: dict[str, Any], work: Path) -> tuple[int, float, float]:
     """(epochs run in all, best objective, wall seconds)"""
-    from runner.docker_backend import DockerBackend
-    from runner.specs import LocalOptions, Spec
-    from runner.store import Store
-    from runner.training import RunContext
-    from runner.tuning import Tuner
-    from runner.tuning_describe import objective_value
-    from runner.tuning_records import trial_views
-    from runner.tuning_store import TuningStore
+    from runner.core.specs import LocalOptions, Spec
+    from runner.engines.docker.backend import DockerBackend
+    from runner.store.jobs import Store
+    from runner.store.tuning import TuningStore
+    from runner.training.run import RunContext
+    from runner.tuning.describe import objective_value
+    from runner.tuning.records import trial_views
+    from runner.tuning.tuner import Tuner
 
     store = Store(work / "home")
     tuner = Tuner(Spec(request=req, local=LocalOptions(stop_grace_seconds=5), base_dir=work),

@@ -4,7 +4,7 @@
 
 For each seed, the same curves run without stopping, under the median stopping rule
 (``TrainingJobEarlyStoppingType=Auto``: 40 trials x 30 epochs) and under ASHA (Hyperband,
-MinResource 1, MaxResource 27: 27 trials x 27 epochs), through ``runner.simulation``. Two curve
+MinResource 1, MaxResource 27: 27 trials x 27 epochs), through ``runner.tuning.simulation``. Two curve
 families: the default one (slow learners with a good final value cross fast ones) and a
 rank-preserving one (no crossing; noise only). Prints, per scheduler, the epochs used, the
 share saved, the best final objective with and without, how often the best trial of the
@@ -18,10 +18,10 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from runner.early_stopping import MedianStoppingRule, NoEarlyStopping
-from runner.hyperband import HyperbandScheduler
-from runner.simulation import simulate, synthetic_curves
-from runner.trials import Direction, Scheduler
+from runner.tuning.schedulers.early_stopping import MedianStoppingRule, NoEarlyStopping
+from runner.tuning.schedulers.hyperband import HyperbandScheduler
+from runner.tuning.simulation import simulate, synthetic_curves
+from runner.tuning.trials import Direction, Scheduler
 
 DIRECTION = Direction.MINIMIZE
 

@@ -81,7 +81,7 @@ def run_smlocal(count: int, work: Path) -> tuple[float, dict[str, object], int, 
     spec = work / "job.yaml"
     spec.write_text(yaml.safe_dump(request))
     home = work / "home"
-    cli = [sys.executable, "-m", "runner.cli", "--home", str(home)]
+    cli = [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home)]
     started = time.perf_counter()
     runner = subprocess.Popen([*cli, "train", str(spec)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               text=True)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import regex
 
-from runner.metrics import MetricScraper, compile_definitions
+from runner.contract.metrics import MetricScraper, compile_definitions
 
 # What SageMaker's own algorithms and the SDK's examples define (four metrics, one log).
 DEFINITIONS = [

@@ -27,14 +27,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
-    from runner.docker_backend import DockerBackend
-    from runner.specs import LocalOptions, Spec
-    from runner.store import Store
-    from runner.training import RunContext
-    from runner.tuning import Tuner
-    from runner.tuning_describe import describe_tuning_job
-    from runner.tuning_records import trial_views
-    from runner.tuning_store import TuningStore
+    from runner.core.specs import LocalOptions, Spec
+    from runner.engines.docker.backend import DockerBackend
+    from runner.store.jobs import Store
+    from runner.store.tuning import TuningStore
+    from runner.training.run import RunContext
+    from runner.tuning.describe import describe_tuning_job
+    from runner.tuning.records import trial_views
+    from runner.tuning.tuner import Tuner
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -43,7 +43,7 @@ def main() -> None:
         (ctx_dir / "train").write_text(f"#!/bin/sh\nsleep {args.seconds}\necho score=1\n")
         (ctx_dir / "train").chmod(0o755)
         (ctx_dir / "Dockerfile").write_text("FROM smlocal/python:3.11\nCOPY train /usr/local/bin/train\n")
-        subprocess.run([sys.executable, "-m", "runner.cli", "build", str(ctx_dir), "-t", IMAGE],
+        subprocess.run([sys.executable, "-m", "runner.interfaces.cli.main", "build", str(ctx_dir), "-t", IMAGE],
                        check=True, capture_output=True, cwd=REPO)
         request = {
             "HyperParameterTuningJobName": "bench-parallel",

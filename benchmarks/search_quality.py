@@ -28,9 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runner.search_space import SearchSpace, parse_ranges  # noqa: E402
-from runner.strategies import make_strategy  # noqa: E402
-from runner.trials import Config, Direction, Trial, TrialStatus  # noqa: E402
+from runner.tuning.search_space import SearchSpace, parse_ranges  # noqa: E402
+from runner.tuning.strategies import make_strategy  # noqa: E402
+from runner.tuning.trials import Config, Direction, Trial, TrialStatus  # noqa: E402
 
 Objective = Callable[[Mapping[str, float]], float]
 Timing = tuple[float, float]  # wall seconds, CPU seconds

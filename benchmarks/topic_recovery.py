@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from algorithms.ntm.topics import load_topic_word, topic_recovery  # noqa: E402
-from runner.store import Store  # noqa: E402
+from runner.store.jobs import Store  # noqa: E402
 
 TRUTH = REPO / "data" / "ntm" / "truth" / "topic_word.npy"
 
@@ -41,9 +41,9 @@ def model_path(store: Store, job: str) -> Path:
 
 
 def best_of(store: Store, tuning_job: str) -> str:
-    from runner.tuning_describe import describe_tuning_job
-    from runner.tuning_records import trial_views
-    from runner.tuning_store import TuningStore
+    from runner.store.tuning import TuningStore
+    from runner.tuning.describe import describe_tuning_job
+    from runner.tuning.records import trial_views
 
     tstore = TuningStore(store)
     described = describe_tuning_job(tstore.record(tuning_job), trial_views(store, tstore, tuning_job), time.time())
@@ -61,7 +61,7 @@ def baseline(home: Path, work: Path) -> str:
     request["Local"]["Build"]["Context"] = str(REPO / "algorithms")
     spec = work / "baseline.yaml"
     spec.write_text(yaml.safe_dump(request))
-    subprocess.run([sys.executable, "-m", "runner.cli", "--home", str(home), "train", str(spec), "--quiet"],
+    subprocess.run([sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), "train", str(spec), "--quiet"],
                    check=True, cwd=REPO)
     return name
 

@@ -34,7 +34,7 @@ def build_image(work: Path) -> None:
     (ctx / "train").write_text("#!/bin/sh\nexit 0\n")
     (ctx / "train").chmod(0o755)
     (ctx / "Dockerfile").write_text("FROM smlocal/python:3.11\nCOPY train /usr/local/bin/train\n")
-    subprocess.run([sys.executable, "-m", "runner.cli", "build", str(ctx), "-t", IMAGE], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "runner.interfaces.cli.main", "build", str(ctx), "-t", IMAGE], check=True, capture_output=True)
 
 
 def write_spec(work: Path, isolated: bool) -> Path:
@@ -53,10 +53,10 @@ def write_spec(work: Path, isolated: bool) -> Path:
 
 def in_process(work: Path, home: Path) -> Callable[[], float]:
     """A job run as a tuning job runs its trials: inside one long-lived smlocal process."""
-    from runner.docker_backend import DockerBackend
-    from runner.specs import load_spec
-    from runner.store import Store
-    from runner.training import RunContext, TrainingRun
+    from runner.core.specs import load_spec
+    from runner.engines.docker.backend import DockerBackend
+    from runner.store.jobs import Store
+    from runner.training.run import RunContext, TrainingRun
 
     store = Store(home)
     ctx = RunContext(store=store, backend=DockerBackend(store.home))
@@ -94,7 +94,7 @@ def main() -> None:
         work = Path(tmp)
         build_image(work)
         home = work / "home"
-        smlocal = [sys.executable, "-m", "runner.cli", "--home", str(home), "train", "--quiet"]
+        smlocal = [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), "train", "--quiet"]
         ways = {
             "docker run --rm --network none": lambda: timed(["docker", "run", "--rm", "--network", "none", IMAGE, "train"]),
             "smlocal train (network isolation)": lambda: timed(

@@ -30,9 +30,9 @@ FAKE = {"AWS_ACCESS_KEY_ID": "smlocal-demo", "AWS_SECRET_ACCESS_KEY": "smlocal-d
 def main() -> int:
     from moto.server import ThreadedMotoServer
 
-    from runner.aws import AwsClients, AwsConfig
-    from runner.cloudwatch import LOG_GROUP, NAMESPACE, job_streams, read_stream
-    from runner.docker_backend import DockerBackend
+    from runner.aws.clients import AwsClients, AwsConfig
+    from runner.aws.cloudwatch import LOG_GROUP, NAMESPACE, job_streams, read_stream
+    from runner.engines.docker.backend import DockerBackend
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(FAKE)
@@ -56,7 +56,7 @@ def main() -> int:
                 s3.upload_file(str(path), BUCKET, key)
         print(f"== moto server at {endpoint}; s3://{BUCKET}/demo/ seeded from {DATA.relative_to(ROOT)}", flush=True)
         name = f"demo-linear-s3-{time.strftime('%Y%m%d-%H%M%S')}"
-        smlocal = [sys.executable, "-m", "runner.cli", "--endpoint-url", endpoint]
+        smlocal = [sys.executable, "-m", "runner.interfaces.cli.main", "--endpoint-url", endpoint]
         code = subprocess.run([*smlocal, "train", str(REQUEST), "--name", name], env=env).returncode
         print(f"\n== s3://{BUCKET}/ after the job")
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):

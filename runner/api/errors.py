@@ -3,7 +3,7 @@ words (the CLI: exit code 2 and a line; the server: AWS's error shape and HTTP s
 
 from __future__ import annotations
 
-from runner.problems import Problem, SpecError
+from runner.core.problems import Problem, SpecError
 
 
 class ValidationException(SpecError):

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, cast
 
-from runner.backend import Backend
-from runner.specs import BuildOptions
+from runner.core.specs import BuildOptions
+from runner.engines.base import Backend
 
 
 def build_images(backend: Backend, build: BuildOptions | None, images: list[str],
@@ -15,7 +15,7 @@ def build_images(backend: Backend, build: BuildOptions | None, images: list[str]
     """Build each of ``images`` from ``build`` (nothing without it), telling ``notify``."""
     if build is None:
         return
-    from runner.images import ensure_image
+    from runner.engines.docker.images import ensure_image
 
     for image in images:
         notify(f"building {image} from {build.context}")

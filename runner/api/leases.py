@@ -1,12 +1,12 @@
-"""The lease of a job the service is about to run (``runner.lease``): held by this process, or
+"""The lease of a job the service is about to run (``runner.store.lease``): held by this process, or
 ResourceInUse naming the lease file of the process that runs it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from runner import lease
 from runner.api.errors import ResourceInUse
+from runner.store import lease
 
 
 def hold(home: Path, kind: str, name: str) -> lease.Lease:

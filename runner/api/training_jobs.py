@@ -13,18 +13,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-from runner import builtin, lease
+from runner.api import builtin
 from runner.api.errors import ResourceInUse, ResourceNotFound, ValidationException
 from runner.api.images import build_images
 from runner.api.leases import hold
-from runner.aws import AwsClients
-from runner.backend import Backend
-from runner.describe import describe_training_job, training_job_summary
-from runner.problems import Problem
-from runner.specs import Spec, stored_spec
-from runner.status import is_terminal
-from runner.store import JobNotFound, Store
-from runner.training import Echo, RunContext, TrainingRun
+from runner.aws.clients import AwsClients
+from runner.core.problems import Problem
+from runner.core.specs import Spec, stored_spec
+from runner.engines.base import Backend
+from runner.shapes.status import is_terminal
+from runner.shapes.training_jobs import describe_training_job, training_job_summary
+from runner.store import lease
+from runner.store.jobs import JobNotFound, Store
+from runner.training.run import Echo, RunContext, TrainingRun
 
 Notify = Callable[[str], None]
 
@@ -51,7 +52,7 @@ class TrainingJobs:
         """Check the request (ValidationException, with field paths), refuse a name in use
         (ResourceInUse), build the image of ``Local.Build``; the returned run is not yet
         recorded: :meth:`run` records and runs it."""
-        from runner import validation
+        from runner.api import validation
 
         spec = replace(spec, request=builtin.complete(spec.request))
         problems = validation.validate_training(

@@ -13,18 +13,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from runner import builtin, lease
+from runner.api import builtin
 from runner.api.errors import ResourceInUse, ResourceNotFound, ValidationException
 from runner.api.images import build_images
 from runner.api.leases import hold
-from runner.aws import AwsClients
-from runner.backend import Backend
-from runner.problems import Problem
-from runner.specs import Spec, stored_spec
-from runner.store import Store
-from runner.training import RunContext
-from runner.tuning import Listener, Tuner
-from runner.tuning_store import TuningStore
+from runner.aws.clients import AwsClients
+from runner.core.problems import Problem
+from runner.core.specs import Spec, stored_spec
+from runner.engines.base import Backend
+from runner.store import lease
+from runner.store.jobs import Store
+from runner.store.tuning import TuningStore
+from runner.training.run import RunContext
+from runner.tuning.tuner import Listener, Tuner
 
 Notify = Callable[[str], None]
 ENDED = ("Completed", "Failed", "Stopped")
@@ -49,8 +50,8 @@ class TuningJobs:
     def create_hyper_parameter_tuning_job(self, spec: Spec, listener: Listener) -> Tuner:
         """Check the request (ValidationException), refuse a name in use (ResourceInUse),
         build the images of ``Local.Build``; :meth:`run` records and runs the returned tuner."""
-        from runner import trial_jobs
-        from runner.tuning_validation import validate_tuning
+        from runner.api.tuning_validation import validate_tuning
+        from runner.tuning import trial_jobs
 
         spec = replace(spec, request=builtin.complete(spec.request))
         problems = validate_tuning(spec, for_cloud=False, image_check=self.backend.image_exists,
@@ -85,8 +86,8 @@ class TuningJobs:
 
     # -- Describe, ListTrainingJobsFor... -------------------------------------------------------
     def describe_hyper_parameter_tuning_job(self, HyperParameterTuningJobName: str) -> dict[str, Any]:  # noqa: N803
-        from runner.tuning_describe import describe_tuning_job
-        from runner.tuning_records import trial_views
+        from runner.tuning.describe import describe_tuning_job
+        from runner.tuning.records import trial_views
 
         name = HyperParameterTuningJobName
         record = self._record(name)
@@ -97,8 +98,8 @@ class TuningJobs:
         SortBy: str = "Name", SortOrder: str | None = None,  # noqa: N803
     ) -> dict[str, Any]:
         """The trials, as the API lists them (a Maximize objective sorts descending by default)."""
-        from runner.tuning_describe import list_trials
-        from runner.tuning_records import trial_views
+        from runner.tuning.describe import list_trials
+        from runner.tuning.records import trial_views
 
         name = HyperParameterTuningJobName
         if not self.tstore.exists(name):

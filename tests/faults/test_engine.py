@@ -41,7 +41,7 @@ def write_job(tmp_path: Path, name: str, **local: Any) -> Path:
 
 
 def cli(home: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "runner.cli", "--home", str(home), *args]
+    return [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), *args]
 
 
 def wait_for_line(home: Path, name: str, marker: str, timeout: float = 60) -> None:

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from runner.docker_backend import DockerBackend, connect
-from runner.specs import LocalOptions, Spec
-from runner.store import Store
-from runner.training import RunContext, TrainingRun
+from runner.core.specs import LocalOptions, Spec
+from runner.engines.docker.backend import DockerBackend, connect
+from runner.store.jobs import Store
+from runner.training.run import RunContext, TrainingRun
 
 PROBE = "smlocal/probe:latest"
 TOOLKIT = "smlocal/toolkit-probe:latest"

@@ -34,7 +34,7 @@ TORCH_BASE = "smlocal/torch:2.13.0"
 
 def smlocal(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run([sys.executable, "-m", "runner.cli", "--home", str(home), *args],
+    return subprocess.run([sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), *args],
                           capture_output=True, text=True, timeout=timeout, check=False, cwd=REPO, env=env)
 
 
@@ -224,7 +224,7 @@ def test_stop_saves_the_best_model_and_ends_stopped(tmp_path: Path, images: None
     hps = {**NTM_HPS, "epochs": "100", "mini_batch_size": "1", "num_patience_epochs": "100"}
     spec = request(tmp_path, "ntm", "it-ntm-stop", hps, {"train": ntm_data / "train"})
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "runner.cli", "--home", str(home), "train", str(spec), "--quiet"],
+    proc = subprocess.Popen([sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), "train", str(spec), "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
     try:
         deadline = time.monotonic() + 120

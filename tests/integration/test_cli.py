@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from runner.docker_backend import DockerBackend
+from runner.engines.docker.backend import DockerBackend
 from tests.integration.conftest import probe_request
 
 pytestmark = pytest.mark.integration
@@ -22,14 +22,14 @@ pytestmark = pytest.mark.integration
 
 def smlocal(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "runner.cli", "--home", str(home), *args],
+        [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), *args],
         capture_output=True, text=True, timeout=timeout, check=False,
     )
 
 
 def start_smlocal(home: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "runner.cli", "--home", str(home), *args],
+        [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.docker_backend import DockerBackend
-from runner.store import Store
+from runner.engines.docker.backend import DockerBackend
+from runner.store.jobs import Store
 from tests.integration.conftest import TOOLKIT, probe_request, report, run_job
 
 pytestmark = pytest.mark.integration

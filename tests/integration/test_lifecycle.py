@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.docker_backend import DockerBackend
-from runner.specs import LocalOptions
-from runner.store import Store
+from runner.core.specs import LocalOptions
+from runner.engines.docker.backend import DockerBackend
+from runner.store.jobs import Store
 from tests.integration.conftest import probe_request, run_job
 
 pytestmark = pytest.mark.integration

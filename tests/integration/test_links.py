@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from runner.docker_backend import DockerBackend
-from runner.store import Store
+from runner.engines.docker.backend import DockerBackend
+from runner.store.jobs import Store
 from tests.integration.conftest import probe_request, run_job
 from tests.unit.planted import SECRET, plant
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.docker_backend import DockerBackend
-from runner.specs import LocalOptions
-from runner.store import Store
+from runner.core.specs import LocalOptions
+from runner.engines.docker.backend import DockerBackend
+from runner.store.jobs import Store
 from tests.integration.conftest import probe_request, run_job
 from tests.integration.test_cli import smlocal, start_smlocal, wait_for_log, write_spec
 from tests.integration.test_takeover import kill

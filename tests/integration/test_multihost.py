@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from runner.docker_backend import DockerBackend
-from runner.store import Store
+from runner.engines.docker.backend import DockerBackend
+from runner.store.jobs import Store
 from tests.integration.conftest import TOOLKIT, probe_request, run_job
 
 pytestmark = pytest.mark.integration
@@ -137,8 +137,8 @@ def test_resume_finds_every_hosts_container(tmp_path: Path, store: Store, backen
     import signal
     import time
 
-    from runner.specs import load_spec
-    from runner.training import RunContext, TrainingRun
+    from runner.core.specs import load_spec
+    from runner.training.run import RunContext, TrainingRun
     from tests.integration.test_cli import start_smlocal, write_spec
 
     request = two_hosts(probe_request(tmp_path, "multi-8", {"mode": "sleep", "seconds": "6"}))
@@ -164,8 +164,8 @@ def test_resume_finds_every_hosts_container(tmp_path: Path, store: Store, backen
 
 DIE_WHILE_STARTING = """
 import os, signal, sys
-from runner import cli
-from runner.docker_backend import DockerBackend
+from runner.interfaces.cli import main as cli
+from runner.engines.docker.backend import DockerBackend
 
 real_start = DockerBackend.start
 started = []

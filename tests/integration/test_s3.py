@@ -18,15 +18,15 @@ import pytest
 import yaml
 from moto.server import ThreadedMotoServer
 
-from runner import cloudwatch as cw
-from runner import telemetry
-from runner.archives import safe_extract
-from runner.aws import AwsClients, AwsConfig
-from runner.describe import describe_training_job, to_json
-from runner.docker_backend import DockerBackend
-from runner.specs import LocalOptions, Spec
-from runner.store import Store
-from runner.training import RunContext, TrainingRun
+from runner.aws import cloudwatch as cw
+from runner.aws.clients import AwsClients, AwsConfig
+from runner.core.archives import safe_extract
+from runner.core.specs import LocalOptions, Spec
+from runner.engines.docker.backend import DockerBackend
+from runner.shapes.training_jobs import describe_training_job, to_json
+from runner.store.jobs import Store
+from runner.training import telemetry
+from runner.training.run import RunContext, TrainingRun
 from tests.integration.conftest import PROBE, report
 
 BUCKET = "smlocal-it"
@@ -224,9 +224,9 @@ def test_checkpoints_round_trip_and_resume(
 def test_checkpoints_sync_while_the_container_runs(
     tmp_path: Path, store: Store, backend: DockerBackend, aws: AwsClients, test_label: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import runner.checkpoints
+    import runner.training.checkpoints
 
-    monkeypatch.setattr(runner.checkpoints, "DEFAULT_INTERVAL", 0.2)
+    monkeypatch.setattr(runner.training.checkpoints, "DEFAULT_INTERVAL", 0.2)
     ckpt = {"S3Uri": f"s3://{BUCKET}/live"}
     req = request("s3-ckpt-live", {"checkpoint": "early.txt", "mode": "sleep", "seconds": "3"},
                   [s3_channel("local", f"file://{data_dir}/train")], CheckpointConfig=ckpt)
@@ -364,7 +364,7 @@ def test_cli_runs_a_cloud_request_unchanged(
     spec_file = tmp_path / "request.yaml"
     spec_file.write_text(yaml.safe_dump(req))
     home = tmp_path / "cli-home"
-    smlocal = [sys.executable, "-m", "runner.cli", "--home", str(home), "--endpoint-url", moto_url]
+    smlocal = [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), "--endpoint-url", moto_url]
     validated = subprocess.run([*smlocal, "validate", str(spec_file), "--for-cloud", "--no-image-check"], capture_output=True, text=True)
     assert validated.returncode == 0, validated.stderr  # the very request the cloud takes
     trained = subprocess.run([*smlocal, "train", str(spec_file), "--cloudwatch", "--quiet", "--grace", "5"], capture_output=True, text=True, timeout=300)

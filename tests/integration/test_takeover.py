@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.docker_backend import DockerBackend
-from runner.store import Store
+from runner.engines.docker.backend import DockerBackend
+from runner.store.jobs import Store
 from tests.integration.conftest import probe_request
 from tests.integration.test_cli import smlocal, start_smlocal, wait_for_log, write_spec
 from tests.integration.test_tuning import probe_tuning_file, running_trials
@@ -91,8 +91,8 @@ def test_stop_a_tuning_job_whose_runner_was_killed(tmp_path: Path, backend: Dock
 def test_a_bug_of_ours_mid_job_never_leaves_the_record_in_progress(
     tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from runner.specs import LocalOptions, Spec
-    from runner.training import RunContext, TrainingRun
+    from runner.core.specs import LocalOptions, Spec
+    from runner.training.run import RunContext, TrainingRun
 
     request = probe_request(tmp_path, "bug-mid-job", {"mode": "sleep", "seconds": "30"})
     spec = Spec(request=request, local=LocalOptions(stop_grace_seconds=1), base_dir=tmp_path)
@@ -117,10 +117,10 @@ def test_a_bug_of_ours_in_a_tuning_job_fails_it_and_stops_its_trials(
 ) -> None:
     import yaml
 
-    from runner.specs import LocalOptions, Spec
-    from runner.training import RunContext
-    from runner.tuning import Tuner
-    from runner.tuning_store import TuningStore
+    from runner.core.specs import LocalOptions, Spec
+    from runner.store.tuning import TuningStore
+    from runner.training.run import RunContext
+    from runner.tuning.tuner import Tuner
 
     request = yaml.safe_load(probe_tuning_file(tmp_path, "bug-tune", "3", jobs=4, parallel=2).read_text())
     spec = Spec(request=request, local=LocalOptions(stop_grace_seconds=1), base_dir=tmp_path)

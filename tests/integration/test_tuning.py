@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 import yaml
 
-from runner.docker_backend import DockerBackend
-from runner.specs import LocalOptions, Spec
-from runner.store import Store
-from runner.training import RunContext
-from runner.tuning import Tuner
-from runner.tuning_describe import describe_tuning_job, list_trials
-from runner.tuning_records import trial_views
-from runner.tuning_store import TuningStore
+from runner.core.specs import LocalOptions, Spec
+from runner.engines.docker.backend import DockerBackend
+from runner.store.jobs import Store
+from runner.store.tuning import TuningStore
+from runner.training.run import RunContext
+from runner.tuning.describe import describe_tuning_job, list_trials
+from runner.tuning.records import trial_views
+from runner.tuning.tuner import Tuner
 from tests.integration.conftest import PROBE
 
 pytestmark = pytest.mark.integration
@@ -74,7 +74,7 @@ LR_RANGE = {"ContinuousParameterRanges": [
 
 
 def run_tuning(request: dict[str, Any], store: Store, backend: DockerBackend, test_label: str, tmp_path: Path) -> dict[str, Any]:
-    from runner.tuning_validation import validate_tuning
+    from runner.api.tuning_validation import validate_tuning
 
     spec = Spec(request=request, local=LocalOptions(stop_grace_seconds=5), base_dir=tmp_path)
     assert validate_tuning(spec) == []
@@ -233,7 +233,7 @@ def test_retry_after_an_infrastructure_failure(tmp_path: Path, store: Store, bac
 
 
 def smlocal(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "runner.cli", "--home", str(home), *args],
+    return subprocess.run([sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), *args],
                           capture_output=True, text=True, timeout=180, check=False)
 
 
@@ -260,7 +260,7 @@ def running_trials(home: Path, name: str) -> int:
 def test_stop_a_tuning_job_from_another_process(tmp_path: Path, backend: DockerBackend) -> None:
     home = tmp_path / "home"
     spec = probe_tuning_file(tmp_path, "tune-stop", "120", jobs=6, parallel=2)
-    runner = subprocess.Popen([sys.executable, "-m", "runner.cli", "--home", str(home), "tune", str(spec), "--plain", "--grace", "5"],
+    runner = subprocess.Popen([sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), "tune", str(spec), "--plain", "--grace", "5"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -284,7 +284,7 @@ def crash_containers(backend: DockerBackend) -> list[Any]:
 def test_resume_after_the_runner_is_killed(tmp_path: Path, backend: DockerBackend) -> None:
     home = tmp_path / "home"
     spec = probe_tuning_file(tmp_path, "tune-crash", "4", jobs=4, parallel=2)
-    runner = subprocess.Popen([sys.executable, "-m", "runner.cli", "--home", str(home), "tune", str(spec), "--plain"],
+    runner = subprocess.Popen([sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), "tune", str(spec), "--plain"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60

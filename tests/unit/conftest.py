@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from runner.aws import AwsClients, AwsConfig
+from runner.aws.clients import AwsClients, AwsConfig
 
 
 @pytest.fixture

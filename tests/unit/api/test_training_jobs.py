@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from runner import status
 from runner.api.errors import ResourceInUse, ResourceNotFound, ValidationException
 from runner.api.training_jobs import TrainingJobs
-from runner.specs import LocalOptions, Spec
-from runner.store import Store
+from runner.core.specs import LocalOptions, Spec
+from runner.shapes import status
+from runner.store.jobs import Store
 
 
 class NoEngine:

@@ -9,8 +9,8 @@ import pytest
 
 from runner.api.errors import ResourceNotFound, ValidationException
 from runner.api.tuning_jobs import TuningJobs
-from runner.specs import LocalOptions, Spec
-from runner.store import Store
+from runner.core.specs import LocalOptions, Spec
+from runner.store.jobs import Store
 
 
 class NoEngine:

@@ -1,0 +1,1 @@
+"""The pure core: time, problems, redaction, request files and safe file handling."""

@@ -1,0 +1,1 @@
+"""Where containers run: the backend protocol and its implementations."""

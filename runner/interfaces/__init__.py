@@ -1,0 +1,1 @@
+"""The front ends over the service."""

@@ -1,0 +1,1 @@
+"""``smlocal``, the command line."""

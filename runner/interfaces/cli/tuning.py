@@ -1,0 +1,159 @@
+"""The tuning commands of ``smlocal``: tune, trials, and tuning jobs in describe/stop/validate."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from runner.core.problems import Problem, SpecError
+from runner.core.specs import Spec
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("tune", help="run a CreateHyperParameterTuningJob request")
+    p.add_argument("spec", type=Path, nargs="?")
+    p.add_argument("--name", help="HyperParameterTuningJobName to use instead of the file's")
+    p.add_argument("--resume", metavar="NAME", help="carry on with a tuning job whose runner stopped (crash, kill)")
+    p.add_argument("--gpus", help="GPUs for GPU instance types: 'all' or '0,1'")
+    p.add_argument("--grace", type=float, help="seconds between SIGTERM and SIGKILL when a trial is stopped")
+    p.add_argument("--plain", action="store_true", help="a line per event even on a terminal")
+    p.add_argument("--cloudwatch", action="store_true", help="ship every trial's logs and metrics to CloudWatch")
+
+    add_report_parser(sub)
+
+    p = sub.add_parser("trials", help="ListTrainingJobsForHyperParameterTuningJob")
+    p.add_argument("name")
+    p.add_argument("--sort-by", choices=["Name", "CreationTime", "Status", "FinalObjectiveMetricValue"], default="FinalObjectiveMetricValue")
+    p.add_argument("--sort-order", choices=["Ascending", "Descending"])
+    p.add_argument("--status", choices=["InProgress", "Completed", "Failed", "Stopping", "Stopped"])
+    p.add_argument("--output", choices=["table", "json"], default="table")
+
+
+def add_report_parser(sub: Any) -> None:
+    p = sub.add_parser("report", help="plots and tables of a tuning job (or a training job)")
+    p.add_argument("name")
+    p.add_argument("--out", type=Path, help="folder to write (default: <store>/reports/NAME)")
+    p.add_argument("--format", choices=["html", "csv", "json"], default="html")
+
+
+def cmd_report(args: argparse.Namespace, store: Any) -> int:
+    from runner.report.data import ReportError, write_report
+
+    out = args.out or store.home / "reports" / args.name
+    try:
+        paths = write_report(store, args.name, out, args.format)
+    except ReportError as exc:
+        print(f"smlocal: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(paths[0])
+    return EXIT_OK
+
+
+def is_tuning_job(store: Any, name: str) -> bool:
+    from runner.store.tuning import TuningStore
+
+    return TuningStore(store).exists(name)
+
+
+def validate_spec(
+    spec: Spec, for_cloud: bool, image_check: Any, parent_exists: Callable[[str], bool],
+    cache_dir: Path | None = None,
+) -> list[Problem]:
+    """Every problem of a tuning request; ``parent_exists`` tells the warm-start parents
+    that are in the store (``smlocal validate`` reads the store without writing it)."""
+    from runner.api.tuning_validation import validate_tuning
+
+    return validate_tuning(spec, for_cloud=for_cloud, image_check=image_check,
+                           parent_exists=parent_exists, cache_dir=cache_dir)
+
+
+def _tuning_jobs(store: Any, backend: Any, aws: Any = None) -> Any:
+    from runner.api.tuning_jobs import TuningJobs
+
+    return TuningJobs(store, backend, aws, notify=lambda message: print(f"smlocal: {message}", file=sys.stderr))
+
+
+def _view(spec: Spec, plain: bool) -> Any:
+    """The terminal's view of a running tuning job: a live table, or a line per event."""
+    from runner.interfaces.cli.tuning_view import TuningView
+    from runner.tuning.plans import make_plans
+    from runner.tuning.trials import Direction
+
+    plans = make_plans(spec.request)
+    name = spec.request["HyperParameterTuningJobName"]
+    return TuningView(name, plans[0].direction if plans else Direction.MINIMIZE, live=False if plain else None)
+
+
+def cmd_tune(args: argparse.Namespace, store: Any, backend: Any) -> int:
+    from runner.core import specs
+
+    jobs = _tuning_jobs(store, backend)
+    if args.resume:
+        spec = _with_options(jobs.stored_spec(args.resume), args)
+        tuner = jobs.resume_hyper_parameter_tuning_job(spec, _view(spec, args.plain))
+    else:
+        if args.spec is None:
+            raise SpecError([Problem("SPEC", "a request file is required (or --resume NAME)")])
+        spec = specs.load_spec(args.spec)
+        if "TrainingJobName" in spec.request and "HyperParameterTuningJobName" not in spec.request:
+            raise SpecError([Problem(str(args.spec), "holds a CreateTrainingJob request: run it with `smlocal train`")])
+        if args.name is not None:  # --name "" is refused by validation, not ignored
+            spec.request["HyperParameterTuningJobName"] = args.name
+        spec = _with_options(spec, args)
+        tuner = jobs.create_hyper_parameter_tuning_job(spec, _view(spec, args.plain))
+    record = jobs.run(tuner, resume=bool(args.resume))
+    _print_outcome(jobs, tuner.name)
+    return EXIT_OK if record["HyperParameterTuningJobStatus"] == "Completed" else EXIT_FAILED
+
+
+def _with_options(spec: Spec, args: argparse.Namespace) -> Spec:
+    from runner.interfaces.cli.main import apply_local_options
+
+    return apply_local_options(spec, args)  # type: ignore[no-any-return]
+
+
+def _print_outcome(jobs: Any, name: str) -> None:
+    described = jobs.describe_hyper_parameter_tuning_job(name)
+    counters = described["TrainingJobStatusCounters"]
+    print(f"smlocal: tuning job {name}: {described['HyperParameterTuningJobStatus']} "
+          f"({', '.join(f'{k} {v}' for k, v in counters.items() if v)})", file=sys.stderr)
+    best = described.get("BestTrainingJob")
+    if best:
+        metric = best["FinalHyperParameterTuningJobObjectiveMetric"]
+        print(f"smlocal: best: {best['TrainingJobName']} {metric['MetricName']} = {metric['Value']:g} "
+              f"with {' '.join(f'{k}={v}' for k, v in best['TunedHyperParameters'].items())}", file=sys.stderr)
+
+
+def describe(store: Any, name: str) -> dict[str, Any]:
+    return _tuning_jobs(store, None).describe_hyper_parameter_tuning_job(name)  # type: ignore[no-any-return]
+
+
+def stop(store: Any, backend: Any, name: str) -> int:
+    jobs = _tuning_jobs(store, backend)
+    jobs.stop_hyper_parameter_tuning_job(name, _view(jobs.stored_spec(name), plain=True))
+    return EXIT_OK
+
+
+def cmd_trials(args: argparse.Namespace, store: Any) -> int:
+    from runner.shapes.training_jobs import to_json
+
+    response = _tuning_jobs(store, None).list_training_jobs_for_hyper_parameter_tuning_job(
+        args.name, StatusEquals=args.status, SortBy=args.sort_by, SortOrder=args.sort_order)
+    if args.output == "json":
+        print(to_json(response))
+        return EXIT_OK
+    rows = [("TRAINING JOB", "STATUS", "OBJECTIVE", "HYPERPARAMETERS")]
+    for s in response["TrainingJobSummaries"]:
+        metric = s.get("FinalHyperParameterTuningJobObjectiveMetric")
+        value = f"{metric['Value']:.6g}" if metric else "-"
+        tuned = " ".join(f"{k}={v}" for k, v in s["TunedHyperParameters"].items())
+        rows.append((s["TrainingJobName"], s["TrainingJobStatus"], value, tuned))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r[:3], widths, strict=True)) + "  " + r[3])
+    return EXIT_OK

@@ -1,0 +1,1 @@
+"""AWS's shapes: botocore's SageMaker service model (validation and wire shapes), statuses, ARNs."""

@@ -1,0 +1,1 @@
+"""A training job's run: its hosts, its data in and out, its logs and metrics."""

@@ -1,0 +1,403 @@
+"""A training job, from request to artifacts: the shell around the pure parts.
+
+It records every step in the store as it happens (so other processes can describe, follow
+and stop it), talks to containers only through a ``Backend``, and reads time from a ``Clock``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.aws.clients import AwsClients
+from runner.contract import instances
+from runner.contract import paths as files
+from runner.contract.gpus import GpuError, plan_gpus
+from runner.contract.metrics import MetricScraper, compile_definitions
+from runner.core.clock import Clock, SystemClock
+from runner.core.redaction import Redactor
+from runner.core.specs import Spec
+from runner.engines.base import (
+    Backend,
+    BackendError,
+    EngineLost,
+    ExitStatus,
+    JobNetwork,
+    Workspace,
+    WorkspaceEscape,
+)
+from runner.shapes import status
+from runner.shapes.status import training_job_arn, tuning_job_arn
+from runner.store.jobs import Store
+from runner.training import failures
+from runner.training.container import container_spec
+from runner.training.hosts import Ended, HostSupervisor, network_name
+from runner.training.job_data import DATA_ERRORS, JobData, uses_s3
+from runner.training.logpump import LogSink, MetricListener, both_listeners
+from runner.training.staging import ObjectCache
+
+HOST = "algo-1"  # the first host: its model and output are the job's artifacts
+CREATED_MARKER = "container-created"  # in a host's workspace (not mounted): its container was made
+Echo = Callable[[str, str, str], None]
+log = logging.getLogger("smlocal")
+
+
+@dataclass
+class RunContext:
+    store: Store
+    backend: Backend
+    clock: Clock = field(default_factory=SystemClock)
+    echo: Echo | None = None
+    on_metric: MetricListener | None = None
+    extra_labels: dict[str, str] = field(default_factory=dict)
+    # AWS clients for s3:// locations and CloudWatch; built from the environment on first
+    # need (a job with file:// paths only and CloudWatch off never builds any).
+    aws: AwsClients | None = None
+
+    def aws_clients(self) -> AwsClients:
+        if self.aws is None:
+            self.aws = AwsClients()
+        return self.aws
+
+
+class TrainingRun:
+    """One training job's life. ``create()`` records it; ``run()`` runs it to its end."""
+
+    def __init__(
+        self, spec: Spec, ctx: RunContext, tuning_job: str | None = None, on_metric: MetricListener | None = None
+    ) -> None:
+        self.spec = spec
+        self.request = spec.request
+        self.name: str = spec.request["TrainingJobName"]
+        self.ctx = ctx
+        self.tuning_job = tuning_job
+        self.on_metric = on_metric or ctx.on_metric
+        defs, _ = compile_definitions(self.request["AlgorithmSpecification"].get("MetricDefinitions") or [])
+        self.scraper = MetricScraper(defs, warn=lambda message: self._warn(message))
+        self.record: dict[str, Any] = {}
+        self._stop_reason: str | None = None  # "Stopped" or "MaxRuntimeExceeded"
+        self._failure: str | None = None  # fails the job and stops its hosts (a Pipe channel's data)
+        self._sink: LogSink | None = None
+        self.uses_s3 = uses_s3(self.request)
+        self.uses_cloudwatch = spec.local.cloudwatch
+        self.redact = Redactor()
+        self._masking_aws = False
+        self.hosts = files.host_names(int(self.request["ResourceConfig"].get("InstanceCount") or 1))
+        cache = ObjectCache(ctx.store.home / "cache" / "s3")
+        self.host_data = {
+            host: JobData(spec, self._aws, cache, host, self.hosts, on_error=self._on_failure, warn=self._warn)
+            for host in self.hosts
+        }
+        self.data = self.host_data[HOST]
+        self.workspaces: dict[str, Workspace] = {}
+        self._network: JobNetwork | None = None  # the job's own network (several hosts)
+        self._host_gpus: dict[str, str] = {}  # host -> its GPUs (GPU instance types)
+
+    def create(self) -> dict[str, Any]:
+        now = self.ctx.clock.now()
+        self.record = status.new_record(self.request, training_job_arn(self.name), now)
+        status.echo_request(self.record, self.request)
+        if self.tuning_job:
+            self.record["TuningJobArn"] = tuning_job_arn(self.tuning_job)
+        self.ctx.store.create_training_job(self.record, self.request, self.spec.stored_local(), self.tuning_job)
+        return self.record
+
+    def run(self) -> dict[str, Any]:
+        """Run a created job from its start to its end."""
+        return self._run({}, fresh=True)
+
+    def resume(self) -> dict[str, Any]:
+        """Carry on with a job a previous smlocal process left InProgress: reattach to its
+        hosts' containers if they all still exist (running or ended), else start it if it
+        never started (a host whose container is gone fails the job; a job asked to stop
+        whose containers are gone ends Stopped)."""
+        self.record = self.ctx.store.record(self.name)
+        if status.is_terminal(self.record):
+            return self.record
+        found: dict[str, str] = {}
+        for host in self.hosts:
+            ids = self.ctx.backend.find({"smlocal.job": self.name, "smlocal.host": host})
+            if ids:
+                found[host] = ids[0]
+        if len(found) == len(self.hosts):
+            return self._run(found, fresh=False)
+        stopping = self.ctx.store.stop_requested(self.name)
+        self.workspaces = {host: self.ctx.backend.workspace(self.name, host) for host in self.hosts}
+        gone = [host for host in self.hosts if host not in found]
+        never = [host for host in gone if self.workspaces[host].read_text(CREATED_MARKER, 1) is None]
+        if not found and stopping:
+            self._stop_reason = "Stopped"  # stopped before (or while) its containers were made
+        elif not found and (never == gone or self.record["SecondaryStatus"] in ("Starting", "Downloading")):
+            self.record["SecondaryStatusTransitions"] = self.record["SecondaryStatusTransitions"][:1]
+            self.record["SecondaryStatus"] = "Starting"
+            self.record["SecondaryStatusTransitions"][0].pop("EndTime", None)
+            return self._run({}, fresh=True)
+        elif never == gone:  # smlocal was stopped while it started the hosts' containers
+            if not stopping:  # (a stop asked for meanwhile ends it Stopped instead)
+                self._failure = (
+                    f"InternalServerError: smlocal stopped while it started the job's containers: "
+                    f"host(s) {', '.join(gone)} never started, so the others were stopped"
+                )
+            return self._run(found, fresh=False)
+        what = "the container of this job is" if len(self.hosts) == 1 else f"the container(s) of host(s) {', '.join(gone)} are"
+        error = None if self._stop_reason else f"InternalServerError: {what} gone (smlocal stopped while it ran and it was removed)"
+        try:
+            self._finish(None, error)
+        finally:
+            self._clean_up(found)
+        return self.record
+
+    def _aws(self) -> AwsClients:
+        """The context's AWS clients; their secrets join what the logs mask."""
+        clients = self.ctx.aws_clients()
+        if not self._masking_aws:
+            self._masking_aws = True
+            creds = clients.credentials()
+            if creds is not None:
+                self.redact.add(creds.secret_key, creds.token)
+        return clients
+
+    def _run(self, cids: dict[str, str], fresh: bool) -> dict[str, Any]:
+        backend = self.ctx.backend
+        several = len(self.hosts) > 1
+        try:
+            self.workspaces = {host: backend.workspace(self.name, host) for host in self.hosts}
+            since = None
+            if fresh:
+                self._advance("Downloading")
+                try:
+                    for host in self.hosts:
+                        self.host_data[host].prepare(self.workspaces[host])
+                    aws_env = self.data.container_environment() if self.uses_s3 or self.uses_cloudwatch else {}
+                    self._plan_gpus()
+                    if several:
+                        self._network = backend.create_network(
+                            network_name(self.name), {"smlocal.job": self.name, **self.ctx.extra_labels},
+                            self.hosts, internal=bool(self.request.get("EnableNetworkIsolation")),
+                        )
+                except (*DATA_ERRORS, BackendError, GpuError) as exc:
+                    self._finish(None, f"ClientError: {exc}")
+                    return self.record
+                cspecs = [
+                    container_spec(self.request, self.spec, self.workspaces[host], host, self.ctx.extra_labels, aws_env,
+                                   training_job_arn(self.name), network=self._network, gpus=self._host_gpus.get(host))
+                    for host in self.hosts
+                ]
+                self._advance("Training")
+                try:
+                    for cspec in cspecs:  # the marker lets a resume tell "never made" from "gone"
+                        cids[cspec.hostname] = backend.start(cspec)
+                        self.workspaces[cspec.hostname].write_text(CREATED_MARKER, "created\n")
+                except BackendError as exc:
+                    self._stop_data(final_sync=False)
+                    self._finish(None, f"ClientError: {exc}")
+                    return self.record
+            else:
+                since = self.ctx.store.last_log_time(self.name)
+                if self.ctx.store.stop_requested(self.name) and self.record["SecondaryStatus"] == "Stopping":
+                    self._stop_reason = "Stopped"
+                for host in cids:
+                    self.host_data[host].reattach(self.workspaces[host])
+                with contextlib.suppress(GpuError):
+                    self._plan_gpus()  # which GPUs each host's instance metrics read
+            for host in cids:
+                self.host_data[host].start()
+            ended = self._supervise(cids, since)
+            error = self._failure
+            try:
+                self._stop_data()
+            except DATA_ERRORS as exc:
+                error = error or f"ClientError: could not upload the checkpoints: {exc}"
+            self._finish(ended, error)
+        except KeyboardInterrupt:
+            for cid in cids.values():
+                backend.signal(cid, "SIGKILL")
+            self._stop_data(final_sync=False)
+            if not status.is_terminal(self.record):
+                self._stop_reason = "Stopped"
+                self._finish(None, None)
+            raise
+        except BaseException as exc:
+            self._stop_data(final_sync=False)
+            if not status.is_terminal(self.record):
+                reason = f"InternalServerError: smlocal failed: {exc.__class__.__name__}: {exc}"
+                try:
+                    self._finish(None, reason)
+                except Exception:  # no artifacts then, but never a record left InProgress
+                    self.record["FailureReason"] = self.redact(reason)[: files.FAILURE_REASON_MAX]
+                    self._advance("Failed")
+            raise
+        finally:
+            self._clean_up(cids)
+        return self.record
+
+    def _stop_data(self, final_sync: bool = True) -> None:
+        """Stop every host's data flow; the first error (a last checkpoint sync) is raised
+        once every host was stopped."""
+        first: BaseException | None = None
+        for data in self.host_data.values():
+            try:
+                data.stop(final_sync)
+            except DATA_ERRORS as exc:
+                first = first or exc
+        if first is not None:
+            raise first
+
+    def _clean_up(self, cids: dict[str, str]) -> None:
+        """Remove the containers and the job's network; hand the workspaces back."""
+        backend = self.ctx.backend
+        try:
+            for cid in cids.values():
+                try:
+                    backend.remove(cid)
+                except EngineLost as exc:
+                    self._warn(f"container {cid[:12]} could not be removed: {exc}")
+            if len(self.hosts) > 1:
+                try:
+                    backend.remove_network(network_name(self.name))
+                except BackendError as exc:
+                    self._warn(str(exc))
+        finally:
+            for workspace in self.workspaces.values():
+                workspace.reclaim()
+
+    def _on_failure(self, message: str) -> None:
+        if self._failure is None:
+            self._failure = f"ClientError: {message}"
+
+    def _warn(self, message: str) -> None:
+        log.warning("smlocal: training job %s: %s", self.name, self.redact(message))
+
+    # -- while the container runs ------------------------------------------------------------
+    def _supervise(self, cids: dict[str, str], since: float | None) -> Ended:
+        clock = self.ctx.clock
+        started = _training_started(self.record, clock.now())
+        telemetry = {host: t for host in self.hosts if (t := self._telemetry(host, started)) is not None}
+        on_metric = self.on_metric
+        if telemetry:
+            first = next(iter(telemetry.values()))
+            on_metric = both_listeners(self.on_metric, first.metric)  # job metrics: one publisher
+            for host, t in telemetry.items():
+                t.watch(cids[host])
+
+        def on_line(host: str, stream: str, ts: float, line: str) -> None:
+            if host in telemetry:
+                telemetry[host].line(host, stream, ts, line)
+
+        sink = LogSink(self.ctx.store, self.name, self.scraper, self.ctx.echo, on_metric, after=since,
+                       max_lines=self._log_room(),
+                       redact=self.redact, on_line=on_line if telemetry else None)
+        self._sink = sink
+        max_runtime = (self.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
+
+        def tick(now: float) -> bool:
+            if self.ctx.store.stop_requested(self.name):
+                self._stop_reason = "Stopped"
+                self._advance("Stopping")
+            elif max_runtime and now - started >= max_runtime:
+                self._stop_reason = "MaxRuntimeExceeded"
+            # a Pipe channel's data failed: the job fails, its hosts stop as a stop would
+            return self._stop_reason is not None or self._failure is not None
+
+        supervisor = HostSupervisor(self.ctx.backend, clock, cids, self.spec.local.stop_grace_seconds,
+                                    stopping=self._stop_reason is not None, progress=self._warn,
+                                    engine_wait=self.spec.local.engine_wait_seconds)
+        try:
+            ended = supervisor.run(sink, since, tick)
+            for error in sink.errors:
+                self._warn(f"a log stream ended early ({error}); lines after that point are missing")
+            if sink.unstored:  # said in the log itself too, where a reader of it looks
+                self._warn(f"{sink.unstored:,} lines past Local.MaxLogLines "
+                           f"({self.spec.local.max_log_lines:,}) were scraped for metrics, not stored")
+                self.ctx.store.add_logs(self.name, [("smlocal", "stderr", clock.now(), (
+                    f"[smlocal: {sink.unstored:,} lines past Local.MaxLogLines were not stored]"))])
+            return ended
+        finally:
+            for t in telemetry.values():
+                t.close()
+
+    def _log_room(self) -> int:
+        """How many more lines the store takes for this job (a resumed job has some)."""
+        return max(self.spec.local.max_log_lines - self.ctx.store.log_count(self.name), 0)
+
+    def _telemetry(self, host: str, started: float) -> Any:
+        """The CloudWatch side of the job when CloudWatch is on, else None."""
+        if not self.uses_cloudwatch:
+            return None
+        from runner.training.telemetry import start_telemetry
+
+        return start_telemetry(self._aws(), self.name, host, started, self.ctx.backend.instance_metrics,
+                               self._host_gpus.get(host), self._warn)
+
+    def _plan_gpus(self) -> None:
+        """Each host's GPUs into ``_host_gpus`` (none for a CPU instance type); GpuError when
+        they cannot be split."""
+        itype = instances.lookup(self.request["ResourceConfig"]["InstanceType"])
+        if itype is None or not itype.wants_gpu:
+            return
+        plan = plan_gpus(self.spec.local.gpus, itype.gpus, self.hosts, self.ctx.backend.gpu_ids(), itype.name)
+        if plan.warning:
+            self._warn(plan.warning)
+        self._host_gpus = plan.by_host
+
+    # -- the end -----------------------------------------------------------------------------
+    def _finish(self, ended: Ended | None, error: str | None) -> None:
+        failure: str | None = error
+        failed = ended.first_failure(self.hosts) if ended is not None else None
+        if failure is None and ended is not None and failed is not None and ended.statuses[failed].outside:
+            failure = self._our_failure_reason(failed, ended.statuses[failed])  # the platform's doing
+        if failure is None and ended is not None and failed is not None and self._stop_reason is None:
+            workspace = self.workspaces.get(failed)
+            try:
+                text = workspace.read_text("output/failure", files.FAILURE_REASON_MAX) if workspace else None
+            except WorkspaceEscape as exc:
+                text = f"AlgorithmError: {failures.escape_reason(exc)}"
+            failure = files.failure_reason(text) or self._our_failure_reason(failed, ended.statuses[failed])
+        final = self._stop_reason or ("Failed" if failure else "Completed")
+        if final == "Completed":
+            self._advance("Uploading")
+        workspace = self.workspaces.get(HOST)  # SageMaker's artifacts: the first host's
+        if workspace is not None:
+            try:
+                self._upload(workspace)
+            except WorkspaceEscape as exc:  # the algorithm's doing: its failure, not ours
+                if final != "Stopped":
+                    final, failure = "Failed", failure or f"AlgorithmError: {failures.escape_reason(exc)}"
+            except DATA_ERRORS as exc:
+                if final == "Completed":
+                    final, failure = "Failed", f"ClientError: could not write the model artifacts: {exc}"
+        exit_status = ended.statuses.get(failed or HOST) if ended is not None else None
+        if exit_status is not None:
+            self.record["ExitCode"] = exit_status.code  # not in AWS's shape; kept out of describe
+        if failure:
+            self.record["FailureReason"] = self.redact(failure)[: files.FAILURE_REASON_MAX]
+        final_metrics = status.final_metric_data(self.scraper, self.ctx.store.last_metric_points(self.name))
+        if final_metrics:
+            self.record["FinalMetricDataList"] = final_metrics
+        self._advance(final)
+
+    def _upload(self, workspace: Workspace) -> None:
+        uri = self.data.upload(workspace)
+        if uri is None:  # its containers never started: no artifacts, as in SageMaker
+            return
+        self.record["ModelArtifacts"] = {"S3ModelArtifacts": uri}
+        self.record["OutputDataConfig"] = dict(self.request["OutputDataConfig"])
+
+    def _our_failure_reason(self, host: str, exit_status: ExitStatus) -> str:
+        tail = list(self._sink.host_tails.get(host, ())) if self._sink else []
+        several = host if len(self.hosts) > 1 else None
+        return failures.exit_reason(exit_status, self.request["ResourceConfig"]["InstanceType"], several, tail)
+
+    def _advance(self, secondary: str) -> None:
+        status.advance(self.record, secondary, self.ctx.clock.now())
+        self.ctx.store.save_record(self.record)
+
+
+def _training_started(record: dict[str, Any], default: float) -> float:
+    for step in record.get("SecondaryStatusTransitions", []):
+        if step["Status"] == "Training":
+            return float(step["StartTime"])
+    return default

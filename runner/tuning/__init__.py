@@ -1,0 +1,1 @@
+"""Hyperparameter tuning: search spaces, strategies, schedulers and the tuner."""

@@ -1,0 +1,1 @@
+"""Schedulers: continue/stop per reported objective value (early stopping, Hyperband)."""

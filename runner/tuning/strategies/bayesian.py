@@ -1,0 +1,254 @@
+"""Bayesian search: a Gaussian process on the encoded unit cube and log expected improvement.
+
+- Initial design: the first ``initial_points`` trials are seeded random draws (the same as
+  Random search's), and so is any later trial while fewer than two have a finite objective.
+  (A scrambled Sobol design did worse on Hartmann6 in our benchmark.)
+- Model: every finished trial with a finite objective (Completed or Stopped), its
+  ``Direction.loss`` warped (``warping``: standardised, Yeo-Johnson, standardised) and shifted
+  so that the worst loss seen is 0, the GP's prior mean. Far from the data the model then
+  expects nothing better than the worst trial: with the usual prior mean (the average loss)
+  EI keeps sending trials to the corners of the cube, where the variance is largest; on
+  Hartmann6 up to half of them (De Ath et al., "What do you mean? The role of the mean
+  function in Bayesian optimisation", GECCO 2020, found the same). Failed trials are left out
+  (but never suggested again). See ``runner.tuning.strategies.gp`` for the kernel and its fit.
+- Acquisition: log expected improvement over the best observed (standardised) loss. It is
+  evaluated on ``CANDIDATES`` seeded uniform draws; local searches start from the best of
+  them, the incumbent (best trial) and a roulette draw of others weighted by EI (as Optuna's
+  GP sampler does), and run side by side (``batch_lbfgs``) over the continuous dimensions in
+  lengthscale-scaled coordinates. Integer and categorical dimensions keep the start's snapped
+  values (rounding / one-hot decoding then re-encoding); the one-step integer and categorical
+  neighbours of the best refined point and of the incumbent are scored as well. The best
+  configuration not tried yet wins.
+- Parallel slots: running trials (Pending/InProgress) and the batch's own earlier picks are
+  added to the model with the posterior mean as their value (kriging believer), which takes
+  the variance, and so EI, away there: no repeats, and the next pick goes elsewhere. (A
+  pessimistic constant liar spread batches wider but did far worse in our asynchronous
+  benchmark with 4 slots: Branin 3e-2 against 1.2e-4, Hartmann6 0.3 against 5e-3 at 50.)
+- No exact repeats of any configuration in the history while the space allows it. Trials
+  whose configuration is not in the space (a warm start's parent with other ranges) count as
+  seen but stay out of the model.
+
+``suggest`` depends only on the history and the seed; trial ``k``'s random streams are seeded
+with ``(seed, k)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+import scipy.special
+
+from runner.tuning.search_space import CategoricalParameter, SearchSpace
+from runner.tuning.strategies.batch_lbfgs import minimize_batched
+from runner.tuning.strategies.gp import FloatArray, Posterior, fit_kernel, single_threaded_blas
+from runner.tuning.strategies.random_search import exhausted, fresh_sample, seen_keys, trial_rng
+from runner.tuning.strategies.warping import warp
+from runner.tuning.trials import Config, Direction, Trial
+
+CANDIDATES = 512
+REFINE_FTOL = 1e-3  # in log EI: a 0.1% change of EI is not worth another iteration
+REFINE = 8  # local searches: the best candidate, the incumbent, and a roulette draw of others
+
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+_LOG_SQRT_PI_2 = 0.5 * math.log(math.pi / 2.0)
+
+
+def default_initial_points(dims: int, max_jobs: int | None) -> int:
+    """Random trials before the model takes over: encoded dimensions + 4, between 3 and 10
+    (Branin 6, Hartmann6 10), and no more than a third of ``MaxNumberOfTrainingJobs``."""
+    points = max(3, min(dims + 4, 10))
+    if max_jobs is not None:
+        points = max(1, min(points, max_jobs // 3 or 1))
+    return points
+
+
+def _log1mexp(w: FloatArray) -> FloatArray:
+    """log(1 - exp(w)) for w < 0, accurately."""
+    out = np.empty_like(w)
+    small = w > -math.log(2.0)
+    out[small] = np.log(-np.expm1(w[small]))
+    out[~small] = np.log1p(-np.exp(w[~small]))
+    return out
+
+
+def log_h(z: FloatArray) -> FloatArray:
+    """log(phi(z) + z * Phi(z)): log EI of a unit Gaussian, stable for very negative z."""
+    out = np.empty_like(z)
+    upper = z > -1.0
+    zu = z[upper]
+    out[upper] = np.log(np.exp(-0.5 * zu * zu - _LOG_SQRT_2PI) + zu * scipy.special.ndtr(zu))
+    near = (z <= -1.0) & (z >= -1e3)
+    zn = z[near]
+    w = np.log(-zn) + np.log(scipy.special.erfcx(-zn / math.sqrt(2.0))) + _LOG_SQRT_PI_2
+    out[near] = -0.5 * zn * zn - _LOG_SQRT_2PI + _log1mexp(np.minimum(w, -1e-300))
+    far = z < -1e3  # asymptotically phi(z) / z^2 * (1 - 3 / z^2)
+    zf = z[far]
+    out[far] = -0.5 * zf * zf - _LOG_SQRT_2PI - 2.0 * np.log(-zf) + np.log1p(-3.0 / (zf * zf))
+    return out
+
+
+def log_ei(post: Posterior, z: FloatArray, best: float) -> FloatArray:
+    mean, var = post.predict(z)
+    sd = np.sqrt(var)
+    return np.log(sd) + log_h((best - mean) / sd)
+
+
+def log_ei_grad(post: Posterior, z: FloatArray, best: float) -> tuple[FloatArray, FloatArray]:
+    mean, var, dmean, dvar = post.predict_grad(z)
+    sd = np.sqrt(var)
+    u = (best - mean) / sd
+    lh = log_h(u)
+    dlh = np.exp(scipy.special.log_ndtr(u) - lh)
+    dsd = dvar / (2.0 * sd[:, None])
+    du = (-dmean - u[:, None] * dsd) / sd[:, None]
+    return np.log(sd) + lh, dsd / sd[:, None] + dlh[:, None] * du
+
+
+class BayesianSearch:
+    def __init__(
+        self,
+        space: SearchSpace,
+        direction: Direction,
+        *,
+        seed: int,
+        max_jobs: int | None = None,
+        initial_points: int | None = None,
+    ) -> None:
+        self.space = space
+        self.direction = direction
+        self.seed = seed
+        self.initial_points = initial_points or default_initial_points(space.dims, max_jobs)
+        self._continuous = ~space.discrete_dims
+        self._has_discrete = bool(space.discrete_dims.any())
+
+    def suggest(self, history: Sequence[Trial], count: int) -> list[Config]:
+        with single_threaded_blas():
+            return self._suggest(history, count)
+
+    def _suggest(self, history: Sequence[Trial], count: int) -> list[Config]:
+        seen = seen_keys(self.space, history)
+        observed = [
+            t
+            for t in history
+            if t.finished
+            and t.objective is not None
+            and math.isfinite(t.objective)
+            and self.space.contains(t.config)
+        ]
+        batch: list[Config] = []
+        post: Posterior | None = None
+        best, incumbent = 0.0, np.zeros(self.space.dims)
+        for j in range(max(count, 0)):
+            number = len(history) + j
+            if number < self.initial_points or len(observed) < 2:
+                config = fresh_sample(self.space, trial_rng(self.seed, number), seen)
+            else:
+                if post is None:
+                    post, best, incumbent = self._model(history, observed)
+                rng = trial_rng(self.seed, number, 1)
+                config = self._acquire(post, best, incumbent, rng, seen)
+                if j + 1 < count:
+                    x = self.space.encode(config)[None, :]
+                    post = post.condition(x, post.predict(x)[0])
+            seen.add(self.space.key(config))
+            batch.append(config)
+        return batch
+
+    def _model(
+        self, history: Sequence[Trial], observed: list[Trial]
+    ) -> tuple[Posterior, float, FloatArray]:
+        x = self.space.encode_many([t.config for t in observed])
+        losses = np.array([self.direction.loss(float(t.objective or 0.0)) for t in observed])
+        y = warp(losses)
+        y -= y.max()  # the GP's prior mean (zero) is now the worst loss seen: see above
+        kernel = fit_kernel(x, y, trial_rng(self.seed, len(history), 3))
+        post = Posterior(x, y, kernel)
+        running = [t.config for t in history if t.status.running and self.space.contains(t.config)]
+        if running:
+            xr = self.space.encode_many(running)
+            post = post.condition(xr, post.predict(xr)[0])
+        return post, float(y.min()), x[int(np.argmin(y))]
+
+    def _acquire(
+        self,
+        post: Posterior,
+        best: float,
+        incumbent: FloatArray,
+        rng: np.random.Generator,
+        seen: set[tuple[str, ...]],
+    ) -> Config:
+        space = self.space
+        pool = space.encode_unit(rng.random((CANDIDATES, len(space.parameters))))
+        values = log_ei(post, pool, best)
+        starts = np.vstack([pool[self._starts(values, rng)], incumbent[None, :]])
+        refined = self._refine(post, best, starts)
+        if self._has_discrete:
+            top = refined[int(np.argmax(log_ei(post, refined, best)))]
+            refined = np.vstack([refined, self._neighbours(top), self._neighbours(incumbent)])
+        pool = np.vstack([refined, pool])
+        values = np.concatenate([log_ei(post, refined, best), values])
+        exhausted_space = exhausted(space, seen)
+        for index in np.argsort(-values, kind="stable"):
+            config = space.decode(pool[index])
+            if exhausted_space or space.key(config) not in seen:
+                return config
+        return fresh_sample(space, rng, seen)
+
+    @staticmethod
+    def _starts(values: FloatArray, rng: np.random.Generator) -> npt.NDArray[np.int64]:
+        """The best candidate plus a roulette draw (weights proportional to EI) of others."""
+        first = int(np.argmax(values))
+        weights = np.exp(values - values[first])
+        weights[first] = 0.0
+        weights = np.where(np.isfinite(weights), weights, 0.0)
+        others = min(REFINE - 2, int(np.count_nonzero(weights > 0)))
+        if others <= 0:
+            return np.array([first])
+        picked = rng.choice(len(values), size=others, replace=False, p=weights / weights.sum())
+        return np.concatenate([[first], picked]).astype(np.int64)
+
+    def _neighbours(self, x: FloatArray) -> FloatArray:
+        """``x`` with one integer moved by one step or one categorical switched to another
+        value (the local moves the continuous refinement cannot make)."""
+        config = self.space.decode(x)
+        moves: list[Config] = []
+        for p in self.space.parameters:
+            if isinstance(p, CategoricalParameter):
+                moves += [{**config, p.name: v} for v in p.values if v != config[p.name]]
+            elif p.integer:
+                value = int(config[p.name])
+                moves += [
+                    {**config, p.name: v}
+                    for v in (value - 1, value + 1)
+                    if p.minimum <= v <= p.maximum
+                ]
+        if not moves:
+            return np.zeros((0, self.space.dims))
+        return self.space.encode_many(moves)
+
+    def _refine(self, post: Posterior, best: float, starts: FloatArray) -> FloatArray:
+        """Local maximisation of log EI from each start over the continuous dimensions, in
+        coordinates scaled by the inverse lengthscales (better conditioned), then snapped;
+        integer and categorical dimensions keep their values."""
+        cont = self._continuous
+        if not cont.any():
+            return starts
+        root = np.sqrt(post.kernel.eta[cont])
+        fixed = starts.copy()
+
+        def negative(scaled: FloatArray, rows: npt.NDArray[np.int64]) -> tuple[FloatArray, FloatArray]:
+            x = fixed[rows].copy()
+            x[:, cont] = scaled / root
+            value, grad = log_ei_grad(post, x, best)
+            grad = np.where(np.isfinite(grad[:, cont]), grad[:, cont], 0.0) / root
+            return -value, -grad
+
+        scaled, _ = minimize_batched(
+            negative, starts[:, cont] * root, np.zeros_like(root), root, gtol=1e-3, ftol=REFINE_FTOL
+        )
+        refined = fixed.copy()
+        refined[:, cont] = scaled / root
+        return self.space.snap(np.clip(refined, 0.0, 1.0))
