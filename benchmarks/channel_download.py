@@ -68,7 +68,7 @@ def seed(client: object, count: int) -> int:
 def stage_smlocal(endpoint: str, dest: Path, cache: Path) -> tuple[float, int]:
     from runner.aws.clients import AwsClients, AwsConfig
     from runner.contract.channels import ChannelSpec
-    from runner.engines.docker.workspace import LocalWorkspace
+    from runner.engines.local_workspace import LocalWorkspace
     from runner.training.staging import ObjectCache, plan_s3_channel, stage_s3_channel
 
     started = time.perf_counter()

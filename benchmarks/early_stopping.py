@@ -60,6 +60,7 @@ def request(name: str, strategy: str, trials: int, parallel: int, epochs: int, s
 
 def run(req: dict[str, Any], work: Path) -> tuple[int, float, float]:
     """(epochs run in all, best objective, wall seconds)"""
+    from runner.api.local_trials import local_tuner
     from runner.core.specs import LocalOptions, Spec
     from runner.engines.docker.backend import DockerBackend
     from runner.store.jobs import Store
@@ -67,10 +68,9 @@ def run(req: dict[str, Any], work: Path) -> tuple[int, float, float]:
     from runner.training.run import RunContext
     from runner.tuning.describe import objective_value
     from runner.tuning.records import trial_views
-    from runner.tuning.tuner import Tuner
 
     store = Store(work / "home")
-    tuner = Tuner(Spec(request=req, local=LocalOptions(stop_grace_seconds=5), base_dir=work),
+    tuner = local_tuner(Spec(request=req, local=LocalOptions(stop_grace_seconds=5), base_dir=work),
                   RunContext(store=store, backend=DockerBackend(store.home)))
     tuner.create()
     start = time.perf_counter()

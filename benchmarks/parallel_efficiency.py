@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
+    from runner.api.local_trials import local_tuner
     from runner.core.specs import LocalOptions, Spec
     from runner.engines.docker.backend import DockerBackend
     from runner.store.jobs import Store
@@ -34,7 +35,6 @@ def main() -> None:
     from runner.training.run import RunContext
     from runner.tuning.describe import describe_tuning_job
     from runner.tuning.records import trial_views
-    from runner.tuning.tuner import Tuner
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -66,7 +66,7 @@ def main() -> None:
         }
         store = Store(work / "home")
         spec = Spec(request=request, local=LocalOptions(), base_dir=work)
-        tuner = Tuner(spec, RunContext(store=store, backend=DockerBackend(store.home)))
+        tuner = local_tuner(spec, RunContext(store=store, backend=DockerBackend(store.home)))
         tuner.create()
         start = time.perf_counter()
         tuner.run()

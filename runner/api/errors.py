@@ -4,6 +4,9 @@ words (the CLI: exit code 2 and a line; the server: AWS's error shape and HTTP s
 from __future__ import annotations
 
 from runner.core.problems import Problem, SpecError
+from runner.engines.base import BackendError
+from runner.store.jobs import JobExists, JobNotFound
+from runner.store.tuning import TuningJobExists
 
 
 class ValidationException(SpecError):
@@ -28,3 +31,9 @@ class ResourceInUse(Exception):
 
     code = "ResourceInUse"
     http_status = 400
+
+
+# What a front end tells apart: a name unknown or taken (the CLI: exit 2) and the engine not
+# doing its part (exit 1); the store's own errors for names count as the API's.
+NAME_ERRORS: tuple[type[Exception], ...] = (ResourceNotFound, ResourceInUse, JobNotFound, JobExists, TuningJobExists)
+ENGINE_ERRORS: tuple[type[Exception], ...] = (BackendError,)

@@ -133,7 +133,9 @@ class TuningJobs:
 
     # -- helpers -----------------------------------------------------------------------------
     def _tuner(self, spec: Spec, listener: Listener) -> Tuner:
-        return Tuner(spec, RunContext(store=self.store, backend=self.backend, aws=self.aws), listener=listener)
+        from runner.api.local_trials import local_tuner
+
+        return local_tuner(spec, RunContext(store=self.store, backend=self.backend, aws=self.aws), listener)
 
     def _record(self, name: str) -> dict[str, Any]:
         if not self.tstore.exists(name):

@@ -1,9 +1,8 @@
 """Reports of a stored tuning job or training job: what the plots and tables show (pure
 functions over the store's records), CSV/JSON exports, and the static HTML page.
 
-``write_report`` is the entry point; the figures themselves are drawn by
-``runner.report.plots`` (matplotlib, imported only when an HTML report is written) and the
-page is written by ``runner.report.html``.
+``runner.report.write`` writes them (CSV, JSON, or the HTML page of ``runner.report.html``
+with the figures of ``runner.report.plots``).
 The CSV/JSON columns follow the SageMaker SDK's ``HyperparameterTuningJobAnalytics.dataframe()``
 (TrainingJobName, TrainingJobStatus, FinalObjectiveValue, the tuned hyperparameters,
 TrainingStartTime, TrainingEndTime, TrainingElapsedTimeSeconds, TrainingJobDefinitionName),
@@ -12,13 +11,10 @@ plus ObjectiveStatus and the last value of every metric.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from runner.store.jobs import Store
@@ -253,47 +249,3 @@ def trial_table(data: ReportData) -> tuple[list[str], list[dict[str, Any]]]:
 
 def iso(epoch: float | None) -> str | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
-
-
-def write_csv(data: ReportData, path: Path) -> None:
-    columns, rows = trial_table(data)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
-
-
-def write_json(data: ReportData, path: Path) -> None:
-    _, rows = trial_table(data)
-    path.write_text(json.dumps(rows, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-
-
-# -- HTML ---------------------------------------------------------------------------------------
-def write_report(store: Store, name: str, out_dir: Path, fmt: str = "html") -> list[Path]:
-    """Write the report of tuning job or training job ``name`` into ``out_dir``; return the
-    files written. ``fmt``: "html" (index.html and PNGs), "csv" (trials.csv) or "json"
-    (trials.json)."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown report format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    data = load(store, name)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if fmt == "csv":
-        write_csv(data, out_dir / "trials.csv")
-        return [out_dir / "trials.csv"]
-    if fmt == "json":
-        write_json(data, out_dir / "trials.json")
-        return [out_dir / "trials.json"]
-    try:
-        from runner.report.plots import draw_all
-
-        images = draw_all(data, out_dir)
-    except ModuleNotFoundError as exc:
-        if (exc.name or "").split(".")[0] != "matplotlib":
-            raise
-        raise ReportError("an HTML report needs matplotlib: pip install 'smlocal[report]'") from exc
-    from runner.report.html import render_html
-
-    notes = [] if any(job.series for job in data.jobs) else ["No metric values were recorded."]
-    index = out_dir / "index.html"
-    index.write_text(render_html(data, images, notes), encoding="utf-8")
-    return [index, *(out_dir / src for src in images)]

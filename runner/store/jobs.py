@@ -1,4 +1,5 @@
-"""The job store: an embedded SQLite database under ``.smlocal/`` (or ``$SMLOCAL_HOME``).
+"""The job store: an embedded SQLite database under ``.smlocal/`` (or ``$SMLOCAL_HOME``),
+keeping the rules of ``runner.store.base``.
 
 Written as a job progresses, so other processes (``describe``, ``list``, ``logs --follow``,
 ``stop``) read it while the job runs. WAL mode lets readers and the one writer overlap.
@@ -15,6 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.store.base import TERMINAL, JobEnded
+
+_ENDED = "(" + ", ".join(f"'{status}'" for status in TERMINAL) + ")"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS training_jobs (
     name TEXT PRIMARY KEY,
@@ -136,11 +140,15 @@ class Store:
         return row is not None
 
     def save_record(self, record: dict[str, Any]) -> None:
+        """Write the job's record; ``JobEnded`` once a terminal status was saved."""
+        name = record["TrainingJobName"]
         with self._lock:
-            self._db.execute(
-                "UPDATE training_jobs SET record = ?, status = ? WHERE name = ?",
-                (json.dumps(record), record["TrainingJobStatus"], record["TrainingJobName"]),
+            cursor = self._db.execute(
+                f"UPDATE training_jobs SET record = ?, status = ? WHERE name = ? AND status NOT IN {_ENDED}",
+                (json.dumps(record), record["TrainingJobStatus"], name),
             )
+            if cursor.rowcount == 0:
+                raise JobEnded(name, self._one("SELECT status FROM training_jobs WHERE name = ?", name)[0])
 
     def record(self, name: str) -> dict[str, Any]:
         row = self._one("SELECT record FROM training_jobs WHERE name = ?", name)

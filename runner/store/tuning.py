@@ -1,4 +1,5 @@
-"""Tuning jobs and their trials in the store (the same SQLite database as training jobs).
+"""Tuning jobs and their trials in the store (the same SQLite database as training jobs),
+keeping the rules of ``runner.store.base``.
 
 A trial row is written *before* its training job is created and its container started, and
 names the training job it will run; so a runner killed at any moment leaves either a trial
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.store.base import TERMINAL, JobEnded
 from runner.store.jobs import JobNotFound, Store
 
 _SCHEMA = """
@@ -61,21 +63,28 @@ class TuningStore:
 
     def create(self, record: dict[str, Any], request: dict[str, Any], local: dict[str, Any]) -> None:
         name = record["HyperParameterTuningJobName"]
-        if self.exists(name):
-            raise TuningJobExists(name)
-        self.store.execute(
-            "INSERT INTO tuning_jobs(name, created, status, record, request, local) VALUES (?, ?, ?, ?, ?, ?)",
-            (name, record["CreationTime"], record["HyperParameterTuningJobStatus"], json.dumps(record),
-             json.dumps(request), json.dumps(local)),
-        )
+        try:
+            self.store.execute(
+                "INSERT INTO tuning_jobs(name, created, status, record, request, local)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (name, record["CreationTime"], record["HyperParameterTuningJobStatus"],
+                 json.dumps(record), json.dumps(request), json.dumps(local)),
+            )
+        except sqlite3.IntegrityError:  # one insert decides, whichever process tries too
+            raise TuningJobExists(name) from None
 
     def exists(self, name: str) -> bool:
         return bool(self.store.query("SELECT 1 FROM tuning_jobs WHERE name = ?", (name,)))
 
     def save(self, record: dict[str, Any]) -> None:
+        """Write the job's record; ``JobEnded`` once a terminal status was saved."""
+        name = record["HyperParameterTuningJobName"]
+        status = self._one("SELECT status FROM tuning_jobs WHERE name = ?", name)[0]
+        if status in TERMINAL:  # (the tuner is the one writer of its job's record)
+            raise JobEnded(name, status)
         self.store.execute(
             "UPDATE tuning_jobs SET record = ?, status = ? WHERE name = ?",
-            (json.dumps(record), record["HyperParameterTuningJobStatus"], record["HyperParameterTuningJobName"]),
+            (json.dumps(record), record["HyperParameterTuningJobStatus"], name),
         )
 
     def record(self, name: str) -> dict[str, Any]:

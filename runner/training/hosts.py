@@ -69,6 +69,7 @@ class HostSupervisor:
         self._since = clock.now() - 1.0  # the engine's events about these containers from here
         self._lock = threading.Lock()
         self._lost_at: float | None = None  # when the engine was first seen gone (monotonic)
+        self._ended = threading.Event()  # set when a host's end is put in the queue
 
     @property
     def engine_lost(self) -> bool:
@@ -107,7 +108,7 @@ class HostSupervisor:
         failed_host: str | None = None
         while self._running:
             try:
-                host, status = ends.get(timeout=POLL_SECONDS)
+                host, status = self._next_end(ends)
             except queue.Empty:
                 pass
             else:
@@ -129,6 +130,16 @@ class HostSupervisor:
         sink.flush()
         return Ended(dict(order), failed_host)
 
+    def _next_end(self, ends: queue.Queue[tuple[str, ExitStatus]]) -> tuple[str, ExitStatus]:
+        """The next host's end, waiting at most POLL_SECONDS on the clock; queue.Empty when
+        none came."""
+        self._ended.clear()  # before looking: an end put meanwhile sets it again
+        try:
+            return ends.get_nowait()
+        except queue.Empty:
+            self.clock.wait(self._ended, POLL_SECONDS)
+        return ends.get_nowait()
+
     # -- the engine going away ---------------------------------------------------------------
     def engine_back(self) -> bool:
         """Whether the engine answers, waiting for it (at most ``engine_wait`` seconds from
@@ -141,7 +152,7 @@ class HostSupervisor:
             deadline = self._lost_at + self.engine_wait
         pause = threading.Event()
         while self.clock.monotonic() < deadline:
-            pause.wait(ENGINE_POLL_SECONDS)
+            self.clock.wait(pause, ENGINE_POLL_SECONDS)
             if self.backend.engine_alive():
                 return True
         return False
@@ -168,6 +179,7 @@ class HostSupervisor:
             status = ExitStatus(-1, outside=f"smlocal lost track of the container ({type(exc).__name__}: {exc})")
         finally:
             ends.put((host, status))
+            self._ended.set()
 
     def _classify(self, cid: str, status: ExitStatus, lost_meanwhile: bool) -> ExitStatus:
         """``status`` with ``outside`` set when the engine, not the algorithm nor smlocal,
@@ -208,7 +220,7 @@ class HostSupervisor:
             deadline = now + self.engine_wait if deadline is None else deadline
             if now >= deadline:
                 break
-            pause.wait(ENGINE_POLL_SECONDS)  # an engine shutting down answers for a moment
+            self.clock.wait(pause, ENGINE_POLL_SECONDS)  # an engine shutting down answers a moment
             if not self.engine_back():
                 break
             after = sink.last_ts.get((host, stream), after)

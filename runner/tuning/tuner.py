@@ -1,40 +1,39 @@
 """A hyperparameter tuning job: one training job per trial, several at once.
 
-The loop never knows which algorithm runs: a strategy suggests configurations from the
-history (rebuilt from the store), a scheduler answers continue/stop per reported objective
-value, and trials run through ``TrainingRun`` on whatever backend the context holds.
-Every decision is written to the store before it acts, so ``resume`` after a crash rebuilds
-the same state and carries on.
+The loop never knows which algorithm runs, nor where: a strategy suggests configurations from
+the history, a scheduler answers continue/stop per reported objective value, and trials are
+training jobs behind a ``TrialBackend`` (start, stop, poll; runner.tuning.trial_backend).
+It waits only through the clock (``TrialBackend.poll``), so a fake engine and a fake clock run
+the whole loop. Every decision is written to the store before it acts, so ``resume`` after a
+crash rebuilds the same state from the store and carries on.
+
+History is kept incrementally: it is read from the store (and the backend) once when the
+loop starts; after that each trial's ``Trial`` is updated as its events arrive, and a finished
+trial's value is computed once (finished trials never change).
 """
 
 from __future__ import annotations
 
-import logging
 import math
-import queue
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from runner.contract.metrics import MetricSample
+from runner.core.clock import Clock, SystemClock
 from runner.core.specs import Spec
 from runner.shapes import status
 from runner.shapes.status import tuning_job_arn
-from runner.store.jobs import JobNotFound
+from runner.store.jobs import Store
 from runner.store.tuning import TrialRow, TuningStore
-from runner.training.run import RunContext, TrainingRun
 from runner.tuning import completion, trial_jobs
 from runner.tuning.describe import is_retryable, objective_value
 from runner.tuning.plans import Plan, make_plans, max_jobs
 from runner.tuning.records import warm_start_trials
+from runner.tuning.trial_backend import TrialBackend, TrialEvent
 from runner.tuning.trials import Decision, Trial, TrialStatus
 
 TICK_SECONDS = 0.2
-Event = tuple[str, str, Any]  # (kind, training job name, payload)
 Listener = Callable[[str, dict[str, Any]], None]
-
-log = logging.getLogger("smlocal")
 
 
 @dataclass
@@ -42,19 +41,22 @@ class _Live:
     """What the loop knows of a running trial beyond the store."""
 
     row: TrialRow
-    run: TrainingRun
     values: list[float] = field(default_factory=list)
     stop_sent: bool = False
-    thread: threading.Thread | None = None  # runs the trial; ends after its "done" event
 
 
 class Tuner:
-    def __init__(self, spec: Spec, ctx: RunContext, listener: Listener | None = None) -> None:
+    def __init__(
+        self, spec: Spec, store: Store, trials: TrialBackend, clock: Clock | None = None,
+        listener: Listener | None = None,
+    ) -> None:
         self.spec = spec
         self.request = spec.request
         self.name: str = spec.request["HyperParameterTuningJobName"]
-        self.ctx = ctx
-        self.tstore = TuningStore(ctx.store)
+        self.store = store
+        self.trials = trials
+        self.clock: Clock = clock or SystemClock()
+        self.tstore = TuningStore(store)
         self.plans = make_plans(self.request)
         self.by_name = {p.name: p for p in self.plans}
         self.max_jobs = max_jobs(self.request, self.plans)
@@ -62,22 +64,24 @@ class Tuner:
         self.parallel = int(limits.get("MaxParallelTrainingJobs", 1))
         self.max_runtime = limits.get("MaxRuntimeInSeconds")
         self.retries = {
-            p.name: int((p.definition.get("RetryStrategy") or {}).get("MaximumRetryAttempts", 0)) for p in self.plans
+            p.name: int((p.definition.get("RetryStrategy") or {}).get("MaximumRetryAttempts", 0))
+            for p in self.plans
         }
         self.listener = listener or (lambda kind, data: None)
         # WarmStartConfig: the parents' trials, per definition, as history for its strategy
         self.warm_start = {
-            p.name: warm_start_trials(ctx.store, self.tstore, self.request.get("WarmStartConfig"), p.space)
+            p.name: warm_start_trials(store, self.tstore, self.request.get("WarmStartConfig"), p.space)
             for p in self.plans
         }
         self.record: dict[str, Any] = {}
-        self._events: queue.Queue[Event] = queue.Queue()
         self._live: dict[str, _Live] = {}
+        self._rows: list[TrialRow] | None = None  # this job's trials, read once, then kept
+        self._ended: dict[str, Trial] = {}  # job -> its trial once the job ended (never changes)
         self._stopping: str | None = None  # why no new trial starts: "Stopped", "Completed", ...
 
     # -- life --------------------------------------------------------------------------------
     def create(self) -> dict[str, Any]:
-        now = self.ctx.clock.now()
+        now = self.clock.now()
         record: dict[str, Any] = {
             "HyperParameterTuningJobName": self.name,
             "HyperParameterTuningJobArn": tuning_job_arn(self.name),
@@ -107,7 +111,8 @@ class Tuner:
             self._end("Stopped")
             raise
         except Exception as exc:  # a bug of ours: stop the trials, end Failed, never stay InProgress
-            self.record["FailureReason"] = f"InternalServerError: smlocal failed: {exc.__class__.__name__}: {exc}"
+            self.record["FailureReason"] = (
+                f"InternalServerError: smlocal failed: {exc.__class__.__name__}: {exc}")
             self._stop_all("Failed")
             self._drain()
             self._end("Failed")
@@ -121,18 +126,19 @@ class Tuner:
                 self._launch()
             if not self._live:
                 break
-            try:
-                event = self._events.get(timeout=TICK_SECONDS)
-            except queue.Empty:
-                continue
-            self._handle(event)
-            while not self._events.empty():
-                self._handle(self._events.get_nowait())
+            for event in self.trials.poll(TICK_SECONDS):
+                self._handle(event)
         self._end(self._final_status())
 
     # -- trials --------------------------------------------------------------------------------
+    @property
+    def rows(self) -> list[TrialRow]:
+        if self._rows is None:
+            self._rows = self.tstore.trials(self.name)
+        return self._rows
+
     def _launch(self) -> None:
-        rows = self.tstore.trials(self.name)
+        rows = self.rows
         free = self.parallel - len(self._live)
         left = self.max_jobs - len(rows)
         if free <= 0 or left <= 0:
@@ -140,13 +146,13 @@ class Tuner:
         count = min(free, left)
         number = (rows[-1].number if rows else 0) + 1
         for plan in self._plans_in_turn(number, count):
-            history = self.history(plan)
-            configs = plan.strategy.suggest(history, 1)
+            configs = plan.strategy.suggest(self.history(plan), 1)
             if not configs:
                 continue
             job = trial_jobs.trial_job_name(self.name, number)
             self.tstore.add_trial(self.name, number, plan.name, dict(configs[0]), job)
             row = TrialRow(number, plan.name, dict(configs[0]), job, (job,))
+            rows.append(row)
             self._start(row, fresh=True)
             number += 1
 
@@ -155,70 +161,58 @@ class Tuner:
 
     def _start(self, row: TrialRow, fresh: bool) -> None:
         plan = self.by_name[row.definition]
-        request = trial_jobs.trial_request(self.request, plan.definition, plan.space.format(row.config), row.job_name)
-        spec = replace(self.spec, request=request)
-
-        def on_metric(sample: MetricSample, job: str = row.job_name, metric: str = plan.metric) -> None:
-            if sample.name == metric:
-                self._events.put(("metric", job, sample.value))
-
-        run = TrainingRun(spec, self.ctx, tuning_job=self.name, on_metric=on_metric)
-        live = _Live(row, run)
-        if fresh:
-            run.create()
-        else:
-            series = self.ctx.store.metric_series(row.job_name).get(plan.metric, [])
-            live.values = [v for _, v in series]
+        request = trial_jobs.trial_request(
+            self.request, plan.definition, plan.space.format(row.config), row.job_name)
+        live = _Live(row)
         self._live[row.job_name] = live
+        if fresh:
+            self.trials.start(request, plan.metric)
+        else:
+            live.values = self.trials.resume(request, plan.metric)
         self.listener("trial-started", {"trial": row.number, "job": row.job_name, "config": row.config})
 
-        def work() -> None:
-            try:
-                run.run() if fresh else run.resume()
-            except Exception as exc:  # a bug of ours: the trial is recorded Failed; one line, no traceback
-                log.warning("smlocal: trial %s: smlocal failed: %s: %s", row.job_name, type(exc).__name__, exc)
-            finally:
-                self._events.put(("done", row.job_name, None))
-
-        live.thread = threading.Thread(target=work, name=f"trial-{row.number}", daemon=True)
-        live.thread.start()
-
     def _resume_trials(self) -> None:
-        for row in self.tstore.trials(self.name):
-            try:
-                record = self.ctx.store.record(row.job_name)
-            except JobNotFound:
+        for row in self.rows:
+            record = self.trials.describe(row.job_name)
+            if record is None:
                 self._start(row, fresh=True)  # the runner died before the job was created
-                continue
-            if not status.is_terminal(record):
+            elif not status.is_terminal(record):
                 self._start(row, fresh=False)
 
-    def _handle(self, event: Event) -> None:
-        kind, job, payload = event
-        live = self._live.get(job)
+    def _handle(self, event: TrialEvent) -> None:
+        live = self._live.get(event.job)
         if live is None:
             return
-        if kind == "metric":
-            value = float(payload)
-            if not math.isfinite(value):
-                return
-            live.values.append(value)
-            plan = self.by_name[live.row.definition]
-            trial = Trial(live.row.number, live.row.config, TrialStatus.IN_PROGRESS, value, tuple(live.values))
-            history = [t if t.number != trial.number else trial for t in self.history(plan)]
-            self.listener("objective", {"trial": live.row.number, "job": job, "value": value, "epoch": len(live.values)})
-            if not live.stop_sent and plan.scheduler.on_report(trial, history) is Decision.STOP:
-                live.stop_sent = True
-                self.ctx.store.request_stop(job, self.ctx.clock.now())
-                self.listener("trial-early-stopped", {"trial": live.row.number, "job": job, "epoch": len(live.values)})
-        elif kind == "done":
-            del self._live[job]
-            record = self.ctx.store.record(job)
-            plan = self.by_name[live.row.definition]
-            final = objective_value(record, plan.metric) if record["TrainingJobStatus"] != "Failed" else None
-            self.listener("trial-ended", {"trial": live.row.number, "job": job, "record": record, "objective": final})
-            self._maybe_retry(live.row, record)
-            self._check_completion()
+        if event.ended:
+            self._on_end(live)
+        elif event.value is not None and math.isfinite(event.value):
+            self._on_value(live, event.value)
+
+    def _on_value(self, live: _Live, value: float) -> None:
+        job = live.row.job_name
+        live.values.append(value)
+        plan = self.by_name[live.row.definition]
+        trial = self._live_trial(live)
+        self.listener("objective", {"trial": live.row.number, "job": job, "value": value,
+                                    "epoch": len(live.values)})
+        if not live.stop_sent and plan.scheduler.on_report(trial, self.history(plan)) is Decision.STOP:
+            live.stop_sent = True
+            self.trials.stop(job)
+            self.listener("trial-early-stopped", {"trial": live.row.number, "job": job,
+                                                  "epoch": len(live.values)})
+
+    def _on_end(self, live: _Live) -> None:
+        job = live.row.job_name
+        del self._live[job]
+        record = self.trials.describe(job)
+        plan = self.by_name[live.row.definition]
+        if record is None:  # never created: a bug of the backend's; the trial failed
+            record = {"TrainingJobName": job, "TrainingJobStatus": "Failed"}
+        final = objective_value(record, plan.metric) if record["TrainingJobStatus"] != "Failed" else None
+        self.listener("trial-ended", {"trial": live.row.number, "job": job, "record": record,
+                                      "objective": final})
+        self._maybe_retry(live.row, record)
+        self._check_completion()
 
     def _maybe_retry(self, row: TrialRow, record: dict[str, Any]) -> None:
         if self._stopping is not None or not is_retryable(record):
@@ -227,7 +221,9 @@ class Tuner:
             return
         job = trial_jobs.trial_job_name(self.name, row.number, attempt=len(row.attempts))
         self.tstore.retry_trial(self.name, row.number, job)
-        self._start(TrialRow(row.number, row.definition, row.config, job, (*row.attempts, job)), fresh=True)
+        retried = TrialRow(row.number, row.definition, row.config, job, (*row.attempts, job))
+        self._rows = [retried if r.number == row.number else r for r in self.rows]
+        self._start(retried, fresh=True)
 
     # -- ending ----------------------------------------------------------------------------------
     def _check_completion(self) -> None:
@@ -241,7 +237,7 @@ class Tuner:
             )
             if reason:
                 if reason == completion.CONVERGENCE_DETECTED:
-                    self.record["ConvergenceDetectedTime"] = self.ctx.clock.now()
+                    self.record["ConvergenceDetectedTime"] = self.clock.now()
                 self.listener("completion", {"reason": reason})
                 self._stop_all("Completed")
                 return
@@ -251,7 +247,7 @@ class Tuner:
             self._set_status("Stopping")
             self._stop_all("Stopped")
         elif self._stopping is None and self.max_runtime:
-            if self.ctx.clock.now() - self.record["CreationTime"] >= self.max_runtime:
+            if self.clock.now() - self.record["CreationTime"] >= self.max_runtime:
                 self.listener("completion", {"reason": "MaxRuntimeInSeconds reached"})
                 self._stop_all("Completed")
 
@@ -260,71 +256,75 @@ class Tuner:
         for job, live in self._live.items():
             if not live.stop_sent:
                 live.stop_sent = True
-                self.ctx.store.request_stop(job, self.ctx.clock.now())
+                self.trials.stop(job)
 
     def _drain(self) -> None:
+        """Wait for every running trial's end (its stop went out)."""
         while self._live:
-            try:
-                event = self._events.get(timeout=TICK_SECONDS)
-            except queue.Empty:  # a trial whose "done" went astray (a bug while handling it)
-                for job in [j for j, live in self._live.items() if live.thread and not live.thread.is_alive()]:
-                    self._live.pop(job)
-                continue
-            if event[0] == "done":
-                self._live.pop(event[1], None)
+            for event in self.trials.poll(TICK_SECONDS):
+                if event.ended:
+                    self._live.pop(event.job, None)
 
     def _final_status(self) -> str:
         if self._stopping == "Stopped":
             return "Stopped"
-        records = [self._job_record(row.job_name) for row in self.tstore.trials(self.name)]
+        records = [self.trials.describe(row.job_name) for row in self.rows]
         if records and all(r is not None and r["TrainingJobStatus"] == "Failed" for r in records):
             self.record["FailureReason"] = "All training jobs failed; see their FailureReason (smlocal trials)."
             return "Failed"
         return "Completed"
 
     def _end(self, final: str) -> None:
-        now = self.ctx.clock.now()
+        now = self.clock.now()
         self.record["HyperParameterTuningEndTime"] = now
         self._set_status(final)
 
     def _set_status(self, value: str) -> None:
         self.record["HyperParameterTuningJobStatus"] = value
-        self.record["LastModifiedTime"] = self.ctx.clock.now()
+        self.record["LastModifiedTime"] = self.clock.now()
         self.tstore.save(self.record)
         self.listener("status", {"status": value})
 
     # -- history ---------------------------------------------------------------------------------
     def history(self, plan: Plan) -> list[Trial]:
-        """Every trial of ``plan`` as the strategy and scheduler see it, rebuilt from the store
-        (plus warm-start parents' trials, numbered below zero)."""
+        """Every trial of ``plan`` as the strategy and scheduler see it (plus warm-start
+        parents' trials, numbered below zero): read from the store once, then kept."""
         out = list(self.warm_start.get(plan.name, []))
-        for row in self.tstore.trials(self.name):
+        for row in self.rows:
             if row.definition == plan.name:
                 out.append(self._trial(row, plan))
         return out
 
     def _trial(self, row: TrialRow, plan: Plan) -> Trial:
-        record = self._job_record(row.job_name)
+        live = self._live.get(row.job_name)
+        if live is not None:
+            return self._live_trial(live)
+        ended = self._ended.get(row.job_name)
+        if ended is not None:
+            return ended
+        record = self.trials.describe(row.job_name)
         if record is None:
             return Trial(row.number, row.config, TrialStatus.PENDING)
-        trial_status = _TRIAL_STATUS.get(record["TrainingJobStatus"], TrialStatus.IN_PROGRESS)
-        live = self._live.get(row.job_name)
-        if live is not None and not status.is_terminal(record):
-            values = tuple(live.values)
-        else:
-            values = tuple(v for _, v in self.ctx.store.metric_series(row.job_name).get(plan.metric, []))
-        objective = objective_value(record, plan.metric)
-        if trial_status is TrialStatus.FAILED:
-            objective = None
-        elif trial_status.running:
-            objective = values[-1] if values else None
-        return Trial(row.number, row.config, trial_status, objective, values)
+        trial = replay(row, record, self.trials.metric_values(row.job_name, plan.metric), plan.metric)
+        if status.is_terminal(record):
+            self._ended[row.job_name] = trial
+        return trial
 
-    def _job_record(self, job: str) -> dict[str, Any] | None:
-        try:
-            return self.ctx.store.record(job)
-        except JobNotFound:
-            return None
+    def _live_trial(self, live: _Live) -> Trial:
+        values = tuple(live.values)
+        return Trial(live.row.number, live.row.config, TrialStatus.IN_PROGRESS,
+                     values[-1] if values else None, values)
+
+
+def replay(row: TrialRow, record: dict[str, Any], values: list[float], metric: str) -> Trial:
+    """A trial as its training job's record and objective values show it."""
+    trial_status = _TRIAL_STATUS.get(record["TrainingJobStatus"], TrialStatus.IN_PROGRESS)
+    objective = objective_value(record, metric)
+    if trial_status is TrialStatus.FAILED:
+        objective = None
+    elif trial_status.running:
+        objective = values[-1] if values else None
+    return Trial(row.number, row.config, trial_status, objective, tuple(values))
 
 
 _TRIAL_STATUS = {

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from runner.api.local_trials import local_tuner
 from runner.core.specs import LocalOptions, Spec
 from runner.engines.docker.backend import DockerBackend
 from runner.store.jobs import Store
@@ -21,7 +22,6 @@ from runner.store.tuning import TuningStore
 from runner.training.run import RunContext
 from runner.tuning.describe import describe_tuning_job, list_trials
 from runner.tuning.records import trial_views
-from runner.tuning.tuner import Tuner
 from tests.integration.conftest import PROBE
 
 pytestmark = pytest.mark.integration
@@ -78,7 +78,7 @@ def run_tuning(request: dict[str, Any], store: Store, backend: DockerBackend, te
 
     spec = Spec(request=request, local=LocalOptions(stop_grace_seconds=5), base_dir=tmp_path)
     assert validate_tuning(spec) == []
-    tuner = Tuner(spec, RunContext(store=store, backend=backend, extra_labels={"smlocal.test": test_label}))
+    tuner = local_tuner(spec, RunContext(store=store, backend=backend, extra_labels={"smlocal.test": test_label}))
     tuner.create()
     tuner.run()
     tstore = TuningStore(store)
@@ -320,7 +320,7 @@ def test_warm_start_seeds_the_child_with_its_parents_trials(tmp_path: Path, stor
     child["WarmStartConfig"] = {"ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "tune-parent"}],
                                 "WarmStartType": "IdenticalDataAndAlgorithm"}
     spec = Spec(request=child, local=LocalOptions(stop_grace_seconds=5), base_dir=tmp_path)
-    tuner = Tuner(spec, RunContext(store=store, backend=backend, extra_labels={"smlocal.test": test_label}))
+    tuner = local_tuner(spec, RunContext(store=store, backend=backend, extra_labels={"smlocal.test": test_label}))
     seeded = tuner.history(tuner.plans[0])
     assert [t.number for t in seeded] == [-1, -2, -3]
     parent_values = sorted(v.record["FinalMetricDataList"][0]["Value"] for v in trial_views(store, TuningStore(store), "tune-parent"))

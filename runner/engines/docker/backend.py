@@ -23,7 +23,7 @@ from runner.engines.base import (
 )
 from runner.engines.docker import instance_metrics
 from runner.engines.docker.logs import read_log_batches
-from runner.engines.docker.workspace import LocalWorkspace
+from runner.engines.local_workspace import LocalWorkspace
 
 LABEL_PREFIX = "smlocal."
 GPU_DRIVER_ERROR = "could not select device driver"

@@ -8,7 +8,6 @@ per problem and never a traceback; 141 the reader of its output went away (as fo
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import signal
 import sys
@@ -20,6 +19,7 @@ from typing import Any
 
 from runner.core.problems import Problem, SpecError
 from runner.interfaces.cli import closed_pipe
+from runner.interfaces.cli.options import apply_local_options, service
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE  # 141, as a shell reports `cat` whose reader went away
@@ -105,15 +105,12 @@ def _run(argv: Sequence[str] | None) -> int:
     except BrokenPipeError:
         raise  # the reader went away: main() ends quietly
     except Exception as exc:
-        from runner.api.errors import ResourceInUse, ResourceNotFound
-        from runner.engines.base import BackendError
-        from runner.store.jobs import JobExists, JobNotFound
-        from runner.store.tuning import TuningJobExists
+        from runner.api.errors import ENGINE_ERRORS, NAME_ERRORS
 
-        if isinstance(exc, JobExists | JobNotFound | TuningJobExists | ResourceInUse | ResourceNotFound):
+        if isinstance(exc, NAME_ERRORS):
             print(f"smlocal: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        if isinstance(exc, BackendError):
+        if isinstance(exc, ENGINE_ERRORS):
             print(f"smlocal: {exc}", file=sys.stderr)
             return EXIT_FAILED
         if os.environ.get("SMLOCAL_DEBUG"):
@@ -127,57 +124,12 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _store(args: argparse.Namespace) -> Any:
-    from runner.store.jobs import Store
-
-    return Store(args.home)
-
-
-def _backend(store: Any) -> Any:
-    from runner.engines.docker.backend import DockerBackend
-
-    return DockerBackend(store.home)
-
-
-def apply_local_options(spec: Any, args: argparse.Namespace) -> Any:
-    """The spec with the command line's --gpus, --grace and --cloudwatch over its Local section."""
-    from dataclasses import replace
-
-    from runner.core import specs
-
-    local = spec.local
-    if getattr(args, "gpus", None) is not None:
-        try:
-            local = replace(local, gpus=specs.parse_local({"Gpus": args.gpus}, spec.base_dir).gpus)
-        except SpecError as exc:  # the option's own name, not the Local field's
-            raise SpecError([Problem("--gpus", p.message) for p in exc.problems]) from None
-    if getattr(args, "grace", None) is not None:
-        if not math.isfinite(args.grace) or args.grace < 0:
-            raise SpecError([Problem("--grace", f"must be a number of seconds >= 0 (got {args.grace})")])
-        local = replace(local, stop_grace_seconds=args.grace)
-    if getattr(args, "cloudwatch", False):
-        local = replace(local, cloudwatch=True)
-    return replace(spec, local=local)
-
-
-def _training_jobs(args: argparse.Namespace) -> Any:
-    """The service's training-job use cases, telling the user on stderr what it notes."""
-    from runner.api.training_jobs import TrainingJobs
-
-    store = _store(args)
-    return TrainingJobs(store, _backend(store), _aws(args), notify=_note)
-
-
-def _note(message: str) -> None:
-    print(f"smlocal: {message}", file=sys.stderr)
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from runner.core import specs
 
     echo = None if args.quiet else _job_echo
     if args.resume:
-        record = _training_jobs(args).resume_training_job(args.resume, echo)
+        record = service(args).training_jobs.resume_training_job(args.resume, echo)
         _summary(record)
         return EXIT_OK if record["TrainingJobStatus"] == "Completed" else EXIT_FAILED
     if args.spec is None:
@@ -188,7 +140,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.name is not None:  # --name "" is refused by validation, not ignored
         spec.request["TrainingJobName"] = args.name
     spec = apply_local_options(spec, args)
-    jobs = _training_jobs(args)
+    jobs = service(args).training_jobs
     record = jobs.run(jobs.create_training_job(spec, echo))
     _summary(record)
     return EXIT_OK if record["TrainingJobStatus"] == "Completed" else EXIT_FAILED
@@ -239,21 +191,16 @@ def _summary(record: dict[str, Any]) -> None:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    from runner.interfaces.cli import tuning as cli_tuning
     from runner.shapes.training_jobs import to_json
 
-    store = _store(args)
-    if cli_tuning.is_tuning_job(store, args.name):
-        print(to_json(cli_tuning.describe(store, args.name)))
-    else:
-        print(to_json(_training_jobs(args).describe_training_job(TrainingJobName=args.name)))
+    print(to_json(service(args).describe(args.name)))
     return EXIT_OK
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     from runner.shapes.training_jobs import to_json
 
-    listed = _training_jobs(args).list_training_jobs(StatusEquals=args.status)
+    listed = service(args).training_jobs.list_training_jobs(StatusEquals=args.status)
     if args.output == "json":
         print(to_json(listed))
         return EXIT_OK
@@ -267,32 +214,21 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _aws(args: argparse.Namespace) -> Any:
-    """AWS clients from the environment (and --endpoint-url); built only when a job needs them."""
-    from runner.aws.clients import AwsClients, AwsConfig
-
-    return AwsClients(AwsConfig(endpoint_url=args.endpoint_url))
-
-
 def cmd_logs(args: argparse.Namespace) -> int:
-    from runner.shapes.status import is_terminal
-
+    svc = service(args)
     if args.cloudwatch:
-        from runner.aws.cloudwatch import print_job_logs
-
-        return EXIT_OK if print_job_logs(_aws(args).logs(), args.name, sys.stdout.write, sys.stderr.write) else EXIT_FAILED
-    store = _store(args)
-    store.record(args.name)  # JobNotFound when unknown
+        found = svc.cloudwatch_logs(args.name, sys.stdout.write, sys.stderr.write)
+        return EXIT_OK if found else EXIT_FAILED
     after = 0
     while True:
-        batch = store.logs(args.name, after)
+        batch = svc.log_lines(args.name, after)  # ResourceNotFound when unknown
         for entry in batch:
             _echo(entry.host, entry.stream, entry.line)
         if batch:
             after = batch[-1].seq
             continue
-        if not args.follow or is_terminal(store.record(args.name)):
-            if args.follow and store.logs(args.name, after):
+        if not args.follow or svc.job_ended(args.name):
+            if args.follow and svc.log_lines(args.name, after):
                 continue
             return EXIT_OK
         time.sleep(0.3)
@@ -301,18 +237,16 @@ def cmd_logs(args: argparse.Namespace) -> int:
 def cmd_stop(args: argparse.Namespace) -> int:
     from runner.interfaces.cli import tuning as cli_tuning
 
-    store = _store(args)
-    if cli_tuning.is_tuning_job(store, args.name):
-        return cli_tuning.stop(store, _backend(store), args.name)
-    final = _training_jobs(args).stop_training_job(TrainingJobName=args.name)
+    svc = service(args)
+    if svc.is_tuning_job(args.name):
+        return cli_tuning.stop(svc, args.name)
+    final = svc.training_jobs.stop_training_job(TrainingJobName=args.name)
     if final is not None:
         _summary(final)
     return EXIT_OK
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from runner.engines.docker.images import ensure_image
-
     build_args = {}
     for item in args.build_arg:
         key, sep, value = item.partition("=")
@@ -321,9 +255,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         build_args[key] = value
     if not (args.context / args.file).is_file():
         raise SpecError([Problem("--file", f"no such file: {args.context / args.file}")])
-    store = _store(args)
-    built = ensure_image(_backend(store), args.context.resolve(), args.tag, dockerfile=args.file,
-                         build_args=build_args, on_log=lambda line: print(f"  {line}", file=sys.stderr))
+    built = service(args).build_image(args.context.resolve(), args.tag, args.file, build_args,
+                                      on_log=lambda line: print(f"  {line}", file=sys.stderr))
     print(f"smlocal: {args.tag} {'built' if built else 'is up to date'}", file=sys.stderr)
     return EXIT_OK
 
@@ -331,20 +264,19 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_tune(args: argparse.Namespace) -> int:
     from runner.interfaces.cli import tuning as cli_tuning
 
-    store = _store(args)
-    return cli_tuning.cmd_tune(args, store, _backend(store))
+    return cli_tuning.cmd_tune(args, service(args))
 
 
 def cmd_trials(args: argparse.Namespace) -> int:
     from runner.interfaces.cli import tuning as cli_tuning
 
-    return cli_tuning.cmd_trials(args, _store(args))
+    return cli_tuning.cmd_trials(args, service(args))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from runner.interfaces.cli import tuning as cli_tuning
 
-    return cli_tuning.cmd_report(args, _store(args))
+    return cli_tuning.cmd_report(args, service(args))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,41 +40,16 @@ def add_report_parser(sub: Any) -> None:
     p.add_argument("--format", choices=["html", "csv", "json"], default="html")
 
 
-def cmd_report(args: argparse.Namespace, store: Any) -> int:
-    from runner.report.data import ReportError, write_report
+def cmd_report(args: argparse.Namespace, service: Any) -> int:
+    from runner.report.data import ReportError
 
-    out = args.out or store.home / "reports" / args.name
     try:
-        paths = write_report(store, args.name, out, args.format)
+        paths = service.write_report(args.name, args.out, args.format)
     except ReportError as exc:
         print(f"smlocal: {exc}", file=sys.stderr)
         return EXIT_FAILED
     print(paths[0])
     return EXIT_OK
-
-
-def is_tuning_job(store: Any, name: str) -> bool:
-    from runner.store.tuning import TuningStore
-
-    return TuningStore(store).exists(name)
-
-
-def validate_spec(
-    spec: Spec, for_cloud: bool, image_check: Any, parent_exists: Callable[[str], bool],
-    cache_dir: Path | None = None,
-) -> list[Problem]:
-    """Every problem of a tuning request; ``parent_exists`` tells the warm-start parents
-    that are in the store (``smlocal validate`` reads the store without writing it)."""
-    from runner.api.tuning_validation import validate_tuning
-
-    return validate_tuning(spec, for_cloud=for_cloud, image_check=image_check,
-                           parent_exists=parent_exists, cache_dir=cache_dir)
-
-
-def _tuning_jobs(store: Any, backend: Any, aws: Any = None) -> Any:
-    from runner.api.tuning_jobs import TuningJobs
-
-    return TuningJobs(store, backend, aws, notify=lambda message: print(f"smlocal: {message}", file=sys.stderr))
 
 
 def _view(spec: Spec, plain: bool) -> Any:
@@ -89,10 +63,10 @@ def _view(spec: Spec, plain: bool) -> Any:
     return TuningView(name, plans[0].direction if plans else Direction.MINIMIZE, live=False if plain else None)
 
 
-def cmd_tune(args: argparse.Namespace, store: Any, backend: Any) -> int:
+def cmd_tune(args: argparse.Namespace, service: Any) -> int:
     from runner.core import specs
 
-    jobs = _tuning_jobs(store, backend)
+    jobs = service.tuning_jobs
     if args.resume:
         spec = _with_options(jobs.stored_spec(args.resume), args)
         tuner = jobs.resume_hyper_parameter_tuning_job(spec, _view(spec, args.plain))
@@ -112,7 +86,7 @@ def cmd_tune(args: argparse.Namespace, store: Any, backend: Any) -> int:
 
 
 def _with_options(spec: Spec, args: argparse.Namespace) -> Spec:
-    from runner.interfaces.cli.main import apply_local_options
+    from runner.interfaces.cli.options import apply_local_options
 
     return apply_local_options(spec, args)  # type: ignore[no-any-return]
 
@@ -129,20 +103,16 @@ def _print_outcome(jobs: Any, name: str) -> None:
               f"with {' '.join(f'{k}={v}' for k, v in best['TunedHyperParameters'].items())}", file=sys.stderr)
 
 
-def describe(store: Any, name: str) -> dict[str, Any]:
-    return _tuning_jobs(store, None).describe_hyper_parameter_tuning_job(name)  # type: ignore[no-any-return]
-
-
-def stop(store: Any, backend: Any, name: str) -> int:
-    jobs = _tuning_jobs(store, backend)
+def stop(service: Any, name: str) -> int:
+    jobs = service.tuning_jobs
     jobs.stop_hyper_parameter_tuning_job(name, _view(jobs.stored_spec(name), plain=True))
     return EXIT_OK
 
 
-def cmd_trials(args: argparse.Namespace, store: Any) -> int:
+def cmd_trials(args: argparse.Namespace, service: Any) -> int:
     from runner.shapes.training_jobs import to_json
 
-    response = _tuning_jobs(store, None).list_training_jobs_for_hyper_parameter_tuning_job(
+    response = service.tuning_jobs.list_training_jobs_for_hyper_parameter_tuning_job(
         args.name, StatusEquals=args.status, SortBy=args.sort_by, SortOrder=args.sort_order)
     if args.output == "json":
         print(to_json(response))

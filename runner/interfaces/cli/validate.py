@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,55 +35,17 @@ def add_parser(sub: Any) -> None:
     )
 
 
-class EngineImageCheck:
-    """``image_check`` for validation: whether the local Docker engine has an image. With no
-    engine to ask, every image passes and ``skipped`` says why."""
-
-    def __init__(self, backend: Any) -> None:
-        self.backend = backend
-        self.skipped: str | None = None
-
-    def __call__(self, image: str) -> bool:
-        from runner.engines.base import EngineUnavailable
-
-        if self.skipped is not None:
-            return True
-        try:
-            return bool(self.backend.image_exists(image))
-        except EngineUnavailable as exc:
-            self.skipped = str(exc)
-            return True
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
-    from runner.api import builtin, validation
     from runner.core import specs
+    from runner.interfaces.cli.options import service
 
     if args.no_image_check and args.require_image:
         raise SpecError([Problem("--require-image", "cannot go with --no-image-check")])
     spec = specs.load_spec(args.spec)
-    spec = replace(spec, request=builtin.complete(spec.request))
-    image_check = None
-    if not args.no_image_check:
-        from runner.engines.docker.backend import DockerBackend
-
-        image_check = EngineImageCheck(DockerBackend(Path(".")))
-    if specs.is_tuning_request(spec.request):
-        from runner.interfaces.cli import tuning as cli_tuning
-        from runner.store.jobs import default_home
-        from runner.store.tuning import stored_tuning_job_exists
-
-        parents = partial(stored_tuning_job_exists, (args.home or default_home()).resolve())
-        problems = cli_tuning.validate_spec(spec, args.for_cloud, image_check, parents)
-    else:
-        problems = validation.validate_training(
-            spec, for_cloud=args.for_cloud, image_check=image_check
-        )
-    from runner.contract.metrics import request_warnings
-
-    for warning in request_warnings(spec.request):  # worth knowing, not a reason to refuse
+    found = service(args).validate(spec, for_cloud=args.for_cloud, check_image=not args.no_image_check)
+    problems, skipped = found.problems, found.image_check_skipped
+    for warning in found.warnings:  # worth knowing, not a reason to refuse
         print(f"smlocal: warning: {warning}", file=sys.stderr)
-    skipped = image_check.skipped if image_check is not None else None
     if skipped is not None and args.require_image:
         for problem in problems:
             print(problem, file=sys.stderr)

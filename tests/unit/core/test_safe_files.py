@@ -15,7 +15,7 @@ import pytest
 from runner.core import archives, safe_files
 from runner.core.safe_files import UnsafeFile, link_or_copy, make_dirs, open_no_follow, scan
 from runner.engines.base import BackendError, WorkspaceEscape
-from runner.engines.docker.workspace import LocalWorkspace
+from runner.engines.local_workspace import LocalWorkspace
 from runner.training.pipes import PipeFeeder
 from tests.unit.planted import SECRET, Planted, in_time, plant, tree
 from tests.unit.training.test_pipes import read_fifo

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from runner.core.specs import spec_from_dict
-from runner.engines.docker.workspace import LocalWorkspace
+from runner.engines.local_workspace import LocalWorkspace
 from runner.training.job_data import JobData
 from runner.training.pipes import fifo_relpath
 from runner.training.staging import ObjectCache

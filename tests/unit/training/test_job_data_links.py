@@ -18,7 +18,7 @@ from runner.contract.channels import ChannelError
 from runner.core import safe_files
 from runner.core.specs import spec_from_dict
 from runner.engines.base import Mount
-from runner.engines.docker.workspace import LocalWorkspace
+from runner.engines.local_workspace import LocalWorkspace
 from runner.training.job_data import JobData
 from runner.training.pipes import fifo_relpath
 from runner.training.staging import ObjectCache

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.engines.docker.workspace import LocalWorkspace
+from runner.engines.local_workspace import LocalWorkspace
 from runner.training.pipes import RECORDIO_MAGIC, PipeFeeder, fifo_relpath, gunzip, recordio
 
 

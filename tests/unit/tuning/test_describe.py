@@ -13,6 +13,7 @@ import botocore.model
 import botocore.validate
 import pytest
 
+from runner.api.local_trials import local_tuner
 from runner.core.clock import FakeClock
 from runner.core.specs import LocalOptions, Spec
 from runner.shapes import model as schema
@@ -34,7 +35,6 @@ from runner.tuning.describe import (
     status_counters,
     summary,
 )
-from runner.tuning.tuner import Tuner
 
 T0 = 1_700_000_000.0
 TUNING = "ntm-tune"
@@ -496,7 +496,7 @@ def test_describe_tuning_job_of_the_record_tuner_create_writes(store: Store, tmp
         "TrainingJobDefinition": definition(),
     }
     clock = FakeClock(T0)
-    tuner = Tuner(Spec(request, LocalOptions(), tmp_path), RunContext(store=store, backend=None, clock=clock))  # type: ignore[arg-type]
+    tuner = local_tuner(Spec(request, LocalOptions(), tmp_path), RunContext(store=store, backend=None, clock=clock))  # type: ignore[arg-type]
     record = tuner.create()
     assert record == tuning_record()
     out = describe_tuning_job(record, trial_set(), now=T0 + 12)

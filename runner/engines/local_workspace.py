@@ -1,5 +1,5 @@
 """The folders behind one host's /opt/ml on this machine: a folder per (job, host),
-bind-mounted piecewise under /opt/ml (the Docker backend's workspace)."""
+bind-mounted piecewise under /opt/ml (the workspace of the Docker and fake engines)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,156 @@
+"""The service every front end calls: the CLI today, the HTTP server next, tests throughout.
+
+One ``Service`` holds one store, one engine and the AWS clients, each built on first need
+(``describe`` never needs a Docker engine, a job with ``file://`` paths never needs AWS), and
+hands out the use cases: ``training_jobs`` and ``tuning_jobs`` (SageMaker's operations, in
+its words), plus what only a local tool has: log lines, image builds, reports, validation.
+It never prints: ``notify`` gets what a user may want to know; refusals are the errors of
+``runner.api.errors``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from runner.api import builtin
+from runner.api.errors import ResourceNotFound
+from runner.api.training_jobs import Notify, TrainingJobs
+from runner.api.tuning_jobs import TuningJobs
+from runner.aws.clients import AwsClients, AwsConfig
+from runner.core.problems import Problem
+from runner.core.specs import Spec, is_tuning_request
+from runner.engines.base import Backend, EngineUnavailable
+from runner.shapes.status import is_terminal
+from runner.store.jobs import JobNotFound, LogLine, Store, default_home
+from runner.store.tuning import TuningStore, stored_tuning_job_exists
+
+
+def _docker(home: Path) -> Backend:
+    from runner.engines.docker.backend import DockerBackend
+
+    return DockerBackend(home)
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What ``validate`` found: the problems (refusals), warnings (worth knowing), and why
+    the image check was skipped (no engine answered), if it was."""
+
+    problems: list[Problem]
+    warnings: list[Problem]
+    image_check_skipped: str | None
+
+
+class Service:
+    def __init__(
+        self, home: Path | None = None, endpoint_url: str | None = None,
+        notify: Notify = lambda message: None, engine: Callable[[Path], Backend] = _docker,
+    ) -> None:
+        self.home = (home or default_home()).resolve()
+        self.endpoint_url = endpoint_url
+        self.notify = notify
+        self._engine = engine
+
+    @functools.cached_property
+    def store(self) -> Store:
+        return Store(self.home)
+
+    @functools.cached_property
+    def backend(self) -> Backend:
+        return self._engine(self.store.home)
+
+    @functools.cached_property
+    def aws(self) -> AwsClients:
+        return AwsClients(AwsConfig(endpoint_url=self.endpoint_url))
+
+    @functools.cached_property
+    def training_jobs(self) -> TrainingJobs:
+        return TrainingJobs(self.store, self.backend, self.aws, notify=self.notify)
+
+    @functools.cached_property
+    def tuning_jobs(self) -> TuningJobs:
+        return TuningJobs(self.store, self.backend, self.aws, notify=self.notify)
+
+    # -- any job by name ---------------------------------------------------------------------
+    def is_tuning_job(self, name: str) -> bool:
+        return TuningStore(self.store).exists(name)
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """DescribeHyperParameterTuningJob or DescribeTrainingJob, whichever ``name`` is."""
+        if self.is_tuning_job(name):
+            return self.tuning_jobs.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+        return self.training_jobs.describe_training_job(TrainingJobName=name)
+
+    # -- logs ----------------------------------------------------------------------------------
+    def log_lines(self, name: str, after: int = 0) -> list[LogLine]:
+        """A training job's stored log lines after line ``after`` (a batch, oldest first)."""
+        try:
+            self.store.record(name)
+        except JobNotFound as exc:
+            raise ResourceNotFound(str(exc)) from None
+        return self.store.logs(name, after)
+
+    def job_ended(self, name: str) -> bool:
+        return is_terminal(self.training_jobs.describe_training_job(TrainingJobName=name))
+
+    def cloudwatch_logs(self, name: str, out: Callable[[str], Any], err: Callable[[str], Any]) -> bool:
+        """A training job's log streams read back from CloudWatch Logs; False when it has none."""
+        from runner.aws.cloudwatch import print_job_logs
+
+        return print_job_logs(self.aws.logs(), name, out, err)
+
+    # -- images, reports, validation -----------------------------------------------------------
+    def build_image(self, context: Path, tag: str, dockerfile: str, build_args: dict[str, str],
+                    on_log: Callable[[str], None]) -> bool:
+        """Build ``tag`` from ``context``; False when nothing it depends on changed."""
+        from runner.engines.docker.images import ensure_image
+
+        return ensure_image(self.backend, context, tag, dockerfile=dockerfile,  # type: ignore[arg-type]
+                            build_args=build_args, on_log=on_log)
+
+    def write_report(self, name: str, out: Path | None, fmt: str) -> list[Path]:
+        """The report of a stored job (``ReportError`` when there is nothing to report)."""
+        from runner.report.write import write_report
+
+        return write_report(self.store, name, out or self.home / "reports" / name, fmt)
+
+    def validate(self, spec: Spec, for_cloud: bool, check_image: bool) -> Validation:
+        """Every check of a request, with no side effect: nothing is written (no store is
+        made: warm-start parents are looked up read-only). With no engine to ask, the image
+        check is skipped and ``image_check_skipped`` says why."""
+        from runner.api.tuning_validation import validate_tuning
+        from runner.api.validation import validate_training
+        from runner.contract.metrics import request_warnings
+
+        spec = replace(spec, request=builtin.complete(spec.request))
+        image_check = _ImageCheck(self._engine(Path("."))) if check_image else None
+        if is_tuning_request(spec.request):
+            problems = validate_tuning(
+                spec, for_cloud=for_cloud, image_check=image_check,
+                parent_exists=functools.partial(stored_tuning_job_exists, self.home))
+        else:
+            problems = validate_training(spec, for_cloud=for_cloud, image_check=image_check)
+        return Validation(problems, list(request_warnings(spec.request)),
+                          image_check.skipped if image_check is not None else None)
+
+
+class _ImageCheck:
+    """Whether the engine has an image; with no engine to ask, every image passes and
+    ``skipped`` says why."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.skipped: str | None = None
+
+    def __call__(self, image: str) -> bool:
+        if self.skipped is not None:
+            return True
+        try:
+            return bool(self.backend.image_exists(image))
+        except EngineUnavailable as exc:
+            self.skipped = str(exc)
+            return True

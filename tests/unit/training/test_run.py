@@ -1,0 +1,129 @@
+"""A whole training job (``TrainingRun``) on the fake engine and a fake clock: config files in,
+logs and metrics stored, artifacts out, stops and limits, in milliseconds."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.core.clock import FakeClock
+from runner.core.specs import LocalOptions, Spec
+from runner.engines.fake import FakeBackend, FakeContainer
+from runner.store.jobs import Store
+from runner.training.run import RunContext, TrainingRun
+
+IMAGE = "fake/algo:latest"
+
+
+def algorithm(box: FakeContainer) -> int:
+    """Reads its config and data, reports a loss per simulated minute, writes a model."""
+    hps = box.hyperparameters()
+    resource = json.loads(box.path("/opt/ml/input/config/resourceconfig.json").read_text())
+    rows = (box.path("/opt/ml/input/data/train") / "rows.csv").read_text().splitlines()
+    box.print(f"host {resource['current_host']} of {resource['hosts']}: {len(rows)} rows")
+    if hps.get("fail_on") == resource["current_host"]:
+        (box.path("/opt/ml/output") / "failure").write_text("RuntimeError: host gave up")
+        return 1
+    for epoch in range(1, int(hps.get("epochs", "3")) + 1):
+        if box.sleep(60):
+            return 143
+        box.print(f"epoch={epoch} loss={1 / epoch:.4f}", "stderr" if epoch % 2 else "stdout")
+    (box.path("/opt/ml/model") / "weights.txt").write_text("w")
+    return 0
+
+
+def request(tmp_path: Path, **hps: str) -> dict[str, Any]:
+    (tmp_path / "data").mkdir(exist_ok=True)
+    (tmp_path / "data" / "rows.csv").write_text("1\n2\n3\n")
+    return {
+        "TrainingJobName": "fake-job",
+        "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File",
+                                   "MetricDefinitions": [{"Name": "loss", "Regex": "loss=(\\S+)"}]},
+        "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
+        "HyperParameters": {"epochs": "3", **hps},
+        "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": f"file://{tmp_path / 'data'}"}}}],
+        "OutputDataConfig": {"S3OutputPath": f"file://{tmp_path / 'output'}"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+    }
+
+
+def run(tmp_path: Path, req: dict[str, Any], grace: float = 30) -> tuple[dict[str, Any], Store, FakeBackend]:
+    clock = FakeClock()
+    store = Store(tmp_path / "home")
+    backend = FakeBackend(tmp_path / "engine", {IMAGE: algorithm}, clock)
+    job = TrainingRun(Spec(req, LocalOptions(stop_grace_seconds=grace), tmp_path),
+                      RunContext(store=store, backend=backend, clock=clock))
+    job.create()
+    return job.run(), store, backend
+
+
+def test_a_training_job_runs_end_to_end(tmp_path: Path) -> None:
+    started = time.monotonic()
+    record, store, backend = run(tmp_path, request(tmp_path))
+    assert time.monotonic() - started < 5
+    assert record["TrainingJobStatus"] == "Completed"
+    assert [t["Status"] for t in record["SecondaryStatusTransitions"]] == [
+        "Starting", "Downloading", "Training", "Uploading", "Completed"]
+    assert record["TrainingTimeInSeconds"] >= 180  # three simulated minutes
+    assert {m["MetricName"]: m["Value"] for m in record["FinalMetricDataList"]} == {"loss": pytest.approx(1 / 3, abs=1e-4)}
+    assert [v for _, v in store.metric_series("fake-job")["loss"]] == pytest.approx([1.0, 0.5, 0.3333], abs=1e-4)
+    lines = [(entry.stream, entry.line) for entry in store.iter_logs("fake-job")]
+    assert lines[0] == ("stdout", "host algo-1 of ['algo-1']: 3 rows")
+    assert ("stderr", "epoch=1 loss=1.0000") in lines and ("stdout", "epoch=2 loss=0.5000") in lines
+    model = tmp_path / "output" / "fake-job" / "output" / "model.tar.gz"
+    with tarfile.open(model) as tar:
+        assert tar.getnames() == ["weights.txt"]
+    assert record["ModelArtifacts"]["S3ModelArtifacts"].endswith("fake-job/output/model.tar.gz")
+    assert backend.running() == [] and backend.find({"smlocal.job": "fake-job"}) == []
+
+
+def test_max_runtime_stops_the_job_through_the_clock(tmp_path: Path) -> None:
+    req = request(tmp_path, epochs="1000")
+    req["StoppingCondition"] = {"MaxRuntimeInSeconds": 300}
+    started = time.monotonic()
+    record, _, _ = run(tmp_path, req)
+    assert time.monotonic() - started < 10
+    assert record["TrainingJobStatus"] == "Stopped" and record["SecondaryStatus"] == "MaxRuntimeExceeded"
+
+
+def test_a_stop_request_reaches_the_container(tmp_path: Path) -> None:
+    clock = FakeClock()
+    store = Store(tmp_path / "home")
+    req = request(tmp_path, epochs="1000")
+
+    def stop_me(box: FakeContainer) -> int:
+        store.request_stop("fake-job", clock.now())
+        return algorithm(box)
+
+    backend = FakeBackend(tmp_path / "engine", {IMAGE: stop_me}, clock)
+    job = TrainingRun(Spec(req, LocalOptions(), tmp_path), RunContext(store=store, backend=backend, clock=clock))
+    job.create()
+    record = job.run()
+    assert record["TrainingJobStatus"] == "Stopped" and record["SecondaryStatus"] == "Stopped"
+    assert "Stopping" in [t["Status"] for t in record["SecondaryStatusTransitions"]]
+
+
+def test_a_host_failing_fails_the_job_and_stops_the_others(tmp_path: Path) -> None:
+    req = request(tmp_path, fail_on="algo-2", epochs="1000")
+    req["ResourceConfig"]["InstanceCount"] = 3
+    record, _, backend = run(tmp_path, req)
+    assert record["TrainingJobStatus"] == "Failed"
+    assert record["FailureReason"] == "RuntimeError: host gave up"
+    assert sorted(s.hostname for s in backend.started) == ["algo-1", "algo-2", "algo-3"]
+    assert backend.running() == []
+
+
+def test_a_missing_image_fails_the_job_as_a_client_error(tmp_path: Path) -> None:
+    req = request(tmp_path)
+    req["AlgorithmSpecification"]["TrainingImage"] = "fake/missing:latest"
+    record, _, _ = run(tmp_path, req)
+    assert record["TrainingJobStatus"] == "Failed"
+    assert record["FailureReason"].startswith("ClientError: No such image: fake/missing:latest")
+    assert "ModelArtifacts" not in record  # its containers never started: no artifacts
