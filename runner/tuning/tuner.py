@@ -15,6 +15,7 @@ trial's value is computed once (finished trials never change).
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,6 +76,7 @@ class Tuner:
         }
         self.record: dict[str, Any] = {}
         self._live: dict[str, _Live] = {}
+        self._pending: deque[TrialEvent] = deque()  # polled, not handled yet
         self._rows: list[TrialRow] | None = None  # this job's trials, read once, then kept
         self._ended: dict[str, Trial] = {}  # job -> its trial once the job ended (never changes)
         self._stopping: str | None = None  # why no new trial starts: "Stopped", "Completed", ...
@@ -126,9 +128,18 @@ class Tuner:
                 self._launch()
             if not self._live:
                 break
-            for event in self.trials.poll(TICK_SECONDS):
-                self._handle(event)
+            self._pending.extend(self.trials.poll(TICK_SECONDS))
+            while self._pending:
+                self._take(self._pending.popleft())
         self._end(self._final_status())
+
+    def _take(self, event: TrialEvent) -> None:
+        try:
+            self._handle(event)
+        except BaseException:
+            if event.ended:  # a bug while handling a trial's end: it ended all the same
+                self._live.pop(event.job, None)
+            raise
 
     # -- trials --------------------------------------------------------------------------------
     @property
@@ -259,9 +270,12 @@ class Tuner:
                 self.trials.stop(job)
 
     def _drain(self) -> None:
-        """Wait for every running trial's end (its stop went out)."""
+        """Wait for every running trial's end (its stop went out); the events a bug left
+        unhandled count too."""
         while self._live:
-            for event in self.trials.poll(TICK_SECONDS):
+            events = [*self._pending, *self.trials.poll(TICK_SECONDS)]
+            self._pending.clear()
+            for event in events:
                 if event.ended:
                     self._live.pop(event.job, None)
 

@@ -250,3 +250,23 @@ def test_trial_events_come_in_order_and_end_once(world: World, tmp_path: Path) -
     assert trials.poll(0.5) == []
     assert trials.metric_values("one-trial", "loss") == pytest.approx([5.0, 4.5, 4.0 + 1 / 3], abs=1e-5)
     assert trials.describe("never-made") is None
+
+
+def test_a_bug_while_handling_a_trials_end_fails_the_job_and_stops_the_rest(world: World, tmp_path: Path) -> None:
+    req = request(tmp_path, ResourceLimits={"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2})
+    tuner = world.tuner(req)
+    original = tuner._handle
+
+    def broken(event: TrialEvent) -> None:
+        if event.ended:
+            raise RuntimeError("boom")
+        original(event)
+
+    tuner._handle = broken  # type: ignore[method-assign]
+    tuner.create()
+    with pytest.raises(RuntimeError, match="boom"):
+        tuner.run()  # returns: the end it lost is not waited for
+    record = TuningStore(world.store).record("fake-tuning")
+    assert record["HyperParameterTuningJobStatus"] == "Failed"
+    assert record["FailureReason"] == "InternalServerError: smlocal failed: RuntimeError: boom"
+    assert len(world.jobs()) == 2 and world.backend.running() == []
