@@ -37,3 +37,14 @@ class ResourceInUse(Exception):
 # doing its part (exit 1); the store's own errors for names count as the API's.
 NAME_ERRORS: tuple[type[Exception], ...] = (ResourceNotFound, ResourceInUse, JobNotFound, JobExists, TuningJobExists)
 ENGINE_ERRORS: tuple[type[Exception], ...] = (BackendError,)
+
+
+def error_code(exc: BaseException) -> str | None:
+    """AWS's error code for one of the service's refusals; None for anything else."""
+    if isinstance(exc, ValidationException | SpecError):
+        return "ValidationException"
+    if isinstance(exc, ResourceInUse | JobExists | TuningJobExists):
+        return "ResourceInUse"
+    if isinstance(exc, ResourceNotFound | JobNotFound):
+        return "ResourceNotFound"
+    return None

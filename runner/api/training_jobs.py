@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-from runner.api import builtin
+from runner.api import builtin, listing
+from runner.api.background import start_in_background
 from runner.api.errors import ResourceInUse, ResourceNotFound, ValidationException
 from runner.api.images import build_images
 from runner.api.leases import hold
@@ -66,6 +67,11 @@ class TrainingJobs:
                      self.notify)
         return TrainingRun(spec, RunContext(store=self.store, backend=self.backend, echo=echo, aws=self.aws))
 
+    def start(self, job: TrainingRun) -> dict[str, Any]:
+        """Record a created job and run it on a thread of its own (holding its lease); the
+        record as created."""
+        return start_in_background(self.store.home, lease.TRAINING, job.name, job.create, job.run)
+
     def run(self, job: TrainingRun) -> dict[str, Any]:
         """Record a created job and run it to its end, holding its lease; its final record."""
         with hold(self.store.home, lease.TRAINING, job.name):
@@ -77,12 +83,18 @@ class TrainingJobs:
         with _found(TrainingJobName):
             return describe_training_job(self.store.record(TrainingJobName))
 
-    def list_training_jobs(self, StatusEquals: str | None = None) -> dict[str, Any]:  # noqa: N803
-        """``TrainingJobSummaries``, newest first, as AWS lists them."""
-        records = [r for r in self.store.list_training_jobs()
-                   if not StatusEquals or r["TrainingJobStatus"] == StatusEquals]
-        records.sort(key=lambda r: r["CreationTime"], reverse=True)
-        return {"TrainingJobSummaries": [training_job_summary(r) for r in records]}
+    def list_training_jobs(
+        self, MaxResults: int | None = None, NextToken: str | None = None,  # noqa: N803 - AWS's names
+        SortBy: str | None = None, SortOrder: str | None = None, **filters: Any,  # noqa: N803
+    ) -> dict[str, Any]:
+        """``TrainingJobSummaries``, newest first unless told, filtered and paged as AWS lists
+        them (``MaxResults`` None: all of them)."""
+        records = listing.matching(self.store.list_training_jobs(), "TrainingJobName", filters)
+        entries, token = listing.page(listing.ordered(records, SortBy, SortOrder), MaxResults, NextToken)
+        out: dict[str, Any] = {"TrainingJobSummaries": [training_job_summary(r) for r in entries]}
+        if token is not None:
+            out["NextToken"] = token
+        return out
 
     # -- StopTrainingJob and resuming ----------------------------------------------------------
     def stop_training_job(self, TrainingJobName: str) -> dict[str, Any] | None:  # noqa: N803

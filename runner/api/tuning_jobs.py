@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from runner.api import builtin
+from runner.api import builtin, listing
+from runner.api.background import start_in_background
 from runner.api.errors import ResourceInUse, ResourceNotFound, ValidationException
 from runner.api.images import build_images
 from runner.api.leases import hold
@@ -67,6 +68,11 @@ class TuningJobs:
         build_images(self.backend, spec.local.build, sorted(i for i in images if i), self.notify)
         return self._tuner(spec, listener)
 
+    def start(self, tuner: Tuner) -> dict[str, Any]:
+        """Record a tuning job and run it on a thread of its own (holding its lease); the
+        record as created."""
+        return start_in_background(self.store.home, lease.TUNING, tuner.name, tuner.create, tuner.run)
+
     def run(self, tuner: Tuner, resume: bool = False) -> dict[str, Any]:
         """Record (unless resumed) and run a tuning job to its end, holding its lease."""
         with hold(self.store.home, lease.TUNING, tuner.name):
@@ -93,9 +99,28 @@ class TuningJobs:
         record = self._record(name)
         return describe_tuning_job(record, trial_views(self.store, self.tstore, name), time.time())
 
+    def list_hyper_parameter_tuning_jobs(
+        self, MaxResults: int | None = None, NextToken: str | None = None,  # noqa: N803 - AWS's names
+        SortBy: str | None = None, SortOrder: str | None = None, **filters: Any,  # noqa: N803
+    ) -> dict[str, Any]:
+        """``HyperParameterTuningJobSummaries``, newest first unless told, filtered and paged."""
+        records = listing.matching(self.tstore.list_jobs(), "HyperParameterTuningJobName", filters)
+        entries, token = listing.page(listing.ordered(records, SortBy, SortOrder), MaxResults, NextToken)
+        summaries = []
+        for record in entries:
+            described = self.describe_hyper_parameter_tuning_job(record["HyperParameterTuningJobName"])
+            config = described.get("HyperParameterTuningJobConfig") or {}
+            summaries.append({**described, "Strategy": config.get("Strategy"),
+                              "ResourceLimits": config.get("ResourceLimits")})
+        out: dict[str, Any] = {"HyperParameterTuningJobSummaries": summaries}
+        if token is not None:
+            out["NextToken"] = token
+        return out
+
     def list_training_jobs_for_hyper_parameter_tuning_job(
         self, HyperParameterTuningJobName: str, StatusEquals: str | None = None,  # noqa: N803
         SortBy: str = "Name", SortOrder: str | None = None,  # noqa: N803
+        MaxResults: int | None = None, NextToken: str | None = None,  # noqa: N803
     ) -> dict[str, Any]:
         """The trials, as the API lists them (a Maximize objective sorts descending by default)."""
         from runner.tuning.describe import list_trials
@@ -111,8 +136,13 @@ class TuningJobs:
         objective = request["HyperParameterTuningJobConfig"].get("HyperParameterTuningJobObjective") or {}
         maximize = objective.get("Type") == "Maximize" and SortBy == "FinalObjectiveMetricValue"
         order = SortOrder or ("Descending" if maximize else "Ascending")
-        return list_trials(trial_views(self.store, self.tstore, name), name, status_equals=StatusEquals,
-                           sort_by=SortBy, sort_order=order)
+        listed = list_trials(trial_views(self.store, self.tstore, name), name, status_equals=StatusEquals,
+                             sort_by=SortBy, sort_order=order)
+        entries, token = listing.page(listed["TrainingJobSummaries"], MaxResults, NextToken)
+        out: dict[str, Any] = {**listed, "TrainingJobSummaries": entries}
+        if token is not None:
+            out["NextToken"] = token
+        return out
 
     # -- StopHyperParameterTuningJob ---------------------------------------------------------
     def stop_hyper_parameter_tuning_job(self, HyperParameterTuningJobName: str, listener: Listener) -> None:  # noqa: N803

@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_tuning.add_parsers(sub)
 
+    p = sub.add_parser("serve", help="answer SageMaker's API over HTTP (boto3, the SageMaker SDK)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8899, help="port to listen on (default 8899)")
+
     p = sub.add_parser("build", help="build an image from a folder (skipped when nothing changed)")
     p.add_argument("context", type=Path)
     p.add_argument("--tag", "-t", required=True)
@@ -279,6 +284,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     return cli_tuning.cmd_report(args, service(args))
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from runner.interfaces.server.app import serve
+
+    if not 0 <= args.port <= 65535:
+        raise SpecError([Problem("--port", f"must be a port number, 0 to 65535 (got {args.port})")])
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    where = "loopback only: this machine" if args.host in ("127.0.0.1", "::1", "localhost") else (
+        "NOT loopback: other machines can reach it; requests are not authenticated")
+    print(f"smlocal: serving SageMaker's API on http://{args.host}:{args.port} ({where}); "
+          f"point endpoint_url (or AWS_ENDPOINT_URL_SAGEMAKER) there. Ctrl-C stops.", file=sys.stderr)
+    serve(service(args), args.host, args.port)
+    return EXIT_OK
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from runner.interfaces.cli import validate as cli_validate
 
@@ -288,7 +309,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 _COMMANDS = {
     "validate": cmd_validate, "train": cmd_train, "describe": cmd_describe, "list": cmd_list,
     "logs": cmd_logs, "stop": cmd_stop, "build": cmd_build, "tune": cmd_tune, "trials": cmd_trials,
-    "report": cmd_report,
+    "report": cmd_report, "serve": cmd_serve,
 }
 
 if __name__ == "__main__":

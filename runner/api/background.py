@@ -1,0 +1,38 @@
+"""Jobs the service runs on threads of their own (the server's way: a request records the job
+and answers at once), each holding its lease for as long as it runs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from runner.api.leases import hold
+
+log = logging.getLogger("smlocal")
+
+
+def start_in_background(home: Path, kind: str, name: str, create: Callable[[], dict[str, Any]],
+                        run: Callable[[], Any]) -> dict[str, Any]:
+    """Take the job's lease (ResourceInUse when another process runs it), record the job
+    (``create``) and ``run`` it on a thread that lets go of the lease at its end; the record
+    as created. A failure of ``run`` is the job's (recorded as Failed), logged in one line."""
+    held = hold(home, kind, name)
+    try:
+        record = create()
+    except BaseException:
+        held.release()
+        raise
+
+    def work() -> None:
+        try:
+            run()
+        except Exception as exc:
+            log.warning("smlocal: %s job %s: smlocal failed: %s: %s", kind, name, type(exc).__name__, exc)
+        finally:
+            held.release()
+
+    threading.Thread(target=work, name=f"{kind}-{name}", daemon=True).start()
+    return record

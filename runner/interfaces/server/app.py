@@ -1,0 +1,78 @@
+"""``smlocal serve``: an HTTP endpoint that speaks SageMaker's API (an ASGI app, Starlette, on
+uvicorn), so boto3 and SageMaker SDK code with ``endpoint_url`` pointed here run unchanged.
+
+Every request is one ``POST /`` naming its operation in ``X-Amz-Target``; its answer is the
+operation's output shape, or AWS's error shape (``__type``, ``message``) with AWS's HTTP status:
+``ValidationException`` (every problem as ``Field.Path: what is wrong``), ``ResourceNotFound``,
+``ResourceInUse``, ``UnknownOperationException`` for an operation smlocal does not serve, and
+``InternalFailure`` (500, one line, no traceback) for a bug of ours. Signatures are accepted,
+not checked. Handlers run on the server's thread pool; jobs run on threads of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from runner.api.errors import NAME_ERRORS, ValidationException, error_code
+from runner.api.service import Service
+from runner.core.problems import SpecError
+from runner.interfaces.server import wire
+from runner.interfaces.server.operations import CHECKS_ITSELF, OPERATIONS
+from runner.shapes.model import validate_request
+
+log = logging.getLogger("smlocal.server")
+
+
+def make_app(service: Service) -> Starlette:
+    async def endpoint(request: Request) -> Response:
+        body = await request.body()
+        return await run_in_threadpool(answer, service, request.headers.get("x-amz-target"), body)
+
+    return Starlette(routes=[Route("/", endpoint, methods=["POST"])])
+
+
+def answer(service: Service, target: str | None, body: bytes) -> Response:
+    """The response to one request (never raises)."""
+    try:
+        op = wire.operation(target)
+        handler = OPERATIONS.get(op.name)
+        if handler is None:
+            raise wire.WireError("UnknownOperationException", f"smlocal does not serve {op.name}")
+        params = wire.parameters(body)
+        if op.name not in CHECKS_ITSELF:
+            problems = validate_request(params, op.name)
+            if problems:
+                raise ValidationException(problems)
+        return _response(200, wire.response_body(op, handler(service, params)))
+    except wire.WireError as exc:
+        return _error(exc.status, exc.code, str(exc))
+    except SpecError as exc:  # ValidationException, or a request the specs refuse
+        return _error(400, "ValidationException", "; ".join(str(p) for p in exc.problems))
+    except NAME_ERRORS as exc:
+        return _error(400, error_code(exc) or "ResourceNotFound", str(exc))
+    except Exception as exc:  # a bug of ours: one line back, the traceback in the server's log
+        log.exception("smlocal: internal error answering %s", target)
+        return _error(500, "InternalFailure", f"smlocal failed: {type(exc).__name__}: {exc}")
+
+
+def _response(status: int, body: bytes) -> Response:
+    return Response(body, status_code=status, media_type=wire.CONTENT_TYPE,
+                    headers={"x-amzn-RequestId": str(uuid.uuid4())})
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return _response(status, wire.error_body(code, message))
+
+
+def serve(service: Service, host: str, port: int) -> None:
+    """Run the server until interrupted (SIGINT, SIGTERM)."""
+    import uvicorn
+
+    uvicorn.run(make_app(service), host=host, port=port, log_level="warning", lifespan="off")

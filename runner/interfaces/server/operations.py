@@ -1,0 +1,95 @@
+"""The operations ``smlocal serve`` answers: SageMaker's, by name, each a call of the service
+with the request's parameters, returning the response's fields (the wire module serialises
+them with the output shape)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from runner.api.service import Service
+from runner.core.specs import spec_from_dict
+
+Handler = Callable[[Service, dict[str, Any]], dict[str, Any]]
+DEFAULT_MAX_RESULTS = 10  # what SageMaker's List operations return when not told
+
+log = logging.getLogger("smlocal.server")
+
+
+def _listener(name: str) -> Callable[[str, dict[str, Any]], None]:
+    """A tuning job's events, as lines of the server's log."""
+
+    def listen(kind: str, data: dict[str, Any]) -> None:
+        if kind in ("trial-started", "trial-ended", "status", "completion"):
+            brief = {k: v for k, v in data.items() if k in ("trial", "job", "status", "reason", "objective")}
+            log.info("tuning job %s: %s %s", name, kind, brief)
+
+    return listen
+
+
+def create_training_job(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    spec = spec_from_dict(params, Path.cwd())  # file:// paths relative to where the server runs
+    record = svc.training_jobs.start(svc.training_jobs.create_training_job(spec))
+    return {"TrainingJobArn": record["TrainingJobArn"]}
+
+
+def describe_training_job(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    return svc.training_jobs.describe_training_job(TrainingJobName=params["TrainingJobName"])
+
+
+def list_training_jobs(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    return svc.training_jobs.list_training_jobs(**_paged(params))
+
+
+def stop_training_job(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    svc.training_jobs.stop_training_job(TrainingJobName=params["TrainingJobName"])
+    return {}
+
+
+def create_hyper_parameter_tuning_job(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    spec = spec_from_dict(params, Path.cwd())
+    name = spec.request.get("HyperParameterTuningJobName", "")
+    tuner = svc.tuning_jobs.create_hyper_parameter_tuning_job(spec, _listener(name))
+    record = svc.tuning_jobs.start(tuner)
+    return {"HyperParameterTuningJobArn": record["HyperParameterTuningJobArn"]}
+
+
+def describe_hyper_parameter_tuning_job(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    return svc.tuning_jobs.describe_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=params["HyperParameterTuningJobName"])
+
+
+def list_hyper_parameter_tuning_jobs(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    return svc.tuning_jobs.list_hyper_parameter_tuning_jobs(**_paged(params))
+
+
+def list_training_jobs_for_hyper_parameter_tuning_job(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    return svc.tuning_jobs.list_training_jobs_for_hyper_parameter_tuning_job(**_paged(params))
+
+
+def stop_hyper_parameter_tuning_job(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    name = params["HyperParameterTuningJobName"]
+    svc.tuning_jobs.stop_hyper_parameter_tuning_job(name, _listener(name))
+    return {}
+
+
+def _paged(params: dict[str, Any]) -> dict[str, Any]:
+    return {"MaxResults": DEFAULT_MAX_RESULTS, **params}
+
+
+OPERATIONS: dict[str, Handler] = {
+    "CreateTrainingJob": create_training_job,
+    "DescribeTrainingJob": describe_training_job,
+    "ListTrainingJobs": list_training_jobs,
+    "StopTrainingJob": stop_training_job,
+    "CreateHyperParameterTuningJob": create_hyper_parameter_tuning_job,
+    "DescribeHyperParameterTuningJob": describe_hyper_parameter_tuning_job,
+    "ListHyperParameterTuningJobs": list_hyper_parameter_tuning_jobs,
+    "ListTrainingJobsForHyperParameterTuningJob": list_training_jobs_for_hyper_parameter_tuning_job,
+    "StopHyperParameterTuningJob": stop_hyper_parameter_tuning_job,
+}
+# Create* check their whole request themselves (the service model and the rest, with field
+# paths); the others are checked against the service model before they run.
+CHECKS_ITSELF = frozenset({"CreateTrainingJob", "CreateHyperParameterTuningJob"})

@@ -1,0 +1,97 @@
+"""SageMaker's wire format, as botocore's service model defines it (``protocol: json``,
+``jsonVersion: 1.1``): which operation a request names (``X-Amz-Target:
+SageMaker.<Operation>``), its parameters, and the response and error bodies a client parses.
+
+The model is the schema: a response is serialised by walking the operation's output shape
+(timestamps as epoch seconds, members the shape does not know left out), never by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from typing import Any
+
+import botocore.model
+
+from runner.shapes import model
+
+CONTENT_TYPE = "application/x-amz-json-1.1"
+
+
+class WireError(Exception):
+    """A request that cannot be read: AWS's error ``code`` and the HTTP status it answers."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+def operation(target: str | None) -> botocore.model.OperationModel:
+    """The operation an ``X-Amz-Target`` header names; WireError for any other."""
+    service = model.load_service_model()
+    prefix = service.metadata.get("targetPrefix", "SageMaker")
+    name = (target or "").partition(".")[2] if (target or "").startswith(prefix + ".") else ""
+    if name not in service.operation_names:
+        raise WireError("UnknownOperationException", f"Unknown operation {target or '(no X-Amz-Target)'}")
+    return service.operation_model(name)
+
+
+def parameters(body: bytes) -> dict[str, Any]:
+    """A request body's parameters (an empty body is no parameters)."""
+    if not body.strip():
+        return {}
+    try:
+        params = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise WireError("SerializationException", "the request body is not JSON") from None
+    if not isinstance(params, dict):
+        raise WireError("SerializationException", "the request body is not a JSON object")
+    return params
+
+
+def response_body(op: botocore.model.OperationModel, data: dict[str, Any]) -> bytes:
+    """``data`` as the operation's output shape serialises it."""
+    shape = op.output_shape
+    out = _serialise(shape, data) if shape is not None else {}
+    return json.dumps(out, allow_nan=False).encode()
+
+
+def error_body(code: str, message: str) -> bytes:
+    """AWS's JSON error shape: botocore reads the code from ``__type``."""
+    return json.dumps({"__type": code, "message": message}).encode()
+
+
+def _serialise(shape: botocore.model.Shape, value: Any) -> Any:
+    kind = shape.type_name
+    if kind == "structure":
+        if not isinstance(value, dict):
+            return None
+        members = shape.members  # type: ignore[attr-defined]
+        out = {}
+        for key, item in value.items():
+            if key in members and item is not None:
+                serialised = _serialise(members[key], item)
+                if serialised is not None:
+                    out[key] = serialised
+        return out
+    if kind == "list":
+        member = shape.member  # type: ignore[attr-defined]
+        return [_serialise(member, item) for item in value] if isinstance(value, list | tuple) else None
+    if kind == "map":
+        value_shape = shape.value  # type: ignore[attr-defined]
+        return {str(k): _serialise(value_shape, v) for k, v in value.items()} if isinstance(value, dict) else None
+    if kind == "timestamp":
+        if isinstance(value, datetime):
+            return value.timestamp()
+        return float(value) if isinstance(value, int | float) else None
+    if kind in ("double", "float"):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if kind in ("integer", "long"):
+        return int(value)
+    if kind == "boolean":
+        return bool(value)
+    return value

@@ -1,0 +1,78 @@
+"""``smlocal serve`` as a user starts it, with boto3's SageMaker client pointed at it and jobs
+run in real containers: create, the completed-or-stopped waiter, describe, logs, stop."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.integration.conftest import probe_request
+
+pytestmark = pytest.mark.integration
+
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(tmp_path: Path, data_dir: Path) -> Iterator[tuple[Any, Path]]:
+    home, port = tmp_path / "home", free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), "serve", "--port", str(port)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert server.poll() is None, server.communicate()
+            assert time.monotonic() < deadline, "the server never answered"
+            time.sleep(0.1)
+    client = boto3.client("sagemaker", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                          aws_access_key_id="smlocal", aws_secret_access_key="smlocal-secret")
+    yield client, home
+    server.terminate()
+    _, err = server.communicate(timeout=30)
+    assert "Traceback" not in err, err
+    assert f"http://127.0.0.1:{port}" in err and "loopback" in err
+
+
+def test_boto3_runs_a_training_job_in_a_container(served: tuple[Any, Path], tmp_path: Path) -> None:
+    sm, home = served
+    sm.create_training_job(**probe_request(tmp_path, "served-probe", RoleArn=ROLE))
+    sm.get_waiter("training_job_completed_or_stopped").wait(
+        TrainingJobName="served-probe", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    described = sm.describe_training_job(TrainingJobName="served-probe")
+    assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+    assert described["ModelArtifacts"]["S3ModelArtifacts"] == f"file://{tmp_path}/out/served-probe/output/model.tar.gz"
+    logs = subprocess.run([sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), "logs",
+                           "served-probe"], capture_output=True, text=True, check=True)
+    assert "PROBE_REPORT" in logs.stdout  # the same store the CLI reads
+
+
+def test_boto3_stops_a_running_container(served: tuple[Any, Path], tmp_path: Path) -> None:
+    sm, _ = served
+    sm.create_training_job(**probe_request(tmp_path, "served-sleep", {"mode": "sleep"}, RoleArn=ROLE))
+    deadline = time.monotonic() + 60
+    while sm.describe_training_job(TrainingJobName="served-sleep")["SecondaryStatus"] != "Training":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    sm.stop_training_job(TrainingJobName="served-sleep")
+    sm.get_waiter("training_job_completed_or_stopped").wait(
+        TrainingJobName="served-sleep", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    assert sm.describe_training_job(TrainingJobName="served-sleep")["TrainingJobStatus"] == "Stopped"

@@ -1,0 +1,207 @@
+"""``smlocal serve`` answering boto3's own SageMaker client over real HTTP (uvicorn on a free
+port), with jobs run on the fake engine: the wire format, the operations, AWS's error shapes."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import uvicorn
+from botocore.exceptions import ClientError
+
+from runner.api.service import Service
+from runner.engines.fake import FakeBackend, FakeContainer
+from runner.interfaces.server.app import make_app
+
+IMAGE = "fake/algo:latest"
+
+
+def algorithm(box: FakeContainer) -> int:
+    hps = box.hyperparameters()
+    x = float(hps.get("x", "1"))
+    for epoch in range(1, int(hps.get("epochs", "2")) + 1):
+        if box.sleep(float(hps.get("pause", "0.01"))):
+            return 143
+        box.print(f"epoch={epoch} loss={(x - 3) ** 2 + 1 / epoch:.4f}")
+    (box.path("/opt/ml/model") / "w.txt").write_text("w")
+    return 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.chdir(tmp_path)  # file:// paths of requests are relative to the server's folder
+    service = Service(tmp_path / "home", engine=lambda home: FakeBackend(home / "engine", {IMAGE: algorithm}))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(make_app(service), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def sm(endpoint: str) -> Any:
+    return boto3.client("sagemaker", endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id="smlocal", aws_secret_access_key="smlocal-secret")
+
+
+def training_request(tmp_path: Path, name: str, **hps: str) -> dict[str, Any]:
+    (tmp_path / "data").mkdir(exist_ok=True)
+    (tmp_path / "data" / "rows.csv").write_text("1\n")
+    return {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File",
+                                   "MetricDefinitions": [{"Name": "loss", "Regex": "loss=(\\S+)"}]},
+        "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
+        "HyperParameters": {"epochs": "2", **hps},
+        "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": "file://data"}}}],
+        "OutputDataConfig": {"S3OutputPath": "file://output"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+    }
+
+
+def wait(sm: Any, name: str) -> None:
+    sm.get_waiter("training_job_completed_or_stopped").wait(
+        TrainingJobName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+
+def test_boto3_creates_waits_for_and_describes_a_training_job(sm: Any, tmp_path: Path) -> None:
+    arn = sm.create_training_job(**training_request(tmp_path, "served-1"))["TrainingJobArn"]
+    assert arn.endswith(":training-job/served-1")
+    wait(sm, "served-1")
+    described = sm.describe_training_job(TrainingJobName="served-1")
+    assert described["TrainingJobStatus"] == "Completed"
+    assert described["TrainingJobArn"] == arn
+    assert described["CreationTime"].tzinfo is not None  # a timestamp on the wire, parsed by botocore
+    assert described["FinalMetricDataList"][0]["MetricName"] == "loss"
+    assert described["ModelArtifacts"]["S3ModelArtifacts"].endswith("served-1/output/model.tar.gz")
+    assert (tmp_path / "output" / "served-1" / "output" / "model.tar.gz").is_file()
+
+
+def test_refusals_come_back_in_aws_error_shapes(sm: Any, tmp_path: Path) -> None:
+    bad = training_request(tmp_path, "served-bad")
+    bad["AlgorithmSpecification"]["TrainingImage"] = "fake/none:latest"
+    with pytest.raises(ClientError) as caught:
+        sm.create_training_job(**bad)
+    error = caught.value.response["Error"]
+    assert error["Code"] == "ValidationException"
+    assert "AlgorithmSpecification.TrainingImage" in error["Message"]
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    with pytest.raises(sm.exceptions.ResourceNotFound):
+        sm.describe_training_job(TrainingJobName="never-made")
+    sm.create_training_job(**training_request(tmp_path, "served-2"))
+    with pytest.raises(ClientError) as caught:
+        sm.create_training_job(**training_request(tmp_path, "served-2"))
+    assert caught.value.response["Error"]["Code"] == "ResourceInUse"
+    with pytest.raises(ClientError) as caught:
+        sm.list_models()
+    assert caught.value.response["Error"]["Code"] == "UnknownOperationException"
+    wait(sm, "served-2")
+
+
+def test_list_training_jobs_pages_sorts_and_filters(sm: Any, tmp_path: Path) -> None:
+    for i in range(5):
+        sm.create_training_job(**training_request(tmp_path, f"page-{i}"))
+        time.sleep(0.01)
+    for i in range(5):
+        wait(sm, f"page-{i}")
+    pages = sm.get_paginator("list_training_jobs").paginate(PaginationConfig={"PageSize": 2})
+    names = [s["TrainingJobName"] for p in pages for s in p["TrainingJobSummaries"]]
+    assert names == [f"page-{i}" for i in reversed(range(5))]  # newest first
+    listed = sm.list_training_jobs(SortBy="Name", SortOrder="Ascending", NameContains="page-3")
+    assert [s["TrainingJobName"] for s in listed["TrainingJobSummaries"]] == ["page-3"]
+    assert sm.list_training_jobs(StatusEquals="InProgress")["TrainingJobSummaries"] == []
+
+
+def test_a_stop_stops_the_running_job(sm: Any, tmp_path: Path) -> None:
+    sm.create_training_job(**training_request(tmp_path, "long", epochs="100000", pause="0.05"))
+    deadline = time.monotonic() + 10
+    while sm.describe_training_job(TrainingJobName="long")["SecondaryStatus"] != "Training":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    sm.stop_training_job(TrainingJobName="long")
+    wait(sm, "long")
+    assert sm.describe_training_job(TrainingJobName="long")["TrainingJobStatus"] == "Stopped"
+
+
+def test_a_tuning_job_runs_and_lists_its_trials(sm: Any, tmp_path: Path) -> None:
+    definition = training_request(tmp_path, "unused")
+    for key in ("TrainingJobName", "HyperParameters"):
+        definition.pop(key)
+    definition["StaticHyperParameters"] = {"epochs": "2"}
+    sm.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName="served-tuning",
+        HyperParameterTuningJobConfig={
+            "Strategy": "Random",
+            "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2},
+            "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "x", "MinValue": "0", "MaxValue": "6"}]},
+        },
+        TrainingJobDefinition=definition,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        described = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="served-tuning")
+        if described["HyperParameterTuningJobStatus"] != "InProgress":
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert described["HyperParameterTuningJobStatus"] == "Completed"
+    assert described["TrainingJobStatusCounters"]["Completed"] == 4
+    best = described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+    trials = sm.list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName="served-tuning", SortBy="FinalObjectiveMetricValue", MaxResults=3)
+    assert len(trials["TrainingJobSummaries"]) == 3 and "NextToken" in trials
+    assert trials["TrainingJobSummaries"][0]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == best
+    listed = sm.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"]
+    assert [(s["HyperParameterTuningJobName"], s["Strategy"]) for s in listed] == [("served-tuning", "Random")]
+
+
+def post(endpoint: str, target: str | None, body: bytes) -> tuple[int, dict[str, Any]]:
+    headers = {"Content-Type": "application/x-amz-json-1.1"}
+    if target is not None:
+        headers["X-Amz-Target"] = target
+    request = urllib.request.Request(endpoint, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.mark.parametrize(("target", "body", "code"), [
+    ("SageMaker.DescribeTrainingJob", b"{not json", "SerializationException"),
+    ("SageMaker.DescribeTrainingJob", b"[]", "SerializationException"),
+    ("SageMaker.NoSuchThing", b"{}", "UnknownOperationException"),
+    (None, b"{}", "UnknownOperationException"),
+    ("SageMaker.DescribeTrainingJob", b"{}", "ValidationException"),
+    ("SageMaker.DescribeTrainingJob", b'{"TrainingJobName": 7}', "ValidationException"),
+    ("SageMaker.CreateTrainingJob", b'{"TrainingJobName": "x"}', "ValidationException"),
+    ("SageMaker.ListTrainingJobs", b'{"NextToken": "../etc"}', "ValidationException"),
+])
+def test_malformed_requests_get_aws_errors_never_a_traceback(endpoint: str, target: str | None, body: bytes,
+                                                             code: str) -> None:
+    status, answer = post(endpoint, target, body)
+    assert status == 400 and answer["__type"] == code
+    assert "Traceback" not in answer["message"]
