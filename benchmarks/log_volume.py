@@ -112,8 +112,8 @@ def main() -> None:
             "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); "
             "print(db.execute('SELECT COUNT(*) FROM logs WHERE job = ?', "
             "(sys.argv[2],)).fetchone()[0])"
-        ), os.path.join(tmp, "home", "smlocal.db"), f"log-volume-{count}"], capture_output=True,
-                                 text=True)
+        ), os.path.join(tmp, "home", "smlocal.db"), f"log-volume-{count}"],
+                                 capture_output=True, text=True)
     final = {m["MetricName"]: m["Value"] for m in record.get("FinalMetricDataList", [])}  # type: ignore[attr-defined]
     print(f"{count:,} lines of ~100 bytes; the container ran {ran:.1f} s")
     print("| way | wall | lines/s | lines |")

@@ -211,7 +211,9 @@ def _check_config(
         patience = (not_improving.get("MaxNumberOfTrainingJobsNotImproving")
                     if isinstance(not_improving, dict) else None)
         if isinstance(patience, int) and patience < 3:
-            problems.append(Problem(f"{CONFIG}.TuningJobCompletionCriteria.BestObjectiveNotImproving.MaxNumberOfTrainingJobsNotImproving", f"must be at least 3 (got {patience})"))
+            problems.append(Problem(f"{CONFIG}.TuningJobCompletionCriteria.BestObjectiveNotImproving"
+                                    ".MaxNumberOfTrainingJobsNotImproving",
+                                    f"must be at least 3 (got {patience})"))
         target = criteria.get("TargetObjectiveMetricValue")
         if isinstance(target, float) and not math.isfinite(target):
             problems.append(

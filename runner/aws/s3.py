@@ -189,7 +189,9 @@ def _transfer_managed(client: Any, items: list[Download | Upload], concurrency: 
                 if isinstance(item, Download):
                     item.destination.parent.mkdir(parents=True, exist_ok=True)
                     known = [_KnownSize(item.size)]
-                    jobs.append((item, manager.download(item.bucket, item.key, str(item.destination), subscribers=known)))  # type: ignore[arg-type]
+                    jobs.append((item, manager.download(
+                        item.bucket, item.key, str(item.destination),
+                        subscribers=known)))  # type: ignore[arg-type]
                 else:
                     source = str(item.source) if isinstance(item.source, Path) else item.source
                     jobs.append((item, manager.upload(source, item.bucket, item.key)))

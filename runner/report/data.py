@@ -127,8 +127,8 @@ def load(store: Store, name: str) -> ReportData:
             store.metric_series(record["TrainingJobName"]), tuned, ostatus, value,
             Direction(view.objective_type), view.definition, view.current,
         ))
-    # the first definition's
-    objective = trial_jobs.objective(request, trial_jobs.definitions(request)[0][2])
+    objective = trial_jobs.objective(
+        request, trial_jobs.definitions(request)[0][2])  # the first definition's
     return ReportData(name, TUNING, tstore.record(name), tuple(jobs), tuple(parameters.values()),
                       objective.get("MetricName"), Direction(objective.get("Type", "Minimize")))
 

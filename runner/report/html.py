@@ -16,9 +16,11 @@ from runner.report.data import (
     ranked,
 )
 
-_CSS = """body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}
+_CSS = """body{font-family:sans-serif;margin:2em;color:#222}\
+table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:90%}th{background:#eee}
-tr.best td{background:#fff3c4}td.num{text-align:right;font-family:monospace}img{max-width:100%;display:block;margin:1em 0}
+tr.best td{background:#fff3c4}td.num{text-align:right;font-family:monospace}\
+img{max-width:100%;display:block;margin:1em 0}
 .note{color:#666}"""
 
 

@@ -117,8 +117,8 @@ class JobData:
                              files.hyperparameters_json(request.get("HyperParameters")))
         workspace.write_text(
             "input/config/resourceconfig.json",
-            json.dumps(files.resource_config(request["ResourceConfig"]["InstanceType"], self.hosts,
-                                             self.host), indent=2),
+            json.dumps(files.resource_config(request["ResourceConfig"]["InstanceType"],
+                                             self.hosts, self.host), indent=2),
         )
         workspace.write_text(
             "input/config/inputdataconfig.json",

@@ -105,7 +105,7 @@ def best(summaries: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
             continue
         direction = Direction(metric["Type"])
         if found is None or direction.better(
-            metric["Value"], found["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]):
+                metric["Value"], found["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]):
             found = s
     return found
 

@@ -175,7 +175,7 @@ def test_resume_finds_every_hosts_container(
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if ({e.host for e in store.iter_logs("multi-8") if e.line == "PROBE_SLEEPING"}
-                == {"algo-1", "algo-2"}):
+                    == {"algo-1", "algo-2"}):
                 break
             time.sleep(0.2)
         runner.send_signal(signal.SIGKILL)

@@ -338,8 +338,8 @@ def test_cloudwatch_metrics_instance_metrics_and_redaction(
     assert ("CPUUtilization", (("Host", "s3-metrics/algo-1"),)) in by_name
     assert ("MemoryUtilization", (("Host", "s3-metrics/algo-1"),)) in by_name
     stats = aws.cloudwatch().get_metric_statistics(
-        Namespace=cw.NAMESPACE, MetricName="train:loss", Dimensions=[{"Name": "TrainingJobName",
-                                                                      "Value": "s3-metrics"}],
+        Namespace=cw.NAMESPACE, MetricName="train:loss",
+        Dimensions=[{"Name": "TrainingJobName", "Value": "s3-metrics"}],
         StartTime=job.record["CreationTime"] - 60, EndTime=job.record["TrainingEndTime"] + 60,
         Period=3600, Statistics=["SampleCount", "Minimum"],
     )["Datapoints"]

@@ -197,8 +197,8 @@ def test_early_stopping_stops_poor_trials(
     counters = described["TrainingJobStatusCounters"]
     assert (counters["Completed"], counters["Stopped"]) == (3, 2), counters
     views = trial_views(store, TuningStore(store), "tune-es")
-    epochs = {v.tuned["learning_rate"]: len(
-        store.metric_series(v.record["TrainingJobName"]).get("validation:loss", []))
+    epochs = {v.tuned["learning_rate"]:
+              len(store.metric_series(v.record["TrainingJobName"]).get("validation:loss", []))
               for v in views}
     assert epochs["0.1"] == epochs["0.05"] == epochs["0.2"] == 12
     assert epochs["0.0001"] < 12 and epochs["0.0002"] < 12

@@ -74,8 +74,10 @@ def test_tuning_ranges_and_static_values_are_checked() -> None:
     # required, but tuned
     assert "TrainingJobDefinition.StaticHyperParameters.num_topics" not in paths
     # below 2
-    assert "HyperParameterTuningJobConfig.ParameterRanges.IntegerParameterRanges[0].MinValue" in paths
-    assert "HyperParameterTuningJobConfig.ParameterRanges.CategoricalParameterRanges[0].Values[1]" in paths
+    assert ("HyperParameterTuningJobConfig.ParameterRanges.IntegerParameterRanges[0].MinValue"
+            in paths)
+    assert ("HyperParameterTuningJobConfig.ParameterRanges."
+            "CategoricalParameterRanges[0].Values[1]" in paths)
     assert ("HyperParameterTuningJobConfig.ParameterRanges.CategoricalParameterRanges[1].Name",
             "'feature_dim' is not tunable for this algorithm") in found
 

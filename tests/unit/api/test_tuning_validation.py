@@ -320,7 +320,8 @@ def test_best_objective_not_improving_at_least_3(
     request_[CONFIG]["TuningJobCompletionCriteria"] = {
         "BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": patience}
     }
-    path = f"{CONFIG}.TuningJobCompletionCriteria.BestObjectiveNotImproving.MaxNumberOfTrainingJobsNotImproving"
+    path = (f"{CONFIG}.TuningJobCompletionCriteria.BestObjectiveNotImproving"
+            ".MaxNumberOfTrainingJobsNotImproving")
     expected = [(path, f"must be at least 3 (got {patience})")] if problem else []
     assert validate(request_, base) == expected
 
@@ -335,7 +336,7 @@ def test_tuning_job_name_of_33_characters(request_: dict[str, Any], base: Path) 
     assert validate(request_, base) == []
 
 
-# --- ranges ----------------------------------------------------------------------------------------
+# --- ranges --------------------------------------------------------------------------------------
 
 
 def test_logarithmic_with_min_value_zero(request_: dict[str, Any], base: Path) -> None:
@@ -377,8 +378,7 @@ def test_range_problems_in_a_definitions_own_ranges(request_: dict[str, Any], ba
     request_["TrainingJobDefinition"]["HyperParameterRanges"] = copy.deepcopy(
         request_[CONFIG].pop("ParameterRanges"))
     request_["TrainingJobDefinition"]["HyperParameterRanges"]["ContinuousParameterRanges"][0][
-        "MinValue"] = (
-        "-1")
+        "MinValue"] = "-1"
     assert validate(request_, base) == [
         (
             "TrainingJobDefinition.HyperParameterRanges.ContinuousParameterRanges[0].MinValue",
@@ -387,7 +387,7 @@ def test_range_problems_in_a_definitions_own_ranges(request_: dict[str, Any], ba
     ]
 
 
-# --- warm start ------------------------------------------------------------------------------------
+# --- warm start ----------------------------------------------------------------------------------
 
 
 def test_warm_start_parent_missing(request_: dict[str, Any], base: Path) -> None:

@@ -137,8 +137,8 @@ def test_metric_publisher_batches(clients: AwsClients) -> None:
     assert (metrics == [{"Namespace": cw.NAMESPACE, "MetricName": "train:loss",
                          "Dimensions": [{"Name": "TrainingJobName", "Value": "job-m"}]}])
     stats = client.get_metric_statistics(
-        Namespace=cw.NAMESPACE, MetricName="train:loss", Dimensions=[{"Name": "TrainingJobName",
-                                                                      "Value": "job-m"}],
+        Namespace=cw.NAMESPACE, MetricName="train:loss",
+        Dimensions=[{"Name": "TrainingJobName", "Value": "job-m"}],
         StartTime=start - timedelta(minutes=1), EndTime=datetime.now(UTC) + timedelta(minutes=1),
         Period=3600, Statistics=["SampleCount", "Maximum"],
     )["Datapoints"]

@@ -60,8 +60,8 @@ def test_types_that_do_not_exist_are_not_in_the_table() -> None:
 
 def test_every_cloud_type_of_a_known_family_is_known() -> None:
     """A type the service accepts, in a family smlocal has, must be in the table."""
-    enum = schema.input_shape("CreateTrainingJob").members["ResourceConfig"].members[
-        "InstanceType"].enum
+    enum = (schema.input_shape("CreateTrainingJob").members["ResourceConfig"]
+            .members["InstanceType"].enum)
     families = {name.rsplit(".", 1)[0] for name in instances.TABLE if name.startswith("ml.")}
     missing = [name for name in enum if name.rsplit(".", 1)[0] in families
                and name not in instances.TABLE]

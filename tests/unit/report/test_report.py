@@ -135,9 +135,10 @@ def run_job(store: Store, request: dict[str, Any], outcome: str, lr: float, batc
     store.save_record(record)
 
 
-def record_tuning_job(store: Store, name: str, objective_type: str = "Minimize",
-                      trials: list[tuple[str, float, int, float, float,
-                                         str]] | None = None) -> None:
+def record_tuning_job(
+    store: Store, name: str, objective_type: str = "Minimize",
+    trials: list[tuple[str, float, int, float, float, str]] | None = None
+) -> None:
     """A finished tuning job as Tuner leaves it in the store."""
     request = tuning_request(name, objective_type)
     tstore = TuningStore(store)
@@ -150,8 +151,8 @@ def record_tuning_job(store: Store, name: str, objective_type: str = "Minimize",
     tstore.create(record, request, {})
     ((definition_name, _, definition),) = trial_jobs.definitions(request)
     space = spaces(request)[definition_name]
-    for number, (outcome, lr, batch, momentum, l2, opt) in enumerate(TRIALS if trials is None
-                                                                     else trials, start=1):
+    for number, (outcome, lr, batch, momentum, l2, opt) in enumerate(
+            TRIALS if trials is None else trials, start=1):
         config: dict[str, Any] = {"mini_batch_size": batch, "learning_rate": lr,
                                   "momentum": momentum, "l2": l2, "optimizer": opt}
         job = trial_jobs.trial_job_name(name, number)

@@ -64,9 +64,8 @@ def test_a_broken_entry_is_recomputed(tmp_path: Path) -> None:
     validate_request_cached(training("a"), "CreateTrainingJob", tmp_path)
     entry = next(tmp_path.iterdir())
     entry.write_text("{not json")
-    assert validate_request_cached(training("bad_name!"), "CreateTrainingJob",
-                                   tmp_path) == schema.validate_request(
-        training("bad_name!"), "CreateTrainingJob")
+    assert (validate_request_cached(training("bad_name!"), "CreateTrainingJob", tmp_path)
+            == schema.validate_request(training("bad_name!"), "CreateTrainingJob"))
 
 
 @pytest.mark.parametrize("mapping", [{1: "2", "a": "b"}, {None: "x", "B": "y"}])
