@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 BUCKET = "smlocal-bench"
 PREFIX = "channel/train/"
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "benchmark", "AWS_SECRET_ACCESS_KEY": "benchmark-secret", "AWS_DEFAULT_REGION": "us-east-1"}
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "benchmark", "AWS_SECRET_ACCESS_KEY": "benchmark-secret",
+                    "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 def free_port() -> int:
@@ -58,7 +59,8 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
 
 def seed(client: object, count: int) -> int:
     rng = random.Random(0)
-    bodies = [(f"{PREFIX}part-{i:05d}/{rng.randrange(10**6):06d}.csv", os.urandom(rng.randrange(1024, 4097))) for i in range(count)]
+    bodies = [(f"{PREFIX}part-{i:05d}/{rng.randrange(10**6):06d}.csv",
+               os.urandom(rng.randrange(1024, 4097))) for i in range(count)]
     client.create_bucket(Bucket=BUCKET)  # type: ignore[attr-defined]
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda kv: client.put_object(Bucket=BUCKET, Key=kv[0], Body=kv[1]), bodies))  # type: ignore[attr-defined]
@@ -73,15 +75,18 @@ def stage_smlocal(endpoint: str, dest: Path, cache: Path) -> tuple[float, int]:
 
     started = time.perf_counter()
     client = AwsClients(AwsConfig(endpoint_url=endpoint, max_attempts=3)).s3()
-    channel = ChannelSpec("train", f"s3://{BUCKET}/{PREFIX}", "File", "S3Prefix", "FullyReplicated", "None")
+    channel = ChannelSpec("train", f"s3://{BUCKET}/{PREFIX}", "File", "S3Prefix", "FullyReplicated",
+                          "None")
     workspace = LocalWorkspace(dest, None)  # type: ignore[arg-type]
-    staged = stage_s3_channel(client, channel, plan_s3_channel(client, channel), workspace, ObjectCache(cache))
+    staged = stage_s3_channel(client, channel, plan_s3_channel(client, channel), workspace,
+                              ObjectCache(cache))
     return time.perf_counter() - started, staged.objects
 
 
 def stage_aws_cli(endpoint: str, dest: Path, env: dict[str, str]) -> float:
     started = time.perf_counter()
-    subprocess.run(["aws", "s3", "sync", f"s3://{BUCKET}/{PREFIX}", str(dest), "--endpoint-url", endpoint,
+    subprocess.run(
+        ["aws", "s3", "sync", f"s3://{BUCKET}/{PREFIX}", str(dest), "--endpoint-url", endpoint,
                     "--only-show-errors"], check=True, env=env)
     return time.perf_counter() - started
 
@@ -114,7 +119,8 @@ def main() -> None:
         from runner.aws.clients import AwsClients, AwsConfig
 
         total = seed(AwsClients(AwsConfig(endpoint_url=endpoint)).s3(), args.objects)
-        times: dict[str, list[float]] = {"smlocal, empty cache": [], "aws s3 sync": [], "smlocal, warm cache": []}
+        times: dict[str, list[float]] = {"smlocal, empty cache": [], "aws s3 sync": [],
+                                         "smlocal, warm cache": []}
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
             for r in range(args.rounds):
@@ -122,7 +128,8 @@ def main() -> None:
                 for way in order:
                     if way == "smlocal":
                         cold, n = stage_smlocal(endpoint, root / f"s{r}", root / f"cache{r}")
-                        assert n == args.objects and count_files(root / f"s{r}/input/data/train") == args.objects
+                        assert (n == args.objects
+                                and count_files(root / f"s{r}/input/data/train") == args.objects)
                         times["smlocal, empty cache"].append(cold)
                         warm, _ = stage_smlocal(endpoint, root / f"w{r}", root / f"cache{r}")
                         times["smlocal, warm cache"].append(warm)
@@ -134,13 +141,15 @@ def main() -> None:
         server.terminate()
         server.wait(10)
     base = statistics.median(times["aws s3 sync"])
-    print(f"{args.objects} objects, {total / 1e6:.1f} MB, moto server on loopback, median of {args.rounds} interleaved rounds\n")
+    print(f"{args.objects} objects, {total / 1e6:.1f} MB, moto server on loopback, median of "
+          f"{args.rounds} interleaved rounds\n")
     print("| way | median | ratio to aws s3 sync |\n| --- | --- | --- |")
     for way, values in times.items():
         median = statistics.median(values)
         print(f"| {way} | {median:.2f} s | {median / base:.2f} |")
     print(f"\n(`aws --version` alone: {cli_start:.2f} s of the AWS CLI's time is its start)")
-    print(f"ratio smlocal (empty cache) / aws s3 sync = {statistics.median(times['smlocal, empty cache']) / base:.2f}")
+    print("ratio smlocal (empty cache) / aws s3 sync = "
+          f"{statistics.median(times['smlocal, empty cache']) / base:.2f}")
 
 
 if __name__ == "__main__":

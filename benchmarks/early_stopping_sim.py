@@ -4,8 +4,8 @@
 
 For each seed, the same curves run without stopping, under the median stopping rule
 (``TrainingJobEarlyStoppingType=Auto``: 40 trials x 30 epochs) and under ASHA (Hyperband,
-MinResource 1, MaxResource 27: 27 trials x 27 epochs), through ``runner.tuning.simulation``. Two curve
-families: the default one (slow learners with a good final value cross fast ones) and a
+MinResource 1, MaxResource 27: 27 trials x 27 epochs), through ``runner.tuning.simulation``. Two
+curve families: the default one (slow learners with a good final value cross fast ones) and a
 rank-preserving one (no crossing; noise only). Prints, per scheduler, the epochs used, the
 share saved, the best final objective with and without, how often the best trial of the
 unstopped run survived, and the mean regret (best with minus best without; 0 is no loss).

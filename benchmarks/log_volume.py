@@ -27,7 +27,8 @@ import yaml
 IMAGE = "smlocal/python:3.11"
 # one line: the service's ContainerEntrypoint allows no line breaks
 PROGRAM = ("import sys; w = sys.stdout.write; pad = 'x' * 70; "
-           "[w(f'step {{i}} loss={{i / 7:.5f}} {{pad}}\\n') for i in range({count})]; sys.stdout.flush()")
+           "[w(f'step {{i}} loss={{i / 7:.5f}} {{pad}}\\n') for i in range({count})]; "
+           "sys.stdout.flush()")
 
 
 def docker_time(stamp: str) -> float:
@@ -38,11 +39,12 @@ def docker_time(stamp: str) -> float:
 def run_docker(count: int) -> tuple[float, float, int]:
     """(container run time, docker logs wall time, lines read)."""
     cid = subprocess.run(["docker", "run", "-d", "--network", "none", IMAGE, "python3", "-c",
-                          PROGRAM.format(count=count)], capture_output=True, text=True, check=True).stdout.strip()
+                          PROGRAM.format(count=count)], capture_output=True, text=True,
+                         check=True).stdout.strip()
     try:
         subprocess.run(["docker", "wait", cid], capture_output=True, check=True)
-        state = json.loads(subprocess.run(["docker", "inspect", cid], capture_output=True, text=True,
-                                          check=True).stdout)[0]["State"]
+        state = json.loads(subprocess.run(["docker", "inspect", cid], capture_output=True,
+                                          text=True, check=True).stdout)[0]["State"]
         ran = docker_time(state["FinishedAt"]) - docker_time(state["StartedAt"])
         started = time.perf_counter()
         logs = subprocess.run(["docker", "logs", "-t", cid], capture_output=True, check=True)
@@ -83,8 +85,8 @@ def run_smlocal(count: int, work: Path) -> tuple[float, dict[str, object], int, 
     home = work / "home"
     cli = [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home)]
     started = time.perf_counter()
-    runner = subprocess.Popen([*cli, "train", str(spec)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True)
+    runner = subprocess.Popen([*cli, "train", str(spec)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
     rss = 0
     while runner.poll() is None:  # the runner's own peak (VmHWM), read until it exits
         rss = max(rss, peak_rss(runner.pid))
@@ -92,7 +94,8 @@ def run_smlocal(count: int, work: Path) -> tuple[float, dict[str, object], int, 
     wall = time.perf_counter() - started
     if runner.returncode != 0:
         sys.exit(f"smlocal train failed: {runner.stderr.read()[-2000:] if runner.stderr else ''}")
-    record = json.loads(subprocess.run([*cli, "describe", name], capture_output=True, text=True, check=True).stdout)
+    record = json.loads(
+        subprocess.run([*cli, "describe", name], capture_output=True, text=True, check=True).stdout)
     stored = sum(f.stat().st_size for f in home.glob("smlocal.db*"))
     return wall, record, rss, stored
 
@@ -107,14 +110,18 @@ def main() -> None:
         wall, record, rss, stored = run_smlocal(count, Path(tmp))
         counted = subprocess.run([sys.executable, "-c", (
             "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); "
-            "print(db.execute('SELECT COUNT(*) FROM logs WHERE job = ?', (sys.argv[2],)).fetchone()[0])"
-        ), os.path.join(tmp, "home", "smlocal.db"), f"log-volume-{count}"], capture_output=True, text=True)
+            "print(db.execute('SELECT COUNT(*) FROM logs WHERE job = ?', "
+            "(sys.argv[2],)).fetchone()[0])"
+        ), os.path.join(tmp, "home", "smlocal.db"), f"log-volume-{count}"],
+                                 capture_output=True, text=True)
     final = {m["MetricName"]: m["Value"] for m in record.get("FinalMetricDataList", [])}  # type: ignore[attr-defined]
     print(f"{count:,} lines of ~100 bytes; the container ran {ran:.1f} s")
     print("| way | wall | lines/s | lines |")
     print("| --- | --- | --- | --- |")
-    print(f"| `docker logs -t` of the ended container | {logs_wall:.1f} s | {logs_lines / logs_wall:,.0f} | {logs_lines:,} |")
-    print(f"| `smlocal train` (whole job) | {wall:.1f} s | {count / wall:,.0f} | {counted.stdout.strip()} stored |")
+    print(f"| `docker logs -t` of the ended container | {logs_wall:.1f} s | "
+          f"{logs_lines / logs_wall:,.0f} | {logs_lines:,} |")
+    print(f"| `smlocal train` (whole job) | {wall:.1f} s | {count / wall:,.0f} | "
+          f"{counted.stdout.strip()} stored |")
     print(f"job wall / container run time: {wall / ran:.2f}; status {record['TrainingJobStatus']}; "
           f"final loss {final.get('loss')} (expected {(count - 1) / 7:.5f}); runner peak RSS "
           f"{rss / 2**20:.0f} MiB; store {stored / 2**20:.0f} MiB")

@@ -19,7 +19,8 @@ from runner.contract.metrics import MetricScraper, compile_definitions
 
 # What SageMaker's own algorithms and the SDK's examples define (four metrics, one log).
 DEFINITIONS = [
-    {"Name": "train:loss", "Regex": r"#quality_metric: host=\S+, epoch=\S+, train loss <loss>=(\S+)"},
+    {"Name": "train:loss",
+     "Regex": r"#quality_metric: host=\S+, epoch=\S+, train loss <loss>=(\S+)"},
     {"Name": "validation:loss", "Regex": r"validation loss=([0-9\.]+)"},
     {"Name": "validation:accuracy", "Regex": r"Validation-accuracy=([0-9\.]+)"},
     {"Name": "epoch", "Regex": r"Epoch\[(\d+)\]"},
@@ -32,14 +33,15 @@ def make_log(count: int, seed: int = 0) -> list[str]:
     for i in range(count):
         kind = rng.random()
         if kind < 0.05:
-            lines.append(f"#quality_metric: host=algo-1, epoch={i}, train loss <loss>={rng.random():.6f}")
+            lines.append(
+                f"#quality_metric: host=algo-1, epoch={i}, train loss <loss>={rng.random():.6f}")
         elif kind < 0.08:
             lines.append(f"Epoch[{i // 100}] Batch [{i}] validation loss={rng.random():.5f}")
         elif kind < 0.10:
             lines.append(f"Epoch[{i // 100}] Validation-accuracy={rng.random():.4f}")
         else:
-            lines.append(f"[2026-12-06 10:{i % 60:02d}:00 INFO 140{i}] batch {i} took {rng.random():.3f}s "
-                         f"(throughput {rng.random() * 1000:.1f} samples/s)")
+            lines.append(f"[2026-12-06 10:{i % 60:02d}:00 INFO 140{i}] batch {i} took "
+                         f"{rng.random():.3f}s (throughput {rng.random() * 1000:.1f} samples/s)")
     return lines
 
 
@@ -106,7 +108,8 @@ def main() -> None:
     print("| --- | --- | --- | --- |")
     for name in ways:
         median = statistics.median(times[name])
-        print(f"| {name} | {median / args.lines * 1e6:.2f} | {median / base:.2f} | {counts[name]:,} |")
+        print(f"| {name} | {median / args.lines * 1e6:.2f} | {median / base:.2f} | "
+              f"{counts[name]:,} |")
     print(f"(a|aa)+$ on 26 'a' and '!': regex package {catastrophic('regex'):.2f} s; "
           f"RE2 on 60 'a' and '!': {catastrophic('re2') * 1e6:.0f} µs")
 

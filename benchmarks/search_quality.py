@@ -100,7 +100,8 @@ def hartmann6(p: Mapping[str, float]) -> float:
     x = [p[f"x{i + 1}"] for i in range(6)]
     total = 0.0
     for alpha, a, q in zip(_H6_ALPHA, _H6_A, _H6_P, strict=True):
-        total -= alpha * math.exp(-sum(aj * (xj - qj) ** 2 for aj, xj, qj in zip(a, x, q, strict=True)))
+        total -= alpha * math.exp(-sum(aj * (xj - qj) ** 2
+                                       for aj, xj, qj in zip(a, x, q, strict=True)))
     return total
 
 
@@ -142,14 +143,16 @@ def run_optuna(name: str, problem: Problem, seed: int, trials: int) -> tuple[lis
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.TPESampler(seed=seed) if name == "tpe" else optuna.samplers.GPSampler(seed=seed)
+    sampler = (optuna.samplers.TPESampler(seed=seed) if name == "tpe"
+               else optuna.samplers.GPSampler(seed=seed))
     study = optuna.create_study(sampler=sampler, direction="minimize")
     best, watch = math.inf, Stopwatch()
     curve: list[float] = []
     for _ in range(trials):
         with watch:
             trial = study.ask()
-            config: Config = {n: trial.suggest_float(n, lo, hi) for n, (lo, hi) in problem.bounds.items()}
+            config: Config = {n: trial.suggest_float(n, lo, hi)
+                              for n, (lo, hi) in problem.bounds.items()}
         value = problem.objective({k: float(v) for k, v in config.items()})
         study.tell(trial, value)
         best = min(best, value)
@@ -187,7 +190,8 @@ def fmt(value: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--trials", default="50,100", help="checkpoints, comma-separated")
     parser.add_argument("--problems", default="branin,hartmann6")
@@ -222,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
                 walls.append(wall * 100 / checkpoints[-1])
                 cpus.append(cpu * 100 / checkpoints[-1])
             for c in checkpoints:
-                regrets.append(fmt(statistics.median(curve[c - 1] - problem.minimum for curve in curves)))
+                regrets.append(
+                    fmt(statistics.median(curve[c - 1] - problem.minimum for curve in curves)))
             times.append(f"{statistics.median(walls):.2f}, {statistics.median(cpus):.2f}")
             print(f"  {sampler} {problem.name}: done", file=sys.stderr, flush=True)
         rows.append([sampler] + regrets + times)

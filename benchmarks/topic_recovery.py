@@ -46,13 +46,15 @@ def best_of(store: Store, tuning_job: str) -> str:
     from runner.tuning.records import trial_views
 
     tstore = TuningStore(store)
-    described = describe_tuning_job(tstore.record(tuning_job), trial_views(store, tstore, tuning_job), time.time())
+    described = describe_tuning_job(tstore.record(tuning_job),
+                                    trial_views(store, tstore, tuning_job), time.time())
     return str(described["BestTrainingJob"]["TrainingJobName"])
 
 
 def baseline(home: Path, work: Path) -> str:
     request = yaml.safe_load((REPO / "examples" / "ntm-training-job.yaml").read_text())
-    request["HyperParameters"] = {"feature_dim": "500", "num_topics": "20", "epochs": "30", "seed": "1"}
+    request["HyperParameters"] = {"feature_dim": "500", "num_topics": "20", "epochs": "30",
+                                  "seed": "1"}
     request["TrainingJobName"] = name = f"ntm-defaults-{int(time.time())}"
     request["OutputDataConfig"]["S3OutputPath"] = f"file://{work}/out"
     for channel in request["InputDataConfig"]:
@@ -61,7 +63,8 @@ def baseline(home: Path, work: Path) -> str:
     request["Local"]["Build"]["Context"] = str(REPO / "algorithms")
     spec = work / "baseline.yaml"
     spec.write_text(yaml.safe_dump(request))
-    subprocess.run([sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), "train", str(spec), "--quiet"],
+    subprocess.run([sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home),
+                    "train", str(spec), "--quiet"],
                    check=True, cwd=REPO)
     return name
 
@@ -69,7 +72,8 @@ def baseline(home: Path, work: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tuning-job", help="score the best trial of this tuning job")
-    parser.add_argument("--no-baseline", action="store_true", help="skip the default-hyperparameter training job")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip the default-hyperparameter training job")
     args = parser.parse_args()
     home = Path(os.environ.get("SMLOCAL_HOME") or REPO / ".smlocal")
     store = Store(home)
@@ -77,7 +81,8 @@ def main() -> None:
     if not args.no_baseline:
         with tempfile.TemporaryDirectory() as tmp:
             job = baseline(home, Path(tmp))
-            rows.append(("NTM defaults (adadelta, lr 0.001, batch 64)", job, score(model_path(store, job))))
+            rows.append(("NTM defaults (adadelta, lr 0.001, batch 64)", job,
+                         score(model_path(store, job))))
     if args.tuning_job:
         job = best_of(store, args.tuning_job)
         hps = store.record(job)["HyperParameters"]

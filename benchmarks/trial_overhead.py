@@ -34,7 +34,9 @@ def build_image(work: Path) -> None:
     (ctx / "train").write_text("#!/bin/sh\nexit 0\n")
     (ctx / "train").chmod(0o755)
     (ctx / "Dockerfile").write_text("FROM smlocal/python:3.11\nCOPY train /usr/local/bin/train\n")
-    subprocess.run([sys.executable, "-m", "runner.interfaces.cli.main", "build", str(ctx), "-t", IMAGE], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "runner.interfaces.cli.main", "build", str(ctx), "-t", IMAGE],
+        check=True, capture_output=True)
 
 
 def write_spec(work: Path, isolated: bool) -> Path:
@@ -64,7 +66,8 @@ def in_process(work: Path, home: Path) -> Callable[[], float]:
 
     def run() -> float:
         start = time.perf_counter()
-        spec = replace(template, request={**template.request, "TrainingJobName": f"i-{uuid.uuid4().hex[:10]}"})
+        spec = replace(template, request={**template.request,
+                                          "TrainingJobName": f"i-{uuid.uuid4().hex[:10]}"})
         trial = TrainingRun(spec, ctx)
         trial.create()
         record = trial.run()
@@ -94,13 +97,17 @@ def main() -> None:
         work = Path(tmp)
         build_image(work)
         home = work / "home"
-        smlocal = [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), "train", "--quiet"]
+        smlocal = [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), "train",
+                   "--quiet"]
         ways = {
-            "docker run --rm --network none": lambda: timed(["docker", "run", "--rm", "--network", "none", IMAGE, "train"]),
+            "docker run --rm --network none": lambda: timed(["docker", "run", "--rm", "--network",
+                                                             "none", IMAGE, "train"]),
             "smlocal train (network isolation)": lambda: timed(
-                [*smlocal, str(write_spec(work, True)), "--name", f"b-{uuid.uuid4().hex[:10]}"], user_env()),
+                [*smlocal, str(write_spec(work, True)), "--name", f"b-{uuid.uuid4().hex[:10]}"],
+                user_env()),
             "smlocal train (bridge network)": lambda: timed(
-                [*smlocal, str(write_spec(work, False)), "--name", f"b-{uuid.uuid4().hex[:10]}"], user_env()),
+                [*smlocal, str(write_spec(work, False)), "--name", f"b-{uuid.uuid4().hex[:10]}"],
+                user_env()),
             "in-process trial (network isolation)": in_process(work, home),
             "python -c pass (interpreter start)": lambda: timed([sys.executable, "-c", "pass"]),
         }

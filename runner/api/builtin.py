@@ -15,14 +15,29 @@ from typing import Any
 from runner.core.problems import Problem, join_path
 from runner.tuning import trial_jobs
 
-ALGORITHMS_DIR = Path(__file__).resolve().parents[2] / "algorithms"
+_PACKAGE = Path(__file__).resolve().parents[1]  # runner/
+_RULES = Path("common", "hyperparameters.py")
+
+
+def _algorithms_dir() -> Path | None:
+    """Where the built-in algorithms are: ``runner/algorithms`` in an installed wheel (setup.py
+    installs the repository's ``algorithms/`` there), else ``algorithms/`` beside the ``runner``
+    package, as in a checkout or an editable install of one."""
+    for candidate in (_PACKAGE / "algorithms", _PACKAGE.parent / "algorithms"):
+        if (candidate / _RULES).is_file():
+            return candidate
+    return None
+
+
+ALGORITHMS_DIR = _algorithms_dir()
 
 
 @functools.cache
 def manifests() -> dict[str, dict[str, Any]]:
-    """Manifests by TrainingImage (empty when the algorithms are not beside the package)."""
+    """Manifests by TrainingImage (empty when the algorithms were not found)."""
     out: dict[str, dict[str, Any]] = {}
-    for path in sorted(ALGORITHMS_DIR.glob("*/manifest.json")):
+    paths = sorted(ALGORITHMS_DIR.glob("*/manifest.json")) if ALGORITHMS_DIR is not None else []
+    for path in paths:
         manifest = json.loads(path.read_text(encoding="utf-8"))
         out[manifest["TrainingImage"]] = manifest
     return out
@@ -34,8 +49,10 @@ def manifest_for(image: Any) -> dict[str, Any] | None:
 
 @functools.cache
 def _hyperparameters_module() -> ModuleType:
-    """algorithms/common/hyperparameters.py, loaded by path: the very code the containers run."""
-    path = ALGORITHMS_DIR / "common" / "hyperparameters.py"
+    """algorithms/common/hyperparameters.py, loaded by path: the very code the containers run.
+    (Only called for a request naming a built-in, so the algorithms were found.)"""
+    assert ALGORITHMS_DIR is not None
+    path = ALGORITHMS_DIR / _RULES
     spec = importlib.util.spec_from_file_location("smlocal_builtin_hyperparameters", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

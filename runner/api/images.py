@@ -19,5 +19,6 @@ def build_images(backend: Backend, build: BuildOptions | None, images: list[str]
 
     for image in images:
         notify(f"building {image} from {build.context}")
-        ensure_image(cast(Any, backend), build.context, image, dockerfile=build.dockerfile,  # Docker's own
+        ensure_image(cast(Any, backend), build.context, image,
+                     dockerfile=build.dockerfile,  # Docker's own
                      build_args=build.build_args, on_log=lambda line: notify(f"  {line}"))

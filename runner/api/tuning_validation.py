@@ -39,7 +39,8 @@ def tuning_cloud_view(request: dict[str, Any]) -> dict[str, Any]:
             view[key] = _definition_view(view[key])
     if isinstance(view.get("TrainingJobDefinitions"), list):
         view["TrainingJobDefinitions"] = [
-            _definition_view(d) if isinstance(d, dict) else d for d in view["TrainingJobDefinitions"]
+            _definition_view(d) if isinstance(d, dict) else d
+            for d in view["TrainingJobDefinitions"]
         ]
     return view
 
@@ -66,7 +67,8 @@ def validate_tuning(
 ) -> list[Problem]:
     request = spec.request
     general = validate_request_cached(
-        request if for_cloud else tuning_cloud_view(request), "CreateHyperParameterTuningJob", cache_dir
+        request if for_cloud else tuning_cloud_view(request), "CreateHyperParameterTuningJob",
+        cache_dir
     )
     specific: list[Problem] = []
     config = request.get(CONFIG)
@@ -76,7 +78,8 @@ def validate_tuning(
     if request.get("TrainingJobDefinition") is None and not request.get("TrainingJobDefinitions"):
         specific.append(Problem("TrainingJobDefinition", "is required (or TrainingJobDefinitions)"))
     if request.get("TrainingJobDefinition") and request.get("TrainingJobDefinitions"):
-        specific.append(Problem("TrainingJobDefinitions", "give TrainingJobDefinition or TrainingJobDefinitions, not both"))
+        specific.append(Problem("TrainingJobDefinitions",
+                                "give TrainingJobDefinition or TrainingJobDefinitions, not both"))
     strategy = config.get("Strategy")
     names: dict[str, str] = {}
     for name, path, definition in definitions:
@@ -85,20 +88,25 @@ def validate_tuning(
         specific += _check_tuning_resources(definition, path, for_cloud)
         if name in names:
             given = isinstance(definition.get("DefinitionName"), str)
-            specific.append(Problem(f"{path}.DefinitionName", f"duplicate definition name {name!r} (also {names[name]})"
-                                    if given else f"is required here: the default name {name!r} is taken by {names[name]}"))
+            specific.append(Problem(f"{path}.DefinitionName",
+                                    f"duplicate definition name {name!r} (also {names[name]})"
+                                    if given else f"is required here: the default name {name!r} is "
+                                                  f"taken by {names[name]}"))
         names.setdefault(name, path)
         algo = definition.get("AlgorithmSpecification")
         image = algo.get("TrainingImage") if isinstance(algo, dict) else None
         image_path = join_path(path, "AlgorithmSpecification.TrainingImage")
         # no engine is asked about an image whose reference is already refused (too long, say)
         explained = any(p.path == image_path for p in (*general, *specific))
-        if (image_check is not None and isinstance(image, str) and image and spec.local.build is None
+        if (image_check is not None and isinstance(image, str) and image
+                and spec.local.build is None
                 and not explained and not image_check(image)):
-            specific.append(Problem(image_path, f"image {image!r} is not in the local Docker engine and no Local.Build is given to build it"))
+            specific.append(Problem(image_path, f"image {image!r} is not in the local Docker "
+                                                "engine and no Local.Build is given to build it"))
     if request.get("Autotune") is not None and not for_cloud:
-        specific.append(Problem("Autotune", "is not supported locally: smlocal runs the request's own HyperParameterTuningJobConfig "
-                                            "(remove Autotune to run it here; --for-cloud accepts it)"))
+        specific.append(Problem("Autotune", "is not supported locally: smlocal runs the request's "
+                                            "own HyperParameterTuningJobConfig (remove Autotune to "
+                                            "run it here; --for-cloud accepts it)"))
     specific += _check_config(config, definitions)
     specific += builtin.tuning_problems(request)
     specific += _check_warm_start(request.get("WarmStartConfig"), parent_exists)
@@ -106,7 +114,8 @@ def validate_tuning(
 
 
 def _check_definition(
-    request: dict[str, Any], config: dict[str, Any], path: str, definition: dict[str, Any], strategy: Any
+    request: dict[str, Any], config: dict[str, Any], path: str, definition: dict[str, Any],
+    strategy: Any
 ) -> list[Problem]:
     problems: list[Problem] = []
     own_ranges = definition.get("HyperParameterRanges")
@@ -120,13 +129,17 @@ def _check_definition(
                                 "is reserved: every trial gets the objective metric's name in it"))
     if space is not None:
         if strategy == "Grid" and not space.is_categorical_only:
-            problems.append(Problem(f"{CONFIG}.Strategy", "Grid search takes CategoricalParameterRanges only"))
+            problems.append(Problem(f"{CONFIG}.Strategy",
+                                    "Grid search takes CategoricalParameterRanges only"))
         for key in sorted(set(static) & set(space.names)):
-            problems.append(Problem(f"{path}.StaticHyperParameters.{key}", "is also a tuned range; a hyperparameter is either static or tuned"))
+            problems.append(
+                Problem(f"{path}.StaticHyperParameters.{key}",
+                        "is also a tuned range; a hyperparameter is either static or tuned"))
         if not space.names:
             problems.append(Problem(ranges_path, "has no range to tune"))
     own_objective = definition.get("TuningObjective")
-    objective_path = f"{path}.TuningObjective" if own_objective else f"{CONFIG}.HyperParameterTuningJobObjective"
+    objective_path = (f"{path}.TuningObjective" if own_objective
+                      else f"{CONFIG}.HyperParameterTuningJobObjective")
     raw_objective = own_objective or config.get("HyperParameterTuningJobObjective")
     metric = raw_objective.get("MetricName") if isinstance(raw_objective, dict) else None
     algo = definition.get("AlgorithmSpecification")
@@ -137,24 +150,35 @@ def _check_definition(
         # (a MetricDefinitions of another type is the service model's to report)
         defined = [d.get("Name") for d in defs or [] if isinstance(d, dict)]
         if metric not in defined:
-            known = ", ".join(n if isinstance(n, str) and n.isprintable() else repr(n) for n in defined) or "none"
-            problems.append(Problem(f"{objective_path}.MetricName", f"{metric!r} is not among the metric definitions of {path}.AlgorithmSpecification.MetricDefinitions (defined: {known})"))
+            known = (", ".join(n if isinstance(n, str) and n.isprintable() else repr(n)
+                               for n in defined) or "none")
+            problems.append(
+                Problem(f"{objective_path}.MetricName",
+                        f"{metric!r} is not among the metric definitions of "
+                        f"{path}.AlgorithmSpecification.MetricDefinitions (defined: {known})"))
     if strategy == "Hyperband":
-        problems += hyperband_problems(config.get("StrategyConfig"), f"{CONFIG}.StrategyConfig", static_hyperparameters=static)
+        problems += hyperband_problems(config.get("StrategyConfig"), f"{CONFIG}.StrategyConfig",
+                                       static_hyperparameters=static)
     return problems
 
 
-def _check_tuning_resources(definition: dict[str, Any], path: str, for_cloud: bool) -> list[Problem]:
+def _check_tuning_resources(
+    definition: dict[str, Any], path: str, for_cloud: bool
+) -> list[Problem]:
     """Each trial's hosts: from ResourceConfig or HyperParameterTuningResourceConfig (its
     first InstanceConfig when it lists several), exactly one of them given."""
-    rc, hptrc = definition.get("ResourceConfig"), definition.get("HyperParameterTuningResourceConfig")
+    rc, hptrc = (definition.get("ResourceConfig"),
+                 definition.get("HyperParameterTuningResourceConfig"))
     hptrc_path = f"{path}.HyperParameterTuningResourceConfig"
     if rc is None and hptrc is None:
-        return [Problem(f"{path}.ResourceConfig", "is required (or HyperParameterTuningResourceConfig)")]
+        return [Problem(f"{path}.ResourceConfig",
+                        "is required (or HyperParameterTuningResourceConfig)")]
     if rc is not None and hptrc is not None:
-        return [Problem(hptrc_path, "give ResourceConfig or HyperParameterTuningResourceConfig, not both")]
+        return [Problem(hptrc_path,
+                        "give ResourceConfig or HyperParameterTuningResourceConfig, not both")]
     if not isinstance(hptrc, dict):
-        return []  # ResourceConfig: checked as a training request's; other types: the service model's
+        # ResourceConfig: checked as a training request's; other types: the service model's
+        return []
     configs = hptrc.get("InstanceConfigs")
     if isinstance(configs, list) and configs:
         return [p for i, c in enumerate(configs) if isinstance(c, dict)
@@ -162,25 +186,39 @@ def _check_tuning_resources(definition: dict[str, Any], path: str, for_cloud: bo
     return check_resources(hptrc, hptrc_path, for_cloud)
 
 
-def _check_config(config: dict[str, Any], definitions: list[tuple[str, str, dict[str, Any]]]) -> list[Problem]:
+def _check_config(
+    config: dict[str, Any], definitions: list[tuple[str, str, dict[str, Any]]]
+) -> list[Problem]:
     problems: list[Problem] = []
     strategy = config.get("Strategy")
     limits = config.get("ResourceLimits")
     if strategy == "Hyperband" and config.get("TrainingJobEarlyStoppingType") == "Auto":
-        problems.append(Problem(f"{CONFIG}.TrainingJobEarlyStoppingType", "must be Off with the Hyperband strategy (Hyperband stops trials itself)"))
-    if strategy in _STRATEGIES and strategy != "Grid" and isinstance(limits, dict) and "MaxNumberOfTrainingJobs" not in limits:
-        problems.append(Problem(f"{CONFIG}.ResourceLimits.MaxNumberOfTrainingJobs", f"is required with the {strategy} strategy (only Grid defaults it to the number of combinations)"))
-    if strategy in _STRATEGIES and strategy != "Hyperband" and config.get("StrategyConfig") is not None:
-        problems.append(Problem(f"{CONFIG}.StrategyConfig", f"is only for the Hyperband strategy (Strategy is {strategy})"))
+        problems.append(
+            Problem(f"{CONFIG}.TrainingJobEarlyStoppingType",
+                    "must be Off with the Hyperband strategy (Hyperband stops trials itself)"))
+    if (strategy in _STRATEGIES and strategy != "Grid" and isinstance(limits, dict)
+            and "MaxNumberOfTrainingJobs" not in limits):
+        problems.append(Problem(f"{CONFIG}.ResourceLimits.MaxNumberOfTrainingJobs",
+                                f"is required with the {strategy} strategy (only Grid defaults it "
+                                "to the number of combinations)"))
+    if (strategy in _STRATEGIES and strategy != "Hyperband"
+            and config.get("StrategyConfig") is not None):
+        problems.append(Problem(f"{CONFIG}.StrategyConfig",
+                                f"is only for the Hyperband strategy (Strategy is {strategy})"))
     criteria = config.get("TuningJobCompletionCriteria")
     if isinstance(criteria, dict):
         not_improving = criteria.get("BestObjectiveNotImproving")
-        patience = not_improving.get("MaxNumberOfTrainingJobsNotImproving") if isinstance(not_improving, dict) else None
+        patience = (not_improving.get("MaxNumberOfTrainingJobsNotImproving")
+                    if isinstance(not_improving, dict) else None)
         if isinstance(patience, int) and patience < 3:
-            problems.append(Problem(f"{CONFIG}.TuningJobCompletionCriteria.BestObjectiveNotImproving.MaxNumberOfTrainingJobsNotImproving", f"must be at least 3 (got {patience})"))
+            problems.append(Problem(f"{CONFIG}.TuningJobCompletionCriteria.BestObjectiveNotImproving"
+                                    ".MaxNumberOfTrainingJobsNotImproving",
+                                    f"must be at least 3 (got {patience})"))
         target = criteria.get("TargetObjectiveMetricValue")
         if isinstance(target, float) and not math.isfinite(target):
-            problems.append(Problem(f"{CONFIG}.TuningJobCompletionCriteria.TargetObjectiveMetricValue", f"must be a finite number (got {target})"))
+            problems.append(
+                Problem(f"{CONFIG}.TuningJobCompletionCriteria.TargetObjectiveMetricValue",
+                        f"must be a finite number (got {target})"))
     return problems
 
 
@@ -189,8 +227,11 @@ def _check_warm_start(warm: Any, parent_exists: ParentCheck | None) -> list[Prob
         return []
     problems = []
     parents = warm.get("ParentHyperParameterTuningJobs")
-    for i, parent in enumerate(parents if isinstance(parents, list) else []):  # else: the service model's
+    # else: the service model's
+    for i, parent in enumerate(parents if isinstance(parents, list) else []):
         name = parent.get("HyperParameterTuningJobName") if isinstance(parent, dict) else None
         if isinstance(name, str) and not parent_exists(name):
-            problems.append(Problem(f"WarmStartConfig.ParentHyperParameterTuningJobs[{i}].HyperParameterTuningJobName", f"no tuning job {name!r} in this store"))
+            problems.append(Problem(
+                f"WarmStartConfig.ParentHyperParameterTuningJobs[{i}].HyperParameterTuningJobName",
+                f"no tuning job {name!r} in this store"))
     return problems

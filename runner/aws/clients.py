@@ -150,5 +150,6 @@ def error_message(exc: BaseException) -> str:
         return f"{code}{' in ' + op if op else ''}: {message}".rstrip(": ")
     name = exc.__class__.__name__
     if name == "NoCredentialsError":
-        return "no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+        return ("no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY)")
     return f"{name}: {exc}"

@@ -69,7 +69,8 @@ def log_batches(events: Iterable[LogEvent]) -> Iterator[list[dict[str, Any]]]:
     first = 0
     for ms, message in sorted(events, key=lambda e: e[0]):
         cost = len(message.encode("utf-8")) + EVENT_OVERHEAD
-        if batch and (len(batch) >= MAX_BATCH_EVENTS or size + cost > MAX_BATCH_BYTES or ms - first > MAX_BATCH_SPAN_MS):
+        if (batch and (len(batch) >= MAX_BATCH_EVENTS or size + cost > MAX_BATCH_BYTES
+                       or ms - first > MAX_BATCH_SPAN_MS)):
             yield batch
             batch, size = [], 0
         if not batch:
@@ -118,7 +119,10 @@ class _Shipper:
     """A thread sending what ``_queue`` collects every ``interval`` seconds, or sooner when
     ``batch_size`` items wait; ``add`` waits (backpressure) when ``max_pending`` wait."""
 
-    def __init__(self, name: str, interval: float, batch_size: int, max_pending: int, warn: Callable[[str], None] | None) -> None:
+    def __init__(
+        self, name: str, interval: float, batch_size: int, max_pending: int,
+        warn: Callable[[str], None] | None
+    ) -> None:
         self._interval = interval
         self._batch_size = batch_size
         self._max_pending = max_pending
@@ -135,7 +139,8 @@ class _Shipper:
 
     def _put(self, items: Sequence[Any]) -> None:
         with self._cond:
-            while len(self._pending) >= self._max_pending and not self._closing and self._thread.is_alive():
+            while (len(self._pending) >= self._max_pending and not self._closing
+                   and self._thread.is_alive()):
                 self._cond.wait(0.5)
             self._pending.extend(items)
             if len(self._pending) >= self._batch_size:
@@ -187,7 +192,8 @@ class LogShipper(_Shipper):
     def start(self) -> None:
         for call, kwargs in (
             (self._client.create_log_group, {"logGroupName": self.group}),
-            (self._client.create_log_stream, {"logGroupName": self.group, "logStreamName": self.stream}),
+            (self._client.create_log_stream,
+             {"logGroupName": self.group, "logStreamName": self.stream}),
         ):
             try:
                 call(**kwargs)
@@ -203,7 +209,8 @@ class LogShipper(_Shipper):
 
     def _send(self, items: list[Any]) -> None:
         for batch in log_batches(items):
-            self._client.put_log_events(logGroupName=self.group, logStreamName=self.stream, logEvents=batch)
+            self._client.put_log_events(logGroupName=self.group, logStreamName=self.stream,
+                                        logEvents=batch)
             self.calls += 1
             self.events_sent += len(batch)
 
@@ -213,7 +220,8 @@ class MetricPublisher(_Shipper):
 
     def __init__(self, client: Any, namespace: str = NAMESPACE, interval: float = 1.0,
                  warn: Callable[[str], None] | None = None) -> None:
-        super().__init__("cloudwatch-metrics", interval, MAX_METRIC_DATA, 20 * MAX_METRIC_DATA, warn)
+        super().__init__("cloudwatch-metrics", interval, MAX_METRIC_DATA, 20 * MAX_METRIC_DATA,
+                         warn)
         self._client = client
         self.namespace = namespace
         self.data_sent = 0
@@ -223,7 +231,8 @@ class MetricPublisher(_Shipper):
 
     def _send(self, items: list[Any]) -> None:
         for batch in metric_batches(items):
-            self._client.put_metric_data(Namespace=self.namespace, MetricData=[d.to_api() for d in batch])
+            self._client.put_metric_data(Namespace=self.namespace,
+                                         MetricData=[d.to_api() for d in batch])
             self.calls += 1
             self.data_sent += len(batch)
 
@@ -254,7 +263,10 @@ def read_stream(client: Any, stream: str, group: str = LOG_GROUP) -> Iterator[tu
         kwargs["nextToken"] = token
 
 
-def print_job_logs(client: Any, job: str, out: Callable[[str], Any], err: Callable[[str], Any], group: str = LOG_GROUP) -> bool:
+def print_job_logs(
+    client: Any, job: str, out: Callable[[str], Any], err: Callable[[str], Any],
+    group: str = LOG_GROUP
+) -> bool:
     """``smlocal logs NAME --cloudwatch``: every event of the job's streams, stream after
     stream; False (and a message on ``err``) when the job has none or CloudWatch says no."""
     try:

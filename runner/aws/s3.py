@@ -33,7 +33,8 @@ def list_objects(client: Any, url: S3Url) -> Iterator[S3Object]:
             for item in page.get("Contents") or []:
                 if item["Key"].endswith("/") and item.get("Size", 0) == 0:
                     continue
-                yield S3Object(item["Key"], int(item.get("Size", 0)), str(item.get("ETag", "")).strip('"'))
+                yield S3Object(item["Key"], int(item.get("Size", 0)),
+                               str(item.get("ETag", "")).strip('"'))
     except Exception as exc:
         raise AwsError(f"cannot list {url}: {error_message(exc)}") from None
 
@@ -79,13 +80,15 @@ def delete_objects(client: Any, bucket: str, keys: Iterable[str]) -> None:
 
 def _delete(client: Any, bucket: str, keys: list[str]) -> None:
     try:
-        answer = client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True})
+        answer = client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys],
+                                                              "Quiet": True})
     except Exception as exc:
         raise AwsError(f"cannot delete from s3://{bucket}: {error_message(exc)}") from None
     errors = answer.get("Errors") or []
     if errors:
         first = errors[0]
-        raise AwsError(f"cannot delete s3://{bucket}/{first.get('Key')}: {first.get('Code')}: {first.get('Message')}")
+        raise AwsError(f"cannot delete s3://{bucket}/{first.get('Key')}: {first.get('Code')}: "
+                       f"{first.get('Message')}")
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,9 @@ def _transfer_managed(client: Any, items: list[Download | Upload], concurrency: 
                 if isinstance(item, Download):
                     item.destination.parent.mkdir(parents=True, exist_ok=True)
                     known = [_KnownSize(item.size)]
-                    jobs.append((item, manager.download(item.bucket, item.key, str(item.destination), subscribers=known)))  # type: ignore[arg-type]
+                    jobs.append((item, manager.download(
+                        item.bucket, item.key, str(item.destination),
+                        subscribers=known)))  # type: ignore[arg-type]
                 else:
                     source = str(item.source) if isinstance(item.source, Path) else item.source
                     jobs.append((item, manager.upload(source, item.bucket, item.key)))

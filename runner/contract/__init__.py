@@ -1,1 +1,2 @@
-"""The container contract: every /opt/ml path, channels, instance types, GPUs, metrics, log lines."""
+"""The container contract: every /opt/ml path, channels, instance types, GPUs, metrics, log
+lines."""

@@ -93,8 +93,8 @@ def safe_relpath(rel: str, channel: str, origin: str) -> str:
         else:
             return "/".join(parts)
     raise ChannelError(
-        f"channel {channel!r}: {origin} {problem}: it would land outside /opt/ml/input/data/{channel}; "
-        "nothing of the channel was written"
+        f"channel {channel!r}: {origin} {problem}: it would land outside "
+        f"/opt/ml/input/data/{channel}; nothing of the channel was written"
     )
 
 
@@ -123,7 +123,8 @@ def parse_manifest(data: bytes, channel: str, where: str) -> tuple[S3Url, list[s
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ChannelError(f"channel {channel!r}: manifest {where} is not JSON: {exc}") from None
-    if not isinstance(doc, list) or not doc or not isinstance(doc[0], dict) or not isinstance(doc[0].get("prefix"), str):
+    if (not isinstance(doc, list) or not doc or not isinstance(doc[0], dict)
+            or not isinstance(doc[0].get("prefix"), str)):
         raise ChannelError(
             f"channel {channel!r}: manifest {where} must be a JSON list starting with "
             '{"prefix": "s3://bucket/prefix/"} followed by keys relative to it'
@@ -135,7 +136,8 @@ def parse_manifest(data: bytes, channel: str, where: str) -> tuple[S3Url, list[s
     entries = doc[1:]
     for i, entry in enumerate(entries):
         if not isinstance(entry, str):
-            raise ChannelError(f"channel {channel!r}: manifest {where}: entry {i + 1} is not a string")
+            raise ChannelError(
+                f"channel {channel!r}: manifest {where}: entry {i + 1} is not a string")
     return prefix, entries
 
 
@@ -157,7 +159,8 @@ def epoch_order(items: Sequence[T], seed: int | None, epoch: int = 0, key: Any =
 
 
 def host_share(
-    channel: ChannelSpec, items: Sequence[T], host_index: int, host_count: int, epoch: int = 0, key: Any = None,
+    channel: ChannelSpec, items: Sequence[T], host_index: int, host_count: int, epoch: int = 0,
+    key: Any = None,
 ) -> list[T]:
     """What one host of ``host_count`` gets of a channel's items (objects, keys, files) in
     ``epoch``: everything (FullyReplicated), or every ``host_count``-th item of the epoch's
@@ -168,7 +171,9 @@ def host_share(
     return ordered[host_index::host_count]
 
 
-def planned_share(channel: ChannelSpec, planned: list[PlannedObject], host_index: int, host_count: int) -> list[PlannedObject]:
+def planned_share(
+    channel: ChannelSpec, planned: list[PlannedObject], host_index: int, host_count: int
+) -> list[PlannedObject]:
     """A File-mode host's share of the planned objects (the first epoch's)."""
     return host_share(channel, planned, host_index, host_count, key=lambda p: p.key)
 
@@ -179,13 +184,15 @@ def check_layout(channel: str, planned: Iterable[PlannedObject]) -> None:
     files: dict[str, str] = {}
     for p in planned:
         if p.relpath in files and files[p.relpath] != p.key:
-            raise ChannelError(f"channel {channel!r}: keys {files[p.relpath]!r} and {p.key!r} both land at {p.relpath!r}")
+            raise ChannelError(f"channel {channel!r}: keys {files[p.relpath]!r} and {p.key!r} both "
+                               f"land at {p.relpath!r}")
         files[p.relpath] = p.key
     for rel, key in files.items():
         parent = posixpath.dirname(rel)
         while parent:
             if parent in files:
                 raise ChannelError(
-                    f"channel {channel!r}: key {files[parent]!r} is a file where key {key!r} needs a folder"
+                    f"channel {channel!r}: key {files[parent]!r} is a file where key {key!r} "
+                    "needs a folder"
                 )
             parent = posixpath.dirname(parent)

@@ -37,11 +37,13 @@ def plan_gpus(selection: str | None, per_instance: int, hosts: list[str], machin
     chosen = device_ids(selection)
     pool = chosen if chosen is not None else machine
     if pool is None or not pool:
-        # unknown (or none: starting the container says what is missing): every host gets the selection
+        # unknown (or none: starting the container says
+        # what is missing): every host gets the selection
         warning = None
         if len(hosts) > 1 and pool is None:
-            warning = ("this machine's GPUs cannot be listed (no nvidia-smi here), so every host gets all of "
-                       "them; give Local.Gpus (or --gpus) to split them between the hosts")
+            warning = ("this machine's GPUs cannot be listed (no nvidia-smi here), so every host "
+                       "gets all of them; give Local.Gpus (or --gpus) to split them "
+                       "between the hosts")
         return GpuPlan({host: selection or "all" for host in hosts}, warning)
     if chosen is None and len(hosts) == 1 and per_instance < 0:
         return GpuPlan({hosts[0]: "all"})
@@ -50,9 +52,11 @@ def plan_gpus(selection: str | None, per_instance: int, hosts: list[str], machin
     if chosen is None and per_instance > 0:
         per = min(per_instance, even)
         if per < per_instance:
-            warning = (f"{instance_type or 'the instance type'} has {per_instance} GPU(s) per host; this machine has "
+            warning = (f"{instance_type or 'the instance type'} has {per_instance} GPU(s) per "
+                       "host; this machine has "
                        f"{len(pool)} for {len(hosts)} host(s), so each host gets {per}")
     if per == 0:
-        raise GpuError(f"{len(pool)} GPU(s) ({','.join(pool)}) for {len(hosts)} hosts: each host needs at least one; "
-                       "run fewer hosts or give more GPUs in Local.Gpus")
-    return GpuPlan({host: ",".join(pool[i * per:(i + 1) * per]) for i, host in enumerate(hosts)}, warning)
+        raise GpuError(f"{len(pool)} GPU(s) ({','.join(pool)}) for {len(hosts)} hosts: each host "
+                       "needs at least one; run fewer hosts or give more GPUs in Local.Gpus")
+    return GpuPlan({host: ",".join(pool[i * per:(i + 1) * per]) for i, host in enumerate(hosts)},
+                   warning)

@@ -49,7 +49,8 @@ _COMPUTE_6I = {
     "8xlarge": (32, 64, 0), "12xlarge": (48, 96, 0), "16xlarge": (64, 128, 0),
     "24xlarge": (96, 192, 0), "32xlarge": (128, 256, 0),
 }
-_COMPUTE_7I = {**{k: v for k, v in _COMPUTE_6I.items() if k != "32xlarge"}, "48xlarge": (192, 384, 0)}
+_COMPUTE_7I = {**{k: v for k, v in _COMPUTE_6I.items() if k != "32xlarge"},
+               "48xlarge": (192, 384, 0)}
 _MEMORY = {
     "large": (2, 16, 0), "xlarge": (4, 32, 0), "2xlarge": (8, 64, 0), "4xlarge": (16, 128, 0),
     "8xlarge": (32, 256, 0), "12xlarge": (48, 384, 0), "16xlarge": (64, 512, 0),

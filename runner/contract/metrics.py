@@ -328,7 +328,8 @@ class MetricScraper:
         disabled = self.disabled
         for definition in self.definitions if definitions is None else definitions:
             literal = definition.pattern.literal  # the common case: not in the line, no search
-            if literal is not None and literal not in line and (not tabbed or literal not in escaped):
+            if (literal is not None and literal not in line
+                    and (not tabbed or literal not in escaped)):
                 continue
             if disabled and definition.name in disabled:
                 continue

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, order=True)
 class Problem:
-    """One thing wrong with a request, e.g. ``Problem("ResourceConfig.InstanceCount", "must be >= 1")``."""
+    """One thing wrong with a request, e.g.
+    ``Problem("ResourceConfig.InstanceCount", "must be >= 1")``."""
 
     path: str
     message: str

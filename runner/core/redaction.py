@@ -34,7 +34,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 def _may_hold_credentials(text: str) -> bool:
     """Every pattern above needs one of these in the text: a cheap first test."""
     low = text.lower()
-    return "akia" in low or "asia" in low or "secret" in low or "token" in low or "x-amz-" in low or "signature=" in low or "@" in low
+    return ("akia" in low or "asia" in low or "secret" in low or "token" in low or "x-amz-" in low
+            or "signature=" in low or "@" in low)
 
 
 class Redactor:
@@ -45,7 +46,8 @@ class Redactor:
         self._secrets = sorted({s for s in secrets if s and len(s) >= 8}, key=len, reverse=True)
 
     def add(self, *secrets: str | None) -> None:
-        self._secrets = sorted(set(self._secrets) | {s for s in secrets if s and len(s) >= 8}, key=len, reverse=True)
+        self._secrets = sorted(set(self._secrets) | {s for s in secrets if s and len(s) >= 8},
+                               key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:

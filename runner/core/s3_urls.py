@@ -20,7 +20,8 @@ class S3Url:
 
     def as_folder(self) -> S3Url:
         """The URL as a folder prefix: ending in ``/`` (empty for the bucket's root)."""
-        return S3Url(self.bucket, self.key if not self.key or self.key.endswith("/") else self.key + "/")
+        return S3Url(self.bucket,
+                     self.key if not self.key or self.key.endswith("/") else self.key + "/")
 
 
 @dataclass(frozen=True)

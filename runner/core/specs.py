@@ -33,7 +33,8 @@ LOCAL_KEY = "Local"
 DEFAULT_GRACE_SECONDS = 120.0
 DEFAULT_ENGINE_WAIT_SECONDS = 60.0  # how long a job waits for a Docker engine that went away
 DEFAULT_MAX_LOG_LINES = 10_000_000  # lines of a job kept in the store (about 2.6 GB)
-_LOCAL_FIELDS = {"Build", "CloudWatch", "EngineWaitSeconds", "Gpus", "MaxLogLines", "StopGracePeriodSeconds"}
+_LOCAL_FIELDS = {"Build", "CloudWatch", "EngineWaitSeconds", "Gpus", "MaxLogLines",
+                 "StopGracePeriodSeconds"}
 _BUILD_FIELDS = {"Context", "Dockerfile", "BuildArgs"}
 _DEVICE_INDEX = re.compile(r"[0-9]+")
 
@@ -120,34 +121,43 @@ def parse_local(raw: Any, base_dir: Path) -> LocalOptions:
     if not isinstance(raw, dict):
         raise SpecError([Problem(LOCAL_KEY, "must be a mapping")])
     for key in sorted(set(raw) - _LOCAL_FIELDS, key=str):
-        problems.append(Problem(f"{LOCAL_KEY}.{key}", f"is not a known field (valid: {', '.join(sorted(_LOCAL_FIELDS))})"))
+        problems.append(
+            Problem(f"{LOCAL_KEY}.{key}",
+                    f"is not a known field (valid: {', '.join(sorted(_LOCAL_FIELDS))})"))
     build = None
     if "Build" in raw:
         build = _parse_build(raw["Build"], base_dir, problems)
     gpus = raw.get("Gpus")
     if gpus is not None:
         gpus = str(gpus).strip()
-        if gpus != "all" and not all(_DEVICE_INDEX.fullmatch(part.strip()) for part in gpus.split(",")):
-            problems.append(Problem(f"{LOCAL_KEY}.Gpus", f"must be 'all' or a comma-separated list of device indexes (got {gpus!r})"))
+        if (gpus != "all"
+                and not all(_DEVICE_INDEX.fullmatch(part.strip()) for part in gpus.split(","))):
+            problems.append(Problem(f"{LOCAL_KEY}.Gpus", "must be 'all' or a comma-separated list "
+                                                         f"of device indexes (got {gpus!r})"))
     grace = _seconds(raw, "StopGracePeriodSeconds", DEFAULT_GRACE_SECONDS, problems)
     engine_wait = _seconds(raw, "EngineWaitSeconds", DEFAULT_ENGINE_WAIT_SECONDS, problems)
     max_lines = raw.get("MaxLogLines", DEFAULT_MAX_LOG_LINES)
     if isinstance(max_lines, bool) or not isinstance(max_lines, int) or max_lines < 0:
-        problems.append(Problem(f"{LOCAL_KEY}.MaxLogLines", f"must be a whole number of lines >= 0 (got {max_lines!r})"))
+        problems.append(Problem(f"{LOCAL_KEY}.MaxLogLines",
+                                f"must be a whole number of lines >= 0 (got {max_lines!r})"))
         max_lines = DEFAULT_MAX_LOG_LINES
     cloudwatch = raw.get("CloudWatch", False)
     if not isinstance(cloudwatch, bool):
-        problems.append(Problem(f"{LOCAL_KEY}.CloudWatch", f"must be true or false (got {cloudwatch!r})"))
+        problems.append(Problem(f"{LOCAL_KEY}.CloudWatch",
+                                f"must be true or false (got {cloudwatch!r})"))
     if problems:
         raise SpecError(problems)
-    return LocalOptions(build=build, gpus=gpus, stop_grace_seconds=grace, cloudwatch=bool(cloudwatch),
+    return LocalOptions(build=build, gpus=gpus, stop_grace_seconds=grace,
+                        cloudwatch=bool(cloudwatch),
                         engine_wait_seconds=engine_wait, max_log_lines=max_lines)
 
 
 def _seconds(raw: dict[str, Any], key: str, default: float, problems: list[Problem]) -> float:
     value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        problems.append(Problem(f"{LOCAL_KEY}.{key}", f"must be a number of seconds >= 0 (got {value!r})"))
+    if (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+            or value < 0):
+        problems.append(Problem(f"{LOCAL_KEY}.{key}",
+                                f"must be a number of seconds >= 0 (got {value!r})"))
         return default
     return float(value)
 
@@ -155,17 +165,23 @@ def _seconds(raw: dict[str, Any], key: str, default: float, problems: list[Probl
 def _parse_build(raw: Any, base_dir: Path, problems: list[Problem]) -> BuildOptions | None:
     path = f"{LOCAL_KEY}.Build"
     if not isinstance(raw, dict):
-        problems.append(Problem(path, "must be a mapping with Context (and optionally Dockerfile, BuildArgs)"))
+        problems.append(
+            Problem(path, "must be a mapping with Context (and optionally Dockerfile, BuildArgs)"))
         return None
     for key in sorted(set(raw) - _BUILD_FIELDS, key=str):
-        problems.append(Problem(f"{path}.{key}", f"is not a known field (valid: {', '.join(sorted(_BUILD_FIELDS))})"))
+        problems.append(
+            Problem(f"{path}.{key}",
+                    f"is not a known field (valid: {', '.join(sorted(_BUILD_FIELDS))})"))
     context = raw.get("Context")
     if not isinstance(context, str) or not context:
-        problems.append(Problem(f"{path}.Context", "is required: the folder to build the image from"))
+        problems.append(Problem(f"{path}.Context",
+                                "is required: the folder to build the image from"))
         return None
     dockerfile = raw.get("Dockerfile", "Dockerfile")
     if not isinstance(dockerfile, str) or not dockerfile.strip():
-        problems.append(Problem(f"{path}.Dockerfile", f"must be the Dockerfile's name in the context, a non-empty string (got {dockerfile!r})"))
+        problems.append(Problem(f"{path}.Dockerfile",
+                                "must be the Dockerfile's name in the context, a non-empty string "
+                                f"(got {dockerfile!r})"))
         return None
     why = path_problem(str(base_dir / context))
     if why is not None:
@@ -178,15 +194,18 @@ def _parse_build(raw: Any, base_dir: Path, problems: list[Problem]) -> BuildOpti
     elif not ctx.is_dir():
         problems.append(Problem(f"{path}.Context", f"is not a folder: {ctx}"))
     elif not (ctx / dockerfile).is_file():
-        problems.append(Problem(f"{path}.Dockerfile", f"no such file in the context: {ctx / dockerfile}"))
+        problems.append(Problem(f"{path}.Dockerfile",
+                                f"no such file in the context: {ctx / dockerfile}"))
     args = raw.get("BuildArgs") or {}
     if not isinstance(args, dict):
         problems.append(Problem(f"{path}.BuildArgs", "must be a mapping of strings"))
         args = {}
     for key, value in args.items():
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            problems.append(Problem(join_path(f"{path}.BuildArgs", str(key)), f"must be a string (got {value!r})"))
-    return BuildOptions(context=ctx, dockerfile=dockerfile, build_args={str(k): str(v) for k, v in args.items()})
+            problems.append(Problem(join_path(f"{path}.BuildArgs", str(key)),
+                                    f"must be a string (got {value!r})"))
+    return BuildOptions(context=ctx, dockerfile=dockerfile,
+                        build_args={str(k): str(v) for k, v in args.items()})
 
 
 def path_problem(text: str) -> str | None:

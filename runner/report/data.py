@@ -97,7 +97,8 @@ def load(store: Store, name: str) -> ReportData:
     if not tstore.exists(name):
         record = store.record(name)
         job = JobRow(1, name, record["TrainingJobStatus"], record, store.metric_series(name),
-                     tuned=dict(sorted((k, _typed(str(v))) for k, v in (record.get("HyperParameters") or {}).items())))
+                     tuned=dict(sorted((k, _typed(str(v)))
+                                       for k, v in (record.get("HyperParameters") or {}).items())))
         return ReportData(name, TRAINING, record, (job,))
     request, _ = tstore.request(name)
     space_of = spaces(request)
@@ -122,7 +123,8 @@ def load(store: Store, name: str) -> ReportData:
             store.metric_series(record["TrainingJobName"]), tuned, ostatus, value,
             Direction(view.objective_type), view.definition, view.current,
         ))
-    objective = trial_jobs.objective(request, trial_jobs.definitions(request)[0][2])  # the first definition's
+    objective = trial_jobs.objective(
+        request, trial_jobs.definitions(request)[0][2])  # the first definition's
     return ReportData(name, TUNING, tstore.record(name), tuple(jobs), tuple(parameters.values()),
                       objective.get("MetricName"), Direction(objective.get("Type", "Minimize")))
 
@@ -172,7 +174,8 @@ def objective_series(data: ReportData) -> ObjectiveSeries:
         if current is None or data.direction.better(job.objective, current):
             current = job.objective
         best.append((job.number, current))
-    return ObjectiveSeries(data.metric or "", data.direction, tuple(points), tuple(best), dict(sorted(omitted.items())))
+    return ObjectiveSeries(data.metric or "", data.direction, tuple(points), tuple(best),
+                           dict(sorted(omitted.items())))
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,8 @@ def learning_curves(data: ReportData) -> tuple[str, dict[str, list[Curve]]]:
     """Every metric series of every training job: (x axis label, {metric: curves}), the
     objective metric first. x is seconds since the job's training start when every series has
     increasing timestamps, else the index of the value."""
-    names = sorted({m for job in data.jobs for m in job.series}, key=lambda m: (m != data.metric, m))
+    names = sorted({m for job in data.jobs for m in job.series},
+                   key=lambda m: (m != data.metric, m))
     elapsed = all(
         all(b[0] > a[0] for a, b in zip(points, points[1:], strict=False))
         for job in data.jobs for points in job.series.values()
@@ -242,7 +246,8 @@ def trial_table(data: ReportData) -> tuple[list[str], list[dict[str, Any]]]:
             row["TrainingJobDefinitionName"] = job.definition
         for m in metrics:
             points = job.series.get(m)
-            row[metric_column[m]] = points[-1][1] if points and math.isfinite(points[-1][1]) else None
+            row[metric_column[m]] = (points[-1][1] if points and math.isfinite(points[-1][1])
+                                     else None)
         rows.append(row)
     return head + hyper + tail + [metric_column[m] for m in metrics], rows
 

@@ -16,9 +16,11 @@ from runner.report.data import (
     ranked,
 )
 
-_CSS = """body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}
+_CSS = """body{font-family:sans-serif;margin:2em;color:#222}\
+table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:90%}th{background:#eee}
-tr.best td{background:#fff3c4}td.num{text-align:right;font-family:monospace}img{max-width:100%;display:block;margin:1em 0}
+tr.best td{background:#fff3c4}td.num{text-align:right;font-family:monospace}\
+img{max-width:100%;display:block;margin:1em 0}
 .note{color:#666}"""
 
 
@@ -50,7 +52,8 @@ def _table(head: list[str], rows: list[tuple[str, list[str]]]) -> str:
     """``rows``: (tr class, cells already escaped as <td> elements)."""
     out = ["<table><thead><tr>", *(f"<th>{e(h)}</th>" for h in head), "</tr></thead><tbody>"]
     for cls, cells in rows:
-        out.append(f'<tr class="{cls}">' + "".join(cells) + "</tr>" if cls else "<tr>" + "".join(cells) + "</tr>")
+        out.append(f'<tr class="{cls}">' + "".join(cells) + "</tr>" if cls
+                   else "<tr>" + "".join(cells) + "</tr>")
     out.append("</tbody></table>")
     return "\n".join(out)
 
@@ -63,19 +66,23 @@ def _td(value: object, numeric: bool = False, title: str | None = None) -> str:
 
 
 def _images(images: dict[str, str]) -> str:
-    return "\n".join(f'<h2>{e(title)}</h2>\n<img src="{e(src)}" alt="{e(title)}">' for src, title in images.items())
+    return "\n".join(f'<h2>{e(title)}</h2>\n<img src="{e(src)}" alt="{e(title)}">'
+                     for src, title in images.items())
 
 
 def render_html(data: ReportData, images: dict[str, str], notes: list[str] | None = None) -> str:
     """The page: a summary, the figures (``images``: relative file name -> title), the table."""
     kind = "Hyperparameter tuning job" if data.kind == TUNING else "Training job"
-    status = data.record.get("HyperParameterTuningJobStatus") or data.record.get("TrainingJobStatus")
+    status = (data.record.get("HyperParameterTuningJobStatus")
+              or data.record.get("TrainingJobStatus"))
     parts = [f"<h1>{e(kind)} {e(data.name)}</h1>", f"<p>Status: <b>{e(status)}</b>"]
     if data.kind == TUNING:
         series = objective_series(data)
         parts[-1] += f" &middot; objective: {e(data.metric)} ({e(data.direction.value)})"
-        counts = ", ".join(f"{n} {e(s)}" for s, n in sorted(Counter(j.status for j in data.jobs).items()))
-        parts[-1] += f" &middot; {len(data.jobs)} training jobs" + (f" ({counts})</p>" if counts else "</p>")
+        counts = ", ".join(f"{n} {e(s)}"
+                           for s, n in sorted(Counter(j.status for j in data.jobs).items()))
+        parts[-1] += (f" &middot; {len(data.jobs)} training jobs"
+                      + (f" ({counts})</p>" if counts else "</p>"))
         best = data.best
         if best is not None:
             tuned = ", ".join(f"{e(k)}={e(fmt_number(v))}" for k, v in best.tuned.items())
@@ -98,8 +105,8 @@ def render_html(data: ReportData, images: dict[str, str], notes: list[str] | Non
 def omitted_note(series: ObjectiveSeries) -> str:
     counts = ", ".join(f"{n} {s}" for s, n in series.omitted.items())
     total = sum(series.omitted.values())
-    return (f"{len(series.points)} of {series.total} training jobs plotted; {total} without a final "
-            f"{series.metric} not plotted ({counts}).")
+    return (f"{len(series.points)} of {series.total} training jobs plotted; {total} without a "
+            f"final {series.metric} not plotted ({counts}).")
 
 
 def _tuning_table(data: ReportData) -> str:
@@ -109,7 +116,8 @@ def _tuning_table(data: ReportData) -> str:
     rows = []
     for job in ranked(data):
         cells = [_td(job.number, True), _td(job.name), _td(job.status), _td(job.objective_status),
-                 _td(job.objective, True), *(_td(job.tuned.get(p.name), True) for p in data.parameters),
+                 _td(job.objective, True),
+                 *(_td(job.tuned.get(p.name), True) for p in data.parameters),
                  _td(fmt_duration(job.elapsed), True),
                  _td(short(job.failure_reason), title=job.failure_reason or None)]
         rows.append(("best" if job is best else "", cells))
@@ -122,13 +130,15 @@ def _training_tables(data: ReportData) -> str:
     parts = ["<h2>Final metrics</h2>"]
     if finals:
         parts.append(_table(["Metric", "Value", "Values reported"],
-                            [("", [_td(n), _td(float(v), True), _td(len(job.series.get(n, [])), True)])
+                            [("", [_td(n), _td(float(v), True),
+                                   _td(len(job.series.get(n, [])), True)])
                              for n, v in finals]))
     else:
         parts.append('<p class="note">No final metrics.</p>')
     info: list[tuple[str, object]] = [
         ("TrainingJobStatus", job.status), ("TrainingStartTime", iso(job.start)),
-        ("TrainingEndTime", iso(job.end)), ("Duration", fmt_duration(job.elapsed)), *job.tuned.items()]
+        ("TrainingEndTime", iso(job.end)), ("Duration", fmt_duration(job.elapsed)),
+        *job.tuned.items()]
     parts.append("<h2>Job</h2>")
     parts.append(_table(["Field", "Value"], [("", [_td(k), _td(v)]) for k, v in info]))
     return "\n".join(parts)

@@ -39,7 +39,8 @@ BEST_COLOUR = "tab:red"
 NO_OBJECTIVE = "#9a9a9a"
 MARKERS = {"Completed": ("o", "tab:blue"), "Stopped": ("v", "tab:orange"), "Failed": ("X", "black"),
            "InProgress": ("s", "tab:gray"), "Stopping": ("s", "tab:gray")}
-LINESTYLES = {"Completed": "-", "Stopped": "--", "Failed": ":", "InProgress": "-.", "Stopping": "-."}
+LINESTYLES = {"Completed": "-", "Stopped": "--", "Failed": ":", "InProgress": "-.",
+              "Stopping": "-."}
 Colour = Any  # a matplotlib colour
 
 
@@ -48,7 +49,8 @@ def draw_all(data: ReportData, out_dir: Path) -> dict[str, str]:
     figures: list[tuple[str, str, Callable[[ReportData], Any]]] = []
     if data.kind == TUNING:
         figures += [("objective.png", "Objective per training job", objective_figure),
-                    ("hyperparameters.png", "Hyperparameters against the objective", hyperparameter_figure)]
+                    ("hyperparameters.png", "Hyperparameters against the objective",
+                     hyperparameter_figure)]
     if any(job.series for job in data.jobs):
         figures.append(("learning_curves.png", "Learning curves", learning_curve_figure))
     if data.kind == TUNING and data.parameters:
@@ -129,7 +131,8 @@ def _colourbar(fig: Any, axes: Any, data: ReportData, scale: tuple[Any, Any] | N
     from matplotlib.cm import ScalarMappable
 
     cmap, norm = scale
-    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, shrink=0.9, pad=0.015, aspect=30)
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, shrink=0.9, pad=0.015,
+                       aspect=30)
     bar.set_label(f"final {data.metric} ({data.direction.value})")
 
 
@@ -177,7 +180,8 @@ def _reverse_log_axis(ax: Any, p: NumericParameter) -> None:
 
     ax.set_xscale("function", functions=(lambda v: -np.log1p(-np.minimum(v, 1 - 1e-12)),
                                          lambda t: -np.expm1(-t)))
-    ticks = [p.minimum] + [1 - 10.0 ** -k for k in range(1, 9) if p.minimum < 1 - 10.0 ** -k <= p.maximum]
+    ticks = ([p.minimum]
+             + [1 - 10.0 ** -k for k in range(1, 9) if p.minimum < 1 - 10.0 ** -k <= p.maximum])
     ax.xaxis.set_major_locator(FixedLocator(ticks))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.6g}"))
 
@@ -200,12 +204,13 @@ def hyperparameter_figure(data: ReportData) -> Any:
     scored = [j for j in data.jobs if j.objective is not None]
     for i, (ax, p) in enumerate(zip(_grid(fig, len(params), ncols), params, strict=True)):
         for status in ("Completed", "Stopped"):
-            xy = [(_x_position(p, j.tuned.get(p.name), j.number), j.objective) for j in scored if j.status == status]
+            xy = [(_x_position(p, j.tuned.get(p.name), j.number), j.objective)
+                  for j in scored if j.status == status]
             xy = [(x, y) for x, y in xy if x is not None]
             if xy:
                 marker, colour = MARKERS[status]
-                ax.scatter([x for x, _ in xy], [y for _, y in xy], marker=marker, color=colour, s=30,
-                           alpha=0.85, label=status)
+                ax.scatter([x for x, _ in xy], [y for _, y in xy], marker=marker, color=colour,
+                           s=30, alpha=0.85, label=status)
         if best is not None:
             x = _x_position(p, best.tuned.get(p.name), best.number)
             if x is not None:
@@ -235,7 +240,8 @@ def hyperparameter_figure(data: ReportData) -> Any:
         ax.grid(alpha=0.3)
         if i == 0 and scored:
             ax.legend(fontsize=8, loc="best")
-    fig.suptitle(f"{data.name}: hyperparameters against final {data.metric} ({data.direction.value})")
+    fig.suptitle(
+        f"{data.name}: hyperparameters against final {data.metric} ({data.direction.value})")
     return fig
 
 
@@ -246,7 +252,8 @@ def learning_curve_figure(data: ReportData) -> Any:
     x_label, curves = learning_curves(data)
     names = list(curves)
     ncols = min(2, len(names))
-    fig = _figure(6.8 * ncols + (1.2 if data.kind == TUNING else 0), 4.2 * math.ceil(len(names) / ncols))
+    fig = _figure(6.8 * ncols + (1.2 if data.kind == TUNING else 0),
+                  4.2 * math.ceil(len(names) / ncols))
     axes = _grid(fig, len(names), ncols)
     scale = objective_colours(data) if data.kind == TUNING else None
     best = data.best if data.kind == TUNING else None
@@ -257,24 +264,28 @@ def learning_curve_figure(data: ReportData) -> Any:
             job = curve.job
             statuses.add(job.status)
             is_best = best is not None and job is best
-            colour = BEST_COLOUR if is_best else (_colour_of(job, scale) if data.kind == TUNING else "tab:blue")
+            colour = (BEST_COLOUR if is_best
+                      else (_colour_of(job, scale) if data.kind == TUNING else "tab:blue"))
             style = LINESTYLES.get(job.status, "-")
             ax.plot(curve.xs, curve.ys, color=colour, ls=style, lw=2.6 if is_best else 1.1,
                     alpha=1.0 if is_best else 0.8, zorder=3 if is_best else 2,
                     marker="." if len(curve.xs) == 1 else None)
             if job.status == "Stopped":
-                ax.plot([curve.xs[-1]], [curve.ys[-1]], marker="x", color=colour, ms=8, mew=2, zorder=4)
+                ax.plot([curve.xs[-1]], [curve.ys[-1]], marker="x", color=colour, ms=8, mew=2,
+                        zorder=4)
             values += curve.ys
         _auto_log_y(ax, values)
         ax.set_title(metric)
         ax.set_xlabel(x_label)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-    handles = [Line2D([], [], color="dimgray", ls=LINESTYLES.get(s, "-"), marker="x" if s == "Stopped" else None,
+    handles = [Line2D([], [], color="dimgray", ls=LINESTYLES.get(s, "-"),
+                      marker="x" if s == "Stopped" else None,
                       label="Stopped (× where it stopped)" if s == "Stopped" else s)
                for s in sorted(statuses)]
     if best is not None:
-        handles.append(Line2D([], [], color=BEST_COLOUR, lw=2.6, label=f"best: #{best.number} {best.name}"))
+        handles.append(Line2D([], [], color=BEST_COLOUR, lw=2.6,
+                              label=f"best: #{best.number} {best.name}"))
     if handles:
         axes[0].legend(handles=handles, fontsize=8, loc="best")
     _colourbar(fig, axes, data, scale)
@@ -304,7 +315,9 @@ def _numeric_ticks(p: NumericParameter) -> tuple[tuple[float, str], ...]:
     return tuple((_unit(p, v), f"{v:.4g}") for v in values)
 
 
-def parallel_coordinates(data: ReportData) -> tuple[list[ParallelAxis], list[tuple[JobRow, list[float]]]]:
+def parallel_coordinates(
+    data: ReportData
+) -> tuple[list[ParallelAxis], list[tuple[JobRow, list[float]]]]:
     """The axes (each hyperparameter in its search range under its scaling, then the objective
     between its lowest and highest value) and each training job's positions on them (NaN: none)."""
     axes = []
@@ -313,7 +326,8 @@ def parallel_coordinates(data: ReportData) -> tuple[list[ParallelAxis], list[tup
             ticks = tuple((_unit(p, v), v) for v in p.values)
             axes.append(ParallelAxis(p.name, ticks))
         else:
-            scaling = {Scaling.LOGARITHMIC: "\n(log)", Scaling.REVERSE_LOGARITHMIC: "\n(reverse log)"}
+            scaling = {Scaling.LOGARITHMIC: "\n(log)",
+                       Scaling.REVERSE_LOGARITHMIC: "\n(reverse log)"}
             axes.append(ParallelAxis(p.name + scaling.get(p.scaling, ""), _numeric_ticks(p)))
     values = [j.objective for j in data.jobs if j.objective is not None]
     lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
@@ -322,7 +336,8 @@ def parallel_coordinates(data: ReportData) -> tuple[list[ParallelAxis], list[tup
     def where(v: float) -> float:
         return (v - lo) / span if span > 0 else 0.5
 
-    axes.append(ParallelAxis(f"final\n{data.metric}", tuple((where(v), f"{v:.4g}") for v in sorted({lo, (lo + hi) / 2, hi}))
+    axes.append(ParallelAxis(f"final\n{data.metric}",
+                             tuple((where(v), f"{v:.4g}") for v in sorted({lo, (lo + hi) / 2, hi}))
                              if values else ()))
     lines = [(j, [_unit(p, j.tuned.get(p.name)) for p in data.parameters]
               + [where(j.objective) if j.objective is not None else math.nan]) for j in data.jobs]
@@ -338,7 +353,8 @@ def parallel_figure(data: ReportData) -> Any:
     xs = list(range(len(axes)))
     # no objective first (underneath), then worst to best, the best last (on top)
     order = sorted(lines, key=lambda jl: (jl[0].objective is not None, jl[0] is best,
-                                          -data.direction.loss(jl[0].objective) if jl[0].objective is not None else 0.0,
+                                          -data.direction.loss(jl[0].objective)
+                                          if jl[0].objective is not None else 0.0,
                                           jl[0].number))
     for job, ys in order:
         if job is best:
@@ -351,7 +367,8 @@ def parallel_figure(data: ReportData) -> Any:
         ax.axvline(x, color="black", lw=0.8, zorder=0)
         for y, text in axis.ticks:
             ax.text(x + 0.03, y, text, fontsize=8, va="center", ha="left", color="#333",
-                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 0.5}, zorder=5)
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 0.5},
+                    zorder=5)
     ax.set_xticks(xs, labels=[a.label for a in axes], fontsize=9)
     ax.set_xlim(-0.2, len(axes) - 0.6)
     ax.set_ylim(-0.06, 1.06)
@@ -363,5 +380,6 @@ def parallel_figure(data: ReportData) -> Any:
     if best is not None or any(j.objective is None for j, _ in lines):
         fig.legend(fontsize=8, loc="outside lower center", ncols=2, frameon=False)
     _colourbar(fig, ax, data, scale)
-    ax.set_title(f"{data.name}: hyperparameters (within their search ranges) and final {data.metric}")
+    ax.set_title(
+        f"{data.name}: hyperparameters (within their search ranges) and final {data.metric}")
     return fig

@@ -72,9 +72,11 @@ def input_shape(operation: str) -> botocore.model.StructureShape:
 
 
 def string_rule(operation: str, member: str) -> dict[str, Any]:
-    """The ``min``, ``max`` and ``pattern`` of a top-level string member of ``operation``'s input."""
+    """The ``min``, ``max`` and ``pattern`` of a top-level string member of ``operation``'s
+    input."""
     metadata = input_shape(operation).members[member].metadata
-    return {"minimum": metadata.get("min"), "maximum": metadata.get("max"), "pattern": metadata.get("pattern")}
+    return {"minimum": metadata.get("min"), "maximum": metadata.get("max"),
+            "pattern": metadata.get("pattern")}
 
 
 def validate_request(params: dict[str, Any], operation: str) -> list[Problem]:

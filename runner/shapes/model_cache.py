@@ -28,8 +28,11 @@ PLACEHOLDER = "smlocal-cached-name"
 _CODE = ("model.py", "patterns.py", "model_cache.py")
 
 
-def validate_request_cached(params: dict[str, Any], operation: str, cache_dir: Path | None) -> list[Problem]:
-    """``runner.shapes.model.validate_request(params, operation)``, remembered under ``cache_dir``."""
+def validate_request_cached(
+    params: dict[str, Any], operation: str, cache_dir: Path | None
+) -> list[Problem]:
+    """``runner.shapes.model.validate_request(params, operation)``, remembered under
+    ``cache_dir``."""
     field = NAME_FIELDS.get(operation)
     name = params.get(field) if field else None
     if cache_dir is None or field is None or not isinstance(name, str):
@@ -49,13 +52,15 @@ def validate_request_cached(params: dict[str, Any], operation: str, cache_dir: P
         from runner.shapes import model as schema
 
         found = [p for p in schema.validate_request(anonymous, operation) if p.path != field]
-        entry = {"problems": [[p.path, p.message] for p in found], "name_rule": schema.string_rule(operation, field)}
+        entry = {"problems": [[p.path, p.message] for p in found],
+                 "name_rule": schema.string_rule(operation, field)}
         _write(path, entry)
     problems = [Problem(str(p), str(m)) for p, m in entry["problems"]]
     rule = entry["name_rule"]
     problems += [
         Problem(field, message)
-        for message in patterns.string_problems(name, minimum=rule["minimum"], maximum=rule["maximum"], pattern=rule["pattern"])
+        for message in patterns.string_problems(name, minimum=rule["minimum"],
+                                                maximum=rule["maximum"], pattern=rule["pattern"])
     ]
     return sorted(set(problems))
 
@@ -77,7 +82,8 @@ def _read(path: Path) -> dict[str, Any] | None:
         entry = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return entry if isinstance(entry, dict) and "problems" in entry and "name_rule" in entry else None
+    return (entry if isinstance(entry, dict) and "problems" in entry and "name_rule" in entry
+            else None)
 
 
 def _write(path: Path, entry: dict[str, Any]) -> None:

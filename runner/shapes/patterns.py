@@ -128,14 +128,18 @@ def count(number: Any, one: str, many: str) -> str:
 
 
 
-def string_problems(value: str, *, minimum: int | None, maximum: int | None, pattern: str | None) -> list[str]:
+def string_problems(
+    value: str, *, minimum: int | None, maximum: int | None, pattern: str | None
+) -> list[str]:
     """What is wrong with ``value`` for a string field with these rules, worded as
     ``runner.shapes.model`` words them."""
     out = []
     if minimum is not None and len(value) < minimum:
-        out.append(f"must be at least {count(minimum, 'character', 'characters')} (got {len(value)})")
+        out.append(f"must be at least {count(minimum, 'character', 'characters')} (got "
+                   f"{len(value)})")
     if maximum is not None and len(value) > maximum:
-        out.append(f"must be at most {count(maximum, 'character', 'characters')} (got {len(value)})")
+        out.append(f"must be at most {count(maximum, 'character', 'characters')} (got "
+                   f"{len(value)})")
     if pattern is not None and not matches(pattern, value):
         hint = ""
         if LINE_BREAKS.search(value) and matches(pattern, LINE_BREAKS.sub(" ", value)):

@@ -92,7 +92,9 @@ def is_terminal(record: dict[str, Any]) -> bool:
     return record.get("TrainingJobStatus") in TERMINAL
 
 
-def final_metric_data(scraper: MetricScraper, series: dict[str, list[tuple[float, float]]]) -> list[dict[str, Any]]:
+def final_metric_data(
+    scraper: MetricScraper, series: dict[str, list[tuple[float, float]]]
+) -> list[dict[str, Any]]:
     """FinalMetricDataList: the last value of each defined metric, in definition order, from
     the stored series (so a resumed job counts the values seen before the resume too)."""
     out = []

@@ -23,7 +23,8 @@ def to_timestamps(node: Any) -> Any:
     """Epoch-second floats under time keys become timezone-aware datetimes, recursively."""
     if isinstance(node, dict):
         return {
-            k: (datetime.fromtimestamp(v, UTC) if k in _TIME_KEYS and isinstance(v, int | float) else to_timestamps(v))
+            k: (datetime.fromtimestamp(v, UTC) if k in _TIME_KEYS and isinstance(v, int | float)
+                else to_timestamps(v))
             for k, v in node.items()
         }
     if isinstance(node, list):
@@ -47,7 +48,8 @@ def describe_training_job(record: dict[str, Any]) -> dict[str, Any]:
 
 def training_job_summary(record: dict[str, Any]) -> dict[str, Any]:
     """An entry of ListTrainingJobs' TrainingJobSummaries."""
-    keys = ("TrainingJobName", "TrainingJobArn", "CreationTime", "TrainingEndTime", "LastModifiedTime", "TrainingJobStatus", "SecondaryStatus")
+    keys = ("TrainingJobName", "TrainingJobArn", "CreationTime", "TrainingEndTime",
+            "LastModifiedTime", "TrainingJobStatus", "SecondaryStatus")
     return cast(dict[str, Any], to_timestamps({k: record[k] for k in keys if k in record}))
 
 

@@ -40,7 +40,8 @@ def snapshot(root: Path) -> Snapshot:
             except OSError:
                 continue
             if stat.S_ISREG(st.st_mode):
-                found[os.path.relpath(full, root).replace(os.sep, "/")] = (st.st_size, st.st_mtime_ns)
+                found[os.path.relpath(full, root).replace(os.sep, "/")] = (
+                    st.st_size, st.st_mtime_ns)
     return found
 
 
@@ -69,8 +70,10 @@ class CheckpointSync:
         try:
             planned = plan_prefix("checkpoints", self.url, objects)
         except ChannelError as exc:
-            raise ChannelError(str(exc).replace("channel 'checkpoints'", f"CheckpointConfig.S3Uri {self.url}")) from None
-        downloads = [s3.Download(p.bucket, p.key, p.size or 0, self.folder / p.relpath) for p in planned]
+            raise ChannelError(str(exc).replace("channel 'checkpoints'",
+                                                f"CheckpointConfig.S3Uri {self.url}")) from None
+        downloads = [s3.Download(p.bucket, p.key, p.size or 0, self.folder / p.relpath)
+                     for p in planned]
         s3.transfer(self._client, downloads=downloads)
         with self._lock:
             self._remote = {p.relpath for p in planned}
@@ -100,7 +103,8 @@ class CheckpointSync:
                 for rel in self._upload(changed):  # skipped: not synced yet
                     now.pop(rel, None)
                 if gone:
-                    s3.delete_objects(self._client, self.url.bucket, [self.url.key + rel for rel in gone])
+                    s3.delete_objects(self._client, self.url.bucket,
+                                      [self.url.key + rel for rel in gone])
             except (AwsError, OSError) as exc:
                 if final:
                     raise AwsError(f"checkpoint sync to {self.url}: {exc}") from None

@@ -62,7 +62,9 @@ def container_spec(
     )
 
 
-def _extra_hosts(host: str, isolated: bool, network: JobNetwork | None, env: dict[str, str]) -> dict[str, str]:
+def _extra_hosts(
+    host: str, isolated: bool, network: JobNetwork | None, env: dict[str, str]
+) -> dict[str, str]:
     if network is not None:
         # every other host by its fixed address: it resolves also once its container ended
         others = {h: ip for h, ip in network.addresses.items() if h != host}

@@ -6,7 +6,9 @@ from runner.contract import paths as files
 from runner.engines.base import ExitStatus, WorkspaceEscape
 
 
-def exit_reason(exit_status: ExitStatus, instance_type: str, host: str | None, tail: list[str]) -> str:
+def exit_reason(
+    exit_status: ExitStatus, instance_type: str, host: str | None, tail: list[str]
+) -> str:
     """Why a container that wrote no /opt/ml/output/failure ended the job (``host``: named
     when the job has several), with as many of its last log lines as fit."""
     if exit_status.outside:  # the platform's doing, not the algorithm's: retryable

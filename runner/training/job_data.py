@@ -56,7 +56,8 @@ STARTED_MARKER = "containers-started"
 
 def uses_s3(request: dict[str, Any]) -> bool:
     """Whether any location of the request is an s3:// one."""
-    uris = [((c.get("DataSource") or {}).get("S3DataSource") or {}).get("S3Uri") for c in request.get("InputDataConfig") or []]
+    uris = [((c.get("DataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
+            for c in request.get("InputDataConfig") or []]
     uris.append((request.get("OutputDataConfig") or {}).get("S3OutputPath"))
     uris.append((request.get("CheckpointConfig") or {}).get("S3Uri"))
     return any(isinstance(u, str) and u.startswith("s3://") for u in uris)
@@ -112,14 +113,17 @@ class JobData:
         request = self.request
         algo = request["AlgorithmSpecification"]
         channels = request.get("InputDataConfig") or []
-        workspace.write_text("input/config/hyperparameters.json", files.hyperparameters_json(request.get("HyperParameters")))
+        workspace.write_text("input/config/hyperparameters.json",
+                             files.hyperparameters_json(request.get("HyperParameters")))
         workspace.write_text(
             "input/config/resourceconfig.json",
-            json.dumps(files.resource_config(request["ResourceConfig"]["InstanceType"], self.hosts, self.host), indent=2),
+            json.dumps(files.resource_config(request["ResourceConfig"]["InstanceType"],
+                                             self.hosts, self.host), indent=2),
         )
         workspace.write_text(
             "input/config/inputdataconfig.json",
-            json.dumps(files.input_data_config(channels, algo.get("TrainingInputMode", "File")), indent=2),
+            json.dumps(files.input_data_config(channels, algo.get("TrainingInputMode", "File")),
+                       indent=2),
         )
         for channel in channel_specs(request):
             if channel.mode == "Pipe":
@@ -128,7 +132,8 @@ class JobData:
                 self.feeders.append(feeder)
             elif channel.is_s3:
                 planned = plan_s3_channel(self._s3(), channel, self.host_index, len(self.hosts))
-                self.staged.append(stage_s3_channel(self._s3(), channel, planned, workspace, self._cache))
+                self.staged.append(stage_s3_channel(self._s3(), channel, planned, workspace,
+                                                    self._cache))
             elif channel.sharded and len(self.hosts) > 1:
                 self._stage_file_share(channel, workspace)
             else:
@@ -196,15 +201,18 @@ class JobData:
         data = workspace.local_folder("input/data")
         for channel in channel_specs(self.request):
             if channel.mode == "Pipe":
-                epochs = [int(m.group(1)) for p in data.iterdir() if (m := re.fullmatch(re.escape(channel.name) + r"_(\d+)", p.name))]
-                self.feeders.append(self._feeder(channel, workspace, first_epoch=max(epochs, default=0)))
+                epochs = [int(m.group(1)) for p in data.iterdir()
+                          if (m := re.fullmatch(re.escape(channel.name) + r"_(\d+)", p.name))]
+                self.feeders.append(self._feeder(channel, workspace,
+                                                 first_epoch=max(epochs, default=0)))
         ckpt = self.request.get("CheckpointConfig")
         if ckpt and ckpt["S3Uri"].startswith("s3://"):
             self.checkpoints = self._checkpoint_sync(ckpt, workspace)
             self.checkpoints.adopt_remote()
 
     def _checkpoint_sync(self, ckpt: dict[str, Any], workspace: Workspace) -> CheckpointSync:
-        return CheckpointSync(self._s3(), parse_s3_url(ckpt["S3Uri"]), workspace.local_folder("checkpoints"),
+        return CheckpointSync(self._s3(), parse_s3_url(ckpt["S3Uri"]),
+                              workspace.local_folder("checkpoints"),
                               on_error=self._warn, shared=len(self.hosts) > 1)
 
     def container_environment(self) -> dict[str, str]:
@@ -261,29 +269,35 @@ class JobData:
 
     # -- Pipe mode ------------------------------------------------------------------------------
     def _feeder(self, channel: ChannelSpec, workspace: Workspace, first_epoch: int) -> PipeFeeder:
-        objects = self._s3_pipe_objects(channel) if channel.is_s3 else self._file_pipe_objects(channel)
+        objects = (self._s3_pipe_objects(channel) if channel.is_s3
+                   else self._file_pipe_objects(channel))
         if not objects:
             what = "S3 objects" if channel.is_s3 else "files"
             raise ChannelError(f"channel {channel.name!r}: no {what} found under {channel.uri}")
         hosts, index = len(self.hosts), self.host_index
 
         def epoch_objects(epoch: int) -> list[PipeObject]:
-            return [obj for _, obj in host_share(channel, objects, index, hosts, epoch, key=lambda o: o[0])]
+            return [obj for _, obj in host_share(channel, objects, index, hosts, epoch,
+                                                 key=lambda o: o[0])]
 
-        return PipeFeeder(workspace, channel.name, epoch_objects, gzip=channel.compression == "Gzip",
-                          record_io=channel.record_wrapper == "RecordIO", first_epoch=first_epoch, on_error=self._on_error)
+        return PipeFeeder(workspace, channel.name, epoch_objects,
+                          gzip=channel.compression == "Gzip",
+                          record_io=channel.record_wrapper == "RecordIO", first_epoch=first_epoch,
+                          on_error=self._on_error)
 
     def _s3_pipe_objects(self, channel: ChannelSpec) -> list[tuple[str, PipeObject]]:
         """Every object of the channel (every host's), with the key it is ordered by."""
         client = self._s3()
         url = parse_s3_url(channel.uri)
         if channel.data_type == "ManifestFile":
-            prefix, entries = parse_manifest(s3.read_object(client, url.bucket, url.key), channel.name, str(url))
+            prefix, entries = parse_manifest(s3.read_object(client, url.bucket, url.key),
+                                             channel.name, str(url))
             keys = [(p.bucket, p.key) for p in plan_manifest(channel.name, prefix, entries)]
         elif channel.data_type == "S3Prefix":
             keys = [(url.bucket, o.key) for o in s3.list_objects(client, url)]
         else:
-            raise ChannelError(f"channel {channel.name!r}: S3DataType {channel.data_type} is not supported locally in Pipe mode")
+            raise ChannelError(f"channel {channel.name!r}: S3DataType {channel.data_type} is not "
+                               "supported locally in Pipe mode")
         return [(f"{bucket}/{key}", _s3_object(client, bucket, key)) for bucket, key in keys]
 
     def _file_pipe_objects(self, channel: ChannelSpec) -> list[tuple[str, PipeObject]]:

@@ -111,7 +111,8 @@ class LogSink:
         if redact is not None:
             entries = [(h, s, t, redact(line)) for h, s, t, line in entries]
         lines = [entry[3] for entry in entries]
-        batch: tuple[list[tuple[str, str, float, str]], list[tuple[str, float, float]]] | None = None
+        batch: tuple[list[tuple[str, str, float, str]], list[tuple[str, float, float]]] | None = (
+            None)
         with self._lock:
             room = len(entries) if self._max_lines is None else self._max_lines - self.line_count
             if room >= len(entries):
@@ -156,12 +157,16 @@ class LogSink:
             self._lock.release()
         self._write(lines, samples)
 
-    def _take_locked(self) -> tuple[list[tuple[str, str, float, str]], list[tuple[str, float, float]]]:
+    def _take_locked(
+        self
+    ) -> tuple[list[tuple[str, str, float, str]], list[tuple[str, float, float]]]:
         lines, samples = self._lines, self._samples
         self._lines, self._samples = [], []
         return lines, samples
 
-    def _write(self, lines: list[tuple[str, str, float, str]], samples: list[tuple[str, float, float]]) -> None:
+    def _write(
+        self, lines: list[tuple[str, str, float, str]], samples: list[tuple[str, float, float]]
+    ) -> None:
         """Store a batch; the caller holds the write lock, released here."""
         try:
             if lines:

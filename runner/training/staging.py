@@ -63,19 +63,25 @@ class StagedChannel:
     bytes: int
 
 
-def plan_s3_channel(client: Any, channel: ChannelSpec, host_index: int = 0, host_count: int = 1) -> list[PlannedObject]:
+def plan_s3_channel(
+    client: Any, channel: ChannelSpec, host_index: int = 0, host_count: int = 1
+) -> list[PlannedObject]:
     """This host's objects of ``channel``, each with its size and ETag; ChannelError when the
     channel is empty or a key would land outside its folder."""
     url = parse_s3_url(channel.uri)
     if channel.data_type == "ManifestFile":
         data = s3.read_object(client, url.bucket, url.key)
         prefix, entries = parse_manifest(data, channel.name, str(url))
-        planned = planned_share(channel, plan_manifest(channel.name, prefix, entries), host_index, host_count)
+        planned = planned_share(channel, plan_manifest(channel.name, prefix, entries), host_index,
+                                host_count)
         planned = _with_sizes(client, planned)
     elif channel.data_type == "S3Prefix":
-        planned = planned_share(channel, plan_prefix(channel.name, url, s3.list_objects(client, url)), host_index, host_count)
+        planned = planned_share(channel,
+                                plan_prefix(channel.name, url, s3.list_objects(client, url)),
+                                host_index, host_count)
     else:
-        raise ChannelError(f"channel {channel.name!r}: S3DataType {channel.data_type} is not supported locally (S3Prefix and ManifestFile are)")
+        raise ChannelError(f"channel {channel.name!r}: S3DataType {channel.data_type} is not "
+                           "supported locally (S3Prefix and ManifestFile are)")
     if not planned:
         raise ChannelError(f"channel {channel.name!r}: no S3 objects found under {channel.uri}")
     check_layout(channel.name, planned)
@@ -100,7 +106,9 @@ def stage_s3_channel(
     for p in planned:
         if not cache.has(p):
             missing.setdefault(cache.path(p), p)
-    downloads = [s3.Download(p.bucket, p.key, p.size or 0, path, p.etag) for path, p in missing.items()]
+    downloads = [s3.Download(p.bucket, p.key, p.size or 0, path, p.etag)
+                 for path, p in missing.items()]
     s3.transfer(client, downloads=downloads, concurrency=concurrency)
     workspace.add_channel_files(channel.name, [(p.relpath, cache.path(p)) for p in planned])
-    return StagedChannel(channel.name, len(planned), len(downloads), sum(p.size or 0 for p in planned))
+    return StagedChannel(channel.name, len(planned), len(downloads),
+                         sum(p.size or 0 for p in planned))

@@ -38,7 +38,8 @@ class Telemetry:
         self.stream = log_stream_name(job, host, started)
         self._warn = warn
         self.logs = LogShipper(clients.logs(), self.stream, warn=self._prefixed("CloudWatch Logs"))
-        self.metrics = MetricPublisher(clients.cloudwatch(), warn=self._prefixed("CloudWatch metrics"))
+        self.metrics = MetricPublisher(clients.cloudwatch(),
+                                       warn=self._prefixed("CloudWatch metrics"))
         self._sampler = sampler
         self._gpus = gpus
         self._sample_seconds = DEFAULT_SAMPLE_SECONDS if sample_seconds is None else sample_seconds
@@ -59,7 +60,8 @@ class Telemetry:
         self.logs.add(ts, line)
 
     def metric(self, sample: MetricSample) -> None:
-        self.metrics.add(Datum(sample.name, sample.value, sample.timestamp, (("TrainingJobName", self.job),)))
+        self.metrics.add(Datum(sample.name, sample.value, sample.timestamp,
+                               (("TrainingJobName", self.job),)))
 
     def watch(self, container_id: str) -> None:
         """Sample instance metrics of the container every few seconds until ``close``."""
@@ -93,7 +95,8 @@ class Telemetry:
 
 
 def start_telemetry(
-    aws: Any, job: str, host: str, started: float, sampler: Any, gpus: str | None, warn: Callable[[str], None]
+    aws: Any, job: str, host: str, started: float, sampler: Any, gpus: str | None,
+    warn: Callable[[str], None]
 ) -> Telemetry | None:
     """A host's CloudWatch shipping, started; None (with a warning) when its log stream
     cannot be created."""
@@ -103,6 +106,7 @@ def start_telemetry(
     except Exception as exc:
         from runner.aws.clients import error_message
 
-        warn(f"CloudWatch is on but the log stream cannot be created, so nothing is shipped: {error_message(exc)}")
+        warn("CloudWatch is on but the log stream cannot be created, so nothing is shipped: "
+             f"{error_message(exc)}")
         return None
     return telemetry

@@ -18,7 +18,8 @@ RETRYABLE_PREFIX = "InternalServerError"
 
 def is_retryable(record: dict[str, Any]) -> bool:
     """A failure of the infrastructure, not of the algorithm (RetryStrategy retries these)."""
-    return record["TrainingJobStatus"] == "Failed" and str(record.get("FailureReason", "")).startswith(RETRYABLE_PREFIX)
+    return (record["TrainingJobStatus"] == "Failed"
+            and str(record.get("FailureReason", "")).startswith(RETRYABLE_PREFIX))
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ def objective_status(view: TrialView) -> str:
     status = view.record["TrainingJobStatus"]
     if status in ("InProgress", "Stopping"):
         return "Pending"
-    if status in ("Completed", "Stopped") and objective_value(view.record, view.objective_metric) is not None:
+    if (status in ("Completed", "Stopped")
+            and objective_value(view.record, view.objective_metric) is not None):
         return "Succeeded"
     return "Failed"
 
@@ -74,7 +76,8 @@ def summary(view: TrialView, tuning_job: str) -> dict[str, Any]:
 
 
 def status_counters(views: Sequence[TrialView]) -> dict[str, int]:
-    counts = {"Completed": 0, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 0, "Stopped": 0}
+    counts = {"Completed": 0, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 0,
+              "Stopped": 0}
     for view in views:
         status = view.record["TrainingJobStatus"]
         if status == "Failed":
@@ -101,12 +104,15 @@ def best(summaries: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
         if metric is None or s["ObjectiveStatus"] != "Succeeded":
             continue
         direction = Direction(metric["Type"])
-        if found is None or direction.better(metric["Value"], found["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]):
+        if found is None or direction.better(
+                metric["Value"], found["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]):
             found = s
     return found
 
 
-def describe_tuning_job(record: dict[str, Any], views: Sequence[TrialView], now: float) -> dict[str, Any]:
+def describe_tuning_job(
+    record: dict[str, Any], views: Sequence[TrialView], now: float
+) -> dict[str, Any]:
     members = output_members("DescribeHyperParameterTuningJob")
     out = {k: v for k, v in record.items() if k in members}
     _name_objectives(out)
@@ -120,10 +126,12 @@ def describe_tuning_job(record: dict[str, Any], views: Sequence[TrialView], now:
     details: dict[str, Any] = {"NumberOfTrainingJobsObjectiveNotImproving": not_improving(current)}
     if record.get("ConvergenceDetectedTime"):
         # epoch seconds in the record; to_timestamps does not know this key
-        details["ConvergenceDetectedTime"] = datetime.fromtimestamp(record["ConvergenceDetectedTime"], UTC)
+        details["ConvergenceDetectedTime"] = datetime.fromtimestamp(
+            record["ConvergenceDetectedTime"], UTC)
     out["TuningJobCompletionDetails"] = details
     end = record.get("HyperParameterTuningEndTime", now)
-    out["ConsumedResources"] = {"RuntimeInSeconds": max(0, int(round(end - record["CreationTime"])))}
+    out["ConsumedResources"] = {"RuntimeInSeconds": max(0,
+                                                        int(round(end - record["CreationTime"])))}
     return dict(to_timestamps(out))
 
 
@@ -185,7 +193,8 @@ def list_trials(
     if sort_by == "FinalObjectiveMetricValue":
         with_value = [s for s in summaries if "FinalHyperParameterTuningJobObjectiveMetric" in s]
         without = [s for s in summaries if "FinalHyperParameterTuningJobObjectiveMetric" not in s]
-        with_value.sort(key=lambda s: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"], reverse=reverse)
+        with_value.sort(key=lambda s: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"],
+                        reverse=reverse)
         summaries = with_value + without
     else:
         summaries.sort(key=_SORT_KEYS[sort_by], reverse=reverse)

@@ -43,7 +43,8 @@ def make_plans(request: dict[str, Any]) -> list[Plan]:
     limits = config.get("ResourceLimits") or {}
     plans = []
     for name, path, definition in trial_jobs.definitions(request):
-        space, problems = parse_ranges(trial_jobs.parameter_ranges(request, definition), f"{path}.HyperParameterRanges")
+        space, problems = parse_ranges(trial_jobs.parameter_ranges(request, definition),
+                                       f"{path}.HyperParameterRanges")
         assert space is not None and not problems, problems
         objective = trial_jobs.objective(request, definition)
         direction = Direction(objective.get("Type", "Minimize"))
@@ -60,7 +61,8 @@ def make_plans(request: dict[str, Any]) -> list[Plan]:
             seed=seed_of(request), max_jobs=limits.get("MaxNumberOfTrainingJobs"),
             config=config.get("StrategyConfig") or {},
         )
-        plans.append(Plan(name, path, definition, space, strategy, direction, objective["MetricName"], scheduler))
+        plans.append(Plan(name, path, definition, space, strategy, direction,
+                          objective["MetricName"], scheduler))
     return plans
 
 

@@ -38,8 +38,8 @@ def trial_views(store: Store, tstore: TuningStore, name: str) -> list[TrialView]
                 continue  # suggested, not created yet
             views.append(TrialView(
                 definition=row.definition, tuned=space.format(row.config), record=record,
-                objective_metric=objective["MetricName"], objective_type=objective.get("Type", "Minimize"),
-                current=job == row.job_name,
+                objective_metric=objective["MetricName"],
+                objective_type=objective.get("Type", "Minimize"), current=job == row.job_name,
             ))
     return views
 
@@ -57,7 +57,8 @@ def warm_start_trials(store: Store, tstore: TuningStore, warm_start: dict[str, A
     for parent in warm_start.get("ParentHyperParameterTuningJobs") or []:
         for view in trial_views(store, tstore, parent["HyperParameterTuningJobName"]):
             value = objective_value(view.record, view.objective_metric)
-            if not view.current or value is None or view.record["TrainingJobStatus"] not in ("Completed", "Stopped"):
+            if (not view.current or value is None
+                    or view.record["TrainingJobStatus"] not in ("Completed", "Stopped")):
                 continue
             try:
                 config = space.parse({k: v for k, v in view.tuned.items() if k in space.names})

@@ -290,7 +290,9 @@ def _number(
             problems.append(Problem(field_path, f"must be an integer, got {raw!r}"))
             return None
         if len(text.lstrip("+-").lstrip("0")) > 16 or abs(int(text)) > MAX_INTEGER:
-            problems.append(Problem(field_path, f"must be between -{MAX_INTEGER} and {MAX_INTEGER} (2**53), got {raw!r}"))
+            problems.append(
+                Problem(field_path,
+                        f"must be between -{MAX_INTEGER} and {MAX_INTEGER} (2**53), got {raw!r}"))
             return None
         return float(int(text))
     try:
@@ -331,7 +333,8 @@ def _numeric(
         )
     elif not math.isfinite(hi - lo):
         problems.append(
-            Problem(max_path, "is too far from MinValue: MaxValue - MinValue must be a finite number")
+            Problem(max_path,
+                    "is too far from MinValue: MaxValue - MinValue must be a finite number")
         )
     if scaling is Scaling.LOGARITHMIC and lo <= 0:
         problems.append(Problem(min_path, "must be greater than 0 for Logarithmic scaling"))

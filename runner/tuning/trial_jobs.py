@@ -10,7 +10,8 @@ OBJECTIVE_HYPERPARAMETER = "_tuning_objective_metric"
 SINGLE_DEFINITION = "training-job-definition"
 # Fields of a HyperParameterTrainingJobDefinition that a CreateTrainingJob request takes as is.
 _PASSED_THROUGH = (
-    "RoleArn", "InputDataConfig", "VpcConfig", "OutputDataConfig", "ResourceConfig", "StoppingCondition",
+    "RoleArn", "InputDataConfig", "VpcConfig", "OutputDataConfig", "ResourceConfig",
+    "StoppingCondition",
     "EnableNetworkIsolation", "EnableInterContainerTrafficEncryption", "EnableManagedSpotTraining",
     "RetryStrategy", "Environment",
 )
@@ -46,7 +47,8 @@ def _config(request: dict[str, Any]) -> dict[str, Any]:
 def objective(request: dict[str, Any], definition: dict[str, Any]) -> dict[str, Any]:
     """The definition's TuningObjective, else the job's HyperParameterTuningJobObjective
     ({} when neither is a mapping)."""
-    obj = definition.get("TuningObjective") or _config(request).get("HyperParameterTuningJobObjective")
+    obj = (definition.get("TuningObjective")
+           or _config(request).get("HyperParameterTuningJobObjective"))
     return dict(obj) if isinstance(obj, dict) else {}
 
 
@@ -71,7 +73,8 @@ def trial_request(
     the tuned values and ``_tuning_objective_metric``."""
     out: dict[str, Any] = {"TrainingJobName": job_name}
     algo = definition.get("AlgorithmSpecification") or {}
-    out["AlgorithmSpecification"] = {k: copy.deepcopy(algo[k]) for k in _ALGORITHM_FIELDS if k in algo}
+    out["AlgorithmSpecification"] = {k: copy.deepcopy(algo[k])
+                                     for k in _ALGORITHM_FIELDS if k in algo}
     hyperparameters = dict(definition.get("StaticHyperParameters") or {})
     hyperparameters.update(tuned)
     hyperparameters[OBJECTIVE_HYPERPARAMETER] = objective(request, definition).get("MetricName", "")
@@ -95,7 +98,8 @@ def _resource_config(hptrc: dict[str, Any]) -> dict[str, Any]:
     if not itype and hptrc.get("InstanceConfigs"):
         first = hptrc["InstanceConfigs"][0]
         itype, count = first.get("InstanceType"), first.get("InstanceCount", 1)
-        volume = first.get("VolumeSizeInGB", volume)  # each InstanceConfig carries its own (required)
+        # each InstanceConfig carries its own (required)
+        volume = first.get("VolumeSizeInGB", volume)
     out = {"InstanceType": itype, "InstanceCount": count, "VolumeSizeInGB": volume}
     if hptrc.get("VolumeKmsKeyId"):
         out["VolumeKmsKeyId"] = hptrc["VolumeKmsKeyId"]

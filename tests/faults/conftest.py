@@ -46,14 +46,16 @@ class Engine:
         raise AssertionError("dockerd did not stop")
 
     def start(self) -> None:
-        subprocess.run(["bash", str(ROOT / "containers" / "ensure-docker.sh")], check=True, timeout=120)
+        subprocess.run(["bash", str(ROOT / "containers" / "ensure-docker.sh")], check=True,
+                       timeout=120)
 
 
 @pytest.fixture
 def engine() -> Iterator[Engine]:
     e = Engine()
     if e.pid() is None:
-        pytest.skip("the Docker engine was not started by containers/ensure-docker.sh: not stopping it")
+        pytest.skip(
+            "the Docker engine was not started by containers/ensure-docker.sh: not stopping it")
     yield e
     if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0:
         e.start()  # whatever the test did, the engine runs again after it

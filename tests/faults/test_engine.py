@@ -47,7 +47,8 @@ def cli(home: Path, *args: str) -> list[str]:
 def wait_for_line(home: Path, name: str, marker: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        out = subprocess.run(cli(home, "logs", name), capture_output=True, text=True, check=False).stdout
+        out = subprocess.run(cli(home, "logs", name), capture_output=True, text=True,
+                             check=False).stdout
         if marker in out:
             return
         time.sleep(0.3)
@@ -81,16 +82,22 @@ def test_engine_restarted_mid_job_fails_it_truthfully(tmp_path: Path, engine: En
     assert "Traceback" not in err and "internal error" not in err, err
     record = describe(home, "fault-restart")
     assert record["TrainingJobStatus"] == "Failed"
-    assert record["FailureReason"].startswith("InternalServerError: the container "), record["FailureReason"]
-    assert f"FailureReason: {record['FailureReason'].splitlines()[0]}" in err  # the CLI says what the record says
-    assert (tmp_path / "out" / "fault-restart" / "output" / "model.tar.gz").is_file()  # as for any failure
+    assert record["FailureReason"].startswith(
+        "InternalServerError: the container "), record["FailureReason"]
+    # the CLI says what the record says
+    assert f"FailureReason: {record['FailureReason'].splitlines()[0]}" in err
+    # as for any failure
+    assert (tmp_path / "out" / "fault-restart" / "output" / "model.tar.gz").is_file()
     assert leftovers("fault-restart") == []
 
 
-def test_an_engine_that_stays_away_ends_the_job_after_its_wait(tmp_path: Path, engine: Engine) -> None:
+def test_an_engine_that_stays_away_ends_the_job_after_its_wait(
+    tmp_path: Path, engine: Engine
+) -> None:
     home = tmp_path / "home"
     job = write_job(tmp_path, "fault-gone", EngineWaitSeconds=3)
-    runner = subprocess.Popen(cli(home, "train", str(job)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    runner = subprocess.Popen(cli(home, "train", str(job)), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
     try:
         wait_for_line(home, "fault-gone", "PROBE_SLEEPING")
         stopped = threading.Event()
@@ -106,15 +113,16 @@ def test_an_engine_that_stays_away_ends_the_job_after_its_wait(tmp_path: Path, e
     assert record["TrainingJobStatus"] == "Failed"
     reason = record["FailureReason"]
     assert reason.startswith("InternalServerError: "), reason
-    assert "did not come back within 3 s" in reason or "ended while the Docker engine was away" in reason
+    assert ("did not come back within 3 s" in reason
+            or "ended while the Docker engine was away" in reason)
     for cid in leftovers("fault-gone"):  # the engine was away: the runner could not remove it
         assert cid[:12] in err
         subprocess.run(["docker", "rm", "-f", cid], capture_output=True, check=False)
 
 
 def trial_containers(tuning_job: str) -> list[str]:
-    out = subprocess.run(["docker", "ps", "-q", "--filter", f"name={tuning_job}-"], capture_output=True,
-                         text=True, check=False).stdout
+    out = subprocess.run(["docker", "ps", "-q", "--filter", f"name={tuning_job}-"],
+                         capture_output=True, text=True, check=False).stdout
     return out.split()
 
 
@@ -141,9 +149,11 @@ def test_engine_restarted_mid_tuning_retries_the_trial(tmp_path: Path, engine: E
         runner.kill()
     assert "Traceback" not in err and "internal error" not in err, err
     trials = json.loads(subprocess.run(cli(home, "trials", "fault-tune", "--output", "json"),
-                                       capture_output=True, text=True, check=True).stdout)["TrainingJobSummaries"]
+                                       capture_output=True, text=True,
+                                       check=True).stdout)["TrainingJobSummaries"]
     failed = [t for t in trials if t["TrainingJobStatus"] == "Failed"]
-    assert len(failed) == 1 and failed[0]["FailureReason"].startswith("InternalServerError: "), trials
+    assert (len(failed) == 1
+            and failed[0]["FailureReason"].startswith("InternalServerError: ")), trials
     record = describe(home, "fault-tune")
     assert record["TrainingJobStatusCounters"]["RetryableError"] == 1, record
     assert record["TrainingJobStatusCounters"]["Completed"] == 2, record

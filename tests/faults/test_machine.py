@@ -28,7 +28,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     subprocess.run(["umount", str(folder)], capture_output=True, check=False)
 
 
-def test_a_full_output_disk_fails_the_job_and_leaves_no_partial_archive(tmp_path: Path, small_disk: Path) -> None:
+def test_a_full_output_disk_fails_the_job_and_leaves_no_partial_archive(
+    tmp_path: Path, small_disk: Path
+) -> None:
     job = write_job(tmp_path, "fault-disk")
     request = yaml.safe_load(job.read_text())
     request["AlgorithmSpecification"]["ContainerEntrypoint"] = [
@@ -36,12 +38,14 @@ def test_a_full_output_disk_fails_the_job_and_leaves_no_partial_archive(tmp_path
     ]
     job.write_text(yaml.safe_dump(request))
     home = tmp_path / "home"
-    result = subprocess.run(cli(home, "train", str(job)), capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(cli(home, "train", str(job)), capture_output=True, text=True,
+                            timeout=120, check=False)
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     record = describe(home, "fault-disk")
     assert record["TrainingJobStatus"] == "Failed"
-    assert record["FailureReason"].startswith("ClientError: could not write the model artifacts"), record
+    assert record["FailureReason"].startswith(
+        "ClientError: could not write the model artifacts"), record
     assert "No space left on device" in record["FailureReason"]
     assert [p.name for p in small_disk.rglob("*.tmp")] == []
     assert leftovers("fault-disk") == []
@@ -53,7 +57,8 @@ def test_two_runners_racing_to_resume_one_job(tmp_path: Path) -> None:
     request = yaml.safe_load(job.read_text())
     request["HyperParameters"]["seconds"] = "4"
     job.write_text(yaml.safe_dump(request))
-    first = subprocess.Popen(cli(home, "train", str(job)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(cli(home, "train", str(job)), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
     try:
         wait_for_line(home, "fault-race", "PROBE_SLEEPING")
         first.kill()  # SIGKILL: the container outlives its runner
@@ -71,7 +76,8 @@ def test_two_runners_racing_to_resume_one_job(tmp_path: Path) -> None:
     refused = next(err for code, err in outcomes if code == 2)
     assert "being run by another smlocal process" in refused
     assert describe(home, "fault-race")["TrainingJobStatus"] == "Completed"
-    logs = subprocess.run(cli(home, "logs", "fault-race"), capture_output=True, text=True, check=True).stdout
+    logs = subprocess.run(cli(home, "logs", "fault-race"), capture_output=True, text=True,
+                          check=True).stdout
     assert logs.count("PROBE_REPORT") == 1
     assert leftovers("fault-race") == []
 
@@ -83,7 +89,8 @@ def test_a_50_mb_line_without_a_line_end(tmp_path: Path) -> None:
     request["AlgorithmSpecification"]["ContainerEntrypoint"] = [
         "python3", "-c", "import sys; sys.stdout.write('x' * 50_000_000 + ' loss=0.5')",
     ]
-    request["AlgorithmSpecification"]["MetricDefinitions"] = [{"Name": "loss", "Regex": r"loss=(\S+)"}]
+    request["AlgorithmSpecification"]["MetricDefinitions"] = [{"Name": "loss",
+                                                               "Regex": r"loss=(\S+)"}]
     job.write_text(yaml.safe_dump(request))
     started = time.monotonic()
     result = subprocess.run(cli(home, "train", str(job), "--quiet"), capture_output=True, text=True,
@@ -92,7 +99,8 @@ def test_a_50_mb_line_without_a_line_end(tmp_path: Path) -> None:
     assert time.monotonic() - started < 120
     record = describe(home, "fault-longline")
     assert record["FinalMetricDataList"][0]["Value"] == 0.5
-    logs = subprocess.run(cli(home, "logs", "fault-longline"), capture_output=True, text=True, check=True).stdout
+    logs = subprocess.run(cli(home, "logs", "fault-longline"), capture_output=True, text=True,
+                          check=True).stdout
     pieces = logs.splitlines()
     assert sum(len(p) for p in pieces) == 50_000_000 + len(" loss=0.5")
     assert max(len(p) for p in pieces) <= 256 * 1024  # stored in bounded pieces

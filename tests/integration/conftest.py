@@ -34,8 +34,8 @@ def docker_client() -> Any:
 @pytest.fixture(autouse=True)
 def no_container_left(docker_client: Any, tmp_path: Path) -> Iterator[None]:
     """Whatever a test ran (in-process or through the CLI, both with the store at
-    tmp_path/home), it leaves no container (nor network) behind. Only this test's containers are looked at:
-    other runs on the same engine are none of its business."""
+    tmp_path/home), it leaves no container (nor network) behind. Only this test's containers are
+    looked at: other runs on the same engine are none of its business."""
     scope = DockerBackend(tmp_path / "home", docker_client).scope
     yield
     left = docker_client.containers.list(all=True, filters={"label": f"smlocal.scope={scope}"})
@@ -79,7 +79,9 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
-def probe_request(tmp_path: Path, name: str, hyperparameters: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
+def probe_request(
+    tmp_path: Path, name: str, hyperparameters: dict[str, str] | None = None, **extra: Any
+) -> dict[str, Any]:
     request: dict[str, Any] = {
         "TrainingJobName": name,
         "AlgorithmSpecification": {"TrainingImage": PROBE, "TrainingInputMode": "File"},
@@ -104,8 +106,10 @@ def run_job(
     request: dict[str, Any], store: Store, backend: DockerBackend, test_label: str, tmp_path: Path,
     local: LocalOptions | None = None,
 ) -> TrainingRun:
-    spec = Spec(request=request, local=local or LocalOptions(stop_grace_seconds=5), base_dir=tmp_path)
-    run = TrainingRun(spec, RunContext(store=store, backend=backend, extra_labels={"smlocal.test": test_label}))
+    spec = Spec(request=request, local=local or LocalOptions(stop_grace_seconds=5),
+                base_dir=tmp_path)
+    run = TrainingRun(spec, RunContext(store=store, backend=backend,
+                                       extra_labels={"smlocal.test": test_label}))
     run.create()
     run.run()
     return run

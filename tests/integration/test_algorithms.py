@@ -34,8 +34,10 @@ TORCH_BASE = "smlocal/torch:2.13.0"
 
 def smlocal(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run([sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), *args],
-                          capture_output=True, text=True, timeout=timeout, check=False, cwd=REPO, env=env)
+    return subprocess.run([sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home),
+                           *args],
+                          capture_output=True, text=True, timeout=timeout, check=False, cwd=REPO,
+                          env=env)
 
 
 def manifest(name: str) -> dict[str, Any]:
@@ -44,13 +46,14 @@ def manifest(name: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> None:
-    if subprocess.run(["docker", "image", "inspect", TORCH_BASE], capture_output=True, check=False).returncode != 0:
+    if (subprocess.run(["docker", "image", "inspect", TORCH_BASE], capture_output=True,
+                       check=False).returncode != 0):
         pytest.skip(f"{TORCH_BASE} is missing: run containers/torch/wheels.sh and "
                     f".venv/bin/smlocal build containers/torch -t {TORCH_BASE}")
     home = tmp_path_factory.mktemp("build-home")
     for name in ("ntm", "mlp"):
-        result = smlocal(home, "build", str(ALGORITHMS), "-f", f"{name}/Dockerfile", "-t", manifest(name)["TrainingImage"],
-                         timeout=600)
+        result = smlocal(home, "build", str(ALGORITHMS), "-f", f"{name}/Dockerfile", "-t",
+                         manifest(name)["TrainingImage"], timeout=600)
         assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -120,8 +123,8 @@ def mlp_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-NTM_HPS = {"feature_dim": "40", "num_topics": "4", "epochs": "10", "optimizer": "adam", "learning_rate": "0.05",
-           "mini_batch_size": "32", "seed": "1"}
+NTM_HPS = {"feature_dim": "40", "num_topics": "4", "epochs": "10", "optimizer": "adam",
+           "learning_rate": "0.05", "mini_batch_size": "32", "seed": "1"}
 
 
 def test_ntm_job_completes_with_the_objective(tmp_path: Path, images: None, ntm_data: Path) -> None:
@@ -135,7 +138,8 @@ def test_ntm_job_completes_with_the_objective(tmp_path: Path, images: None, ntm_
     metrics = final_metrics(described)
     objective = manifest("ntm")["TuningObjective"]["MetricName"]
     assert objective in metrics
-    assert {"train:total_loss", "validation:recons_loss", "validation:kl_loss", "test:total_loss"} <= set(metrics)
+    assert ({"train:total_loss", "validation:recons_loss", "validation:kl_loss", "test:total_loss"}
+            <= set(metrics))
     assert metrics["validation:total_loss"] == pytest.approx(
         metrics["validation:recons_loss"] + metrics["validation:kl_loss"], abs=1e-3)
     files = model_files(tmp_path, "it-ntm")
@@ -145,7 +149,8 @@ def test_ntm_job_completes_with_the_objective(tmp_path: Path, images: None, ntm_
     recovery = subprocess.run([sys.executable, str(ALGORITHMS / "ntm" / "topics.py"),
                                str(tmp_path / "out" / "it-ntm" / "output" / "model.tar.gz"),
                                str(ntm_data / "truth" / "topic_word.npy")],
-                              capture_output=True, text=True, check=False, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+                              capture_output=True, text=True, check=False,
+                              env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     assert recovery.returncode == 0 and "topic_recovery_cosine=" in recovery.stdout
     no_containers_left("it-ntm")
 
@@ -153,8 +158,8 @@ def test_ntm_job_completes_with_the_objective(tmp_path: Path, images: None, ntm_
 def test_mlp_job_completes_with_the_objective(tmp_path: Path, images: None, mlp_data: Path) -> None:
     home = tmp_path / "home"
     chans = {ch: mlp_data / ch for ch in ("train", "validation", "test")}
-    hps = {"num_classes": "3", "hidden_units": "16", "epochs": "8", "learning_rate": "0.01", "seed": "1",
-           "early_stopping_patience": "3"}
+    hps = {"num_classes": "3", "hidden_units": "16", "epochs": "8", "learning_rate": "0.01",
+           "seed": "1", "early_stopping_patience": "3"}
     spec = request(tmp_path, "mlp", "it-mlp", hps, chans)
     result = smlocal(home, "train", str(spec))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -167,20 +172,26 @@ def test_mlp_job_completes_with_the_objective(tmp_path: Path, images: None, mlp_
     no_containers_left("it-mlp")
 
 
-def test_bad_hyperparameters_are_refused_before_any_container(tmp_path: Path, images: None, ntm_data: Path) -> None:
+def test_bad_hyperparameters_are_refused_before_any_container(
+    tmp_path: Path, images: None, ntm_data: Path
+) -> None:
     home = tmp_path / "home"
     hps = {k: v for k, v in NTM_HPS.items() if k != "num_topics"}
-    spec = request(tmp_path, "ntm", "it-ntm-refused", {**hps, "optimizer": "lbfgs"}, {"train": ntm_data / "train"})
+    spec = request(tmp_path, "ntm", "it-ntm-refused", {**hps, "optimizer": "lbfgs"},
+                   {"train": ntm_data / "train"})
     result = smlocal(home, "train", str(spec))
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "HyperParameters.num_topics: is required",
-        "HyperParameters.optimizer: must be one of sgd, adam, adagrad, adadelta, rmsprop (got 'lbfgs')",
+        "HyperParameters.optimizer: must be one of sgd, adam, adagrad, adadelta, rmsprop "
+        "(got 'lbfgs')",
     ]
     assert smlocal(home, "describe", "it-ntm-refused").returncode == 2  # no job was created
 
 
-def test_bad_hyperparameters_fail_the_job_with_a_client_error(tmp_path: Path, images: None, ntm_data: Path) -> None:
+def test_bad_hyperparameters_fail_the_job_with_a_client_error(
+    tmp_path: Path, images: None, ntm_data: Path
+) -> None:
     """The same image under a name smlocal does not know as a built-in: the container's own
     check (the same code) fails the job, as SageMaker's built-ins do."""
     home = tmp_path / "home"
@@ -188,7 +199,8 @@ def test_bad_hyperparameters_fail_the_job_with_a_client_error(tmp_path: Path, im
     subprocess.run(["docker", "tag", "smlocal/ntm:latest", alias], check=True)
     try:
         hps = {k: v for k, v in NTM_HPS.items() if k != "num_topics"}
-        spec = request(tmp_path, "ntm", "it-ntm-bad", {**hps, "optimizer": "lbfgs"}, {"train": ntm_data / "train"})
+        spec = request(tmp_path, "ntm", "it-ntm-bad", {**hps, "optimizer": "lbfgs"},
+                       {"train": ntm_data / "train"})
         doc = yaml.safe_load(spec.read_text())
         doc["AlgorithmSpecification"]["TrainingImage"] = alias
         spec.write_text(yaml.safe_dump(doc))
@@ -204,13 +216,16 @@ def test_bad_hyperparameters_fail_the_job_with_a_client_error(tmp_path: Path, im
     no_containers_left("it-ntm-bad")
 
 
-def test_checkpoints_carry_a_job_on_into_the_next(tmp_path: Path, images: None, ntm_data: Path) -> None:
+def test_checkpoints_carry_a_job_on_into_the_next(
+    tmp_path: Path, images: None, ntm_data: Path
+) -> None:
     home = tmp_path / "home"
     chans = {ch: ntm_data / ch for ch in ("train", "validation")}
     ckpt = {"CheckpointConfig": {"S3Uri": f"file://{tmp_path}/ckpt"}}
     first = request(tmp_path, "ntm", "it-ntm-ckpt-1", {**NTM_HPS, "epochs": "3"}, chans, **ckpt)
     assert smlocal(home, "train", str(first)).returncode == 0
-    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["checkpoint-00002.pt", "checkpoint-00003.pt"]
+    assert (sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["checkpoint-00002.pt",
+                                                                      "checkpoint-00003.pt"])
     second = request(tmp_path, "ntm", "it-ntm-ckpt-2", {**NTM_HPS, "epochs": "5"}, chans, **ckpt)
     result = smlocal(home, "train", str(second))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -219,13 +234,17 @@ def test_checkpoints_carry_a_job_on_into_the_next(tmp_path: Path, images: None, 
     assert describe(home, "it-ntm-ckpt-2")["TrainingJobStatus"] == "Completed"
 
 
-def test_stop_saves_the_best_model_and_ends_stopped(tmp_path: Path, images: None, ntm_data: Path) -> None:
+def test_stop_saves_the_best_model_and_ends_stopped(
+    tmp_path: Path, images: None, ntm_data: Path
+) -> None:
     home = tmp_path / "home"
     hps = {**NTM_HPS, "epochs": "100", "mini_batch_size": "1", "num_patience_epochs": "100"}
     spec = request(tmp_path, "ntm", "it-ntm-stop", hps, {"train": ntm_data / "train"})
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), "train", str(spec), "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "runner.interfaces.cli.main", "--home",
+                             str(home), "train", str(spec), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            env=env)
     try:
         deadline = time.monotonic() + 120
         while "epoch 1 done" not in smlocal(home, "logs", "it-ntm-stop").stdout:

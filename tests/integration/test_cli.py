@@ -34,7 +34,9 @@ def start_smlocal(home: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def write_spec(tmp_path: Path, request: dict[str, Any], name: str = "job.yaml", **local: Any) -> Path:
+def write_spec(
+    tmp_path: Path, request: dict[str, Any], name: str = "job.yaml", **local: Any
+) -> Path:
     path = tmp_path / name
     doc = dict(request)
     if local:
@@ -58,11 +60,15 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
-def test_train_describe_list_logs(tmp_path: Path, home: Path, data_dir: Path, backend: DockerBackend) -> None:
-    spec = write_spec(tmp_path, probe_request(tmp_path, "cli-ok", {"mode": "metrics", "lines": '["loss=0.25"]'},
+def test_train_describe_list_logs(
+    tmp_path: Path, home: Path, data_dir: Path, backend: DockerBackend
+) -> None:
+    spec = write_spec(tmp_path, probe_request(tmp_path, "cli-ok",
+                                              {"mode": "metrics", "lines": '["loss=0.25"]'},
                                               RoleArn="arn:aws:iam::123456789012:role/x"))
     spec_doc = yaml.safe_load(spec.read_text())
-    spec_doc["AlgorithmSpecification"]["MetricDefinitions"] = [{"Name": "loss", "Regex": "^loss=(.*)"}]
+    spec_doc["AlgorithmSpecification"]["MetricDefinitions"] = [
+        {"Name": "loss", "Regex": "^loss=(.*)"}]
     spec.write_text(yaml.safe_dump(spec_doc))
     result = smlocal(home, "train", str(spec))
     assert result.returncode == 0, result.stderr
@@ -87,8 +93,11 @@ def test_train_describe_list_logs(tmp_path: Path, home: Path, data_dir: Path, ba
     assert "Traceback" not in again.stderr
 
 
-def test_stop_from_another_process(tmp_path: Path, home: Path, data_dir: Path, backend: DockerBackend) -> None:
-    spec = write_spec(tmp_path, probe_request(tmp_path, "cli-stop", {"mode": "sleep", "seconds": "120"}))
+def test_stop_from_another_process(
+    tmp_path: Path, home: Path, data_dir: Path, backend: DockerBackend
+) -> None:
+    spec = write_spec(tmp_path,
+                      probe_request(tmp_path, "cli-stop", {"mode": "sleep", "seconds": "120"}))
     runner = start_smlocal(home, "train", str(spec), "--grace", "30")
     follower = None
     try:
@@ -119,7 +128,8 @@ def test_stop_from_another_process(tmp_path: Path, home: Path, data_dir: Path, b
 def test_sigterm_to_the_runner_stops_the_job_and_leaves_nothing(
     tmp_path: Path, home: Path, data_dir: Path, backend: DockerBackend, sig: signal.Signals,
 ) -> None:
-    spec = write_spec(tmp_path, probe_request(tmp_path, "cli-term", {"mode": "sleep", "seconds": "120"}))
+    spec = write_spec(tmp_path,
+                      probe_request(tmp_path, "cli-term", {"mode": "sleep", "seconds": "120"}))
     runner = start_smlocal(home, "train", str(spec))
     try:
         wait_for_log(home, "cli-term", "PROBE_SLEEPING")
@@ -135,7 +145,8 @@ def test_sigterm_to_the_runner_stops_the_job_and_leaves_nothing(
 
 
 def test_bad_request_exits_2_with_field_paths(tmp_path: Path, home: Path, data_dir: Path) -> None:
-    request = probe_request(tmp_path, "bad_name!", StoppingCondition={"MaxRuntimeInSeconds": "soon"})
+    request = probe_request(tmp_path, "bad_name!",
+                            StoppingCondition={"MaxRuntimeInSeconds": "soon"})
     request["AlgorithmSpecification"]["MetricDefinitions"] = [{"Name": "x", "Regex": "no group"}]
     spec = write_spec(tmp_path, request)
     for command in ("validate", "train"):
@@ -144,12 +155,15 @@ def test_bad_request_exits_2_with_field_paths(tmp_path: Path, home: Path, data_d
         lines = result.stderr.strip().splitlines()
         assert "TrainingJobName: must match [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}" in lines
         assert any(line.startswith("StoppingCondition.MaxRuntimeInSeconds: ") for line in lines)
-        assert any(line.startswith("AlgorithmSpecification.MetricDefinitions[0].Regex: ") for line in lines)
+        assert any(line.startswith("AlgorithmSpecification.MetricDefinitions[0].Regex: ")
+                   for line in lines)
         assert "Traceback" not in result.stderr
     assert not (home / "jobs").exists()
 
 
-def test_image_build_errors_are_reported_cleanly(tmp_path: Path, home: Path, data_dir: Path) -> None:
+def test_image_build_errors_are_reported_cleanly(
+    tmp_path: Path, home: Path, data_dir: Path
+) -> None:
     context = tmp_path / "ctx"
     context.mkdir()
     (context / "Dockerfile").write_text("FROM smlocal/python:3.11\nRUN exit 7\n")
@@ -163,13 +177,16 @@ def test_image_build_errors_are_reported_cleanly(tmp_path: Path, home: Path, dat
     assert "Traceback" not in result.stderr
 
 
-def test_build_then_run_a_users_image(tmp_path: Path, home: Path, data_dir: Path, backend: DockerBackend, test_label: str) -> None:
+def test_build_then_run_a_users_image(
+    tmp_path: Path, home: Path, data_dir: Path, backend: DockerBackend, test_label: str
+) -> None:
     tag = f"smlocal-test/user:{test_label}"
     context = tmp_path / "ctx"
     context.mkdir()
     (context / "train").write_text("#!/bin/sh\necho \"user image says hi to $TRAINING_JOB_NAME\"\n")
     os.chmod(context / "train", 0o755)
-    (context / "Dockerfile").write_text("FROM smlocal/python:3.11\nCOPY train /usr/local/bin/train\n")
+    (context / "Dockerfile").write_text(
+        "FROM smlocal/python:3.11\nCOPY train /usr/local/bin/train\n")
     request = probe_request(tmp_path, "cli-user-image")
     request["AlgorithmSpecification"]["TrainingImage"] = tag
     spec = write_spec(tmp_path, request, Build={"Context": "ctx"})

@@ -15,7 +15,9 @@ from tests.integration.conftest import TOOLKIT, probe_request, report, run_job
 pytestmark = pytest.mark.integration
 
 
-def test_probe_sees_the_whole_contract(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_probe_sees_the_whole_contract(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     request = probe_request(
         tmp_path, "contract-1", {"echo_env": "MY_SETTING,SM_HPS", "lr": "0.1"},
         Environment={"MY_SETTING": "hello world"},
@@ -34,14 +36,15 @@ def test_probe_sees_the_whole_contract(tmp_path: Path, store: Store, backend: Do
     assert seen["echo_env"] == {"MY_SETTING": "hello world", "SM_HPS": None}
     assert seen["hyperparameters"] == {"echo_env": "MY_SETTING,SM_HPS", "lr": "0.1"}
     assert seen["resourceconfig"] == {
-        "current_host": "algo-1", "current_instance_type": "local", "current_group_name": "homogeneousCluster",
-        "hosts": ["algo-1"],
-        "instance_groups": [{"instance_group_name": "homogeneousCluster", "instance_type": "local", "hosts": ["algo-1"]}],
+        "current_host": "algo-1", "current_instance_type": "local",
+        "current_group_name": "homogeneousCluster", "hosts": ["algo-1"],
+        "instance_groups": [{"instance_group_name": "homogeneousCluster", "instance_type": "local",
+                             "hosts": ["algo-1"]}],
         "network_interface_name": "eth0",
     }
     assert seen["inputdataconfig"] == {
-        "train": {"ContentType": "text/csv", "TrainingInputMode": "File", "S3DistributionType": "FullyReplicated",
-                  "RecordWrapperType": "None"}
+        "train": {"ContentType": "text/csv", "TrainingInputMode": "File",
+                  "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
     }
     assert seen["channels"]["train"]["files"] == [["a.csv", 6], ["sub/b.csv", 12]]
     assert seen["channels"]["train"]["writable"] is False
@@ -53,7 +56,9 @@ def test_probe_sees_the_whole_contract(tmp_path: Path, store: Store, backend: Do
     assert (data_dir / "train" / "a.csv").read_text() == "1,2,3\n"  # read-only: untouched
 
 
-def test_entrypoint_and_arguments_replace_train(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_entrypoint_and_arguments_replace_train(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     request = probe_request(tmp_path, "contract-2")
     request["AlgorithmSpecification"]["ContainerEntrypoint"] = ["python3", "/usr/local/bin/train"]
     request["AlgorithmSpecification"]["ContainerArguments"] = ["--flag", "value"]
@@ -61,7 +66,9 @@ def test_entrypoint_and_arguments_replace_train(tmp_path: Path, store: Store, ba
     assert report(store, "contract-2")["argv"] == ["/usr/local/bin/train", "--flag", "value"]
 
 
-def test_artifacts_are_written_on_success(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_artifacts_are_written_on_success(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     run = run_job(probe_request(tmp_path, "contract-3"), store, backend, test_label, tmp_path)
     out = tmp_path / "out" / "contract-3" / "output"
     assert run.record["ModelArtifacts"] == {"S3ModelArtifacts": f"file://{out}/model.tar.gz"}
@@ -73,7 +80,9 @@ def test_artifacts_are_written_on_success(tmp_path: Path, store: Store, backend:
         assert tar.getnames() == ["extra.txt"]
 
 
-def test_limits_follow_the_instance_type(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_limits_follow_the_instance_type(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     request = probe_request(tmp_path, "contract-4")
     request["ResourceConfig"]["InstanceType"] = "ml.t3.medium"  # 2 vCPU, 4 GiB
     run_job(request, store, backend, test_label, tmp_path)
@@ -82,14 +91,18 @@ def test_limits_follow_the_instance_type(tmp_path: Path, store: Store, backend: 
     assert seen["cgroup_cpu_quota"]["cpus"] == pytest.approx(2.0)
 
 
-def test_network_isolation_still_resolves_the_host(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_network_isolation_still_resolves_the_host(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     request = probe_request(tmp_path, "contract-5", EnableNetworkIsolation=True)
     run = run_job(request, store, backend, test_label, tmp_path)
     assert run.record["TrainingJobStatus"] == "Completed"
     assert "ip" in report(store, "contract-5")["hosts_resolve"]["algo-1"]
 
 
-def test_sagemaker_training_toolkit_reads_our_files(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_sagemaker_training_toolkit_reads_our_files(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     """An image built on the real sagemaker-training toolkit computes SM_* from our files."""
     request = probe_request(tmp_path, "toolkit-1", {"epochs": "3", "lr": "0.1", "name": '"abc"'})
     request["AlgorithmSpecification"]["TrainingImage"] = TOOLKIT

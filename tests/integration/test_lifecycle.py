@@ -22,7 +22,9 @@ def statuses(record: dict[str, object]) -> list[str]:
     return [t["Status"] for t in record["SecondaryStatusTransitions"]]  # type: ignore[index,union-attr]
 
 
-def test_completed_job_reports_as_aws_does(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_completed_job_reports_as_aws_does(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     run = run_job(probe_request(tmp_path, "life-ok"), store, backend, test_label, tmp_path)
     record = store.record("life-ok")
     assert record["TrainingJobStatus"] == "Completed"
@@ -35,7 +37,9 @@ def test_completed_job_reports_as_aws_does(tmp_path: Path, store: Store, backend
     assert run.record == record
 
 
-def test_failure_file_becomes_the_failure_reason(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_failure_file_becomes_the_failure_reason(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     hp = {"mode": "fail-file", "message": "ClientError: column 3 is not numeric"}
     run = run_job(probe_request(tmp_path, "life-fail", hp), store, backend, test_label, tmp_path)
     record = run.record
@@ -47,13 +51,17 @@ def test_failure_file_becomes_the_failure_reason(tmp_path: Path, store: Store, b
     assert (tmp_path / "out" / "life-fail" / "output" / "model.tar.gz").is_file()
 
 
-def test_failure_reason_is_cut_at_1024_characters(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_failure_reason_is_cut_at_1024_characters(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     hp = {"mode": "fail-file", "message": "0123456789", "message_repeat": "300"}
     run = run_job(probe_request(tmp_path, "life-long", hp), store, backend, test_label, tmp_path)
     assert run.record["FailureReason"] == ("0123456789" * 300)[:1024]
 
 
-def test_exit_code_without_failure_file(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_exit_code_without_failure_file(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     hp = {"mode": "exit", "code": "3", "stderr": "Traceback: something broke"}
     run = run_job(probe_request(tmp_path, "life-exit", hp), store, backend, test_label, tmp_path)
     reason = run.record["FailureReason"]
@@ -62,7 +70,9 @@ def test_exit_code_without_failure_file(tmp_path: Path, store: Store, backend: D
     assert "Traceback: something broke" in reason
 
 
-def test_out_of_memory_is_reported(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_out_of_memory_is_reported(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     request = probe_request(tmp_path, "life-oom", {"mode": "oom"})
     request["ResourceConfig"]["InstanceType"] = "ml.t3.medium"  # 4 GiB
     run = run_job(request, store, backend, test_label, tmp_path)
@@ -89,12 +99,15 @@ def _stop_when_running(store: Store, name: str, marker: str) -> threading.Thread
     return thread
 
 
-def test_stop_sends_sigterm_and_the_job_ends_stopped(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_stop_sends_sigterm_and_the_job_ends_stopped(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     request = probe_request(tmp_path, "life-stop", {"mode": "sleep", "seconds": "60"},
                             CheckpointConfig={"S3Uri": f"file://{tmp_path}/ckpt"})
     stopper = _stop_when_running(store, "life-stop", "PROBE_SLEEPING")
     started = time.monotonic()
-    run = run_job(request, store, backend, test_label, tmp_path, LocalOptions(stop_grace_seconds=30))
+    run = run_job(request, store, backend, test_label, tmp_path,
+                  LocalOptions(stop_grace_seconds=30))
     stopper.join()
     assert time.monotonic() - started < 20  # the handler ran: no wait for the grace period
     record = run.record
@@ -108,7 +121,9 @@ def test_stop_sends_sigterm_and_the_job_ends_stopped(tmp_path: Path, store: Stor
         assert "terminated.txt" in tar.getnames()
 
 
-def test_sigterm_ignored_means_sigkill_after_the_grace_period(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_sigterm_ignored_means_sigkill_after_the_grace_period(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     request = probe_request(tmp_path, "life-ignore", {"mode": "ignore-term", "seconds": "120"})
     stopper = _stop_when_running(store, "life-ignore", "PROBE_IGNORING")
     started = time.monotonic()
@@ -120,7 +135,9 @@ def test_sigterm_ignored_means_sigkill_after_the_grace_period(tmp_path: Path, st
     assert run.record["ExitCode"] == 137
 
 
-def test_max_runtime_stops_the_job(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_max_runtime_stops_the_job(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     request = probe_request(tmp_path, "life-timeout", {"mode": "sleep", "seconds": "120"},
                             StoppingCondition={"MaxRuntimeInSeconds": 2})
     started = time.monotonic()
@@ -133,7 +150,9 @@ def test_max_runtime_stops_the_job(tmp_path: Path, store: Store, backend: Docker
     assert (tmp_path / "out" / "life-timeout" / "output" / "model.tar.gz").is_file()
 
 
-def test_metrics_from_stdout_and_stderr_with_awkward_values(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_metrics_from_stdout_and_stderr_with_awkward_values(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     lines = [
         "epoch=1 loss=0.5 acc=0.1",
         "stderr:epoch=2 loss=1e-3 acc=nan",
@@ -142,7 +161,8 @@ def test_metrics_from_stdout_and_stderr_with_awkward_values(tmp_path: Path, stor
         "GAN_loss=0.138318; disc_train_loss=1.374587; Loss = 16.020744;",
         "epoch=5\tloss=0.25 acc=0.9",
     ]
-    request = probe_request(tmp_path, "life-metrics", {"mode": "metrics", "lines": json.dumps(lines), "interval": "0.02"})
+    request = probe_request(tmp_path, "life-metrics",
+                            {"mode": "metrics", "lines": json.dumps(lines), "interval": "0.02"})
     request["AlgorithmSpecification"]["MetricDefinitions"] = [
         # anchored: the probe's report line echoes these lines inside its JSON
         {"Name": "loss", "Regex": r"^epoch=\d+\s+loss=(\S*)"},
@@ -163,9 +183,12 @@ def test_metrics_from_stdout_and_stderr_with_awkward_values(tmp_path: Path, stor
     assert final == {"loss": 0.25, "acc": 0.9, "gan": 0.138318, "total": 16.020744, "tabbed": 5.0}
 
 
-def test_a_chatty_container_streams_every_line(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_a_chatty_container_streams_every_line(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     request = probe_request(tmp_path, "life-chatty", {"mode": "chatty", "count": "100000"})
-    request["AlgorithmSpecification"]["MetricDefinitions"] = [{"Name": "line", "Regex": r"^line (\d+) "}]
+    request["AlgorithmSpecification"]["MetricDefinitions"] = [{"Name": "line",
+                                                               "Regex": r"^line (\d+) "}]
     run = run_job(request, store, backend, test_label, tmp_path)
     assert run.record["TrainingJobStatus"] == "Completed"
     final = {m["MetricName"]: m["Value"] for m in run.record["FinalMetricDataList"]}
@@ -173,7 +196,9 @@ def test_a_chatty_container_streams_every_line(tmp_path: Path, store: Store, bac
     assert sum(1 for e in store.iter_logs("life-chatty") if e.line.startswith("line ")) == 100000
 
 
-def test_gpu_instance_without_nvidia_runtime_fails_cleanly(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_gpu_instance_without_nvidia_runtime_fails_cleanly(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     if "nvidia" in json.dumps(backend.client.info().get("Runtimes", {})):
         pytest.skip("this engine has an NVIDIA runtime")
     request = probe_request(tmp_path, "life-gpu")
@@ -205,12 +230,16 @@ def test_a_million_lines_are_all_stored_and_the_last_gives_the_final_metric(
     """The engine goes on delivering a chatty container's log long after it exited: the job
     waits for every line (no time limit cuts it), so the final metric is the last line's."""
     count = 1_000_000
-    request = probe_request(tmp_path, "life-million", {"mode": "chatty", "count": str(count), "width": "60"})
-    request["AlgorithmSpecification"]["MetricDefinitions"] = [{"Name": "line", "Regex": r"^line (\d+) "}]
+    request = probe_request(tmp_path, "life-million",
+                            {"mode": "chatty", "count": str(count), "width": "60"})
+    request["AlgorithmSpecification"]["MetricDefinitions"] = [{"Name": "line",
+                                                               "Regex": r"^line (\d+) "}]
     run = run_job(request, store, backend, test_label, tmp_path)
     assert run.record["TrainingJobStatus"] == "Completed"
-    assert {m["MetricName"]: m["Value"] for m in run.record["FinalMetricDataList"]} == {"line": count - 1}
-    (stored,) = store.query("SELECT COUNT(*) FROM logs WHERE job = ? AND line LIKE 'line %'", ("life-million",))[0]
+    assert ({m["MetricName"]: m["Value"] for m in run.record["FinalMetricDataList"]}
+            == {"line": count - 1})
+    (stored,) = store.query("SELECT COUNT(*) FROM logs WHERE job = ? AND line LIKE 'line %'",
+                            ("life-million",))[0]
     assert stored == count
 
 
@@ -218,9 +247,12 @@ def test_a_log_past_its_cap_is_cut_with_a_note_and_its_metrics_all_scraped(
     tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path,
 ) -> None:
     request = probe_request(tmp_path, "life-cap", {"mode": "chatty", "count": "1000"})
-    request["AlgorithmSpecification"]["MetricDefinitions"] = [{"Name": "line", "Regex": r"^line (\d+) "}]
-    run = run_job(request, store, backend, test_label, tmp_path, LocalOptions(stop_grace_seconds=5, max_log_lines=100))
+    request["AlgorithmSpecification"]["MetricDefinitions"] = [{"Name": "line",
+                                                               "Regex": r"^line (\d+) "}]
+    run = run_job(request, store, backend, test_label, tmp_path,
+                  LocalOptions(stop_grace_seconds=5, max_log_lines=100))
     assert {m["MetricName"]: m["Value"] for m in run.record["FinalMetricDataList"]} == {"line": 999}
     lines = [entry.line for entry in store.iter_logs("life-cap")]
     assert len(lines) == 101
-    assert lines[-1].startswith("[smlocal: ") and "lines past Local.MaxLogLines were not stored]" in lines[-1]
+    assert (lines[-1].startswith("[smlocal: ")
+            and "lines past Local.MaxLogLines were not stored]" in lines[-1])

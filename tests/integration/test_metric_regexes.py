@@ -36,9 +36,11 @@ def final(record: dict[str, object]) -> dict[str, float]:
     return {m["MetricName"]: m["Value"] for m in record["FinalMetricDataList"]}  # type: ignore[attr-defined, index]
 
 
-def test_the_issue_job_completes_with_its_good_metric(tmp_path: Path, store: Store, backend: DockerBackend,
+def test_the_issue_job_completes_with_its_good_metric(tmp_path: Path, store: Store,
+                                                      backend: DockerBackend,
                                                      test_label: str, data_dir: Path) -> None:
-    request = probe_request(tmp_path, "re-issue", {"mode": "metrics", "lines": json.dumps(metric_lines(5))},
+    request = probe_request(tmp_path, "re-issue",
+                            {"mode": "metrics", "lines": json.dumps(metric_lines(5))},
                             StoppingCondition={"MaxRuntimeInSeconds": 10})
     request["AlgorithmSpecification"]["MetricDefinitions"] = [
         GOOD, *({"Name": f"bad{i}", "Regex": r} for i, r in enumerate(CATASTROPHIC)),
@@ -50,11 +52,14 @@ def test_the_issue_job_completes_with_its_good_metric(tmp_path: Path, store: Sto
     assert final(run.record) == {"m": 4.0}
 
 
-def test_a_regex_re2_refuses_is_dropped_with_a_warning(tmp_path: Path, store: Store, backend: DockerBackend,
+def test_a_regex_re2_refuses_is_dropped_with_a_warning(tmp_path: Path, store: Store,
+                                                       backend: DockerBackend,
                                                        test_label: str, data_dir: Path,
                                                        caplog: pytest.LogCaptureFixture) -> None:
-    request = probe_request(tmp_path, "re-refused", {"mode": "metrics", "lines": json.dumps(metric_lines(20))})
-    request["AlgorithmSpecification"]["MetricDefinitions"] = [GOOD, {"Name": "slow", "Regex": REFUSED}]
+    request = probe_request(tmp_path, "re-refused",
+                            {"mode": "metrics", "lines": json.dumps(metric_lines(20))})
+    request["AlgorithmSpecification"]["MetricDefinitions"] = [GOOD,
+                                                              {"Name": "slow", "Regex": REFUSED}]
     with caplog.at_level(logging.WARNING, logger="smlocal"):
         run = run_job(request, store, backend, test_label, tmp_path)
     assert run.record["TrainingJobStatus"] == "Completed"
@@ -67,7 +72,8 @@ def test_a_regex_re2_refuses_is_dropped_with_a_warning(tmp_path: Path, store: St
 
 def slow_lines_request(tmp_path: Path, name: str, count: int = 400, interval: float = 0.05,
                        **extra: object) -> dict[str, object]:
-    request = probe_request(tmp_path, name, {"mode": "metrics", "lines": json.dumps(metric_lines(count)),
+    request = probe_request(tmp_path, name,
+                            {"mode": "metrics", "lines": json.dumps(metric_lines(count)),
                                              "interval": str(interval)}, **extra)
     request["AlgorithmSpecification"]["MetricDefinitions"] = [  # type: ignore[index]
         GOOD, {"Name": "slow", "Regex": REFUSED}, {"Name": "bad", "Regex": CATASTROPHIC[0]},
@@ -76,9 +82,11 @@ def slow_lines_request(tmp_path: Path, name: str, count: int = 400, interval: fl
 
 
 def test_stop_and_max_runtime_go_out_while_a_bad_regex_is_in_play(tmp_path: Path, store: Store,
-                                                                  backend: DockerBackend, test_label: str,
+                                                                  backend: DockerBackend,
+                                                                  test_label: str,
                                                                   data_dir: Path) -> None:
-    request = slow_lines_request(tmp_path, "re-timeout", StoppingCondition={"MaxRuntimeInSeconds": 3})
+    request = slow_lines_request(tmp_path, "re-timeout",
+                                 StoppingCondition={"MaxRuntimeInSeconds": 3})
     started = time.monotonic()
     run = run_job(request, store, backend, test_label, tmp_path, LocalOptions(stop_grace_seconds=2))
     assert time.monotonic() - started < 15
@@ -99,8 +107,8 @@ def test_stop_and_max_runtime_go_out_while_a_bad_regex_is_in_play(tmp_path: Path
     assert run.record["TrainingJobStatus"] == "Stopped"
 
 
-def test_resume_and_orphan_stop_with_a_bad_regex(tmp_path: Path, store: Store, backend: DockerBackend,
-                                                 data_dir: Path) -> None:
+def test_resume_and_orphan_stop_with_a_bad_regex(tmp_path: Path, store: Store,
+                                                 backend: DockerBackend, data_dir: Path) -> None:
     for name, how in (("re-resume", "resume"), ("re-orphan", "stop")):
         # a hyperparameter holds at most 2500 characters: 24 lines, 0.3 s or 1 s apart
         request = slow_lines_request(tmp_path, name, 8, 0.3 if how == "resume" else 1.0)

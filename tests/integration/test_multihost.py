@@ -28,7 +28,8 @@ def reports(store: Store, name: str, marker: str = "PROBE_REPORT ") -> dict[str,
 
 
 def networks_left(backend: DockerBackend) -> list[str]:
-    return [n["Name"] for n in backend.api.networks(filters={"label": f"smlocal.scope={backend.scope}"})]
+    return [n["Name"]
+            for n in backend.api.networks(filters={"label": f"smlocal.scope={backend.scope}"})]
 
 
 def two_hosts(request: dict[str, Any]) -> dict[str, Any]:
@@ -36,7 +37,9 @@ def two_hosts(request: dict[str, Any]) -> dict[str, Any]:
     return request
 
 
-def test_two_hosts_know_themselves_and_each_other(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_two_hosts_know_themselves_and_each_other(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     request = two_hosts(probe_request(tmp_path, "multi-1", {"linger": "3"}))
     run = run_job(request, store, backend, test_label, tmp_path)
     assert run.record["TrainingJobStatus"] == "Completed", run.record.get("FailureReason")
@@ -57,19 +60,25 @@ def test_two_hosts_know_themselves_and_each_other(tmp_path: Path, store: Store, 
     assert networks_left(backend) == []
 
 
-def test_sharded_file_channel_splits_between_hosts(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_sharded_file_channel_splits_between_hosts(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     request = two_hosts(probe_request(tmp_path, "multi-2", {"mode": "pipe", "channels": "train"}))
     request["AlgorithmSpecification"]["TrainingInputMode"] = "Pipe"
-    request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3DataDistributionType"] = "ShardedByS3Key"
+    request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3DataDistributionType"] = (
+        "ShardedByS3Key")
     run = run_job(request, store, backend, test_label, tmp_path)
     assert run.record["TrainingJobStatus"] == "Completed", run.record.get("FailureReason")
     sizes = {e.host: e.line for e in store.iter_logs("multi-2") if e.line.startswith("PROBE_PIPE ")}
     assert "bytes=6 " in sizes["algo-1"] and "bytes=12 " in sizes["algo-2"], sizes
 
 
-def test_sharded_file_mode_channel_gives_each_host_its_share(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_sharded_file_mode_channel_gives_each_host_its_share(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     request = two_hosts(probe_request(tmp_path, "multi-2f", {"linger": "1"}))
-    request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3DataDistributionType"] = "ShardedByS3Key"
+    request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3DataDistributionType"] = (
+        "ShardedByS3Key")
     run = run_job(request, store, backend, test_label, tmp_path)
     assert run.record["TrainingJobStatus"] == "Completed", run.record.get("FailureReason")
     seen = reports(store, "multi-2f")
@@ -77,12 +86,16 @@ def test_sharded_file_mode_channel_gives_each_host_its_share(tmp_path: Path, sto
     assert seen["algo-2"]["channels"]["train"]["files"] == [["sub/b.csv", 12]]
 
 
-def test_one_host_failing_fails_the_job_and_stops_the_other(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
-    request = two_hosts(probe_request(tmp_path, "multi-3", {"mode": "fail-on-host", "host": "algo-2", "code": "3"}))
+def test_one_host_failing_fails_the_job_and_stops_the_other(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
+    request = two_hosts(probe_request(tmp_path, "multi-3",
+                                      {"mode": "fail-on-host", "host": "algo-2", "code": "3"}))
     run = run_job(request, store, backend, test_label, tmp_path)
     assert run.record["TrainingJobStatus"] == "Failed"
     reason = run.record["FailureReason"]
-    assert reason.startswith("AlgorithmError: the container of host algo-2 exited with code 3."), reason
+    assert reason.startswith(
+        "AlgorithmError: the container of host algo-2 exited with code 3."), reason
     assert "PROBE_FAILING on algo-2" in reason
     lines = [(e.host, e.line) for e in store.iter_logs("multi-3")]
     assert ("algo-1", "PROBE_SIGTERM") in lines  # the other host was stopped
@@ -90,14 +103,19 @@ def test_one_host_failing_fails_the_job_and_stops_the_other(tmp_path: Path, stor
     assert networks_left(backend) == []
 
 
-def test_failure_file_of_the_failed_host(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
-    request = two_hosts(probe_request(tmp_path, "multi-4", {"mode": "fail-file", "message": "bad data"}))
+def test_failure_file_of_the_failed_host(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
+    request = two_hosts(probe_request(tmp_path, "multi-4",
+                                      {"mode": "fail-file", "message": "bad data"}))
     run = run_job(request, store, backend, test_label, tmp_path)
     assert run.record["TrainingJobStatus"] == "Failed"
     assert run.record["FailureReason"] == "bad data"
 
 
-def test_max_runtime_stops_every_host(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_max_runtime_stops_every_host(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     request = two_hosts(probe_request(tmp_path, "multi-5", {"mode": "sleep"}))
     request["StoppingCondition"]["MaxRuntimeInSeconds"] = 3
     run = run_job(request, store, backend, test_label, tmp_path)
@@ -107,19 +125,26 @@ def test_max_runtime_stops_every_host(tmp_path: Path, store: Store, backend: Doc
     assert hosts == {"algo-1", "algo-2"}
 
 
-def test_network_isolation_keeps_the_hosts_together(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
-    request = two_hosts(probe_request(tmp_path, "multi-6", {"mode": "fetch", "url_env": "PROBE_URL", "linger": "3"},
-                                      EnableNetworkIsolation=True, Environment={"PROBE_URL": "http://example.com"}))
+def test_network_isolation_keeps_the_hosts_together(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
+    request = two_hosts(probe_request(tmp_path, "multi-6",
+                                      {"mode": "fetch", "url_env": "PROBE_URL", "linger": "3"},
+                                      EnableNetworkIsolation=True,
+                                      Environment={"PROBE_URL": "http://example.com"}))
     run = run_job(request, store, backend, test_label, tmp_path)
     assert run.record["TrainingJobStatus"] == "Completed", run.record.get("FailureReason")
     for host, report in reports(store, "multi-6").items():
-        assert all("ip" in r for r in report["hosts_resolve"].values()), (host, report["hosts_resolve"])
+        assert all("ip" in r
+                   for r in report["hosts_resolve"].values()), (host, report["hosts_resolve"])
     fetched = [e.line for e in store.iter_logs("multi-6") if e.line.startswith("PROBE_FETCH")]
     assert len(fetched) == 2 and all("error=" in line for line in fetched), fetched  # no way out
     assert networks_left(backend) == []
 
 
-def test_sagemaker_training_toolkit_with_two_hosts(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_sagemaker_training_toolkit_with_two_hosts(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     request = two_hosts(probe_request(tmp_path, "multi-7", {"epochs": "1"}))
     request["AlgorithmSpecification"]["TrainingImage"] = TOOLKIT
     request["ResourceConfig"]["InstanceType"] = "ml.m5.large"
@@ -132,7 +157,9 @@ def test_sagemaker_training_toolkit_with_two_hosts(tmp_path: Path, store: Store,
         assert report["sm_env"]["SM_CURRENT_HOST"] == host
 
 
-def test_resume_finds_every_hosts_container(tmp_path: Path, store: Store, backend: DockerBackend, data_dir: Path) -> None:
+def test_resume_finds_every_hosts_container(
+    tmp_path: Path, store: Store, backend: DockerBackend, data_dir: Path
+) -> None:
     """smlocal killed while both hosts run: a resume reattaches to both and ends the job."""
     import signal
     import time
@@ -147,7 +174,8 @@ def test_resume_finds_every_hosts_container(tmp_path: Path, store: Store, backen
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if {e.host for e in store.iter_logs("multi-8") if e.line == "PROBE_SLEEPING"} == {"algo-1", "algo-2"}:
+            if ({e.host for e in store.iter_logs("multi-8") if e.line == "PROBE_SLEEPING"}
+                    == {"algo-1", "algo-2"}):
                 break
             time.sleep(0.2)
         runner.send_signal(signal.SIGKILL)
@@ -182,7 +210,8 @@ sys.exit(cli.main(sys.argv[2:]))
 
 
 @pytest.mark.parametrize("hosts_started", [0, 1, 3])
-def test_resume_after_dying_while_the_hosts_started(tmp_path: Path, store: Store, backend: DockerBackend,
+def test_resume_after_dying_while_the_hosts_started(tmp_path: Path, store: Store,
+                                                    backend: DockerBackend,
                                                     data_dir: Path, hosts_started: int) -> None:
     import json
     import subprocess
@@ -195,7 +224,8 @@ def test_resume_after_dying_while_the_hosts_started(tmp_path: Path, store: Store
     request["ResourceConfig"]["InstanceCount"] = 4
     spec = write_spec(tmp_path, request, StopGracePeriodSeconds=5)
     died = subprocess.run([sys.executable, "-c", DIE_WHILE_STARTING, str(hosts_started), "--home",
-                           str(store.home), "train", str(spec)], capture_output=True, text=True, timeout=120)
+                           str(store.home), "train", str(spec)], capture_output=True, text=True,
+                          timeout=120)
     assert died.returncode == -9, died.stderr
     assert len(backend.find({"smlocal.job": name})) == hosts_started
     result = smlocal(store.home, "train", "--resume", name)

@@ -50,14 +50,16 @@ def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> AwsClients:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST"), timeout=10).close()
+    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST"),
+                           timeout=10).close()
     clients = AwsClients(AwsConfig(endpoint_url=moto_url, max_attempts=1))
     clients.s3().create_bucket(Bucket=BUCKET)
     return clients
 
 
 def put(aws: AwsClients, key: str, body: bytes | str) -> None:
-    aws.s3().put_object(Bucket=BUCKET, Key=key, Body=body.encode() if isinstance(body, str) else body)
+    aws.s3().put_object(Bucket=BUCKET, Key=key,
+                        Body=body.encode() if isinstance(body, str) else body)
 
 
 def keys(aws: AwsClients, prefix: str = "") -> list[str]:
@@ -71,11 +73,14 @@ def s3_channel(name: str, uri: str, **extra: Any) -> dict[str, Any]:
     return {"ChannelName": name, "DataSource": {"S3DataSource": s3}, **extra}
 
 
-def request(name: str, hps: dict[str, str], channels: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+def request(
+    name: str, hps: dict[str, str], channels: list[dict[str, Any]], **extra: Any
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "TrainingJobName": name,
         "AlgorithmSpecification": {"TrainingImage": PROBE, "TrainingInputMode": "File",
-                                   "MetricDefinitions": [{"Name": "train:loss", "Regex": r"loss=(\S+)"}]},
+                                   "MetricDefinitions": [{"Name": "train:loss",
+                                                          "Regex": r"loss=(\S+)"}]},
         "HyperParameters": hps,
         "InputDataConfig": channels,
         "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/output/"},
@@ -86,10 +91,12 @@ def request(name: str, hps: dict[str, str], channels: list[dict[str, Any]], **ex
     return out
 
 
-def run(req: dict[str, Any], store: Store, backend: DockerBackend, aws: AwsClients | None, test_label: str,
-        tmp_path: Path, cloudwatch: bool = False) -> TrainingRun:
-    spec = Spec(request=req, local=LocalOptions(stop_grace_seconds=5, cloudwatch=cloudwatch), base_dir=tmp_path)
-    job = TrainingRun(spec, RunContext(store=store, backend=backend, aws=aws, extra_labels={"smlocal.test": test_label}))
+def run(req: dict[str, Any], store: Store, backend: DockerBackend, aws: AwsClients | None,
+        test_label: str, tmp_path: Path, cloudwatch: bool = False) -> TrainingRun:
+    spec = Spec(request=req, local=LocalOptions(stop_grace_seconds=5, cloudwatch=cloudwatch),
+                base_dir=tmp_path)
+    job = TrainingRun(spec, RunContext(store=store, backend=backend, aws=aws,
+                                       extra_labels={"smlocal.test": test_label}))
     job.create()
     job.run()
     return job
@@ -100,7 +107,8 @@ def log_lines(store: Store, name: str) -> list[str]:
 
 
 def test_every_file_channel_option_and_artifacts_in_s3(
-    tmp_path: Path, store: Store, backend: DockerBackend, aws: AwsClients, test_label: str, data_dir: Path
+    tmp_path: Path, store: Store, backend: DockerBackend, aws: AwsClients, test_label: str,
+    data_dir: Path
 ) -> None:
     for i in range(6):
         put(aws, f"data/train/part-{i}.csv", f"{i},1,2\n")
@@ -109,18 +117,21 @@ def test_every_file_channel_option_and_artifacts_in_s3(
     put(aws, "data/pool/x.csv", "x")
     put(aws, "data/pool/y.csv", "y")
     put(aws, "data/pool/z.csv", "not in the manifest")
-    put(aws, "manifests/m.json", json.dumps([{"prefix": f"s3://{BUCKET}/data/pool/"}, "x.csv", "y.csv"]))
+    put(aws, "manifests/m.json",
+        json.dumps([{"prefix": f"s3://{BUCKET}/data/pool/"}, "x.csv", "y.csv"]))
     channels = [
         s3_channel("train", f"s3://{BUCKET}/data/train"),
         s3_channel("fast", f"s3://{BUCKET}/data/fast/", InputMode="FastFile"),
         s3_channel("manifest", f"s3://{BUCKET}/manifests/m.json", S3DataType="ManifestFile"),
-        s3_channel("sharded", f"s3://{BUCKET}/data/train/sub", S3DataDistributionType="ShardedByS3Key"),
+        s3_channel("sharded", f"s3://{BUCKET}/data/train/sub",
+                   S3DataDistributionType="ShardedByS3Key"),
         s3_channel("local", f"file://{data_dir}/train"),  # file:// keeps working beside s3://
     ]
     job = run(request("s3-channels", {}, channels), store, backend, aws, test_label, tmp_path)
     assert job.record["TrainingJobStatus"] == "Completed", job.record.get("FailureReason")
     seen = report(store, "s3-channels")["channels"]
-    assert [f for f, _ in seen["train"]["files"]] == [f"part-{i}.csv" for i in range(6)] + ["sub/deep.csv"]
+    assert ([f for f, _ in seen["train"]["files"]] == [f"part-{i}.csv" for i in range(6)]
+            + ["sub/deep.csv"])
     assert seen["fast"]["files"] == [["a.bin", 1000]]
     assert seen["manifest"]["files"] == [["x.csv", 1], ["y.csv", 1]]
     assert seen["sharded"]["files"] == [["deep.csv", 4]]  # one host: its share is everything
@@ -132,17 +143,21 @@ def test_every_file_channel_option_and_artifacts_in_s3(
     # artifacts where SageMaker puts them, and ModelArtifacts saying so
     model_uri = f"s3://{BUCKET}/output/s3-channels/output/model.tar.gz"
     assert describe_training_job(job.record)["ModelArtifacts"] == {"S3ModelArtifacts": model_uri}
-    assert keys(aws, "output/") == ["output/s3-channels/output/model.tar.gz", "output/s3-channels/output/output.tar.gz"]
-    aws.s3().download_file(BUCKET, "output/s3-channels/output/model.tar.gz", str(tmp_path / "model.tar.gz"))
+    assert (keys(aws, "output/") == ["output/s3-channels/output/model.tar.gz",
+                                     "output/s3-channels/output/output.tar.gz"])
+    aws.s3().download_file(BUCKET, "output/s3-channels/output/model.tar.gz",
+                           str(tmp_path / "model.tar.gz"))
     safe_extract(tmp_path / "model.tar.gz", tmp_path / "model")
     assert (tmp_path / "model" / "model.txt").read_text() == "model"
     # a second run of the same data downloads nothing: every object is cached by ETag
-    again = run(request("s3-channels-2", {}, channels[:1]), store, backend, aws, test_label, tmp_path)
+    again = run(request("s3-channels-2", {}, channels[:1]), store, backend, aws, test_label,
+                tmp_path)
     assert again.data.staged[0].downloaded == 0 and again.data.staged[0].objects == 7
 
 
 def test_pipe_mode_with_a_real_container(
-    tmp_path: Path, store: Store, backend: DockerBackend, aws: AwsClients, test_label: str, data_dir: Path
+    tmp_path: Path, store: Store, backend: DockerBackend, aws: AwsClients, test_label: str,
+    data_dir: Path
 ) -> None:
     plain = [f"record {i}\n".encode() * 5000 for i in range(3)]
     for i, blob in enumerate(plain):
@@ -157,12 +172,15 @@ def test_pipe_mode_with_a_real_container(
     seen = report(store, "s3-pipe")["channels"]
     assert seen["piped_0"]["fifo"] and seen["localpipe_0"]["fifo"] and "piped" not in seen
     whole = b"".join(plain)
-    local = (data_dir / "train" / "a.csv").read_bytes() + (data_dir / "train" / "sub" / "b.csv").read_bytes()
+    local = ((data_dir / "train" / "a.csv").read_bytes()
+             + (data_dir / "train" / "sub" / "b.csv").read_bytes())
     lines = [line for line in log_lines(store, "s3-pipe") if line.startswith("PROBE_PIPE ")]
     expected = []
     for epoch in range(3):
-        expected.append(f"PROBE_PIPE channel=piped epoch={epoch} bytes={len(whole)} sha256={hashlib.sha256(whole).hexdigest()} fifo=true")
-        expected.append(f"PROBE_PIPE channel=localpipe epoch={epoch} bytes={len(local)} sha256={hashlib.sha256(local).hexdigest()} fifo=true")
+        expected.append(f"PROBE_PIPE channel=piped epoch={epoch} bytes={len(whole)} "
+                        f"sha256={hashlib.sha256(whole).hexdigest()} fifo=true")
+        expected.append(f"PROBE_PIPE channel=localpipe epoch={epoch} bytes={len(local)} "
+                        f"sha256={hashlib.sha256(local).hexdigest()} fifo=true")
     assert lines == expected
     assert report(store, "s3-pipe")["inputdataconfig"]["piped"]["TrainingInputMode"] == "Pipe"
 
@@ -172,11 +190,13 @@ def test_pipe_reader_closing_early_gets_the_next_epoch(
 ) -> None:
     put(aws, "big/blob", b"z" * (3 * 1024 * 1024))
     hps = {"mode": "pipe", "channels": "train", "epochs": "2", "read_limit": "10"}
-    job = run(request("s3-pipe-early", hps, [s3_channel("train", f"s3://{BUCKET}/big/", InputMode="Pipe")]),
+    job = run(request("s3-pipe-early", hps,
+                      [s3_channel("train", f"s3://{BUCKET}/big/", InputMode="Pipe")]),
               store, backend, aws, test_label, tmp_path)
     assert job.record["TrainingJobStatus"] == "Completed", job.record.get("FailureReason")
     lines = [line for line in log_lines(store, "s3-pipe-early") if line.startswith("PROBE_PIPE ")]
-    assert [line.split()[2:4] for line in lines] == [["epoch=0", "bytes=10"], ["epoch=1", "bytes=10"]]
+    assert ([line.split()[2:4] for line in lines] == [["epoch=0", "bytes=10"],
+                                                      ["epoch=1", "bytes=10"]])
 
 
 def test_a_pipe_channel_that_cannot_be_read_fails_the_job(
@@ -184,9 +204,11 @@ def test_a_pipe_channel_that_cannot_be_read_fails_the_job(
 ) -> None:
     put(aws, "notgz/part", "this is not gzip data")
     channel = s3_channel("train", f"s3://{BUCKET}/notgz/", InputMode="Pipe", CompressionType="Gzip")
-    job = run(request("s3-pipe-bad", {"mode": "pipe", "epochs": "2"}, [channel]), store, backend, aws, test_label, tmp_path)
+    job = run(request("s3-pipe-bad", {"mode": "pipe", "epochs": "2"}, [channel]), store, backend,
+              aws, test_label, tmp_path)
     assert job.record["TrainingJobStatus"] == "Failed"
-    assert job.record["FailureReason"].startswith("ClientError: Pipe mode channel 'train', epoch 0: Error -3 while decompressing")
+    assert job.record["FailureReason"].startswith(
+        "ClientError: Pipe mode channel 'train', epoch 0: Error -3 while decompressing")
 
 
 def test_a_hostile_key_fails_the_job_and_writes_nothing(
@@ -194,16 +216,21 @@ def test_a_hostile_key_fails_the_job_and_writes_nothing(
 ) -> None:
     put(aws, "evil/fine.csv", "fine")
     put(aws, "evil/../../../../tmp/pwned-by-smlocal-test", "pwned")
-    job = run(request("s3-evil", {}, [s3_channel("train", f"s3://{BUCKET}/evil/")]), store, backend, aws, test_label, tmp_path)
+    job = run(request("s3-evil", {}, [s3_channel("train", f"s3://{BUCKET}/evil/")]), store, backend,
+              aws, test_label, tmp_path)
     assert job.record["TrainingJobStatus"] == "Failed"
-    assert job.record["FailureReason"].startswith("ClientError: channel 'train': key 'evil/../../../../tmp/pwned-by-smlocal-test' contains a '..'")
-    assert "Training" not in [t["Status"] for t in job.record["SecondaryStatusTransitions"]]  # never started
+    assert job.record["FailureReason"].startswith(
+        "ClientError: channel 'train': key 'evil/../../../../tmp/pwned-by-smlocal-test' "
+        "contains a '..'")
+    # never started
+    assert "Training" not in [t["Status"] for t in job.record["SecondaryStatusTransitions"]]
     assert not (store.home / "jobs" / "s3-evil" / "algo-1" / "input" / "data" / "train").exists()
     assert not Path("/tmp/pwned-by-smlocal-test").exists() and not list(tmp_path.rglob("pwned*"))
 
 
 def test_checkpoints_round_trip_and_resume(
-    tmp_path: Path, store: Store, backend: DockerBackend, aws: AwsClients, test_label: str, data_dir: Path
+    tmp_path: Path, store: Store, backend: DockerBackend, aws: AwsClients, test_label: str,
+    data_dir: Path
 ) -> None:
     put(aws, "ckpt/run/seeded.txt", "from before")
     ckpt = {"S3Uri": f"s3://{BUCKET}/ckpt/run", "LocalPath": "/opt/ml/checkpoints"}
@@ -214,15 +241,19 @@ def test_checkpoints_round_trip_and_resume(
     assert report(store, "s3-ckpt-1")["checkpoint_files"] == [["seeded.txt", 11]]
     assert keys(aws, "ckpt/") == ["ckpt/run/first.txt", "ckpt/run/seeded.txt"]
     # the same checkpoint URI again: the job starts from what the first one left
-    second = run(request("s3-ckpt-2", {"checkpoint": "second.txt"}, channels, CheckpointConfig=ckpt),
+    second = run(request("s3-ckpt-2", {"checkpoint": "second.txt"}, channels,
+                         CheckpointConfig=ckpt),
                  store, backend, aws, test_label, tmp_path)
     assert second.record["TrainingJobStatus"] == "Completed"
-    assert [f for f, _ in report(store, "s3-ckpt-2")["checkpoint_files"]] == ["first.txt", "seeded.txt"]
-    assert keys(aws, "ckpt/") == ["ckpt/run/first.txt", "ckpt/run/second.txt", "ckpt/run/seeded.txt"]
+    assert ([f for f, _ in report(store, "s3-ckpt-2")["checkpoint_files"]]
+            == ["first.txt", "seeded.txt"])
+    assert (keys(aws, "ckpt/") == ["ckpt/run/first.txt", "ckpt/run/second.txt",
+                                   "ckpt/run/seeded.txt"])
 
 
 def test_checkpoints_sync_while_the_container_runs(
-    tmp_path: Path, store: Store, backend: DockerBackend, aws: AwsClients, test_label: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, store: Store, backend: DockerBackend, aws: AwsClients, test_label: str,
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import runner.training.checkpoints
 
@@ -231,7 +262,8 @@ def test_checkpoints_sync_while_the_container_runs(
     req = request("s3-ckpt-live", {"checkpoint": "early.txt", "mode": "sleep", "seconds": "3"},
                   [s3_channel("local", f"file://{data_dir}/train")], CheckpointConfig=ckpt)
     spec = Spec(request=req, local=LocalOptions(stop_grace_seconds=5), base_dir=tmp_path)
-    job = TrainingRun(spec, RunContext(store=store, backend=backend, aws=aws, extra_labels={"smlocal.test": test_label}))
+    job = TrainingRun(spec, RunContext(store=store, backend=backend, aws=aws,
+                                       extra_labels={"smlocal.test": test_label}))
     job.create()
     seen_while_running: list[list[str]] = []
     original = job._supervise
@@ -258,7 +290,8 @@ def test_checkpoints_sync_while_the_container_runs(
 
 
 def test_cloudwatch_logs_of_a_chatty_container(
-    tmp_path: Path, store: Store, backend: DockerBackend, aws: AwsClients, test_label: str, data_dir: Path
+    tmp_path: Path, store: Store, backend: DockerBackend, aws: AwsClients, test_label: str,
+    data_dir: Path
 ) -> None:
     calls: list[int] = []
 
@@ -275,7 +308,8 @@ def test_cloudwatch_logs_of_a_chatty_container(
                   OutputDataConfig={"S3OutputPath": f"file://{tmp_path}/out"})
     job = run(req, store, backend, aws, test_label, tmp_path, cloudwatch=True)
     assert job.record["TrainingJobStatus"] == "Completed"
-    training = next(t for t in job.record["SecondaryStatusTransitions"] if t["Status"] == "Training")
+    training = next(t
+                    for t in job.record["SecondaryStatusTransitions"] if t["Status"] == "Training")
     stream = f"s3-chatty/algo-1-{int(training['StartTime'])}"
     assert cw.job_streams(aws.logs(), "s3-chatty") == [stream]
     shipped = [m for _, m in cw.read_stream(aws.logs(), stream)]
@@ -286,27 +320,31 @@ def test_cloudwatch_logs_of_a_chatty_container(
 
 
 def test_cloudwatch_metrics_instance_metrics_and_redaction(
-    tmp_path: Path, store: Store, backend: DockerBackend, aws: AwsClients, test_label: str, data_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, store: Store, backend: DockerBackend, aws: AwsClients, test_label: str,
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(telemetry, "DEFAULT_SAMPLE_SECONDS", 0.3)
-    lines = [f"loss={1.0 / (i + 1):.4f}" for i in range(30)] + ["aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCY"]
+    lines = ([f"loss={1.0 / (i + 1):.4f}" for i in range(30)]
+             + ["aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCY"])
     hps = {"mode": "metrics", "lines": json.dumps(lines), "interval": "0.1",
            "echo_env": "AWS_SECRET_ACCESS_KEY,AWS_ACCESS_KEY_ID,AWS_ENDPOINT_URL,AWS_REGION"}
     job = run(request("s3-metrics", hps, [s3_channel("local", f"file://{data_dir}/train")]),
               store, backend, aws, test_label, tmp_path, cloudwatch=True)
     assert job.record["TrainingJobStatus"] == "Completed", job.record.get("FailureReason")
     metrics = aws.cloudwatch().list_metrics(Namespace=cw.NAMESPACE)["Metrics"]
-    by_name = {(m["MetricName"], tuple((d["Name"], d["Value"]) for d in m["Dimensions"])) for m in metrics}
+    by_name = {(m["MetricName"], tuple((d["Name"], d["Value"]) for d in m["Dimensions"]))
+               for m in metrics}
     assert ("train:loss", (("TrainingJobName", "s3-metrics"),)) in by_name
     assert ("CPUUtilization", (("Host", "s3-metrics/algo-1"),)) in by_name
     assert ("MemoryUtilization", (("Host", "s3-metrics/algo-1"),)) in by_name
     stats = aws.cloudwatch().get_metric_statistics(
-        Namespace=cw.NAMESPACE, MetricName="train:loss", Dimensions=[{"Name": "TrainingJobName", "Value": "s3-metrics"}],
-        StartTime=job.record["CreationTime"] - 60, EndTime=job.record["TrainingEndTime"] + 60, Period=3600,
-        Statistics=["SampleCount", "Minimum"],
+        Namespace=cw.NAMESPACE, MetricName="train:loss",
+        Dimensions=[{"Name": "TrainingJobName", "Value": "s3-metrics"}],
+        StartTime=job.record["CreationTime"] - 60, EndTime=job.record["TrainingEndTime"] + 60,
+        Period=3600, Statistics=["SampleCount", "Minimum"],
     )["Datapoints"]
-    assert sum(p["SampleCount"] for p in stats) == 30 and min(p["Minimum"] for p in stats) == pytest.approx(1 / 30, abs=1e-4)
+    assert (sum(p["SampleCount"] for p in stats) == 30
+            and min(p["Minimum"] for p in stats) == pytest.approx(1 / 30, abs=1e-4))
     assert job.record["FinalMetricDataList"][0]["Value"] == pytest.approx(1 / 30, abs=1e-4)
     # the container got the runner's AWS (and reached it); no credential is written anywhere
     echoed = report(store, "s3-metrics")["echo_env"]
@@ -323,7 +361,8 @@ def test_cloudwatch_metrics_instance_metrics_and_redaction(
 
 
 def test_the_container_reaches_the_endpoint(
-    tmp_path: Path, store: Store, backend: DockerBackend, aws: AwsClients, test_label: str, data_dir: Path
+    tmp_path: Path, store: Store, backend: DockerBackend, aws: AwsClients, test_label: str,
+    data_dir: Path
 ) -> None:
     put(aws, "reach/x", "x")
     job = run(request("s3-fetch", {"mode": "fetch"}, [s3_channel("train", f"s3://{BUCKET}/reach/")]),
@@ -333,7 +372,8 @@ def test_the_container_reaches_the_endpoint(
 
 
 def test_file_jobs_make_no_aws_calls(
-    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import boto3.session
 
@@ -360,17 +400,26 @@ def test_cli_runs_a_cloud_request_unchanged(
     req = request("cli-s3", {"mode": "metrics", "lines": json.dumps(["loss=0.5"])},
                   [s3_channel("train", f"s3://{BUCKET}/cli/train")],
                   RoleArn="arn:aws:iam::123456789012:role/SageMakerRole",
-                  ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1})
+                  ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1,
+                                  "VolumeSizeInGB": 1})
     spec_file = tmp_path / "request.yaml"
     spec_file.write_text(yaml.safe_dump(req))
     home = tmp_path / "cli-home"
-    smlocal = [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), "--endpoint-url", moto_url]
-    validated = subprocess.run([*smlocal, "validate", str(spec_file), "--for-cloud", "--no-image-check"], capture_output=True, text=True)
+    smlocal = [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home),
+               "--endpoint-url", moto_url]
+    validated = subprocess.run(
+        [*smlocal, "validate", str(spec_file), "--for-cloud", "--no-image-check"],
+        capture_output=True, text=True)
     assert validated.returncode == 0, validated.stderr  # the very request the cloud takes
-    trained = subprocess.run([*smlocal, "train", str(spec_file), "--cloudwatch", "--quiet", "--grace", "5"], capture_output=True, text=True, timeout=300)
+    trained = subprocess.run(
+        [*smlocal, "train", str(spec_file), "--cloudwatch", "--quiet", "--grace", "5"],
+        capture_output=True, text=True, timeout=300)
     assert trained.returncode == 0, trained.stderr
     assert f"model: s3://{BUCKET}/output/cli-s3/output/model.tar.gz" in trained.stderr
-    logs = subprocess.run([*smlocal, "logs", "cli-s3", "--cloudwatch"], capture_output=True, text=True, timeout=60)
+    logs = subprocess.run([*smlocal, "logs", "cli-s3", "--cloudwatch"], capture_output=True,
+                          text=True, timeout=60)
     assert logs.returncode == 0 and "loss=0.5" in logs.stdout.splitlines()
-    with tarfile.open(fileobj=aws.s3().get_object(Bucket=BUCKET, Key="output/cli-s3/output/output.tar.gz")["Body"], mode="r|gz") as tar:
+    with tarfile.open(fileobj=aws.s3().get_object(Bucket=BUCKET,
+                                                  Key="output/cli-s3/output/output.tar.gz")["Body"],
+                      mode="r|gz") as tar:
         assert [m.name for m in tar] == ["extra.txt"]

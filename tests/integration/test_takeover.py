@@ -25,15 +25,20 @@ def kill(runner: subprocess.Popen[str]) -> None:
     runner.communicate(timeout=30)
 
 
-def test_stop_a_training_job_whose_runner_was_killed(tmp_path: Path, store: Store, backend: DockerBackend, data_dir: Path) -> None:
-    spec = write_spec(tmp_path, probe_request(tmp_path, "orphan-stop", {"mode": "sleep", "seconds": "120"}), StopGracePeriodSeconds=5)
+def test_stop_a_training_job_whose_runner_was_killed(
+    tmp_path: Path, store: Store, backend: DockerBackend, data_dir: Path
+) -> None:
+    spec = write_spec(tmp_path,
+                      probe_request(tmp_path, "orphan-stop", {"mode": "sleep", "seconds": "120"}),
+                      StopGracePeriodSeconds=5)
     runner = start_smlocal(store.home, "train", str(spec))
     try:
         wait_for_log(store.home, "orphan-stop", "PROBE_SLEEPING")
         kill(runner)
     finally:
         runner.kill()
-    assert len(backend.find({"smlocal.job": "orphan-stop"})) == 1  # the container outlives its runner
+    # the container outlives its runner
+    assert len(backend.find({"smlocal.job": "orphan-stop"})) == 1
     started = time.monotonic()
     result = smlocal(store.home, "stop", "orphan-stop")
     assert result.returncode == 0, result.stderr
@@ -41,18 +46,23 @@ def test_stop_a_training_job_whose_runner_was_killed(tmp_path: Path, store: Stor
     assert time.monotonic() - started < 30  # SIGTERM reached the probe, no wait for the 120 s
     described = json.loads(smlocal(store.home, "describe", "orphan-stop").stdout)
     assert described["TrainingJobStatus"] == "Stopped"
-    assert [t["Status"] for t in described["SecondaryStatusTransitions"]][-2:] == ["Stopping", "Stopped"]
+    assert ([t["Status"] for t in described["SecondaryStatusTransitions"]][-2:]
+            == ["Stopping", "Stopped"])
     assert backend.find({"smlocal.job": "orphan-stop"}) == []
     assert (tmp_path / "out" / "orphan-stop" / "output" / "model.tar.gz").exists()
 
 
-def test_train_resume_carries_on_after_the_runner_was_killed(tmp_path: Path, store: Store, backend: DockerBackend, data_dir: Path) -> None:
-    spec = write_spec(tmp_path, probe_request(tmp_path, "orphan-resume", {"mode": "sleep", "seconds": "4"}))
+def test_train_resume_carries_on_after_the_runner_was_killed(
+    tmp_path: Path, store: Store, backend: DockerBackend, data_dir: Path
+) -> None:
+    spec = write_spec(tmp_path,
+                      probe_request(tmp_path, "orphan-resume", {"mode": "sleep", "seconds": "4"}))
     runner = start_smlocal(store.home, "train", str(spec))
     try:
         wait_for_log(store.home, "orphan-resume", "PROBE_SLEEPING")
         refused = smlocal(store.home, "train", "--resume", "orphan-resume")
-        assert refused.returncode == 2 and "being run by another smlocal process" in refused.stderr, refused.stderr
+        assert (refused.returncode == 2
+                and "being run by another smlocal process" in refused.stderr), refused.stderr
         kill(runner)
     finally:
         runner.kill()
@@ -74,7 +84,8 @@ def test_stop_a_tuning_job_whose_runner_was_killed(tmp_path: Path, backend: Dock
         while running_trials(home, "orphan-tune") < 2 and time.monotonic() < deadline:
             time.sleep(0.3)
         refused = smlocal(home, "tune", "--resume", "orphan-tune", "--plain")
-        assert refused.returncode == 2 and "being run by another smlocal process" in refused.stderr, refused.stderr
+        assert (refused.returncode == 2
+                and "being run by another smlocal process" in refused.stderr), refused.stderr
         time.sleep(1)
         kill(runner)
     finally:
@@ -89,14 +100,16 @@ def test_stop_a_tuning_job_whose_runner_was_killed(tmp_path: Path, backend: Dock
 
 
 def test_a_bug_of_ours_mid_job_never_leaves_the_record_in_progress(
-    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from runner.core.specs import LocalOptions, Spec
     from runner.training.run import RunContext, TrainingRun
 
     request = probe_request(tmp_path, "bug-mid-job", {"mode": "sleep", "seconds": "30"})
     spec = Spec(request=request, local=LocalOptions(stop_grace_seconds=1), base_dir=tmp_path)
-    run = TrainingRun(spec, RunContext(store=store, backend=backend, extra_labels={"smlocal.test": test_label}))
+    run = TrainingRun(spec, RunContext(store=store, backend=backend,
+                                       extra_labels={"smlocal.test": test_label}))
 
     def broken(*args: object) -> None:
         raise RuntimeError("boom")
@@ -113,7 +126,8 @@ def test_a_bug_of_ours_mid_job_never_leaves_the_record_in_progress(
 
 
 def test_a_bug_of_ours_in_a_tuning_job_fails_it_and_stops_its_trials(
-    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import yaml
 
@@ -122,14 +136,16 @@ def test_a_bug_of_ours_in_a_tuning_job_fails_it_and_stops_its_trials(
     from runner.store.tuning import TuningStore
     from runner.training.run import RunContext
 
-    request = yaml.safe_load(probe_tuning_file(tmp_path, "bug-tune", "3", jobs=4, parallel=2).read_text())
+    request = yaml.safe_load(
+        probe_tuning_file(tmp_path, "bug-tune", "3", jobs=4, parallel=2).read_text())
     spec = Spec(request=request, local=LocalOptions(stop_grace_seconds=1), base_dir=tmp_path)
     tuner = local_tuner(spec, RunContext(store=store, backend=backend, extra_labels={"smlocal.test": test_label}))
 
     def broken(event: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(tuner, "_handle", broken)  # the first trial's end hits the bug: its "done" is lost
+    # the first trial's end hits the bug: its "done" is lost
+    monkeypatch.setattr(tuner, "_handle", broken)
     tuner.create()
     with pytest.raises(RuntimeError, match="boom"):
         tuner.run()
@@ -137,5 +153,6 @@ def test_a_bug_of_ours_in_a_tuning_job_fails_it_and_stops_its_trials(
     assert record["HyperParameterTuningJobStatus"] == "Failed"
     assert record["FailureReason"] == "InternalServerError: smlocal failed: RuntimeError: boom"
     trials = store.list_training_jobs("bug-tune")
-    assert len(trials) == 2 and all(t["TrainingJobStatus"] in ("Completed", "Stopped") for t in trials)
+    assert (len(trials) == 2 and all(t["TrainingJobStatus"] in ("Completed", "Stopped")
+                                     for t in trials))
     assert backend.find({"smlocal.test": test_label}) == []

@@ -51,7 +51,8 @@ def demo_definition(tmp_path: Path, static: dict[str, str], **extra: Any) -> dic
 
 
 def tuning_request(name: str, strategy: str, ranges: dict[str, Any], definition: dict[str, Any], *,
-                   jobs: int | None, parallel: int, metric: str = "validation:loss", **config: Any) -> dict[str, Any]:
+                   jobs: int | None, parallel: int, metric: str = "validation:loss",
+                   **config: Any) -> dict[str, Any]:
     limits: dict[str, Any] = {"MaxParallelTrainingJobs": parallel}
     if jobs is not None:
         limits["MaxNumberOfTrainingJobs"] = jobs
@@ -70,10 +71,13 @@ def tuning_request(name: str, strategy: str, ranges: dict[str, Any], definition:
 
 
 LR_RANGE = {"ContinuousParameterRanges": [
-    {"Name": "learning_rate", "MinValue": "0.0001", "MaxValue": "0.2", "ScalingType": "Logarithmic"}]}
+    {"Name": "learning_rate", "MinValue": "0.0001", "MaxValue": "0.2",
+     "ScalingType": "Logarithmic"}]}
 
 
-def run_tuning(request: dict[str, Any], store: Store, backend: DockerBackend, test_label: str, tmp_path: Path) -> dict[str, Any]:
+def run_tuning(
+    request: dict[str, Any], store: Store, backend: DockerBackend, test_label: str, tmp_path: Path
+) -> dict[str, Any]:
     from runner.api.tuning_validation import validate_tuning
 
     spec = Spec(request=request, local=LocalOptions(stop_grace_seconds=5), base_dir=tmp_path)
@@ -83,7 +87,8 @@ def run_tuning(request: dict[str, Any], store: Store, backend: DockerBackend, te
     tuner.run()
     tstore = TuningStore(store)
     return describe_tuning_job(tstore.record(request["HyperParameterTuningJobName"]),
-                               trial_views(store, tstore, request["HyperParameterTuningJobName"]), time.time())
+                               trial_views(store, tstore, request["HyperParameterTuningJobName"]),
+                               time.time())
 
 
 def intervals(store: Store, name: str) -> list[tuple[float, float]]:
@@ -104,7 +109,9 @@ def max_overlap(spans: list[tuple[float, float]]) -> int:
     return best
 
 
-def test_random_search_runs_in_parallel_slots(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str) -> None:
+def test_random_search_runs_in_parallel_slots(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str
+) -> None:
     definition = demo_definition(tmp_path, {"epochs": "5", "sleep_per_epoch": "0.2"})
     request = tuning_request("tune-par", "Random", LR_RANGE, definition, jobs=6, parallel=3)
     described = run_tuning(request, store, backend, test_label, tmp_path)
@@ -114,7 +121,8 @@ def test_random_search_runs_in_parallel_slots(tmp_path: Path, store: Store, back
     assert max_overlap(intervals(store, "tune-par")) == 3
     best = described["BestTrainingJob"]
     values = [s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
-              for s in list_trials(trial_views(store, TuningStore(store), "tune-par"), "tune-par")["TrainingJobSummaries"]]
+              for s in list_trials(trial_views(store, TuningStore(store), "tune-par"),
+                                   "tune-par")["TrainingJobSummaries"]]
     assert best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == min(values)
     for view in trial_views(store, TuningStore(store), "tune-par"):
         hps = view.record["HyperParameters"]
@@ -123,34 +131,42 @@ def test_random_search_runs_in_parallel_slots(tmp_path: Path, store: Store, back
         assert view.record["TuningJobArn"].endswith(":hyper-parameter-tuning-job/tune-par")
 
 
-def test_grid_with_garbage_and_missing_objectives(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_grid_with_garbage_and_missing_objectives(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     definition = demo_definition(tmp_path, {"mode": "metrics"})
     definition["AlgorithmSpecification"] = {
         "TrainingImage": PROBE, "TrainingInputMode": "File",
         "MetricDefinitions": [{"Name": "loss", "Regex": r"^loss=(\S*)"}],
     }
     ranges = {"CategoricalParameterRanges": [
-        {"Name": "lines", "Values": ['["loss=0.5"]', '["loss=nan"]', '["loss=garbage"]', '["no objective"]',
-                                     '["loss=2.5E-01"]']},
+        {"Name": "lines", "Values": ['["loss=0.5"]', '["loss=nan"]', '["loss=garbage"]',
+                                     '["no objective"]', '["loss=2.5E-01"]']},
     ]}
-    request = tuning_request("tune-grid", "Grid", ranges, definition, jobs=None, parallel=2, metric="loss")
+    request = tuning_request("tune-grid", "Grid", ranges, definition, jobs=None, parallel=2,
+                             metric="loss")
     described = run_tuning(request, store, backend, test_label, tmp_path)
     assert described["HyperParameterTuningJobStatus"] == "Completed"
     assert described["TrainingJobStatusCounters"]["Completed"] == 5  # every combination once
     assert described["ObjectiveStatusCounters"] == {"Succeeded": 2, "Pending": 0, "Failed": 3}
     tried = sorted(v.tuned["lines"] for v in trial_views(store, TuningStore(store), "tune-grid"))
     assert tried == sorted(ranges["CategoricalParameterRanges"][0]["Values"])
-    assert described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == 0.25
+    assert (described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+            == 0.25)
 
 
-def test_failing_trials_do_not_end_the_job(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_failing_trials_do_not_end_the_job(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     definition = demo_definition(tmp_path, {"lines": '["loss=0.25"]'})
     definition["AlgorithmSpecification"] = {
         "TrainingImage": PROBE, "TrainingInputMode": "File",
         "MetricDefinitions": [{"Name": "loss", "Regex": r"^loss=(\S*)"}],
     }
-    ranges = {"CategoricalParameterRanges": [{"Name": "mode", "Values": ["exit", "fail-file", "metrics"]}]}
-    request = tuning_request("tune-fail", "Grid", ranges, definition, jobs=None, parallel=3, metric="loss")
+    ranges = {"CategoricalParameterRanges": [{"Name": "mode",
+                                              "Values": ["exit", "fail-file", "metrics"]}]}
+    request = tuning_request("tune-fail", "Grid", ranges, definition, jobs=None, parallel=3,
+                             metric="loss")
     described = run_tuning(request, store, backend, test_label, tmp_path)
     assert described["HyperParameterTuningJobStatus"] == "Completed"
     assert described["TrainingJobStatusCounters"]["NonRetryableError"] == 2
@@ -164,11 +180,15 @@ def test_failing_trials_do_not_end_the_job(tmp_path: Path, store: Store, backend
     assert all(s["ObjectiveStatus"] == "Failed" for s in failed)
 
 
-def test_early_stopping_stops_poor_trials(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str) -> None:
+def test_early_stopping_stops_poor_trials(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str
+) -> None:
     definition = demo_definition(tmp_path, {"epochs": "12", "sleep_per_epoch": "0.15"})
     # one at a time, in order: three good learning rates, then two far too small ones, which
     # are worse at their first epoch than the median of the earlier trials' running averages
-    ranges = {"CategoricalParameterRanges": [{"Name": "learning_rate", "Values": ["0.1", "0.05", "0.2", "0.0001", "0.0002"]}]}
+    ranges = {"CategoricalParameterRanges": [{"Name": "learning_rate",
+                                              "Values": ["0.1", "0.05", "0.2", "0.0001",
+                                                         "0.0002"]}]}
     request = tuning_request("tune-es", "Grid", ranges, definition, jobs=None, parallel=1,
                              TrainingJobEarlyStoppingType="Auto")
     described = run_tuning(request, store, backend, test_label, tmp_path)
@@ -176,19 +196,24 @@ def test_early_stopping_stops_poor_trials(tmp_path: Path, store: Store, backend:
     counters = described["TrainingJobStatusCounters"]
     assert (counters["Completed"], counters["Stopped"]) == (3, 2), counters
     views = trial_views(store, TuningStore(store), "tune-es")
-    epochs = {v.tuned["learning_rate"]: len(store.metric_series(v.record["TrainingJobName"]).get("validation:loss", []))
+    epochs = {v.tuned["learning_rate"]:
+              len(store.metric_series(v.record["TrainingJobName"]).get("validation:loss", []))
               for v in views}
     assert epochs["0.1"] == epochs["0.05"] == epochs["0.2"] == 12
     assert epochs["0.0001"] < 12 and epochs["0.0002"] < 12
     stopped = [v for v in views if v.record["TrainingJobStatus"] == "Stopped"]
-    assert all(v.record["FinalMetricDataList"] for v in stopped)  # stopped trials keep their last objective
+    # stopped trials keep their last objective
+    assert all(v.record["FinalMetricDataList"] for v in stopped)
     assert described["ObjectiveStatusCounters"]["Succeeded"] == 5
 
 
-def test_hyperband_spends_fewer_epochs(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str) -> None:
+def test_hyperband_spends_fewer_epochs(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str
+) -> None:
     definition = demo_definition(tmp_path, {"epochs": "9", "sleep_per_epoch": "0.15"})
     request = tuning_request("tune-hb", "Hyperband", LR_RANGE, definition, jobs=9, parallel=3,
-                             StrategyConfig={"HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 9}})
+                             StrategyConfig={
+                                 "HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 9}})
     described = run_tuning(request, store, backend, test_label, tmp_path)
     assert described["HyperParameterTuningJobStatus"] == "Completed"
     epochs = [len(store.metric_series(v.record["TrainingJobName"]).get("validation:loss", []))
@@ -198,7 +223,9 @@ def test_hyperband_spends_fewer_epochs(tmp_path: Path, store: Store, backend: Do
     assert max(epochs) == 9
 
 
-def test_retry_after_an_infrastructure_failure(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path) -> None:
+def test_retry_after_an_infrastructure_failure(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
     definition = demo_definition(tmp_path, {"mode": "sleep", "seconds": "3", "lines": "[]"},
                                  RetryStrategy={"MaximumRetryAttempts": 1})
     definition["AlgorithmSpecification"] = {
@@ -206,7 +233,8 @@ def test_retry_after_an_infrastructure_failure(tmp_path: Path, store: Store, bac
         "MetricDefinitions": [{"Name": "loss", "Regex": r"^PROBE_(SLEEPING)$"}],
     }
     ranges = {"CategoricalParameterRanges": [{"Name": "term_code", "Values": ["0"]}]}
-    request = tuning_request("tune-retry", "Grid", ranges, definition, jobs=None, parallel=1, metric="loss")
+    request = tuning_request("tune-retry", "Grid", ranges, definition, jobs=None, parallel=1,
+                             metric="loss")
 
     def killer() -> None:
         deadline = time.monotonic() + 60
@@ -228,12 +256,14 @@ def test_retry_after_an_infrastructure_failure(tmp_path: Path, store: Store, bac
     assert counters["RetryableError"] == 1, counters
     views = trial_views(store, TuningStore(store), "tune-retry")
     assert len(views) == 2 and [v.current for v in views] == [False, True]
-    assert views[0].record["FailureReason"].startswith("InternalServerError: the container was killed from outside")
+    assert views[0].record["FailureReason"].startswith(
+        "InternalServerError: the container was killed from outside")
     assert views[1].record["TrainingJobStatus"] == "Completed"
 
 
 def smlocal(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), *args],
+    return subprocess.run([sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home),
+                           *args],
                           capture_output=True, text=True, timeout=180, check=False)
 
 
@@ -241,10 +271,12 @@ def probe_tuning_file(tmp_path: Path, name: str, seconds: str, jobs: int, parall
     definition = demo_definition(tmp_path, {"mode": "sleep", "seconds": seconds})
     definition["AlgorithmSpecification"] = {
         "TrainingImage": PROBE, "TrainingInputMode": "File",
-        "MetricDefinitions": [{"Name": "slept", "Regex": r"^PROBE_(SLEEPING)$"}, {"Name": "loss", "Regex": r"^loss=(\S+)"}],
+        "MetricDefinitions": [{"Name": "slept", "Regex": r"^PROBE_(SLEEPING)$"},
+                              {"Name": "loss", "Regex": r"^loss=(\S+)"}],
     }
     ranges = {"IntegerParameterRanges": [{"Name": "term_code", "MinValue": "0", "MaxValue": "100"}]}
-    request = tuning_request(name, "Random", ranges, definition, jobs=jobs, parallel=parallel, metric="loss")
+    request = tuning_request(name, "Random", ranges, definition, jobs=jobs, parallel=parallel,
+                             metric="loss")
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(request))
     return path
@@ -254,13 +286,15 @@ def running_trials(home: Path, name: str) -> int:
     result = smlocal(home, "trials", name, "--output", "json")
     if result.returncode != 0:
         return 0
-    return sum(1 for s in json.loads(result.stdout)["TrainingJobSummaries"] if s["TrainingJobStatus"] == "InProgress")
+    return sum(1 for s in json.loads(result.stdout)["TrainingJobSummaries"]
+               if s["TrainingJobStatus"] == "InProgress")
 
 
 def test_stop_a_tuning_job_from_another_process(tmp_path: Path, backend: DockerBackend) -> None:
     home = tmp_path / "home"
     spec = probe_tuning_file(tmp_path, "tune-stop", "120", jobs=6, parallel=2)
-    runner = subprocess.Popen([sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), "tune", str(spec), "--plain", "--grace", "5"],
+    runner = subprocess.Popen([sys.executable, "-m", "runner.interfaces.cli.main", "--home",
+                               str(home), "tune", str(spec), "--plain", "--grace", "5"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -284,7 +318,8 @@ def crash_containers(backend: DockerBackend) -> list[Any]:
 def test_resume_after_the_runner_is_killed(tmp_path: Path, backend: DockerBackend) -> None:
     home = tmp_path / "home"
     spec = probe_tuning_file(tmp_path, "tune-crash", "4", jobs=4, parallel=2)
-    runner = subprocess.Popen([sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), "tune", str(spec), "--plain"],
+    runner = subprocess.Popen([sys.executable, "-m", "runner.interfaces.cli.main", "--home",
+                               str(home), "tune", str(spec), "--plain"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -302,7 +337,8 @@ def test_resume_after_the_runner_is_killed(tmp_path: Path, backend: DockerBacken
     described = json.loads(smlocal(home, "describe", "tune-crash").stdout)
     assert described["HyperParameterTuningJobStatus"] == "Completed"
     assert described["TrainingJobStatusCounters"]["Completed"] == 4
-    listed = json.loads(smlocal(home, "trials", "tune-crash", "--output", "json").stdout)["TrainingJobSummaries"]
+    listed = json.loads(smlocal(home, "trials", "tune-crash", "--output",
+                                "json").stdout)["TrainingJobSummaries"]
     names = [s["TrainingJobName"] for s in listed]
     assert len(names) == 4 == len(set(names))
     for name in names:  # each trial ran once: one report, one SIGTERM-free sleep
@@ -312,22 +348,29 @@ def test_resume_after_the_runner_is_killed(tmp_path: Path, backend: DockerBacken
     assert [c for c in backend.client.containers.list(all=True) if "tune-crash" in c.name] == []
 
 
-def test_warm_start_seeds_the_child_with_its_parents_trials(tmp_path: Path, store: Store, backend: DockerBackend, test_label: str) -> None:
+def test_warm_start_seeds_the_child_with_its_parents_trials(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str
+) -> None:
     definition = demo_definition(tmp_path, {"epochs": "3"})
     parent = tuning_request("tune-parent", "Random", LR_RANGE, definition, jobs=3, parallel=3)
     run_tuning(parent, store, backend, test_label, tmp_path)
     child = tuning_request("tune-child", "Bayesian", LR_RANGE, definition, jobs=2, parallel=1)
-    child["WarmStartConfig"] = {"ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "tune-parent"}],
+    child["WarmStartConfig"] = {
+        "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "tune-parent"}],
                                 "WarmStartType": "IdenticalDataAndAlgorithm"}
     spec = Spec(request=child, local=LocalOptions(stop_grace_seconds=5), base_dir=tmp_path)
     tuner = local_tuner(spec, RunContext(store=store, backend=backend, extra_labels={"smlocal.test": test_label}))
     seeded = tuner.history(tuner.plans[0])
     assert [t.number for t in seeded] == [-1, -2, -3]
-    parent_values = sorted(v.record["FinalMetricDataList"][0]["Value"] for v in trial_views(store, TuningStore(store), "tune-parent"))
+    parent_values = sorted(v.record["FinalMetricDataList"][0]["Value"]
+                           for v in trial_views(store, TuningStore(store), "tune-parent"))
     assert sorted(t.objective for t in seeded) == parent_values  # type: ignore[type-var]
     tuner.create()
     tuner.run()
-    described = describe_tuning_job(TuningStore(store).record("tune-child"), trial_views(store, TuningStore(store), "tune-child"), time.time())
+    described = describe_tuning_job(TuningStore(store).record("tune-child"),
+                                    trial_views(store, TuningStore(store), "tune-child"),
+                                    time.time())
     assert described["HyperParameterTuningJobStatus"] == "Completed"
-    assert described["TrainingJobStatusCounters"]["Completed"] == 2  # the parents' trials are not the child's
+    # the parents' trials are not the child's
+    assert described["TrainingJobStatusCounters"]["Completed"] == 2
     assert described["WarmStartConfig"]["WarmStartType"] == "IdenticalDataAndAlgorithm"

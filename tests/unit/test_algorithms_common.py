@@ -63,13 +63,18 @@ def test_ntm_manifest_has_sagemakers_recommended_ranges_and_objective() -> None:
     assert m["TuningObjective"] == {"Type": "Minimize", "MetricName": "validation:total_loss"}
     ranges = m["ParameterRanges"]
     cat = {r["Name"]: r["Values"] for r in ranges["CategoricalParameterRanges"]}
-    cont = {r["Name"]: (float(r["MinValue"]), float(r["MaxValue"])) for r in ranges["ContinuousParameterRanges"]}
-    ints = {r["Name"]: (int(r["MinValue"]), int(r["MaxValue"])) for r in ranges["IntegerParameterRanges"]}
-    assert cat == {"encoder_layers_activation": ["sigmoid", "tanh", "relu"], "optimizer": ["sgd", "adam", "adadelta"]}
-    assert cont == {"learning_rate": (1e-4, 0.1), "rescale_gradient": (0.1, 1.0), "weight_decay": (0.0, 1.0)}
+    cont = {r["Name"]: (float(r["MinValue"]), float(r["MaxValue"]))
+            for r in ranges["ContinuousParameterRanges"]}
+    ints = {r["Name"]: (int(r["MinValue"]), int(r["MaxValue"]))
+            for r in ranges["IntegerParameterRanges"]}
+    assert (cat == {"encoder_layers_activation": ["sigmoid", "tanh", "relu"],
+                    "optimizer": ["sgd", "adam", "adadelta"]})
+    assert (cont == {"learning_rate": (1e-4, 0.1), "rescale_gradient": (0.1, 1.0),
+                     "weight_decay": (0.0, 1.0)})
     assert ints == {"mini_batch_size": (16, 2048)}
     names = {d["Name"] for d in m["MetricDefinitions"]}
-    assert {"train:total_loss", "validation:total_loss", "validation:recons_loss", "validation:kl_loss"} <= names
+    assert ({"train:total_loss", "validation:total_loss", "validation:recons_loss",
+             "validation:kl_loss"} <= names)
 
 
 def test_mlp_manifest_objective() -> None:
@@ -83,11 +88,12 @@ def test_validator_reports_every_problem_with_its_key() -> None:
     m = manifest("ntm")
     problems = validate_hyperparameters(m, {
         "feature_dim": "0", "learning_rate": "fast", "optimizer": "lbfgs", "epochs": "2.5",
-        "batch_norm": "maybe", "encoder_layers": "10,,5", "bogus": "1", "_tuning_objective_metric": "validation:total_loss",
+        "batch_norm": "maybe", "encoder_layers": "10,,5", "bogus": "1",
+        "_tuning_objective_metric": "validation:total_loss",
     })
     keys = [k for k, _ in problems]
-    assert keys == ["bogus", "feature_dim", "num_topics", "batch_norm", "encoder_layers", "epochs", "learning_rate",
-                    "optimizer"]
+    assert keys == ["bogus", "feature_dim", "num_topics", "batch_norm", "encoder_layers", "epochs",
+                    "learning_rate", "optimizer"]
     text = dict(problems)
     assert "below the minimum 1" in text["feature_dim"]
     assert text["num_topics"] == "is required"
@@ -100,10 +106,12 @@ def test_validator_reports_every_problem_with_its_key() -> None:
 
 def test_validator_accepts_good_values_and_bounds() -> None:
     m = manifest("ntm")
-    good = {"feature_dim": "500", "num_topics": "1000", "learning_rate": "1e-6", "rescale_gradient": "1.0",
-            "clip_gradient": "Infinity", "encoder_layers": "200,100", "batch_norm": "true", "weight_decay": "0"}
+    good = {"feature_dim": "500", "num_topics": "1000", "learning_rate": "1e-6",
+            "rescale_gradient": "1.0", "clip_gradient": "Infinity", "encoder_layers": "200,100",
+            "batch_norm": "true", "weight_decay": "0"}
     assert validate_hyperparameters(m, good) == []
-    assert validate_hyperparameters(m, {**good, "learning_rate": "1.0000001"})[0][0] == "learning_rate"
+    assert (validate_hyperparameters(m, {**good, "learning_rate": "1.0000001"})[0][0]
+            == "learning_rate")
     assert validate_hyperparameters(m, {**good, "learning_rate": "nan"})[0][0] == "learning_rate"
     assert validate_hyperparameters(m, {**good, "num_topics": "1001"})[0][0] == "num_topics"
     assert validate_hyperparameters(m, {**good, "clip_gradient": "0.0001"})[0][0] == "clip_gradient"
@@ -114,7 +122,8 @@ def test_json_encoded_values_are_unwrapped() -> None:
     assert normalize_value("0.1") == "0.1"
     assert normalize_value(True) == "true"
     assert normalize_value(64) == "64"
-    parsed = parse_hyperparameters(manifest("ntm"), {"feature_dim": '"500"', "num_topics": "20", "optimizer": '"adam"'})
+    parsed = parse_hyperparameters(manifest("ntm"), {"feature_dim": '"500"', "num_topics": "20",
+                                                     "optimizer": '"adam"'})
     assert parsed["feature_dim"] == 500 and parsed["optimizer"] == "adam"
 
 
@@ -131,23 +140,28 @@ def test_parse_types_and_defaults() -> None:
 def test_boolean_and_lowercase_type_aliases() -> None:
     m = {"SupportedHyperParameters": [
         {"Name": "flag", "Type": "boolean", "DefaultValue": "false"},
-        {"Name": "n", "Type": "integer", "Range": {"IntegerParameterRangeSpecification": {"MinValue": "1"}}},
+        {"Name": "n", "Type": "integer",
+         "Range": {"IntegerParameterRangeSpecification": {"MinValue": "1"}}},
         {"Name": "s", "Type": "string"},
     ]}
-    assert parse_hyperparameters(m, {"flag": "True", "n": "7", "s": "x y"}) == {"flag": True, "n": 7, "s": "x y"}
+    assert (parse_hyperparameters(m, {"flag": "True", "n": "7", "s": "x y"})
+            == {"flag": True, "n": 7, "s": "x y"})
     assert validate_hyperparameters(m, {"flag": "yes", "n": "0"}) == [
         ("flag", "must be true or false (got 'yes')"), ("n", "0 is below the minimum 1")]
 
 
 def test_check_manifest_finds_broken_pieces() -> None:
     m = {"SupportedHyperParameters": [{"Name": "lr", "Type": "Continuous", "DefaultValue": "5",
-                                       "Range": {"ContinuousParameterRangeSpecification": {"MinValue": "0", "MaxValue": "1"}}}],
+                                       "Range": {"ContinuousParameterRangeSpecification": {
+                                           "MinValue": "0", "MaxValue": "1"}}}],
          "MetricDefinitions": [{"Name": "loss", "Regex": "loss=\\S+"}],
          "TuningObjective": {"Type": "Minimize", "MetricName": "validation:loss"},
-         "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0", "MaxValue": "1",
+         "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0",
+                                                            "MaxValue": "1",
                                                             "ScalingType": "Logarithmic"}]}}
     keys = [k for k, _ in check_manifest(m)]
-    assert keys == ["lr", "MetricDefinitions.loss", "TuningObjective", "ParameterRanges.ContinuousParameterRanges.lr"]
+    assert (keys == ["lr", "MetricDefinitions.loss", "TuningObjective",
+                     "ParameterRanges.ContinuousParameterRanges.lr"])
 
 
 # --- contract --------------------------------------------------------------------------------
@@ -175,8 +189,10 @@ def test_contract_reads_the_tree(tmp_path: Path) -> None:
 def test_contract_refuses_pipe_mode_and_other_content_types(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
-    root = make_tree(tmp_path / "ml", {}, {"train": src}, content_type="application/x-recordio-protobuf")
-    with pytest.raises(ClientError, match="ContentType application/x-recordio-protobuf is not supported"):
+    root = make_tree(tmp_path / "ml", {}, {"train": src},
+                     content_type="application/x-recordio-protobuf")
+    with pytest.raises(ClientError,
+                       match="ContentType application/x-recordio-protobuf is not supported"):
         Contract(root).channel("train", content_types=("text/csv",))
     config = root / "input" / "config" / "inputdataconfig.json"
     config.write_text(json.dumps({"train": {"TrainingInputMode": "Pipe"}}))
@@ -213,7 +229,9 @@ def test_topic_recovery_is_one_for_a_permutation_and_low_for_noise() -> None:
     assert len(match(np.ones((5, 3)))) == 3
 
 
-def test_topics_script_reads_a_model_tarball(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_topics_script_reads_a_model_tarball(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import tarfile
 
     from algorithms.ntm import topics

@@ -24,22 +24,28 @@ from algorithms.ntm.make_data import write_corpus  # noqa: E402
 
 MANIFEST = json.loads(ntm_train.MANIFEST_PATH.read_text())
 V, K = 40, 4
-BASE_HPS = {"feature_dim": str(V), "num_topics": str(K), "optimizer": "adam", "learning_rate": "0.05",
+BASE_HPS = {"feature_dim": str(V), "num_topics": str(K), "optimizer": "adam",
+            "learning_rate": "0.05",
             "mini_batch_size": "32", "num_patience_epochs": "100", "seed": "3"}
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("ntm-data")
-    write_corpus(out, num_topics=K, vocab_size=V, num_docs=320, doc_length=40, alpha=0.1, beta=0.1, seed=7)
+    write_corpus(out, num_topics=K, vocab_size=V, num_docs=320, doc_length=40, alpha=0.1, beta=0.1,
+                 seed=7)
     return out
 
 
-def channels(corpus: Path, names: tuple[str, ...] = ("train", "validation", "test")) -> dict[str, Path]:
+def channels(
+    corpus: Path, names: tuple[str, ...] = ("train", "validation", "test")
+) -> dict[str, Path]:
     return {name: corpus / name for name in names}
 
 
-def run(root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+def run(
+    root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str]:
     """The training code in this process, as the container runs it."""
     monkeypatch.setenv("SM_OPT_ML_PREFIX", str(root))
     code = ntm_train.main()
@@ -59,7 +65,8 @@ def scrape(log: str) -> dict[str, list[float]]:
 
 
 def test_loss_falls_and_every_metric_line_matches_the_manifest(
-        tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     root = localrun.make_tree(tmp_path / "ml", {**BASE_HPS, "epochs": "8"}, channels(corpus))
     code, log = run(root, monkeypatch, capsys)
     assert code == 0, log
@@ -72,14 +79,16 @@ def test_loss_falls_and_every_metric_line_matches_the_manifest(
     valid = metrics["validation:total_loss"]
     assert valid[-1] < valid[0] * 0.9
     assert metrics["train:total_loss"][-1] < metrics["train:total_loss"][0]
-    for total, recons, kl in zip(valid, metrics["validation:recons_loss"], metrics["validation:kl_loss"], strict=True):
+    for total, recons, kl in zip(valid, metrics["validation:recons_loss"],
+                                 metrics["validation:kl_loss"], strict=True):
         assert total == pytest.approx(recons + kl, abs=1e-3)
     # every quality line is matched by exactly one definition; no tabs
     quality = [line for line in log.splitlines() if line.startswith("#quality_metric")]
     assert len(quality) == 8 * 6 + 3
     for line in quality:
         assert "\t" not in line
-        assert sum(bool(re.search(d["Regex"], line)) for d in MANIFEST["MetricDefinitions"]) == 1, line
+        assert (sum(bool(re.search(d["Regex"], line)) for d in MANIFEST["MetricDefinitions"])
+                == 1), line
     assert "#quality_metric: host=algo-1, epoch=1, validation total_loss <loss>=" in log
     # the model
     model = root / "model"
@@ -99,7 +108,8 @@ def test_same_seed_same_numbers(tmp_path: Path, corpus: Path, monkeypatch: pytes
                                 capsys: pytest.CaptureFixture[str]) -> None:
     logs = []
     for i in range(2):
-        root = localrun.make_tree(tmp_path / f"ml{i}", {**BASE_HPS, "epochs": "3"}, channels(corpus))
+        root = localrun.make_tree(tmp_path / f"ml{i}", {**BASE_HPS, "epochs": "3"},
+                                  channels(corpus))
         code, log = run(root, monkeypatch, capsys)
         assert code == 0, log
         logs.append([line for line in log.splitlines() if line.startswith("#quality_metric")])
@@ -107,37 +117,47 @@ def test_same_seed_same_numbers(tmp_path: Path, corpus: Path, monkeypatch: pytes
 
 
 def test_checkpoint_resume_continues_where_it_stopped(
-        tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     # one run of 6 epochs ...
-    whole = localrun.make_tree(tmp_path / "whole", {**BASE_HPS, "epochs": "6"}, channels(corpus), checkpoints=True)
+    whole = localrun.make_tree(tmp_path / "whole", {**BASE_HPS, "epochs": "6"}, channels(corpus),
+                               checkpoints=True)
     code, log_whole = run(whole, monkeypatch, capsys)
     assert code == 0, log_whole
     # ... against 3 epochs, then the same job again with epochs=6 on the same checkpoint folder
-    part = localrun.make_tree(tmp_path / "part", {**BASE_HPS, "epochs": "3"}, channels(corpus), checkpoints=True)
+    part = localrun.make_tree(tmp_path / "part", {**BASE_HPS, "epochs": "3"}, channels(corpus),
+                              checkpoints=True)
     code, log_first = run(part, monkeypatch, capsys)
     assert code == 0, log_first
-    assert sorted(p.name for p in (part / "checkpoints").iterdir()) == ["checkpoint-00002.pt", "checkpoint-00003.pt"]
+    assert sorted(p.name for p in (part / "checkpoints").iterdir()) == ["checkpoint-00002.pt",
+                                                                        "checkpoint-00003.pt"]
     localrun.make_tree(part, {**BASE_HPS, "epochs": "6"}, channels(corpus), checkpoints=True)
     code, log_second = run(part, monkeypatch, capsys)
     assert code == 0, log_second
-    assert "resumed from checkpoint checkpoint-00003.pt: epoch 3 done, continuing at epoch 4" in log_second
+    assert ("resumed from checkpoint checkpoint-00003.pt: epoch 3 done, "
+            "continuing at epoch 4") in log_second
     epochs_second = [int(m) for m in re.findall(r"epoch=(\d+), validation total_loss", log_second)]
     assert epochs_second == [4, 5, 6]
     # the resumed run prints exactly what the uninterrupted run printed for epochs 4-6
     def lines(log: str, epochs: range) -> list[str]:
         return [line for line in log.splitlines()
-                if line.startswith("#quality_metric") and any(f"epoch={e}," in line for e in epochs)]
+                if line.startswith("#quality_metric")
+                and any(f"epoch={e}," in line for e in epochs)]
     assert lines(log_second, range(4, 7)) == lines(log_whole, range(4, 7))
-    assert np.array_equal(np.load(part / "model" / "topic_word.npy"), np.load(whole / "model" / "topic_word.npy"))
+    assert np.array_equal(np.load(part / "model" / "topic_word.npy"),
+                          np.load(whole / "model" / "topic_word.npy"))
     history = json.loads((part / "output" / "data" / "metrics.json").read_text())["history"]
     assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5, 6]
 
 
 def test_checkpoint_of_another_model_is_refused(
-        tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    root = localrun.make_tree(tmp_path / "ml", {**BASE_HPS, "epochs": "1"}, channels(corpus), checkpoints=True)
+        tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    root = localrun.make_tree(tmp_path / "ml", {**BASE_HPS, "epochs": "1"}, channels(corpus),
+                              checkpoints=True)
     assert run(root, monkeypatch, capsys)[0] == 0
-    localrun.make_tree(root, {**BASE_HPS, "epochs": "2", "num_topics": "5"}, channels(corpus), checkpoints=True)
+    localrun.make_tree(root, {**BASE_HPS, "epochs": "2", "num_topics": "5"}, channels(corpus),
+                       checkpoints=True)
     code, log = run(root, monkeypatch, capsys)
     assert code == 2
     failure = (root / "output" / "failure").read_text()
@@ -146,8 +166,10 @@ def test_checkpoint_of_another_model_is_refused(
 
 
 def test_a_truncated_checkpoint_is_skipped(
-        tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    root = localrun.make_tree(tmp_path / "ml", {**BASE_HPS, "epochs": "2"}, channels(corpus), checkpoints=True)
+        tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    root = localrun.make_tree(tmp_path / "ml", {**BASE_HPS, "epochs": "2"}, channels(corpus),
+                              checkpoints=True)
     assert run(root, monkeypatch, capsys)[0] == 0
     (root / "checkpoints" / "checkpoint-00003.pt").write_bytes(b"cut short")
     localrun.make_tree(root, {**BASE_HPS, "epochs": "3"}, channels(corpus), checkpoints=True)
@@ -160,9 +182,11 @@ def test_a_truncated_checkpoint_is_skipped(
 @pytest.mark.parametrize(("hps", "expected"), [
     ({"num_topics": None}, "num_topics: is required"),
     ({"learning_rate": "fast"}, "learning_rate: must be a number (got 'fast')"),
-    ({"optimizer": "lbfgs"}, "optimizer: must be one of sgd, adam, adagrad, adadelta, rmsprop (got 'lbfgs')"),
+    ({"optimizer": "lbfgs"},
+     "optimizer: must be one of sgd, adam, adagrad, adadelta, rmsprop (got 'lbfgs')"),
     ({"mini_batch_size": "0"}, "mini_batch_size: 0 is below the minimum 1"),
-    ({"encoder_layers": "auto,5"}, "encoder_layers: must be 'auto' or a comma-separated list of positive integers"),
+    ({"encoder_layers": "auto,5"},
+     "encoder_layers: must be 'auto' or a comma-separated list of positive integers"),
     ({"not_a_knob": "1"}, "not_a_knob: is not a hyperparameter of this algorithm"),
 ])
 def test_bad_hyperparameters_fail_cleanly(
@@ -185,7 +209,8 @@ def test_bad_hyperparameters_fail_cleanly(
     (",".join(["1"] * 39 + ["-1"]) + "\n", "row 1 holds a negative word count"),
     ("", "holds no data"),
 ])
-def test_bad_data_fails_cleanly(content: str, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_bad_data_fails_cleanly(content: str, expected: str, tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch,
                                 capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -208,10 +233,12 @@ def test_missing_train_channel(tmp_path: Path, corpus: Path, monkeypatch: pytest
 
 
 def test_without_validation_the_training_loss_picks_the_model_and_batch_norm_trains(
-        tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     # 240 training documents in batches of 239: a last batch of one, which batch norm skips
-    hps = {**BASE_HPS, "epochs": "3", "batch_norm": "true", "mini_batch_size": "239", "encoder_layers": "16",
-           "encoder_layers_activation": "relu", "optimizer": "sgd", "clip_gradient": "1", "rescale_gradient": "0.5"}
+    hps = {**BASE_HPS, "epochs": "3", "batch_norm": "true", "mini_batch_size": "239",
+           "encoder_layers": "16", "encoder_layers_activation": "relu", "optimizer": "sgd",
+           "clip_gradient": "1", "rescale_gradient": "0.5"}
     root = localrun.make_tree(tmp_path / "ml", hps, channels(corpus, ("train",)))
     code, log = run(root, monkeypatch, capsys)
     assert code == 0, log
@@ -235,8 +262,8 @@ def test_early_stopping_on_tolerance(tmp_path: Path, corpus: Path, monkeypatch: 
 def test_sigterm_saves_the_best_model_and_exits_zero(tmp_path: Path, corpus: Path) -> None:
     hps = {**BASE_HPS, "epochs": "100", "mini_batch_size": "1"}
     root = localrun.make_tree(tmp_path / "ml", hps, channels(corpus), checkpoints=True)
-    proc = subprocess.Popen(localrun.command("ntm"), env=localrun.environment(root), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(localrun.command("ntm"), env=localrun.environment(root),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     lines = []
     deadline = time.monotonic() + 120
@@ -265,12 +292,14 @@ def _catches_sigterm(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
-def test_sigterm_before_training_starts_still_exits_zero_with_a_model(tmp_path: Path, corpus: Path) -> None:
+def test_sigterm_before_training_starts_still_exits_zero_with_a_model(
+    tmp_path: Path, corpus: Path
+) -> None:
     # The entry point catches SIGTERM before importing torch: a stop right at the start ends
     # like any other stop (a model saved, exit 0), not with the default action (exit 143).
     root = localrun.make_tree(tmp_path / "ml", {**BASE_HPS, "epochs": "5"}, channels(corpus))
-    proc = subprocess.Popen(localrun.command("ntm"), env=localrun.environment(root), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(localrun.command("ntm"), env=localrun.environment(root),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 30
     while not _catches_sigterm(proc.pid):
         assert proc.poll() is None and time.monotonic() < deadline

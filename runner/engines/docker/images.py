@@ -21,7 +21,9 @@ _FROM = re.compile(r"^\s*FROM\s+(?:--platform=\S+\s+)?(\S+)", re.IGNORECASE | re
 _ARG = re.compile(r"^\s*ARG\s+(\w+)(?:=(\S+))?", re.IGNORECASE | re.MULTILINE)
 
 
-def context_hash(context: Path, dockerfile: str, build_args: dict[str, str], base_ids: list[str]) -> str:
+def context_hash(
+    context: Path, dockerfile: str, build_args: dict[str, str], base_ids: list[str]
+) -> str:
     """A digest of everything a build depends on (pure but for reading the files)."""
     digest = hashlib.sha256()
     digest.update(dockerfile.encode())

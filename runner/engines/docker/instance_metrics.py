@@ -38,7 +38,8 @@ def memory_percent(stats: dict[str, Any]) -> float | None:
     if not usage or not limit:
         return None
     details = mem.get("stats") or {}
-    cache = details.get("total_inactive_file", details.get("inactive_file", details.get("cache", 0))) or 0
+    cache = (details.get("total_inactive_file",
+                         details.get("inactive_file", details.get("cache", 0))) or 0)
     return round(max(0.0, float(usage) - float(cache)) / float(limit) * 100.0, 2)
 
 

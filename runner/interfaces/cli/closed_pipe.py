@@ -1,8 +1,8 @@
 """A reader that goes away: ``smlocal logs NAME | head`` is normal on the command line.
 
 Python ignores SIGPIPE and raises BrokenPipeError on the write instead; the command then
-ends quietly (``runner.interfaces.cli.main.main``), and what is still buffered must go nowhere rather than
-raise again at the interpreter's exit.
+ends quietly (``runner.interfaces.cli.main.main``), and what is still buffered must go nowhere
+rather than raise again at the interpreter's exit.
 """
 
 from __future__ import annotations

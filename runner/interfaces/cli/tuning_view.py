@@ -53,14 +53,16 @@ class TuningView:
     def _apply(self, kind: str, data: dict[str, Any]) -> str:
         if kind == "trial-started":
             self.rows[data["trial"]] = _Row(data["trial"], data["job"], dict(data["config"]))
-            return f"[{self.name}] trial {data['trial']} started ({data['job']}): {_config(data['config'])}"
+            return (f"[{self.name}] trial {data['trial']} started ({data['job']}): "
+                    f"{_config(data['config'])}")
         row = self.rows.get(data.get("trial", -1))
         if kind == "objective" and row is not None:
             row.latest, row.epochs = data["value"], data["epoch"]
             return ""
         if kind == "trial-early-stopped" and row is not None:
             row.note = f"stopped early at epoch {data['epoch']}"
-            return f"[{self.name}] trial {row.number} stopped early at epoch {data['epoch']} (objective {_num(row.latest)})"
+            return (f"[{self.name}] trial {row.number} stopped early at epoch {data['epoch']} "
+                    f"(objective {_num(row.latest)})")
         if kind == "trial-ended" and row is not None:
             record = data["record"]
             row.status = record["TrainingJobStatus"]
@@ -93,10 +95,12 @@ class TuningView:
         for row in self.rows.values():
             counts[row.status] = counts.get(row.status, 0) + 1
         best = self.best()
-        head = f"{self.name}: {self.status}  " + "  ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        head = (f"{self.name}: {self.status}  "
+                + "  ".join(f"{k} {v}" for k, v in sorted(counts.items())))
         if best is not None:
             head += f"  best: trial {best.number} = {_num(best.final)}"
-        lines = [head, f"{'#':>4}  {'status':10}  {'epoch':>5}  {'latest':>12}  {'final':>12}  hyperparameters"]
+        lines = [head, f"{'#':>4}  {'status':10}  {'epoch':>5}  {'latest':>12}  {'final':>12}  "
+                       "hyperparameters"]
         for row in sorted(self.rows.values(), key=lambda r: r.number):
             mark = "*" if best is not None and row.number == best.number else " "
             lines.append(

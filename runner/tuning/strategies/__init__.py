@@ -1,7 +1,7 @@
 """Search strategies (``HyperParameterTuningJobConfig.Strategy``) behind one factory.
 
-Every strategy is a pure function of the history and the seed (see ``runner.tuning.trials.Strategy``):
-resuming a tuning job replays the same suggestions.
+Every strategy is a pure function of the history and the seed (see
+``runner.tuning.trials.Strategy``): resuming a tuning job replays the same suggestions.
 """
 
 from __future__ import annotations

@@ -239,7 +239,9 @@ class BayesianSearch:
         root = np.sqrt(post.kernel.eta[cont])
         fixed = starts.copy()
 
-        def negative(scaled: FloatArray, rows: npt.NDArray[np.int64]) -> tuple[FloatArray, FloatArray]:
+        def negative(
+            scaled: FloatArray, rows: npt.NDArray[np.int64]
+        ) -> tuple[FloatArray, FloatArray]:
             x = fixed[rows].copy()
             x[:, cont] = scaled / root
             value, grad = log_ei_grad(post, x, best)

@@ -119,7 +119,8 @@ def solve_and_invert(chol: FloatArray, y: FloatArray) -> tuple[FloatArray, Float
 
 
 def _unpack(theta: FloatArray, dims: int) -> Kernel:
-    return Kernel(np.exp(theta[:dims]), math.exp(theta[dims]), MIN_NOISE + math.exp(theta[dims + 1]))
+    return Kernel(np.exp(theta[:dims]), math.exp(theta[dims]),
+                  MIN_NOISE + math.exp(theta[dims + 1]))
 
 
 def _neg_log_posterior(

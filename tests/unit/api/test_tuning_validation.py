@@ -26,7 +26,8 @@ def base(tmp_path: Path) -> Path:
 
 
 def channel(name: str, uri: str) -> dict[str, Any]:
-    return {"ChannelName": name, "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri}}}
+    return {"ChannelName": name,
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri}}}
 
 
 def local_definition(base: Path) -> dict[str, Any]:
@@ -57,12 +58,15 @@ def request_(base: Path) -> dict[str, Any]:
             "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": METRIC},
             "ResourceLimits": {"MaxNumberOfTrainingJobs": 6, "MaxParallelTrainingJobs": 2},
             "ParameterRanges": {
-                "IntegerParameterRanges": [{"Name": "mini_batch_size", "MinValue": "16", "MaxValue": "2048"}],
+                "IntegerParameterRanges": [{"Name": "mini_batch_size", "MinValue": "16",
+                                            "MaxValue": "2048"}],
                 "ContinuousParameterRanges": [
-                    {"Name": "learning_rate", "MinValue": "0.0001", "MaxValue": "0.1", "ScalingType": "Logarithmic"},
+                    {"Name": "learning_rate", "MinValue": "0.0001", "MaxValue": "0.1",
+                     "ScalingType": "Logarithmic"},
                     {"Name": "weight_decay", "MinValue": "0.0", "MaxValue": "1.0"},
                 ],
-                "CategoricalParameterRanges": [{"Name": "optimizer", "Values": ["sgd", "adam", "adadelta"]}],
+                "CategoricalParameterRanges": [{"Name": "optimizer",
+                                                "Values": ["sgd", "adam", "adadelta"]}],
             },
             "TrainingJobEarlyStoppingType": "Off",
         },
@@ -80,10 +84,11 @@ def as_several(request: dict[str, Any], count: int = 2) -> dict[str, Any]:
     out = copy.deepcopy(request)
     one = out.pop("TrainingJobDefinition")
     config = out[CONFIG]
-    objective, ranges = config.pop("HyperParameterTuningJobObjective"), config.pop("ParameterRanges")
+    objective, ranges = (config.pop("HyperParameterTuningJobObjective"),
+                         config.pop("ParameterRanges"))
     out["TrainingJobDefinitions"] = [
-        {**copy.deepcopy(one), "DefinitionName": f"def-{i}", "TuningObjective": copy.deepcopy(objective),
-         "HyperParameterRanges": copy.deepcopy(ranges)}
+        {**copy.deepcopy(one), "DefinitionName": f"def-{i}",
+         "TuningObjective": copy.deepcopy(objective), "HyperParameterRanges": copy.deepcopy(ranges)}
         for i in range(count)
     ]
     return out
@@ -117,10 +122,13 @@ def test_valid_grid_without_max_jobs(request_: dict[str, Any], base: Path) -> No
     assert validate(request_, base) == []
 
 
-def test_valid_hyperband_with_epochs_static_hyperparameter(request_: dict[str, Any], base: Path) -> None:
+def test_valid_hyperband_with_epochs_static_hyperparameter(
+    request_: dict[str, Any], base: Path
+) -> None:
     request_[CONFIG]["Strategy"] = "Hyperband"
     assert validate(request_, base) == []
-    request_[CONFIG]["StrategyConfig"] = {"HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 9}}
+    request_[CONFIG]["StrategyConfig"] = {
+        "HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 9}}
     del request_["TrainingJobDefinition"]["StaticHyperParameters"]["epochs"]
     assert validate(request_, base) == []
 
@@ -129,7 +137,8 @@ def test_valid_local_tuning_resource_config(request_: dict[str, Any], base: Path
     # the trials get their ResourceConfig from HyperParameterTuningResourceConfig
     definition = request_["TrainingJobDefinition"]
     del definition["ResourceConfig"]
-    definition["HyperParameterTuningResourceConfig"] = {"InstanceType": "local", "InstanceCount": 1, "VolumeSizeInGB": 1}
+    definition["HyperParameterTuningResourceConfig"] = {"InstanceType": "local", "InstanceCount": 1,
+                                                        "VolumeSizeInGB": 1}
     assert validate(request_, base) == []
     definition["HyperParameterTuningResourceConfig"] = {
         "InstanceConfigs": [{"InstanceType": "local_gpu", "InstanceCount": 1, "VolumeSizeInGB": 5}]
@@ -170,10 +179,14 @@ def test_tuning_cloud_view_leaves_the_request_alone(request_: dict[str, Any]) ->
 def test_for_cloud_reports_local_values(request_: dict[str, Any], base: Path) -> None:
     d = "TrainingJobDefinition"
     assert validate(request_, base, for_cloud=True) == [
-        (f"{d}.InputDataConfig[0].DataSource.S3DataSource.S3Uri", "file:// paths work only locally; the cloud needs an s3:// URI"),
-        (f"{d}.InputDataConfig[1].DataSource.S3DataSource.S3Uri", "file:// paths work only locally; the cloud needs an s3:// URI"),
-        (f"{d}.OutputDataConfig.S3OutputPath", "file:// paths work only locally; the cloud needs an s3:// URI"),
-        (f"{d}.ResourceConfig.InstanceType", "'local' works only locally; the cloud needs an ml.* instance type"),
+        (f"{d}.InputDataConfig[0].DataSource.S3DataSource.S3Uri",
+         "file:// paths work only locally; the cloud needs an s3:// URI"),
+        (f"{d}.InputDataConfig[1].DataSource.S3DataSource.S3Uri",
+         "file:// paths work only locally; the cloud needs an s3:// URI"),
+        (f"{d}.OutputDataConfig.S3OutputPath",
+         "file:// paths work only locally; the cloud needs an s3:// URI"),
+        (f"{d}.ResourceConfig.InstanceType",
+         "'local' works only locally; the cloud needs an ml.* instance type"),
         (f"{d}.RoleArn", "is required by the cloud"),
     ]
 
@@ -186,10 +199,13 @@ def test_for_cloud_paths_of_several_definitions(request_: dict[str, Any], base: 
         assert f"TrainingJobDefinitions[{i}].OutputDataConfig.S3OutputPath" in paths
 
 
-def test_for_cloud_reports_a_local_tuning_resource_config(request_: dict[str, Any], base: Path) -> None:
+def test_for_cloud_reports_a_local_tuning_resource_config(
+    request_: dict[str, Any], base: Path
+) -> None:
     definition = request_["TrainingJobDefinition"]
     del definition["ResourceConfig"]
-    definition["HyperParameterTuningResourceConfig"] = {"InstanceType": "local", "InstanceCount": 1, "VolumeSizeInGB": 1}
+    definition["HyperParameterTuningResourceConfig"] = {"InstanceType": "local", "InstanceCount": 1,
+                                                        "VolumeSizeInGB": 1}
     paths = [p for p, _ in validate(request_, base, for_cloud=True)]
     assert "TrainingJobDefinition.HyperParameterTuningResourceConfig.InstanceType" in paths
 
@@ -204,7 +220,8 @@ def test_local_run_accepts_s3_locations(request_: dict[str, Any], base: Path) ->
 
 def test_grid_with_a_continuous_range(request_: dict[str, Any], base: Path) -> None:
     request_[CONFIG]["Strategy"] = "Grid"
-    assert validate(request_, base) == [(f"{CONFIG}.Strategy", "Grid search takes CategoricalParameterRanges only")]
+    assert (validate(request_, base)
+            == [(f"{CONFIG}.Strategy", "Grid search takes CategoricalParameterRanges only")])
 
 
 def test_grid_with_an_integer_range_only(request_: dict[str, Any], base: Path) -> None:
@@ -212,14 +229,16 @@ def test_grid_with_an_integer_range_only(request_: dict[str, Any], base: Path) -
     request_[CONFIG]["ParameterRanges"] = {
         "IntegerParameterRanges": [{"Name": "mini_batch_size", "MinValue": "16", "MaxValue": "32"}]
     }
-    assert validate(request_, base) == [(f"{CONFIG}.Strategy", "Grid search takes CategoricalParameterRanges only")]
+    assert (validate(request_, base)
+            == [(f"{CONFIG}.Strategy", "Grid search takes CategoricalParameterRanges only")])
 
 
 def test_hyperband_with_early_stopping_auto(request_: dict[str, Any], base: Path) -> None:
     request_[CONFIG]["Strategy"] = "Hyperband"
     request_[CONFIG]["TrainingJobEarlyStoppingType"] = "Auto"
     assert validate(request_, base) == [
-        (f"{CONFIG}.TrainingJobEarlyStoppingType", "must be Off with the Hyperband strategy (Hyperband stops trials itself)"),
+        (f"{CONFIG}.TrainingJobEarlyStoppingType",
+         "must be Off with the Hyperband strategy (Hyperband stops trials itself)"),
     ]
 
 
@@ -234,7 +253,8 @@ def test_hyperband_without_max_resource_or_epochs(request_: dict[str, Any], base
     assert validate(request_, base) == [
         (
             f"{CONFIG}.StrategyConfig.HyperbandStrategyConfig.MaxResource",
-            "is required unless StaticHyperParameters sets one of epochs, numepochs, n-epochs, n_epochs, num_epochs",
+            "is required unless StaticHyperParameters sets one of epochs, numepochs, n-epochs, "
+            "n_epochs, num_epochs",
         ),
     ]
 
@@ -245,7 +265,8 @@ def test_objective_not_among_metric_definitions(request_: dict[str, Any], base: 
         (
             f"{CONFIG}.HyperParameterTuningJobObjective.MetricName",
             "'validation:accuracy' is not among the metric definitions of "
-            "TrainingJobDefinition.AlgorithmSpecification.MetricDefinitions (defined: validation:total_loss, train:loss)",
+            "TrainingJobDefinition.AlgorithmSpecification.MetricDefinitions (defined: "
+            "validation:total_loss, train:loss)",
         ),
     ]
 
@@ -270,29 +291,37 @@ def test_static_hyperparameter_also_tuned(request_: dict[str, Any], base: Path) 
     request_["TrainingJobDefinition"]["StaticHyperParameters"]["optimizer"] = "sgd"
     request_["TrainingJobDefinition"]["StaticHyperParameters"]["learning_rate"] = "0.01"
     assert validate(request_, base) == [
-        ("TrainingJobDefinition.StaticHyperParameters.learning_rate", "is also a tuned range; a hyperparameter is either static or tuned"),
-        ("TrainingJobDefinition.StaticHyperParameters.optimizer", "is also a tuned range; a hyperparameter is either static or tuned"),
+        ("TrainingJobDefinition.StaticHyperParameters.learning_rate",
+         "is also a tuned range; a hyperparameter is either static or tuned"),
+        ("TrainingJobDefinition.StaticHyperParameters.optimizer",
+         "is also a tuned range; a hyperparameter is either static or tuned"),
     ]
 
 
 @pytest.mark.parametrize("strategy", ["Random", "Bayesian", "Hyperband"])
-def test_max_jobs_required_except_for_grid(request_: dict[str, Any], base: Path, strategy: str) -> None:
+def test_max_jobs_required_except_for_grid(
+    request_: dict[str, Any], base: Path, strategy: str
+) -> None:
     request_[CONFIG]["Strategy"] = strategy
     del request_[CONFIG]["ResourceLimits"]["MaxNumberOfTrainingJobs"]
     assert validate(request_, base) == [
         (
             f"{CONFIG}.ResourceLimits.MaxNumberOfTrainingJobs",
-            f"is required with the {strategy} strategy (only Grid defaults it to the number of combinations)",
+            f"is required with the {strategy} strategy (only Grid defaults it to the number of "
+            "combinations)",
         ),
     ]
 
 
 @pytest.mark.parametrize("patience,problem", [(2, True), (0, True), (3, False), (10, False)])
-def test_best_objective_not_improving_at_least_3(request_: dict[str, Any], base: Path, patience: int, problem: bool) -> None:
+def test_best_objective_not_improving_at_least_3(
+    request_: dict[str, Any], base: Path, patience: int, problem: bool
+) -> None:
     request_[CONFIG]["TuningJobCompletionCriteria"] = {
         "BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": patience}
     }
-    path = f"{CONFIG}.TuningJobCompletionCriteria.BestObjectiveNotImproving.MaxNumberOfTrainingJobsNotImproving"
+    path = (f"{CONFIG}.TuningJobCompletionCriteria.BestObjectiveNotImproving"
+            ".MaxNumberOfTrainingJobsNotImproving")
     expected = [(path, f"must be at least 3 (got {patience})")] if problem else []
     assert validate(request_, base) == expected
 
@@ -307,13 +336,14 @@ def test_tuning_job_name_of_33_characters(request_: dict[str, Any], base: Path) 
     assert validate(request_, base) == []
 
 
-# --- ranges ----------------------------------------------------------------------------------------
+# --- ranges --------------------------------------------------------------------------------------
 
 
 def test_logarithmic_with_min_value_zero(request_: dict[str, Any], base: Path) -> None:
     request_[CONFIG]["ParameterRanges"]["ContinuousParameterRanges"][0]["MinValue"] = "0"
     assert validate(request_, base) == [
-        (f"{RANGES}.ContinuousParameterRanges[0].MinValue", "must be greater than 0 for Logarithmic scaling"),
+        (f"{RANGES}.ContinuousParameterRanges[0].MinValue",
+         "must be greater than 0 for Logarithmic scaling"),
     ]
 
 
@@ -327,22 +357,28 @@ def test_min_value_not_below_max_value(request_: dict[str, Any], base: Path) -> 
 
 
 def test_reverse_logarithmic_on_an_integer_range(request_: dict[str, Any], base: Path) -> None:
-    request_[CONFIG]["ParameterRanges"]["IntegerParameterRanges"][0]["ScalingType"] = "ReverseLogarithmic"
+    request_[CONFIG]["ParameterRanges"]["IntegerParameterRanges"][0]["ScalingType"] = (
+        "ReverseLogarithmic")
     assert validate(request_, base) == [
-        (f"{RANGES}.IntegerParameterRanges[0].ScalingType", "ReverseLogarithmic is only for continuous ranges"),
+        (f"{RANGES}.IntegerParameterRanges[0].ScalingType",
+         "ReverseLogarithmic is only for continuous ranges"),
     ]
 
 
 def test_reverse_logarithmic_needs_max_below_one(request_: dict[str, Any], base: Path) -> None:
-    request_[CONFIG]["ParameterRanges"]["ContinuousParameterRanges"][1]["ScalingType"] = "ReverseLogarithmic"
+    request_[CONFIG]["ParameterRanges"]["ContinuousParameterRanges"][1]["ScalingType"] = (
+        "ReverseLogarithmic")
     assert validate(request_, base) == [
-        (f"{RANGES}.ContinuousParameterRanges[1].MaxValue", "must be less than 1 for ReverseLogarithmic scaling"),
+        (f"{RANGES}.ContinuousParameterRanges[1].MaxValue",
+         "must be less than 1 for ReverseLogarithmic scaling"),
     ]
 
 
 def test_range_problems_in_a_definitions_own_ranges(request_: dict[str, Any], base: Path) -> None:
-    request_["TrainingJobDefinition"]["HyperParameterRanges"] = copy.deepcopy(request_[CONFIG].pop("ParameterRanges"))
-    request_["TrainingJobDefinition"]["HyperParameterRanges"]["ContinuousParameterRanges"][0]["MinValue"] = "-1"
+    request_["TrainingJobDefinition"]["HyperParameterRanges"] = copy.deepcopy(
+        request_[CONFIG].pop("ParameterRanges"))
+    request_["TrainingJobDefinition"]["HyperParameterRanges"]["ContinuousParameterRanges"][0][
+        "MinValue"] = "-1"
     assert validate(request_, base) == [
         (
             "TrainingJobDefinition.HyperParameterRanges.ContinuousParameterRanges[0].MinValue",
@@ -351,12 +387,13 @@ def test_range_problems_in_a_definitions_own_ranges(request_: dict[str, Any], ba
     ]
 
 
-# --- warm start ------------------------------------------------------------------------------------
+# --- warm start ----------------------------------------------------------------------------------
 
 
 def test_warm_start_parent_missing(request_: dict[str, Any], base: Path) -> None:
     request_["WarmStartConfig"] = {
-        "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "parent-1"}, {"HyperParameterTuningJobName": "parent-2"}],
+        "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "parent-1"},
+                                           {"HyperParameterTuningJobName": "parent-2"}],
         "WarmStartType": "IdenticalDataAndAlgorithm",
     }
     asked: list[str] = []
@@ -366,7 +403,8 @@ def test_warm_start_parent_missing(request_: dict[str, Any], base: Path) -> None
         return name == "parent-1"
 
     assert validate(request_, base, parent_exists=exists) == [
-        ("WarmStartConfig.ParentHyperParameterTuningJobs[1].HyperParameterTuningJobName", "no tuning job 'parent-2' in this store"),
+        ("WarmStartConfig.ParentHyperParameterTuningJobs[1].HyperParameterTuningJobName",
+         "no tuning job 'parent-2' in this store"),
     ]
     assert asked == ["parent-1", "parent-2"]
     assert validate(request_, base, parent_exists=lambda name: True) == []
@@ -377,18 +415,23 @@ def test_warm_start_parent_missing(request_: dict[str, Any], base: Path) -> None
 
 
 def test_both_definition_and_definitions(request_: dict[str, Any], base: Path) -> None:
-    request_["TrainingJobDefinitions"] = [{**copy.deepcopy(request_["TrainingJobDefinition"]), "DefinitionName": "other"}]
+    request_["TrainingJobDefinitions"] = [{**copy.deepcopy(request_["TrainingJobDefinition"]),
+                                           "DefinitionName": "other"}]
     assert validate(request_, base) == [
-        ("TrainingJobDefinitions", "give TrainingJobDefinition or TrainingJobDefinitions, not both"),
+        ("TrainingJobDefinitions",
+         "give TrainingJobDefinition or TrainingJobDefinitions, not both"),
     ]
 
 
 def test_no_definition(request_: dict[str, Any], base: Path) -> None:
     del request_["TrainingJobDefinition"]
-    assert ("TrainingJobDefinition", "is required (or TrainingJobDefinitions)") in validate(request_, base)
+    assert ("TrainingJobDefinition", "is required (or TrainingJobDefinitions)") in validate(
+        request_, base)
 
 
-def test_problems_of_the_second_definition_carry_its_index(request_: dict[str, Any], base: Path) -> None:
+def test_problems_of_the_second_definition_carry_its_index(
+    request_: dict[str, Any], base: Path
+) -> None:
     several = as_several(request_)
     second = several["TrainingJobDefinitions"][1]
     second["HyperParameterRanges"]["ContinuousParameterRanges"][0]["MinValue"] = "0"
@@ -405,8 +448,9 @@ def test_problems_of_the_second_definition_carry_its_index(request_: dict[str, A
         ),
         (
             "TrainingJobDefinitions[1].TuningObjective.MetricName",
-            "'nope' is not among the metric definitions of TrainingJobDefinitions[1].AlgorithmSpecification.MetricDefinitions "
-            "(defined: validation:total_loss, train:loss)",
+            "'nope' is not among the metric definitions of "
+            "TrainingJobDefinitions[1].AlgorithmSpecification.MetricDefinitions (defined: "
+            "validation:total_loss, train:loss)",
         ),
     ]
 
@@ -415,18 +459,22 @@ def test_static_tuned_in_the_second_definition(request_: dict[str, Any], base: P
     several = as_several(request_)
     several["TrainingJobDefinitions"][1]["StaticHyperParameters"]["optimizer"] = "adam"
     assert validate(several, base) == [
-        ("TrainingJobDefinitions[1].StaticHyperParameters.optimizer", "is also a tuned range; a hyperparameter is either static or tuned"),
+        ("TrainingJobDefinitions[1].StaticHyperParameters.optimizer",
+         "is also a tuned range; a hyperparameter is either static or tuned"),
     ]
 
 
 def test_image_check_per_definition(request_: dict[str, Any], base: Path) -> None:
     several = as_several(request_)
-    several["TrainingJobDefinitions"][1]["AlgorithmSpecification"]["TrainingImage"] = "smlocal/other:latest"
-    problems = validate(several, base, image_check=lambda image: image == "my-registry/topic-model:1.0")
+    several["TrainingJobDefinitions"][1]["AlgorithmSpecification"]["TrainingImage"] = (
+        "smlocal/other:latest")
+    problems = validate(several, base,
+                        image_check=lambda image: image == "my-registry/topic-model:1.0")
     assert problems == [
         (
             "TrainingJobDefinitions[1].AlgorithmSpecification.TrainingImage",
-            "image 'smlocal/other:latest' is not in the local Docker engine and no Local.Build is given to build it",
+            "image 'smlocal/other:latest' is not in the local Docker engine and no Local.Build is "
+            "given to build it",
         ),
     ]
 
@@ -445,22 +493,33 @@ def _set(request: dict[str, Any], dotted: str, value: Any) -> None:
 @pytest.mark.parametrize("where, value, expected", [
     ("TrainingJobDefinition", -1, ("TrainingJobDefinition", "must be a dict, got int")),
     ("TrainingJobDefinition", ["x"], ("TrainingJobDefinition", "must be a dict, got list")),
-    ("TrainingJobDefinition.AlgorithmSpecification", "x", ("TrainingJobDefinition.AlgorithmSpecification", "must be a dict, got str")),
+    ("TrainingJobDefinition.AlgorithmSpecification", "x",
+     ("TrainingJobDefinition.AlgorithmSpecification", "must be a dict, got str")),
     ("TrainingJobDefinition.AlgorithmSpecification.MetricDefinitions", -1,
      ("TrainingJobDefinition.AlgorithmSpecification.MetricDefinitions", "must be a list, got int")),
-    ("TrainingJobDefinition.StaticHyperParameters", [[]], ("TrainingJobDefinition.StaticHyperParameters", "must be a dict, got list")),
-    ("TrainingJobDefinition.StaticHyperParameters", "epochs=3", ("TrainingJobDefinition.StaticHyperParameters", "must be a dict, got str")),
-    ("TrainingJobDefinition.TuningObjective", "x", ("TrainingJobDefinition.TuningObjective", "must be a dict, got str")),
-    ("TrainingJobDefinition.HyperParameterRanges", "x", ("TrainingJobDefinition.HyperParameterRanges", "must be an object of parameter ranges")),
-    (f"{CONFIG}.HyperParameterTuningJobObjective", "validation:loss", (f"{CONFIG}.HyperParameterTuningJobObjective", "must be a dict, got str")),
-    (f"{CONFIG}.HyperParameterTuningJobObjective", [None], (f"{CONFIG}.HyperParameterTuningJobObjective", "must be a dict, got list")),
+    ("TrainingJobDefinition.StaticHyperParameters", [[]],
+     ("TrainingJobDefinition.StaticHyperParameters", "must be a dict, got list")),
+    ("TrainingJobDefinition.StaticHyperParameters", "epochs=3",
+     ("TrainingJobDefinition.StaticHyperParameters", "must be a dict, got str")),
+    ("TrainingJobDefinition.TuningObjective", "x",
+     ("TrainingJobDefinition.TuningObjective", "must be a dict, got str")),
+    ("TrainingJobDefinition.HyperParameterRanges", "x",
+     ("TrainingJobDefinition.HyperParameterRanges", "must be an object of parameter ranges")),
+    (f"{CONFIG}.HyperParameterTuningJobObjective", "validation:loss",
+     (f"{CONFIG}.HyperParameterTuningJobObjective", "must be a dict, got str")),
+    (f"{CONFIG}.HyperParameterTuningJobObjective", [None],
+     (f"{CONFIG}.HyperParameterTuningJobObjective", "must be a dict, got list")),
     (f"{CONFIG}.ParameterRanges", "x", (RANGES, "must be an object of parameter ranges")),
     (f"{CONFIG}.ParameterRanges", [[]], (RANGES, "must be an object of parameter ranges")),
     (f"{CONFIG}.TuningJobCompletionCriteria", {"BestObjectiveNotImproving": "x"},
-     (f"{CONFIG}.TuningJobCompletionCriteria.BestObjectiveNotImproving", "must be a dict, got str")),
-    (f"{CONFIG}.ResourceLimits", None, (f"{CONFIG}.ResourceLimits", "must be a dict, got NoneType")),
+     (f"{CONFIG}.TuningJobCompletionCriteria.BestObjectiveNotImproving",
+      "must be a dict, got str")),
+    (f"{CONFIG}.ResourceLimits", None,
+     (f"{CONFIG}.ResourceLimits", "must be a dict, got NoneType")),
 ])
-def test_a_value_of_the_wrong_type(request_: dict[str, Any], base: Path, where: str, value: Any, expected: tuple[str, str]) -> None:
+def test_a_value_of_the_wrong_type(
+    request_: dict[str, Any], base: Path, where: str, value: Any, expected: tuple[str, str]
+) -> None:
     _set(request_, where, value)
     assert validate(request_, base) == [expected]
 
@@ -468,18 +527,26 @@ def test_a_value_of_the_wrong_type(request_: dict[str, Any], base: Path, where: 
 @pytest.mark.parametrize("value, expected", [
     ("abc", [("TrainingJobDefinitions", "must be a list, got str")]),
     ({"a": {}}, [("TrainingJobDefinitions", "must be a list, got dict")]),
-    ([1, None], [("TrainingJobDefinitions[0]", "must be a dict, got int"), ("TrainingJobDefinitions[1]", "must be a dict, got NoneType")]),
+    ([1, None], [("TrainingJobDefinitions[0]", "must be a dict, got int"),
+                 ("TrainingJobDefinitions[1]", "must be a dict, got NoneType")]),
 ])
-def test_definitions_of_the_wrong_type(request_: dict[str, Any], base: Path, value: Any, expected: list[tuple[str, str]]) -> None:
+def test_definitions_of_the_wrong_type(
+    request_: dict[str, Any], base: Path, value: Any, expected: list[tuple[str, str]]
+) -> None:
     several = as_several(request_)
     several["TrainingJobDefinitions"] = value
     assert validate(several, base) == expected
 
 
-def test_a_range_name_that_is_no_string_with_a_built_in_algorithm(request_: dict[str, Any], base: Path) -> None:
-    request_["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] = "smlocal/ntm:latest"
-    request_["TrainingJobDefinition"]["StaticHyperParameters"] = {"feature_dim": "500", "num_topics": "20"}
-    request_[CONFIG]["ParameterRanges"] = {"CategoricalParameterRanges": [{"Name": ["optimizer"], "Values": ["adam"]}]}
+def test_a_range_name_that_is_no_string_with_a_built_in_algorithm(
+    request_: dict[str, Any], base: Path
+) -> None:
+    request_["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] = (
+        "smlocal/ntm:latest")
+    request_["TrainingJobDefinition"]["StaticHyperParameters"] = {"feature_dim": "500",
+                                                                  "num_topics": "20"}
+    request_[CONFIG]["ParameterRanges"] = {
+        "CategoricalParameterRanges": [{"Name": ["optimizer"], "Values": ["adam"]}]}
     assert validate(request_, base) == [
         (f"{RANGES}.CategoricalParameterRanges[0].Name", "is required (a non-empty string)"),
     ]
@@ -492,7 +559,8 @@ def test_definition_needs_a_resource_config(request_: dict[str, Any], base: Path
     definition = request_["TrainingJobDefinition"]
     del definition["ResourceConfig"]
     assert validate(request_, base) == [
-        ("TrainingJobDefinition.ResourceConfig", "is required (or HyperParameterTuningResourceConfig)"),
+        ("TrainingJobDefinition.ResourceConfig",
+         "is required (or HyperParameterTuningResourceConfig)"),
     ]
     definition["ResourceConfig"] = {"VolumeSizeInGB": 1}
     assert validate(request_, base) == [
@@ -503,11 +571,14 @@ def test_definition_needs_a_resource_config(request_: dict[str, Any], base: Path
 
 @pytest.mark.parametrize("hptrc, expected", [
     ({}, [("InstanceCount", "is required"), ("InstanceType", "is required")]),
-    ({"InstanceType": "local", "InstanceCount": 0, "VolumeSizeInGB": 1}, [("InstanceCount", "must be at least 1")]),
+    ({"InstanceType": "local", "InstanceCount": 0, "VolumeSizeInGB": 1},
+     [("InstanceCount", "must be at least 1")]),
     ({"InstanceType": "local", "InstanceCount": 9, "VolumeSizeInGB": 1},
-     [("InstanceCount", "smlocal runs at most 8 hosts locally, each a container on this machine (got 9)")]),
+     [("InstanceCount",
+       "smlocal runs at most 8 hosts locally, each a container on this machine (got 9)")]),
     ({"InstanceConfigs": [{"InstanceType": "local", "InstanceCount": 9, "VolumeSizeInGB": 1}]},
-     [("InstanceConfigs[0].InstanceCount", "smlocal runs at most 8 hosts locally, each a container on this machine (got 9)")]),
+     [("InstanceConfigs[0].InstanceCount",
+       "smlocal runs at most 8 hosts locally, each a container on this machine (got 9)")]),
 ])
 def test_tuning_resource_config_is_checked_as_a_resource_config(
     request_: dict[str, Any], base: Path, hptrc: dict[str, Any], expected: list[tuple[str, str]]
@@ -519,10 +590,14 @@ def test_tuning_resource_config_is_checked_as_a_resource_config(
     assert validate(request_, base) == [(f"{path}.{field}", message) for field, message in expected]
 
 
-def test_resource_config_and_tuning_resource_config_not_both(request_: dict[str, Any], base: Path) -> None:
-    request_["TrainingJobDefinition"]["HyperParameterTuningResourceConfig"] = {"InstanceType": "local", "InstanceCount": 1, "VolumeSizeInGB": 1}
+def test_resource_config_and_tuning_resource_config_not_both(
+    request_: dict[str, Any], base: Path
+) -> None:
+    request_["TrainingJobDefinition"]["HyperParameterTuningResourceConfig"] = {
+        "InstanceType": "local", "InstanceCount": 1, "VolumeSizeInGB": 1}
     assert validate(request_, base) == [
-        ("TrainingJobDefinition.HyperParameterTuningResourceConfig", "give ResourceConfig or HyperParameterTuningResourceConfig, not both"),
+        ("TrainingJobDefinition.HyperParameterTuningResourceConfig",
+         "give ResourceConfig or HyperParameterTuningResourceConfig, not both"),
     ]
 
 
@@ -530,12 +605,14 @@ def test_definition_names_are_unique(request_: dict[str, Any], base: Path) -> No
     several = as_several(request_, 3)
     several["TrainingJobDefinitions"][2]["DefinitionName"] = "def-0"
     assert validate(several, base) == [
-        ("TrainingJobDefinitions[2].DefinitionName", "duplicate definition name 'def-0' (also TrainingJobDefinitions[0])"),
+        ("TrainingJobDefinitions[2].DefinitionName",
+         "duplicate definition name 'def-0' (also TrainingJobDefinitions[0])"),
     ]
     several["TrainingJobDefinitions"][0]["DefinitionName"] = "definition-3"
     del several["TrainingJobDefinitions"][2]["DefinitionName"]
     assert validate(several, base) == [
-        ("TrainingJobDefinitions[2].DefinitionName", "is required here: the default name 'definition-3' is taken by TrainingJobDefinitions[0]"),
+        ("TrainingJobDefinitions[2].DefinitionName",
+         "is required here: the default name 'definition-3' is taken by TrainingJobDefinitions[0]"),
     ]
 
 
@@ -548,20 +625,25 @@ def test_the_objective_hyperparameter_is_reserved(request_: dict[str, Any], base
 
 
 @pytest.mark.parametrize("strategy", ["Bayesian", "Random", "Grid"])
-def test_strategy_config_only_with_hyperband(request_: dict[str, Any], base: Path, strategy: str) -> None:
+def test_strategy_config_only_with_hyperband(
+    request_: dict[str, Any], base: Path, strategy: str
+) -> None:
     request_[CONFIG]["Strategy"] = strategy
     if strategy == "Grid":
         request_[CONFIG]["ParameterRanges"] = grid_ranges()
-    request_[CONFIG]["StrategyConfig"] = {"HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 3}}
+    request_[CONFIG]["StrategyConfig"] = {
+        "HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 3}}
     assert validate(request_, base) == [
-        (f"{CONFIG}.StrategyConfig", f"is only for the Hyperband strategy (Strategy is {strategy})"),
+        (f"{CONFIG}.StrategyConfig",
+         f"is only for the Hyperband strategy (Strategy is {strategy})"),
     ]
 
 
 def test_target_objective_value_must_be_finite(request_: dict[str, Any], base: Path) -> None:
     request_[CONFIG]["TuningJobCompletionCriteria"] = {"TargetObjectiveMetricValue": float("nan")}
     assert validate(request_, base) == [
-        (f"{CONFIG}.TuningJobCompletionCriteria.TargetObjectiveMetricValue", "must be a finite number (got nan)"),
+        (f"{CONFIG}.TuningJobCompletionCriteria.TargetObjectiveMetricValue",
+         "must be a finite number (got nan)"),
     ]
 
 
@@ -571,7 +653,8 @@ def test_algorithm_name_in_a_definition(request_: dict[str, Any], base: Path) ->
         "MetricDefinitions": [{"Name": METRIC, "Regex": r"total_loss=(\S+)"}],
     }
     assert validate(request_, base) == [
-        ("TrainingJobDefinition.AlgorithmSpecification.TrainingImage", "is required (AlgorithmName is not supported locally)"),
+        ("TrainingJobDefinition.AlgorithmSpecification.TrainingImage",
+         "is required (AlgorithmName is not supported locally)"),
     ]
 
 
@@ -580,21 +663,29 @@ def test_algorithm_name_in_a_definition(request_: dict[str, Any], base: Path) ->
     (1.5, "must be a list, got float"),
     ("job", "must be a list, got str"),
 ])
-def test_warm_start_parents_of_the_wrong_type(request_: dict[str, Any], base: Path, parents: Any, expected: str) -> None:
-    request_["WarmStartConfig"] = {"ParentHyperParameterTuningJobs": parents, "WarmStartType": "TransferLearning"}
+def test_warm_start_parents_of_the_wrong_type(
+    request_: dict[str, Any], base: Path, parents: Any, expected: str
+) -> None:
+    request_["WarmStartConfig"] = {"ParentHyperParameterTuningJobs": parents,
+                                   "WarmStartType": "TransferLearning"}
     assert validate(request_, base, parent_exists=lambda name: False) == [
         ("WarmStartConfig.ParentHyperParameterTuningJobs", expected),
     ]
 
 
-def test_autotune_is_refused_locally_not_for_the_cloud(request_: dict[str, Any], base: Path) -> None:
+def test_autotune_is_refused_locally_not_for_the_cloud(
+    request_: dict[str, Any], base: Path
+) -> None:
     request_["Autotune"] = {"Mode": "Enabled"}
-    assert validate(request_, base) == [("Autotune", "is not supported locally: smlocal runs the request's own "
-                                         "HyperParameterTuningJobConfig (remove Autotune to run it here; --for-cloud accepts it)")]
+    assert validate(request_, base) == [("Autotune",
+                                         "is not supported locally: smlocal runs the request's own "
+                                         "HyperParameterTuningJobConfig (remove Autotune to run it "
+                                         "here; --for-cloud accepts it)")]
     assert not [p for p in validate(request_, base, for_cloud=True) if p[0] == "Autotune"]
 
 
 def test_a_definitions_max_wait_needs_spot_training(request_: dict[str, Any], base: Path) -> None:
     request_["TrainingJobDefinition"]["StoppingCondition"]["MaxWaitTimeInSeconds"] = 3600
     assert ("TrainingJobDefinition.StoppingCondition.MaxWaitTimeInSeconds",
-            "is only supported when EnableManagedSpotTraining is set to true (the service refuses it otherwise)") in validate(request_, base)
+            "is only supported when EnableManagedSpotTraining is set to true (the service refuses "
+            "it otherwise)") in validate(request_, base)

@@ -55,7 +55,8 @@ def request_(base: Path) -> dict[str, Any]:
 
 
 def validate(request: dict[str, Any], base: Path, **kwargs: Any) -> list[tuple[str, str]]:
-    return [(p.path, p.message) for p in validation.validate_training(spec_from_dict(request, base), **kwargs)]
+    return [(p.path, p.message)
+            for p in validation.validate_training(spec_from_dict(request, base), **kwargs)]
 
 
 def test_valid_local_request(request_: dict[str, Any], base: Path) -> None:
@@ -98,7 +99,8 @@ def test_for_cloud_reports_role_file_uris_and_local_instance_type(
         (TRAIN_URI, cloud_only),
         (VALID_URI, cloud_only),
         ("OutputDataConfig.S3OutputPath", cloud_only),
-        ("ResourceConfig.InstanceType", "'local' works only locally; the cloud needs an ml.* instance type"),
+        ("ResourceConfig.InstanceType",
+         "'local' works only locally; the cloud needs an ml.* instance type"),
         ("RoleArn", "is required by the cloud"),
     ]
 
@@ -113,7 +115,8 @@ def test_for_cloud_accepts_a_cloud_request(request_: dict[str, Any], base: Path)
     assert validate(request_, base, for_cloud=True) == []
     # ... and locally too (s3:// paths and Pipe mode), but for the number of hosts.
     assert validate(request_, base) == [
-        ("ResourceConfig.InstanceCount", "smlocal runs at most 8 hosts locally, each a container on this machine (got 12)"),
+        ("ResourceConfig.InstanceCount",
+         "smlocal runs at most 8 hosts locally, each a container on this machine (got 12)"),
     ]
 
 
@@ -121,8 +124,10 @@ def test_duplicate_channel_names(request_: dict[str, Any], base: Path) -> None:
     request_["InputDataConfig"].append(channel("train", "file://data/validation"))
     request_["InputDataConfig"].append(channel("train", "file://data/train"))
     assert validate(request_, base) == [
-        ("InputDataConfig[2].ChannelName", "duplicate channel name 'train' (also InputDataConfig[0])"),
-        ("InputDataConfig[3].ChannelName", "duplicate channel name 'train' (also InputDataConfig[0])"),
+        ("InputDataConfig[2].ChannelName",
+         "duplicate channel name 'train' (also InputDataConfig[0])"),
+        ("InputDataConfig[3].ChannelName",
+         "duplicate channel name 'train' (also InputDataConfig[0])"),
     ]
 
 
@@ -146,10 +151,12 @@ def test_checkpoint_s3_uri_accepted_locally(request_: dict[str, Any], base: Path
 
 def test_augmented_manifest_refused_locally(request_: dict[str, Any], base: Path) -> None:
     request_["InputDataConfig"][0] = channel("train", "s3://bucket/train.manifest")
-    request_["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3DataType"] = "AugmentedManifestFile"
+    request_["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3DataType"] = (
+        "AugmentedManifestFile")
     request_["InputDataConfig"][0]["DataSource"]["S3DataSource"]["AttributeNames"] = ["source-ref"]
     assert validate(request_, base) == [
-        ("InputDataConfig[0].DataSource.S3DataSource.S3DataType", "AugmentedManifestFile is not supported locally (S3Prefix and ManifestFile are)"),
+        ("InputDataConfig[0].DataSource.S3DataSource.S3DataType",
+         "AugmentedManifestFile is not supported locally (S3Prefix and ManifestFile are)"),
     ]
 
 
@@ -157,18 +164,23 @@ FSX = {"FileSystemId": "fs-12345678", "FileSystemAccessMode": "ro", "FileSystemT
        "DirectoryPath": "/fsx/train"}
 
 
-def test_file_system_data_source_refused_locally_not_for_the_cloud(request_: dict[str, Any], base: Path) -> None:
+def test_file_system_data_source_refused_locally_not_for_the_cloud(
+    request_: dict[str, Any], base: Path
+) -> None:
     request_["InputDataConfig"][0]["DataSource"] = {"FileSystemDataSource": dict(FSX)}
     assert validate(request_, base) == [
         ("InputDataConfig[0].DataSource.FileSystemDataSource",
-         "EFS and FSx for Lustre file systems are not supported locally; use S3DataSource with an s3:// or file:// URI"),
+         "EFS and FSx for Lustre file systems are not supported locally; use S3DataSource with an "
+         "s3:// or file:// URI"),
     ]
-    assert not [p for p in validate(request_, base, for_cloud=True) if p[0].startswith("InputDataConfig[0]")]
+    assert not [p for p in validate(request_, base, for_cloud=True)
+                if p[0].startswith("InputDataConfig[0]")]
 
 
 def test_data_source_needs_exactly_one_source(request_: dict[str, Any], base: Path) -> None:
     request_["InputDataConfig"][0]["DataSource"] = {}
-    assert validate(request_, base) == [("InputDataConfig[0].DataSource", "needs S3DataSource or FileSystemDataSource")]
+    assert (validate(request_, base)
+            == [("InputDataConfig[0].DataSource", "needs S3DataSource or FileSystemDataSource")])
     request_["InputDataConfig"][0] = channel("train", "s3://bucket/train")
     request_["InputDataConfig"][0]["DataSource"]["FileSystemDataSource"] = dict(FSX)
     assert validate(request_, base, for_cloud=True)[:1] == [
@@ -184,7 +196,8 @@ def test_shuffle_config_is_accepted(request_: dict[str, Any], base: Path) -> Non
 def test_file_manifest_refused(request_: dict[str, Any], base: Path) -> None:
     request_["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3DataType"] = "ManifestFile"
     assert validate(request_, base) == [
-        ("InputDataConfig[0].DataSource.S3DataSource.S3DataType", "ManifestFile needs an s3:// manifest (a file:// channel is a folder or a file)"),
+        ("InputDataConfig[0].DataSource.S3DataSource.S3DataType",
+         "ManifestFile needs an s3:// manifest (a file:// channel is a folder or a file)"),
     ]
 
 
@@ -212,7 +225,9 @@ def test_metric_regex_without_group_and_one_that_does_not_compile(
     assert problems[1][1].startswith("does not compile: ")
 
 
-def test_metric_problem_paths_keep_the_request_indexes(request_: dict[str, Any], base: Path) -> None:
+def test_metric_problem_paths_keep_the_request_indexes(
+    request_: dict[str, Any], base: Path
+) -> None:
     # An entry that is not a mapping must not shift the index of the entries after it.
     request_["AlgorithmSpecification"]["MetricDefinitions"] = [
         "loss=(\\S+)",
@@ -226,11 +241,13 @@ def test_metric_problem_paths_keep_the_request_indexes(request_: dict[str, Any],
 
 
 def test_duplicate_metric_name(request_: dict[str, Any], base: Path) -> None:
-    request_["AlgorithmSpecification"]["MetricDefinitions"].append({"Name": "train:loss", "Regex": "l=(.*)"})
+    request_["AlgorithmSpecification"]["MetricDefinitions"].append({"Name": "train:loss",
+                                                                    "Regex": "l=(.*)"})
     assert validate(request_, base) == [
         (
             "AlgorithmSpecification.MetricDefinitions[1].Name",
-            "duplicate metric name 'train:loss' (already used by AlgorithmSpecification.MetricDefinitions[0])",
+            "duplicate metric name 'train:loss' (already used by "
+            "AlgorithmSpecification.MetricDefinitions[0])",
         )
     ]
 
@@ -251,7 +268,8 @@ def test_several_hosts_run_locally_up_to_the_cap(request_: dict[str, Any], base:
     assert validate(request_, base) == []
     request_["ResourceConfig"]["InstanceCount"] = 9
     assert validate(request_, base) == [
-        ("ResourceConfig.InstanceCount", "smlocal runs at most 8 hosts locally, each a container on this machine (got 9)"),
+        ("ResourceConfig.InstanceCount",
+         "smlocal runs at most 8 hosts locally, each a container on this machine (got 9)"),
     ]
 
 
@@ -261,7 +279,8 @@ def test_instance_count_zero_refused(request_: dict[str, Any], base: Path, for_c
     if for_cloud:
         request_["ResourceConfig"]["InstanceType"] = "ml.m5.large"
         request_["RoleArn"] = ROLE
-        problems = [p for p in validate(request_, base, for_cloud=True) if p[0].startswith("ResourceConfig")]
+        problems = [p for p in validate(request_, base, for_cloud=True)
+                    if p[0].startswith("ResourceConfig")]
     else:
         problems = validate(request_, base)
     assert problems == [("ResourceConfig.InstanceCount", "must be at least 1")]
@@ -269,7 +288,8 @@ def test_instance_count_zero_refused(request_: dict[str, Any], base: Path, for_c
 
 def test_negative_instance_count_reported_once(request_: dict[str, Any], base: Path) -> None:
     request_["ResourceConfig"]["InstanceCount"] = -1
-    assert validate(request_, base) == [("ResourceConfig.InstanceCount", "must be at least 0 (got -1)")]
+    assert (validate(request_, base)
+            == [("ResourceConfig.InstanceCount", "must be at least 0 (got -1)")])
 
 
 def test_unknown_ml_instance_type(request_: dict[str, Any], base: Path) -> None:
@@ -286,7 +306,8 @@ def test_cloud_type_smlocal_does_not_know(request_: dict[str, Any], base: Path) 
     assert validate(request_, base) == [
         (
             "ResourceConfig.InstanceType",
-            "unknown instance type 'ml.trn1.2xlarge' (smlocal knows local, local_gpu and the common ml.* types)",
+            "unknown instance type 'ml.trn1.2xlarge' (smlocal knows local, local_gpu and the "
+            "common ml.* types)",
         )
     ]
     request_["RoleArn"] = ROLE
@@ -298,7 +319,8 @@ def test_cloud_type_smlocal_does_not_know(request_: dict[str, Any], base: Path) 
 def test_instance_groups_refused_locally(request_: dict[str, Any], base: Path) -> None:
     rc = request_["ResourceConfig"]
     del rc["InstanceType"], rc["InstanceCount"]
-    rc["InstanceGroups"] = [{"InstanceType": "ml.m5.large", "InstanceCount": 1, "InstanceGroupName": "g"}]
+    rc["InstanceGroups"] = [{"InstanceType": "ml.m5.large", "InstanceCount": 1,
+                             "InstanceGroupName": "g"}]
     assert validate(request_, base) == [
         ("ResourceConfig.InstanceGroups", "heterogeneous clusters are not supported locally"),
     ]
@@ -307,11 +329,14 @@ def test_instance_groups_refused_locally(request_: dict[str, Any], base: Path) -
 def test_training_image_required(request_: dict[str, Any], base: Path) -> None:
     del request_["AlgorithmSpecification"]["TrainingImage"]
     assert validate(request_, base) == [
-        ("AlgorithmSpecification.TrainingImage", "is required (AlgorithmName is not supported locally)"),
+        ("AlgorithmSpecification.TrainingImage",
+         "is required (AlgorithmName is not supported locally)"),
     ]
 
 
-def test_service_model_problems_are_reported_with_their_paths(request_: dict[str, Any], base: Path) -> None:
+def test_service_model_problems_are_reported_with_their_paths(
+    request_: dict[str, Any], base: Path
+) -> None:
     request_["HyperParameters"] = {"epochs": 2}
     request_["StoppingCondition"]["MaxRuntimeInSecond"] = 5
     del request_["TrainingJobName"]
@@ -332,7 +357,8 @@ def test_image_check_false_reports_the_image(request_: dict[str, Any], base: Pat
     assert validate(request_, base, image_check=image_check) == [
         (
             "AlgorithmSpecification.TrainingImage",
-            "image 'smlocal/demo:latest' is not in the local Docker engine and no Local.Build is given to build it",
+            "image 'smlocal/demo:latest' is not in the local Docker engine and no Local.Build is "
+            "given to build it",
         )
     ]
     assert asked == ["smlocal/demo:latest"]
@@ -342,7 +368,9 @@ def test_image_check_true_is_fine(request_: dict[str, Any], base: Path) -> None:
     assert validate(request_, base, image_check=lambda image: True) == []
 
 
-def test_image_check_skipped_when_local_build_is_given(request_: dict[str, Any], base: Path) -> None:
+def test_image_check_skipped_when_local_build_is_given(
+    request_: dict[str, Any], base: Path
+) -> None:
     def image_check(image: str) -> bool:
         raise AssertionError("must not be asked")
 
@@ -408,10 +436,13 @@ def test_cloud_view_keeps_a_given_role_and_ml_type(request_: dict[str, Any]) -> 
 # --- bad input that used to pass validation and fail (or crash) the run --------------------
 
 
-def test_algorithm_name_without_image_is_refused_locally_not_for_the_cloud(request_: dict[str, Any], base: Path) -> None:
+def test_algorithm_name_without_image_is_refused_locally_not_for_the_cloud(
+    request_: dict[str, Any], base: Path
+) -> None:
     request_["AlgorithmSpecification"] = {"AlgorithmName": "xgboost", "TrainingInputMode": "File"}
     assert validate(request_, base) == [
-        ("AlgorithmSpecification.TrainingImage", "is required (AlgorithmName is not supported locally)"),
+        ("AlgorithmSpecification.TrainingImage",
+         "is required (AlgorithmName is not supported locally)"),
     ]
     request_["RoleArn"] = ROLE
     request_["InputDataConfig"] = [channel("train", "s3://b/t")]
@@ -421,7 +452,9 @@ def test_algorithm_name_without_image_is_refused_locally_not_for_the_cloud(reque
 
 
 @pytest.mark.parametrize("image", ["UPPER/Case:!!", "  ", "ünï", "a b", "name:", "-x"])
-def test_image_that_is_no_docker_reference(request_: dict[str, Any], base: Path, image: str) -> None:
+def test_image_that_is_no_docker_reference(
+    request_: dict[str, Any], base: Path, image: str
+) -> None:
     request_["AlgorithmSpecification"]["TrainingImage"] = image
 
     def image_check(name: str) -> bool:
@@ -430,7 +463,8 @@ def test_image_that_is_no_docker_reference(request_: dict[str, Any], base: Path,
     assert validate(request_, base, image_check=image_check) == [
         (
             "AlgorithmSpecification.TrainingImage",
-            f"{image!r} is not a valid Docker image reference ([registry/]name[:tag][@digest], the name in lower case)",
+            f"{image!r} is not a valid Docker image reference ([registry/]name[:tag][@digest], the "
+            "name in lower case)",
         )
     ]
 
@@ -449,14 +483,19 @@ def test_channel_named_dot_or_dot_dot(request_: dict[str, Any], base: Path, name
     request_["InputDataConfig"][1]["ChannelName"] = name
     assert validate(request_, base) == [
         ("InputDataConfig[1].ChannelName",
-         f"{name!r} cannot name a channel: the channel is mounted at /opt/ml/input/data/<ChannelName>"),
+         f"{name!r} cannot name a channel: the channel is mounted at "
+         "/opt/ml/input/data/<ChannelName>"),
     ]
 
 
-@pytest.mark.parametrize("where", [TRAIN_URI, "OutputDataConfig.S3OutputPath", "CheckpointConfig.S3Uri"])
-def test_file_uri_that_names_no_usable_path(request_: dict[str, Any], base: Path, where: str) -> None:
+@pytest.mark.parametrize("where",
+                         [TRAIN_URI, "OutputDataConfig.S3OutputPath", "CheckpointConfig.S3Uri"])
+def test_file_uri_that_names_no_usable_path(
+    request_: dict[str, Any], base: Path, where: str
+) -> None:
     request_["CheckpointConfig"] = {"S3Uri": "file://ckpt"}
-    for uri, why in [("file:///tmp/a\x00b", "contains a NUL character"), ("file://" + "x" * 300, "File name too long")]:
+    for uri, why in [("file:///tmp/a\x00b", "contains a NUL character"),
+                     ("file://" + "x" * 300, "File name too long")]:
         if where == TRAIN_URI:
             request_["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = uri
         elif where == "OutputDataConfig.S3OutputPath":
@@ -466,7 +505,9 @@ def test_file_uri_that_names_no_usable_path(request_: dict[str, Any], base: Path
         assert validate(request_, base) == [(where, f"is not a usable path: {why}")]
 
 
-def test_output_and_checkpoint_folders_cannot_be_files(request_: dict[str, Any], base: Path) -> None:
+def test_output_and_checkpoint_folders_cannot_be_files(
+    request_: dict[str, Any], base: Path
+) -> None:
     (base / "a-file").write_text("x")
     request_["OutputDataConfig"]["S3OutputPath"] = "file://a-file"
     request_["CheckpointConfig"] = {"S3Uri": "file://a-file/below"}
@@ -477,22 +518,34 @@ def test_output_and_checkpoint_folders_cannot_be_files(request_: dict[str, Any],
 
 
 @pytest.mark.parametrize("local_path, message", [
-    ("checkpoints", "must be an absolute path in the container, e.g. /opt/ml/checkpoints (got 'checkpoints')"),
-    ("/", "'/' overlaps /opt/ml/input, which smlocal mounts itself; use a folder of its own, e.g. /opt/ml/checkpoints"),
-    ("/opt/ml", "'/opt/ml' overlaps /opt/ml/input, which smlocal mounts itself; use a folder of its own, e.g. /opt/ml/checkpoints"),
-    ("/opt/ml/input/data/train", "'/opt/ml/input/data/train' overlaps /opt/ml/input, which smlocal mounts itself; use a folder of its own, e.g. /opt/ml/checkpoints"),
-    ("/opt/ml/model/", "'/opt/ml/model/' overlaps /opt/ml/model, which smlocal mounts itself; use a folder of its own, e.g. /opt/ml/checkpoints"),
+    ("checkpoints",
+     "must be an absolute path in the container, e.g. /opt/ml/checkpoints (got 'checkpoints')"),
+    ("/", "'/' overlaps /opt/ml/input, which smlocal mounts itself; use a folder of its own, e.g. "
+          "/opt/ml/checkpoints"),
+    ("/opt/ml", "'/opt/ml' overlaps /opt/ml/input, which smlocal mounts itself; use a folder of "
+                "its own, e.g. /opt/ml/checkpoints"),
+    ("/opt/ml/input/data/train",
+     "'/opt/ml/input/data/train' overlaps /opt/ml/input, which smlocal mounts itself; use a folder "
+     "of its own, e.g. /opt/ml/checkpoints"),
+    ("/opt/ml/model/",
+     "'/opt/ml/model/' overlaps /opt/ml/model, which smlocal mounts itself; use a folder of its "
+     "own, e.g. /opt/ml/checkpoints"),
 ])
-def test_checkpoint_local_path_of_its_own(request_: dict[str, Any], base: Path, local_path: str, message: str) -> None:
+def test_checkpoint_local_path_of_its_own(
+    request_: dict[str, Any], base: Path, local_path: str, message: str
+) -> None:
     request_["CheckpointConfig"] = {"S3Uri": "file://ckpt", "LocalPath": local_path}
     assert validate(request_, base) == [("CheckpointConfig.LocalPath", message)]
     request_["CheckpointConfig"]["LocalPath"] = "/opt/ml/checkpoints"
     assert validate(request_, base) == []
 
 
-def test_instance_type_and_count_required_without_instance_groups(request_: dict[str, Any], base: Path) -> None:
+def test_instance_type_and_count_required_without_instance_groups(
+    request_: dict[str, Any], base: Path
+) -> None:
     request_["ResourceConfig"] = {"VolumeSizeInGB": 1}
-    expected = [("ResourceConfig.InstanceCount", "is required"), ("ResourceConfig.InstanceType", "is required")]
+    expected = [("ResourceConfig.InstanceCount", "is required"),
+                ("ResourceConfig.InstanceType", "is required")]
     assert validate(request_, base) == expected
     assert set(expected) <= set(validate(request_, base, for_cloud=True))
 
@@ -506,16 +559,20 @@ def test_nul_in_what_the_container_gets(request_: dict[str, Any], base: Path) ->
     ]
 
 
-def test_max_wait_goes_with_managed_spot_training_only(request_: dict[str, Any], base: Path) -> None:
+def test_max_wait_goes_with_managed_spot_training_only(
+    request_: dict[str, Any], base: Path
+) -> None:
     request_["StoppingCondition"]["MaxWaitTimeInSeconds"] = 3600
     assert validate(request_, base) == [(
         "StoppingCondition.MaxWaitTimeInSeconds",
-        "is only supported when EnableManagedSpotTraining is set to true (the service refuses it otherwise)",
+        "is only supported when EnableManagedSpotTraining is set to true (the service refuses "
+        "it otherwise)",
     )]
     request_["EnableManagedSpotTraining"] = True
     assert validate(request_, base) == []
     request_["StoppingCondition"]["MaxRuntimeInSeconds"] = 7200
     assert validate(request_, base) == [(
         "StoppingCondition.MaxWaitTimeInSeconds",
-        "must be at least StoppingCondition.MaxRuntimeInSeconds (7200): it includes the time spent waiting for spot capacity",
+        "must be at least StoppingCondition.MaxRuntimeInSeconds (7200): it includes the time spent "
+        "waiting for spot capacity",
     )]

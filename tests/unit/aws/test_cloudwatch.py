@@ -17,7 +17,8 @@ from runner.aws.clients import AwsClients, AwsConfig
 
 @pytest.fixture
 def clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", "AWS_ENDPOINT_URL_CLOUDWATCH", "AWS_PROFILE"):
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS",
+                 "AWS_ENDPOINT_URL_CLOUDWATCH", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")
@@ -45,7 +46,8 @@ def recording(client: Any, operation: str, check: Any) -> list[dict[str, Any]]:
         calls.append(params)
         check(params)
 
-    client.meta.events.register(f"provide-client-params.{client.meta.service_model.endpoint_prefix}.{operation}", hook)
+    client.meta.events.register(
+        f"provide-client-params.{client.meta.service_model.endpoint_prefix}.{operation}", hook)
     return calls
 
 
@@ -61,7 +63,8 @@ def test_line_events_escape_tabs_drop_empty_and_split_long_lines() -> None:
 def test_log_batches_keep_every_limit() -> None:
     rng = random.Random(7)
     base = 1_700_000_000_000
-    events = [(base + rng.randrange(0, 3 * 24 * 3600 * 1000), "m" * rng.choice([1, 50, 2000, 200_000])) for _ in range(30_000)]
+    events = [(base + rng.randrange(0, 3 * 24 * 3600 * 1000),
+               "m" * rng.choice([1, 50, 2000, 200_000])) for _ in range(30_000)]
     batches = list(cw.log_batches(events))
     for batch in batches:
         check_log_batch(batch)
@@ -125,15 +128,19 @@ def test_metric_publisher_batches(clients: AwsClients) -> None:
     publisher.start()
     start = datetime.now(UTC) - timedelta(minutes=5)
     for i in range(2500):
-        publisher.add(cw.Datum("train:loss", 1.0 / (i + 1), start.timestamp() + i * 0.01, (("TrainingJobName", "job-m"),)))
+        publisher.add(cw.Datum("train:loss", 1.0 / (i + 1), start.timestamp() + i * 0.01,
+                               (("TrainingJobName", "job-m"),)))
     publisher.close()
     assert publisher.errors == [] and publisher.data_sent == 2500
     assert len(calls) >= 3
     metrics = client.list_metrics(Namespace=cw.NAMESPACE)["Metrics"]
-    assert metrics == [{"Namespace": cw.NAMESPACE, "MetricName": "train:loss", "Dimensions": [{"Name": "TrainingJobName", "Value": "job-m"}]}]
+    assert (metrics == [{"Namespace": cw.NAMESPACE, "MetricName": "train:loss",
+                         "Dimensions": [{"Name": "TrainingJobName", "Value": "job-m"}]}])
     stats = client.get_metric_statistics(
-        Namespace=cw.NAMESPACE, MetricName="train:loss", Dimensions=[{"Name": "TrainingJobName", "Value": "job-m"}],
-        StartTime=start - timedelta(minutes=1), EndTime=datetime.now(UTC) + timedelta(minutes=1), Period=3600, Statistics=["SampleCount", "Maximum"],
+        Namespace=cw.NAMESPACE, MetricName="train:loss",
+        Dimensions=[{"Name": "TrainingJobName", "Value": "job-m"}],
+        StartTime=start - timedelta(minutes=1), EndTime=datetime.now(UTC) + timedelta(minutes=1),
+        Period=3600, Statistics=["SampleCount", "Maximum"],
     )["Datapoints"]
     assert sum(p["SampleCount"] for p in stats) == 2500 and max(p["Maximum"] for p in stats) == 1.0
 
@@ -141,7 +148,8 @@ def test_metric_publisher_batches(clients: AwsClients) -> None:
 def test_metric_batches_by_size() -> None:
     big = cw.Datum("m" * 255, 1.0, 0.0, tuple((f"d{i}" * 20, "v" * 250) for i in range(30)))
     batches = list(cw.metric_batches([big] * 200))
-    assert len(batches) > 1 and all(sum(d.cost() for d in b) <= cw.MAX_METRIC_BYTES for b in batches)
+    assert (len(batches) > 1 and all(sum(d.cost() for d in b) <= cw.MAX_METRIC_BYTES
+                                     for b in batches))
 
 
 def test_shipper_errors_are_reported_not_raised(clients: AwsClients) -> None:

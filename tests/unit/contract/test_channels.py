@@ -90,7 +90,8 @@ def manifest(prefix: str, *entries: Any) -> bytes:
 
 
 def test_manifest_parse_and_plan() -> None:
-    prefix, entries = parse_manifest(manifest("s3://data-bkt/root/", "a/1.csv", "b.csv", "a/1.csv"), "train", "m")
+    prefix, entries = parse_manifest(manifest("s3://data-bkt/root/", "a/1.csv", "b.csv", "a/1.csv"),
+                                     "train", "m")
     assert prefix == S3Url("data-bkt", "root/")
     planned = plan_manifest("train", prefix, entries)
     assert [(p.relpath, p.bucket, p.key) for p in planned] == [
@@ -112,7 +113,8 @@ def test_manifest_errors(data: bytes) -> None:
 
 
 def test_manifest_traversal_entry_refused() -> None:
-    prefix, entries = parse_manifest(manifest("s3://b/root/", "ok.csv", "../../escape"), "train", "m")
+    prefix, entries = parse_manifest(manifest("s3://b/root/", "ok.csv", "../../escape"), "train",
+                                     "m")
     with pytest.raises(ChannelError, match="manifest entry '../../escape'"):
         plan_manifest("train", prefix, entries)
     prefix, entries = parse_manifest(manifest("s3://b/root/", "/abs"), "train", "m")
@@ -123,7 +125,8 @@ def test_manifest_traversal_entry_refused() -> None:
 def test_shards_are_disjoint_and_cover_everything() -> None:
     keys = [f"k{i:03d}" for i in range(101)]
     for hosts in (1, 2, 3, 7):
-        shares = [host_share(channel(distribution="ShardedByS3Key"), keys, i, hosts) for i in range(hosts)]
+        shares = [host_share(channel(distribution="ShardedByS3Key"), keys, i, hosts)
+                  for i in range(hosts)]
         flat = [k for s in shares for k in s]
         assert sorted(flat) == keys and len(flat) == len(set(flat))
         assert max(map(len, shares)) - min(map(len, shares)) <= 1
@@ -149,7 +152,8 @@ def test_shuffle_config_orders_by_seed_and_epoch() -> None:
     shuffled = channel(shuffle_seed=7)
     first = host_share(shuffled, keys, 0, 1, epoch=0)
     assert sorted(first) == keys and first != keys  # a permutation, not key order
-    assert host_share(shuffled, list(reversed(keys)), 0, 1, epoch=0) == first  # input order does not matter
+    # input order does not matter
+    assert host_share(shuffled, list(reversed(keys)), 0, 1, epoch=0) == first
     assert host_share(shuffled, keys, 0, 1, epoch=1) != first  # another order each epoch
     assert host_share(channel(shuffle_seed=8), keys, 0, 1, epoch=0) != first
     assert host_share(channel(), keys, 0, 1, epoch=3) == keys  # no ShuffleConfig: key order
@@ -169,7 +173,8 @@ def test_shuffled_shards_are_disjoint_each_epoch_and_move_between_epochs() -> No
 
 def test_channel_specs_read_shuffle_config() -> None:
     request = {"AlgorithmSpecification": {"TrainingInputMode": "Pipe"}, "InputDataConfig": [
-        {"ChannelName": "a", "ShuffleConfig": {"Seed": 42}, "DataSource": {"S3DataSource": {"S3Uri": "s3://b/a"}}},
+        {"ChannelName": "a", "ShuffleConfig": {"Seed": 42},
+         "DataSource": {"S3DataSource": {"S3Uri": "s3://b/a"}}},
         {"ChannelName": "b", "DataSource": {"S3DataSource": {"S3Uri": "s3://b/b"}}},
     ]}
     assert [c.shuffle_seed for c in channel_specs(request)] == [42, None]
@@ -185,11 +190,14 @@ def test_channel_specs_inherit_the_mode() -> None:
     request = {
         "AlgorithmSpecification": {"TrainingInputMode": "FastFile"},
         "InputDataConfig": [
-            {"ChannelName": "a", "DataSource": {"S3DataSource": {"S3DataType": "ManifestFile", "S3Uri": "s3://b/m"}}},
+            {"ChannelName": "a",
+             "DataSource": {"S3DataSource": {"S3DataType": "ManifestFile", "S3Uri": "s3://b/m"}}},
             {"ChannelName": "b", "InputMode": "Pipe", "CompressionType": "Gzip",
-             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "file://x", "S3DataDistributionType": "ShardedByS3Key"}}},
+             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "file://x",
+                                             "S3DataDistributionType": "ShardedByS3Key"}}},
         ],
     }
     a, b = channel_specs(request)
-    assert (a.mode, a.data_type, a.is_s3, a.sharded, a.compression) == ("FastFile", "ManifestFile", True, False, "None")
+    assert (a.mode, a.data_type, a.is_s3, a.sharded, a.compression) == ("FastFile", "ManifestFile",
+                                                                        True, False, "None")
     assert (b.mode, b.is_s3, b.sharded, b.compression) == ("Pipe", False, True, "Gzip")

@@ -60,9 +60,11 @@ def test_types_that_do_not_exist_are_not_in_the_table() -> None:
 
 def test_every_cloud_type_of_a_known_family_is_known() -> None:
     """A type the service accepts, in a family smlocal has, must be in the table."""
-    enum = schema.input_shape("CreateTrainingJob").members["ResourceConfig"].members["InstanceType"].enum
+    enum = (schema.input_shape("CreateTrainingJob").members["ResourceConfig"]
+            .members["InstanceType"].enum)
     families = {name.rsplit(".", 1)[0] for name in instances.TABLE if name.startswith("ml.")}
-    missing = [name for name in enum if name.rsplit(".", 1)[0] in families and name not in instances.TABLE]
+    missing = [name for name in enum if name.rsplit(".", 1)[0] in families
+               and name not in instances.TABLE]
     assert missing == []
 
 
@@ -85,8 +87,9 @@ def test_lookup_unknown_gpu_type_counts_as_one_gpu() -> None:
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("local_gpu", True), ("ml.p3.2xlarge", True), ("ml.g5.xlarge", True), ("ml.g6e.xlarge", True),
-        ("local", False), ("ml.m5.large", False), ("ml.c5.xlarge", False), ("ml.trn1.2xlarge", False),
+        ("local_gpu", True), ("ml.p3.2xlarge", True), ("ml.g5.xlarge", True),
+        ("ml.g6e.xlarge", True), ("local", False), ("ml.m5.large", False), ("ml.c5.xlarge", False),
+        ("ml.trn1.2xlarge", False),
     ],
 )
 def test_is_gpu_name(name: str, expected: bool) -> None:

@@ -83,7 +83,8 @@ def test_hostile_members_write_nothing(tmp_path: Path, bad: tarfile.TarInfo, why
 
 
 def test_symlink_inside_the_folder_is_fine(tmp_path: Path) -> None:
-    archive = make_tar(tmp_path / "ok.tar.gz", member("a/data.txt"), member("a/link", tarfile.SYMTYPE, "data.txt"))
+    archive = make_tar(tmp_path / "ok.tar.gz", member("a/data.txt"),
+                       member("a/link", tarfile.SYMTYPE, "data.txt"))
     safe_extract(archive, tmp_path / "dest")
     assert (tmp_path / "dest" / "a" / "link").read_bytes() == b"data"
 

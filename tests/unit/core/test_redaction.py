@@ -21,7 +21,8 @@ def test_known_secrets_are_masked() -> None:
     ("aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI"),
     ('{"SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}', "wJalrXUtnFEMI"),
     ("AWS_SESSION_TOKEN: IQoJb3JpZ2luX2VjEJr//////////", "IQoJb3JpZ2luX2VjEJr"),
-    ("https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIA/x&X-Amz-Signature=abcdef0123", "abcdef0123"),
+    ("https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIA/x&X-Amz-Signature=abcdef0123",
+     "abcdef0123"),
     ("endpoint http://minio:supersecret@localhost:9000/", "supersecret"),
 ])
 def test_credential_shapes_are_masked(text: str, gone: str) -> None:

@@ -21,7 +21,9 @@ from runner.core.regex_engines import (
     (r"(?i)LOSS=(\S+)", "re2"), (r"(a|aa)+$", "re2"),
     (r"(a)\1", "regex"), (r"(?=x)(\d+)", "regex"), (r"a++(b)", "regex"), (r"x(\d+)\Z", "regex"),
 ])
-def test_re2_searches_what_it_accepts_the_backtracking_engine_the_rest(regex: str, engine: str) -> None:
+def test_re2_searches_what_it_accepts_the_backtracking_engine_the_rest(
+    regex: str, engine: str
+) -> None:
     assert compile_metric_regex(regex).engine == engine
     assert (re2_refusal(regex) is None) == (engine == "re2")
 
@@ -60,7 +62,9 @@ def test_required_literals_are_found_conservatively(regex: str, literal: str | N
     (r"(\S+)+x", True), (r"(.*?,){11}P", True), (r"^(a+)+b", True), (r"(?:\d+\.?)+x", True),
     (r"(a|aa)+$", True), (r"(x+x+)+y", True), (r"(ab|cd)*(\d)", True),
 ])
-def test_backtracking_risk_finds_repeats_of_repeats_and_of_alternatives(regex: str, risky: bool) -> None:
+def test_backtracking_risk_finds_repeats_of_repeats_and_of_alternatives(
+    regex: str, risky: bool
+) -> None:
     assert (backtracking_risk(regex) is not None) is risky
 
 

@@ -57,11 +57,13 @@ def test_json_error_has_line_and_column() -> None:
     assert problems_of(exc) == [("job.json", "not valid JSON: line 4 column 1: Expecting value")]
 
 
-@pytest.mark.parametrize("text", ["", "# only a comment\n", "- a\n- b\n", "just a string", "[1, 2]", "42"])
+@pytest.mark.parametrize("text",
+                         ["", "# only a comment\n", "- a\n- b\n", "just a string", "[1, 2]", "42"])
 def test_top_level_must_be_a_mapping(text: str) -> None:
     with pytest.raises(SpecError) as exc:
         specs.parse_document(text, "job.yaml")
-    assert problems_of(exc) == [("job.yaml", "must hold a mapping of request fields at the top level")]
+    assert (problems_of(exc)
+            == [("job.yaml", "must hold a mapping of request fields at the top level")])
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -168,7 +170,8 @@ def test_local_must_be_a_mapping(tmp_path: Path) -> None:
 def test_local_unknown_keys_are_each_reported(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as exc:
         specs.parse_local({"Gpu": "all", "Grace": 3, "Gpus": "all"}, tmp_path)
-    valid = "(valid: Build, CloudWatch, EngineWaitSeconds, Gpus, MaxLogLines, StopGracePeriodSeconds)"
+    valid = (
+        "(valid: Build, CloudWatch, EngineWaitSeconds, Gpus, MaxLogLines, StopGracePeriodSeconds)")
     assert problems_of(exc) == [
         ("Local.Gpu", f"is not a known field {valid}"),
         ("Local.Grace", f"is not a known field {valid}"),
@@ -206,7 +209,8 @@ def test_build_context_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "ctx").write_text("not a folder")
     with pytest.raises(SpecError) as exc:
         specs.parse_local({"Build": {"Context": "ctx"}}, tmp_path)
-    assert problems_of(exc) == [("Local.Build.Context", f"is not a folder: {tmp_path.resolve() / 'ctx'}")]
+    assert (problems_of(exc)
+            == [("Local.Build.Context", f"is not a folder: {tmp_path.resolve() / 'ctx'}")])
 
 
 def test_build_dockerfile_missing(tmp_path: Path) -> None:
@@ -214,7 +218,8 @@ def test_build_dockerfile_missing(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as exc:
         specs.parse_local({"Build": {"Context": "ctx", "Dockerfile": "Other"}}, tmp_path)
     assert problems_of(exc) == [
-        ("Local.Build.Dockerfile", f"no such file in the context: {tmp_path.resolve() / 'ctx' / 'Other'}")
+        ("Local.Build.Dockerfile",
+         f"no such file in the context: {tmp_path.resolve() / 'ctx' / 'Other'}")
     ]
 
 
@@ -247,13 +252,15 @@ def test_build_unknown_keys_and_bad_build_args(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("all", "all"), (" all ", "all"), ("0", "0"), (0, "0"), (1, "1"), ("0,1", "0,1"), ("0, 2", "0, 2")],
+    [("all", "all"), (" all ", "all"), ("0", "0"), (0, "0"), (1, "1"), ("0,1", "0,1"),
+     ("0, 2", "0, 2")],
 )
 def test_gpus_valid_forms(tmp_path: Path, raw: object, expected: str) -> None:
     assert specs.parse_local({"Gpus": raw}, tmp_path).gpus == expected
 
 
-@pytest.mark.parametrize(("raw", "shown"), [("", "''"), ("gpu0", "'gpu0'"), ("0,,1", "'0,,1'"), ("-1", "'-1'"), ("ALL", "'ALL'"), (True, "'True'")])
+@pytest.mark.parametrize(("raw", "shown"), [("", "''"), ("gpu0", "'gpu0'"), ("0,,1", "'0,,1'"),
+                                            ("-1", "'-1'"), ("ALL", "'ALL'"), (True, "'True'")])
 def test_gpus_invalid_forms(tmp_path: Path, raw: object, shown: str) -> None:
     with pytest.raises(SpecError) as exc:
         specs.parse_local({"Gpus": raw}, tmp_path)
@@ -281,7 +288,8 @@ def test_stop_grace_period_invalid(tmp_path: Path, raw: object) -> None:
 def test_every_local_problem_at_once(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as exc:
         specs.parse_local(
-            {"Extra": 1, "Build": {"Context": "missing"}, "Gpus": "x", "StopGracePeriodSeconds": -5},
+            {"Extra": 1, "Build": {"Context": "missing"}, "Gpus": "x",
+             "StopGracePeriodSeconds": -5},
             tmp_path,
         )
     assert [p for p, _ in problems_of(exc)] == [
@@ -301,8 +309,10 @@ def test_local_problem_in_a_file(tmp_path: Path) -> None:
 
 
 def test_resolve_file_uri_relative(tmp_path: Path) -> None:
-    assert specs.resolve_file_uri("file://data/train", tmp_path) == (tmp_path / "data" / "train").resolve()
-    assert specs.resolve_file_uri("file://../out", tmp_path / "examples") == (tmp_path / "out").resolve()
+    assert (specs.resolve_file_uri("file://data/train", tmp_path)
+            == (tmp_path / "data" / "train").resolve())
+    assert (specs.resolve_file_uri("file://../out", tmp_path / "examples")
+            == (tmp_path / "out").resolve())
     assert specs.resolve_file_uri("file://./x", tmp_path) == (tmp_path / "x").resolve()
 
 
@@ -315,18 +325,22 @@ def test_resolve_file_uri_absolute(tmp_path: Path) -> None:
 
 
 def test_duplicate_keys_in_yaml_are_reported_with_their_paths_and_lines() -> None:
-    text = "TrainingJobName: a\nTrainingJobName: b\nResourceConfig: {InstanceCount: 1, InstanceCount: 2}\nInputDataConfig:\n  - {ChannelName: x, ChannelName: y}\n"
+    text = ("TrainingJobName: a\nTrainingJobName: b\nResourceConfig: {InstanceCount: 1, "
+            "InstanceCount: 2}\nInputDataConfig:\n  - {ChannelName: x, ChannelName: y}\n")
     with pytest.raises(SpecError) as exc:
         specs.parse_document(text, "job.yaml")
     assert problems_of(exc) == [
         ("TrainingJobName", "is given twice in the same mapping (lines 1 and 2); give it once"),
-        ("ResourceConfig.InstanceCount", "is given twice in the same mapping (lines 3 and 3); give it once"),
-        ("InputDataConfig[0].ChannelName", "is given twice in the same mapping (lines 5 and 5); give it once"),
+        ("ResourceConfig.InstanceCount",
+         "is given twice in the same mapping (lines 3 and 3); give it once"),
+        ("InputDataConfig[0].ChannelName",
+         "is given twice in the same mapping (lines 5 and 5); give it once"),
     ]
 
 
 def test_duplicate_keys_in_json_are_reported_with_their_paths() -> None:
-    text = '{"TrainingJobName": "a", "HyperParameters": {"e": "1", "e": "2"}, "TrainingJobName": "b"}'
+    text = (
+        '{"TrainingJobName": "a", "HyperParameters": {"e": "1", "e": "2"}, "TrainingJobName": "b"}')
     with pytest.raises(SpecError) as exc:
         specs.parse_document(text, "job.json")
     assert problems_of(exc) == [
@@ -340,7 +354,8 @@ def test_yaml_merge_keys_and_aliases_are_no_duplicates() -> None:
     levels = ["a: &a [x, x, x, x, x, x, x, x, x]"] + [
         f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]" for p, c in zip("abc", "bcd", strict=True)
     ]
-    data = specs.parse_document("\n".join(levels) + "\nbase: &base {x: 1}\nuse: {<<: *base, y: 2}\n", "f.yaml")
+    data = specs.parse_document("\n".join(levels)
+                                + "\nbase: &base {x: 1}\nuse: {<<: *base, y: 2}\n", "f.yaml")
     assert data["use"] == {"x": 1, "y": 2}
 
 
@@ -362,7 +377,8 @@ def test_build_dockerfile_must_be_a_name(tmp_path: Path, dockerfile: object) -> 
     with pytest.raises(SpecError) as exc:
         specs.parse_local({"Build": {"Context": ".", "Dockerfile": dockerfile}}, tmp_path)
     assert problems_of(exc) == [
-        ("Local.Build.Dockerfile", f"must be the Dockerfile's name in the context, a non-empty string (got {dockerfile!r})")
+        ("Local.Build.Dockerfile",
+         f"must be the Dockerfile's name in the context, a non-empty string (got {dockerfile!r})")
     ]
 
 
@@ -372,7 +388,9 @@ def test_build_dockerfile_must_be_a_name(tmp_path: Path, dockerfile: object) -> 
     ("Dockerfile", "a\x00b", "contains a NUL character"),
     ("Dockerfile", "y" * 300, "File name too long"),
 ])
-def test_build_paths_that_name_no_usable_path(tmp_path: Path, field: str, value: str, why: str) -> None:
+def test_build_paths_that_name_no_usable_path(
+    tmp_path: Path, field: str, value: str, why: str
+) -> None:
     build = {"Context": ".", field: value}
     with pytest.raises(SpecError) as exc:
         specs.parse_local({"Build": build}, tmp_path)
@@ -382,7 +400,8 @@ def test_build_paths_that_name_no_usable_path(tmp_path: Path, field: str, value:
 def test_build_args_values_must_be_strings(tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     with pytest.raises(SpecError) as exc:
-        specs.parse_local({"Build": {"Context": ".", "BuildArgs": {"A": None, "B": [1], "C": True, "D": 1, "E": "x"}}}, tmp_path)
+        specs.parse_local({"Build": {"Context": ".", "BuildArgs": {"A": None, "B": [1], "C": True,
+                                                                   "D": 1, "E": "x"}}}, tmp_path)
     assert problems_of(exc) == [
         ("Local.Build.BuildArgs.A", "must be a string (got None)"),
         ("Local.Build.BuildArgs.B", "must be a string (got [1])"),
@@ -403,7 +422,8 @@ def test_path_problem(tmp_path: Path) -> None:
     assert specs.path_problem(str(tmp_path)) is None
     assert specs.path_problem(str(tmp_path / "missing" / "below")) is None
     (tmp_path / "f").write_text("x")
-    assert specs.path_problem(str(tmp_path / "f" / "below")) is None  # not a folder: the caller's to say
+    # not a folder: the caller's to say
+    assert specs.path_problem(str(tmp_path / "f" / "below")) is None
     assert specs.path_problem("a\x00") == "contains a NUL character"
     assert specs.path_problem("z" * 300) == "File name too long"
 
@@ -417,7 +437,8 @@ def test_a_yaml_document_that_contains_itself(text: str, path: str) -> None:
     with pytest.raises(SpecError) as exc:
         specs.parse_document(text, "f.yaml")
     assert problems_of(exc) == [
-        (path, "refers to a mapping or list that contains it (a YAML alias); a request cannot be recursive")
+        (path, "refers to a mapping or list that contains it (a YAML alias); a request cannot "
+               "be recursive")
     ]
 
 
@@ -428,7 +449,8 @@ def test_engine_wait_is_a_local_option_kept_with_the_job(tmp_path: Path) -> None
     assert "EngineWaitSeconds" not in specs.parse_local({}, tmp_path).to_json()
     with pytest.raises(SpecError) as exc:
         specs.parse_local({"EngineWaitSeconds": -1}, tmp_path)
-    assert problems_of(exc) == [("Local.EngineWaitSeconds", "must be a number of seconds >= 0 (got -1)")]
+    assert (problems_of(exc)
+            == [("Local.EngineWaitSeconds", "must be a number of seconds >= 0 (got -1)")])
 
 
 def test_max_log_lines_is_a_local_option(tmp_path: Path) -> None:
@@ -436,4 +458,5 @@ def test_max_log_lines_is_a_local_option(tmp_path: Path) -> None:
     assert local.max_log_lines == 100 and specs.parse_local(local.to_json(), tmp_path) == local
     with pytest.raises(SpecError) as exc:
         specs.parse_local({"MaxLogLines": 1.5}, tmp_path)
-    assert problems_of(exc) == [("Local.MaxLogLines", "must be a whole number of lines >= 0 (got 1.5)")]
+    assert (problems_of(exc)
+            == [("Local.MaxLogLines", "must be a whole number of lines >= 0 (got 1.5)")])

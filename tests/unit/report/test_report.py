@@ -37,10 +37,13 @@ PNG = b"\x89PNG\r\n\x1a\n"
 HOSTILE = "AlgorithmError: <script>alert(1)</script> & more"
 RANGES: dict[str, Any] = {
     "IntegerParameterRanges": [
-        {"Name": "mini_batch_size", "MinValue": "8", "MaxValue": "256", "ScalingType": "Logarithmic"}],
+        {"Name": "mini_batch_size", "MinValue": "8", "MaxValue": "256",
+         "ScalingType": "Logarithmic"}],
     "ContinuousParameterRanges": [
-        {"Name": "learning_rate", "MinValue": "0.0001", "MaxValue": "0.3", "ScalingType": "Logarithmic"},
-        {"Name": "momentum", "MinValue": "0.5", "MaxValue": "0.999", "ScalingType": "ReverseLogarithmic"},
+        {"Name": "learning_rate", "MinValue": "0.0001", "MaxValue": "0.3",
+         "ScalingType": "Logarithmic"},
+        {"Name": "momentum", "MinValue": "0.5", "MaxValue": "0.999",
+         "ScalingType": "ReverseLogarithmic"},
         {"Name": "l2", "MinValue": "0.0", "MaxValue": "0.1", "ScalingType": "Linear"}],
     "CategoricalParameterRanges": [{"Name": "optimizer", "Values": ["sgd", "adam", "rmsprop"]}],
 }
@@ -69,7 +72,8 @@ def tuning_request(name: str, objective_type: str = "Minimize") -> dict[str, Any
         "HyperParameterTuningJobConfig": {
             "Strategy": "Random",
             "HyperParameterTuningJobObjective": {"Type": objective_type, "MetricName": metric},
-            "ResourceLimits": {"MaxNumberOfTrainingJobs": len(TRIALS), "MaxParallelTrainingJobs": 2},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": len(TRIALS),
+                               "MaxParallelTrainingJobs": 2},
             "ParameterRanges": RANGES,
         },
         "TrainingJobDefinition": {
@@ -77,19 +81,22 @@ def tuning_request(name: str, objective_type: str = "Minimize") -> dict[str, Any
             "AlgorithmSpecification": {
                 "TrainingImage": "smlocal/demo:latest", "TrainingInputMode": "File",
                 "MetricDefinitions": [{"Name": "train:loss", "Regex": "train_loss=(\\S+)"},
-                                      {"Name": "validation:loss", "Regex": "validation_loss=(\\S+)"},
-                                      {"Name": "validation:accuracy", "Regex": "validation_acc=(\\S+)"}],
+                                      {"Name": "validation:loss",
+                                       "Regex": "validation_loss=(\\S+)"},
+                                      {"Name": "validation:accuracy",
+                                       "Regex": "validation_acc=(\\S+)"}],
             },
             "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
             "OutputDataConfig": {"S3OutputPath": "file://out"},
-            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1,
+                               "VolumeSizeInGB": 10},
             "StoppingCondition": {"MaxRuntimeInSeconds": 600},
         },
     }
 
 
-def run_job(store: Store, request: dict[str, Any], outcome: str, lr: float, batch: int, created: float,
-            tuning_job: str | None = None, epochs: int = 10) -> None:
+def run_job(store: Store, request: dict[str, Any], outcome: str, lr: float, batch: int,
+            created: float, tuning_job: str | None = None, epochs: int = 10) -> None:
     """Record a training job's life as TrainingRun does: created, Downloading, Training with
     metric values every 2 s, then its end."""
     name = request["TrainingJobName"]
@@ -113,7 +120,8 @@ def run_job(store: Store, request: dict[str, Any], outcome: str, lr: float, batc
             samples += [("validation:loss", loss, now), ("validation:accuracy", 1 - loss / 2, now)]
         store.add_metrics(name, samples)
     series = store.metric_series(name)
-    record["FinalMetricDataList"] = [{"MetricName": m, "Value": points[-1][1], "Timestamp": points[-1][0]}
+    record["FinalMetricDataList"] = [{"MetricName": m, "Value": points[-1][1],
+                                      "Timestamp": points[-1][0]}
                                      for m, points in sorted(series.items())]
     if outcome == "Failed":
         record["FailureReason"] = HOSTILE
@@ -127,8 +135,10 @@ def run_job(store: Store, request: dict[str, Any], outcome: str, lr: float, batc
     store.save_record(record)
 
 
-def record_tuning_job(store: Store, name: str, objective_type: str = "Minimize",
-                      trials: list[tuple[str, float, int, float, float, str]] | None = None) -> None:
+def record_tuning_job(
+    store: Store, name: str, objective_type: str = "Minimize",
+    trials: list[tuple[str, float, int, float, float, str]] | None = None
+) -> None:
     """A finished tuning job as Tuner leaves it in the store."""
     request = tuning_request(name, objective_type)
     tstore = TuningStore(store)
@@ -141,9 +151,10 @@ def record_tuning_job(store: Store, name: str, objective_type: str = "Minimize",
     tstore.create(record, request, {})
     ((definition_name, _, definition),) = trial_jobs.definitions(request)
     space = spaces(request)[definition_name]
-    for number, (outcome, lr, batch, momentum, l2, opt) in enumerate(TRIALS if trials is None else trials, start=1):
-        config: dict[str, Any] = {"mini_batch_size": batch, "learning_rate": lr, "momentum": momentum,
-                                  "l2": l2, "optimizer": opt}
+    for number, (outcome, lr, batch, momentum, l2, opt) in enumerate(
+            TRIALS if trials is None else trials, start=1):
+        config: dict[str, Any] = {"mini_batch_size": batch, "learning_rate": lr,
+                                  "momentum": momentum, "l2": l2, "optimizer": opt}
         job = trial_jobs.trial_job_name(name, number)
         tstore.add_trial(name, number, definition_name, config, job)
         trial_request = trial_jobs.trial_request(request, definition, space.format(config), job)
@@ -158,8 +169,10 @@ def store(tmp_path: Path) -> Store:
     s = Store(tmp_path / "home")
     record_tuning_job(s, "tune-min")
     record_tuning_job(s, "tune-max", "Maximize")
-    request = {"TrainingJobName": "lone-job", "HyperParameters": {"epochs": "10", "lr": "0.01", "mode": "fast"},
-               **{k: v for k, v in tuning_request("x")["TrainingJobDefinition"].items() if k != "StaticHyperParameters"}}
+    request = {"TrainingJobName": "lone-job",
+               "HyperParameters": {"epochs": "10", "lr": "0.01", "mode": "fast"},
+               **{k: v for k, v in tuning_request("x")["TrainingJobDefinition"].items()
+                  if k != "StaticHyperParameters"}}
     run_job(s, request, "Completed", 0.01, 32, T0 + 1000)
     return s
 
@@ -171,12 +184,14 @@ def job_name(tuning: str, number: int) -> str:
 # -- data ------------------------------------------------------------------------------------------
 def test_load_detects_tuning_and_training_jobs(store: Store) -> None:
     data = load(store, "tune-min")
-    assert data.kind == TUNING and data.metric == "validation:loss" and data.direction is Direction.MINIMIZE
+    assert (data.kind == TUNING and data.metric == "validation:loss"
+            and data.direction is Direction.MINIMIZE)
     assert [j.number for j in data.jobs] == list(range(1, 9))
     assert [j.name for j in data.jobs] == [job_name("tune-min", n) for n in range(1, 9)]
-    assert [p.name for p in data.parameters] == ["mini_batch_size", "learning_rate", "momentum", "l2", "optimizer"]
-    assert data.jobs[0].tuned == {"mini_batch_size": 32, "learning_rate": 0.003, "momentum": 0.9, "l2": 0.01,
-                                  "optimizer": "adam"}
+    assert ([p.name for p in data.parameters] == ["mini_batch_size", "learning_rate", "momentum",
+                                                  "l2", "optimizer"])
+    assert data.jobs[0].tuned == {"mini_batch_size": 32, "learning_rate": 0.003, "momentum": 0.9,
+                                  "l2": 0.01, "optimizer": "adam"}
     lone = load(store, "lone-job")
     assert lone.kind == TRAINING and len(lone.jobs) == 1
     assert lone.jobs[0].tuned == {"epochs": 10, "lr": 0.01, "mode": "fast"}
@@ -215,7 +230,8 @@ def test_learning_curves_start_at_training_start(store: Store) -> None:
     assert list(curves) == ["validation:loss", "train:loss", "validation:accuracy"]
     assert len(curves["train:loss"]) == 8 and len(curves["validation:loss"]) == 7
     first = curves["train:loss"][0]
-    assert first.xs[0] == pytest.approx(4.0) and len(first.xs) == 10  # TrainingStartTime: Downloading
+    # TrainingStartTime: Downloading
+    assert first.xs[0] == pytest.approx(4.0) and len(first.xs) == 10
 
 
 # -- CSV / JSON ------------------------------------------------------------------------------------
@@ -253,9 +269,9 @@ def test_json_is_typed(store: Store, tmp_path: Path) -> None:
     assert first["TrainingJobDefinitionName"] == "training-job-definition"
     assert rows[3]["FinalObjectiveValue"] is None and rows[3]["train:loss"] is not None
     columns, table = trial_table(load(store, "lone-job"))
-    assert columns == ["TrainingJobName", "TrainingJobStatus", "epochs", "lr", "mode", "TrainingStartTime",
-                       "TrainingEndTime", "TrainingElapsedTimeSeconds", "train:loss", "validation:accuracy",
-                       "validation:loss"]
+    assert columns == ["TrainingJobName", "TrainingJobStatus", "epochs", "lr", "mode",
+                       "TrainingStartTime", "TrainingEndTime", "TrainingElapsedTimeSeconds",
+                       "train:loss", "validation:accuracy", "validation:loss"]
     assert table[0]["epochs"] == 10
 
 
@@ -339,7 +355,8 @@ def test_forty_trials(tmp_path: Path) -> None:
     import matplotlib.figure  # noqa: F401  (import time is not the report's)
 
     store = Store(tmp_path / "home")
-    trials = [(("Completed", "Stopped", "Completed", "Failed")[i % 4], 10 ** (-3.5 + i * 0.06), 8 + 6 * i,
+    trials = [
+        (("Completed", "Stopped", "Completed", "Failed")[i % 4], 10 ** (-3.5 + i * 0.06), 8 + 6 * i,
                0.5 + i * 0.012, i / 400, ("sgd", "adam", "rmsprop")[i % 3]) for i in range(40)]
     record_tuning_job(store, "tune-40", trials=trials)
     paths = write_report(store, "tune-40", tmp_path / "out")
@@ -357,12 +374,14 @@ def test_jobs_without_objectives(tmp_path: Path) -> None:
     record_tuning_job(store, "running", trials=[("Completed", 0.01, 16, 0.9, 0.0, "sgd")])
     request = tuning_request("running")
     ((definition_name, _, definition),) = trial_jobs.definitions(request)
-    config: dict[str, Any] = {"mini_batch_size": 8, "learning_rate": 0.1, "momentum": 0.6, "l2": 0.0,
-                              "optimizer": "adam"}
+    config: dict[str, Any] = {"mini_batch_size": 8, "learning_rate": 0.1, "momentum": 0.6,
+                              "l2": 0.0, "optimizer": "adam"}
     job = job_name("running", 2)
     TuningStore(store).add_trial("running", 2, definition_name, config, job)
-    TuningStore(store).add_trial("running", 3, definition_name, config, job_name("running", 3))  # not created
-    trial_request = trial_jobs.trial_request(request, definition, spaces(request)[definition_name].format(config), job)
+    # not created
+    TuningStore(store).add_trial("running", 3, definition_name, config, job_name("running", 3))
+    trial_request = trial_jobs.trial_request(request, definition,
+                                             spaces(request)[definition_name].format(config), job)
     record = status.new_record(trial_request, training_job_arn(job), T0 + 100)
     store.create_training_job(record, trial_request, {}, "running")
     status.advance(record, "Downloading", T0 + 101)
@@ -386,7 +405,8 @@ def test_jobs_without_objectives(tmp_path: Path) -> None:
     paths = write_report(store, "running", tmp_path / "running")
     for p in paths[1:]:
         assert_png(p)
-    rows = json.loads(write_report(store, "running", tmp_path / "running", fmt="json")[0].read_text())
+    rows = json.loads(
+        write_report(store, "running", tmp_path / "running", fmt="json")[0].read_text())
     assert rows[1]["TrainingEndTime"] is None and rows[1]["TrainingElapsedTimeSeconds"] is None
     assert rows[1]["validation:loss"] == 0.8
 

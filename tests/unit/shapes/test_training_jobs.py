@@ -1,4 +1,5 @@
-"""Tests for runner.shapes.training_jobs: records as DescribeTrainingJob / ListTrainingJobs return them."""
+"""Tests for runner.shapes.training_jobs: records as DescribeTrainingJob / ListTrainingJobs return
+them."""
 
 from __future__ import annotations
 
@@ -89,7 +90,8 @@ def test_to_timestamps_makes_aware_datetimes_recursively() -> None:
     got = describe.to_timestamps({
         "CreationTime": T0,
         "TrainingStartTime": 1_700_000_001,  # an int too
-        "SecondaryStatusTransitions": [{"Status": "Starting", "StartTime": T0, "EndTime": T0 + 1.5}],
+        "SecondaryStatusTransitions": [{"Status": "Starting", "StartTime": T0,
+                                        "EndTime": T0 + 1.5}],
         "FinalMetricDataList": [{"MetricName": "m", "Value": 1.0, "Timestamp": T0 + 2}],
         "TrainingTimeInSeconds": 7,  # not a time key: stays a number
         "Nested": {"deeper": [{"LastModifiedTime": T0 + 3}]},
@@ -97,7 +99,8 @@ def test_to_timestamps_makes_aware_datetimes_recursively() -> None:
     assert got == {
         "CreationTime": dt(T0),
         "TrainingStartTime": dt(T0 + 1),
-        "SecondaryStatusTransitions": [{"Status": "Starting", "StartTime": dt(T0), "EndTime": dt(T0 + 1.5)}],
+        "SecondaryStatusTransitions": [{"Status": "Starting", "StartTime": dt(T0),
+                                        "EndTime": dt(T0 + 1.5)}],
         "FinalMetricDataList": [{"MetricName": "m", "Value": 1.0, "Timestamp": dt(T0 + 2)}],
         "TrainingTimeInSeconds": 7,
         "Nested": {"deeper": [{"LastModifiedTime": dt(T0 + 3)}]},
@@ -145,7 +148,8 @@ def test_describe_of_a_completed_run() -> None:
     assert got["FinalMetricDataList"] == [
         {"MetricName": "train:loss", "Value": 0.125, "Timestamp": dt(T0 + 25)}
     ]
-    assert [(t["Status"], t["StartTime"], t.get("EndTime")) for t in got["SecondaryStatusTransitions"]] == [
+    assert [(t["Status"], t["StartTime"], t.get("EndTime"))
+            for t in got["SecondaryStatusTransitions"]] == [
         ("Starting", dt(T0), dt(T0 + 10)),
         ("Downloading", dt(T0 + 10), dt(T0 + 20)),
         ("Training", dt(T0 + 20), dt(T0 + 30)),
@@ -179,7 +183,8 @@ def test_describe_of_other_endings_matches_the_service_output_shape(end: str) ->
 
 def test_the_shape_check_can_fail() -> None:
     # A wrong type or an unknown key does not pass: the checks above mean something.
-    report = botocore.validate.ParamValidator().validate(completed_record(), output_shape("DescribeTrainingJob"))
+    report = botocore.validate.ParamValidator().validate(completed_record(),
+                                                         output_shape("DescribeTrainingJob"))
     assert report.has_errors()
     assert "ExitCode" in report.generate_report()
     data = describe.describe_training_job(completed_record())
@@ -249,7 +254,9 @@ def test_output_data_config_carries_kms_key_id_empty_when_unset() -> None:
     record = completed_record()
     record["OutputDataConfig"] = {"S3OutputPath": "s3://b/out"}
     got = describe.describe_training_job(record)
-    assert got["OutputDataConfig"] == {"KmsKeyId": "", "S3OutputPath": "s3://b/out"}  # as the service
+    # as the service
+    assert got["OutputDataConfig"] == {"KmsKeyId": "", "S3OutputPath": "s3://b/out"}
     record["OutputDataConfig"]["KmsKeyId"] = "alias/mine"
     assert describe.describe_training_job(record)["OutputDataConfig"]["KmsKeyId"] == "alias/mine"
-    assert "KmsKeyId" not in record["OutputDataConfig"] or record["OutputDataConfig"]["KmsKeyId"] == "alias/mine"
+    assert ("KmsKeyId" not in record["OutputDataConfig"]
+            or record["OutputDataConfig"]["KmsKeyId"] == "alias/mine")

@@ -14,7 +14,8 @@ from runner.store import lease
 def test_one_holder_at_a_time(tmp_path: Path) -> None:
     first = lease.try_acquire(tmp_path, "training", "job-1")
     assert first is not None
-    assert lease.try_acquire(tmp_path, "training", "job-1") is None  # another holder, even in this process
+    # another holder, even in this process
+    assert lease.try_acquire(tmp_path, "training", "job-1") is None
     assert lease.try_acquire(tmp_path, "tuning", "job-1") is not None  # another kind, another lease
     first.release()
     again = lease.try_acquire(tmp_path, "training", "job-1")
@@ -43,7 +44,8 @@ def test_a_killed_holder_lets_go(tmp_path: Path) -> None:
         "held = lease.try_acquire(Path(sys.argv[1]), 'tuning', 'job-3')\n"
         "print('held' if held else 'refused', flush=True); time.sleep(60)\n"
     )
-    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE,
+                              text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         assert lease.try_acquire(tmp_path, "tuning", "job-3") is None

@@ -1,5 +1,5 @@
-"""Tests for runner.training.checkpoints against moto's in-process S3: seed, sync, deletions, resume,
-and a container's symlinks never uploading the host's files."""
+"""Tests for runner.training.checkpoints against moto's in-process S3: seed, sync, deletions,
+resume, and a container's symlinks never uploading the host's files."""
 
 from __future__ import annotations
 
@@ -91,7 +91,9 @@ def test_symlinks_to_host_files_are_never_uploaded(client: Any, tmp_path: Path) 
     assert set(keys(client)) == {"jobs/ckpt/real.pt"}
 
 
-def test_a_file_swapped_for_a_symlink_after_the_snapshot_is_skipped(client: Any, tmp_path: Path) -> None:
+def test_a_file_swapped_for_a_symlink_after_the_snapshot_is_skipped(
+    client: Any, tmp_path: Path
+) -> None:
     folder = tmp_path / "ckpt"
     folder.mkdir()
     (folder / "x").write_bytes(b"x")
@@ -123,7 +125,8 @@ def test_hostile_checkpoint_key_is_refused(client: Any, tmp_path: Path) -> None:
     client.put_object(Bucket=BUCKET, Key="jobs/ckpt/../../../escape", Body=b"x")
     folder = tmp_path / "ckpt"
     folder.mkdir()
-    with pytest.raises(ChannelError, match=r"CheckpointConfig.S3Uri s3://smlocal-ckpt/jobs/ckpt/: key .* '\.\.'"):
+    with pytest.raises(ChannelError,
+                       match=r"CheckpointConfig.S3Uri s3://smlocal-ckpt/jobs/ckpt/: key .* '\.\.'"):
         CheckpointSync(client, URL, folder).seed()
     assert list(folder.iterdir()) == [] and not list(tmp_path.rglob("escape"))
 

@@ -1,5 +1,5 @@
-"""Tests for runner.training.job_data on this machine's folders (no Docker, no AWS): what each host of
-a job gets of a file:// channel, with ShardedByS3Key and ShuffleConfig."""
+"""Tests for runner.training.job_data on this machine's folders (no Docker, no AWS): what each host
+of a job gets of a file:// channel, with ShardedByS3Key and ShuffleConfig."""
 
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ def request(data: Path, mode: str, shuffle: int | None = None) -> dict[str, Any]
     return {
         "TrainingJobName": "j",
         "AlgorithmSpecification": {"TrainingImage": "x", "TrainingInputMode": mode},
-        "ResourceConfig": {"InstanceType": "local", "InstanceCount": len(HOSTS), "VolumeSizeInGB": 1},
+        "ResourceConfig": {"InstanceType": "local", "InstanceCount": len(HOSTS),
+                           "VolumeSizeInGB": 1},
         "OutputDataConfig": {"S3OutputPath": "file:///tmp/out"},
         "StoppingCondition": {"MaxRuntimeInSeconds": 60},
         "InputDataConfig": [channel],
@@ -60,7 +61,9 @@ def prepared(tmp_path: Path) -> Iterator[list[tuple[JobData, LocalWorkspace]]]:
         job_data.stop(final_sync=False)
 
 
-def prepare(tmp_path: Path, req: dict[str, Any], started: list[tuple[JobData, LocalWorkspace]]) -> list[tuple[JobData, LocalWorkspace]]:
+def prepare(
+    tmp_path: Path, req: dict[str, Any], started: list[tuple[JobData, LocalWorkspace]]
+) -> list[tuple[JobData, LocalWorkspace]]:
     spec = spec_from_dict(req, tmp_path)
     out = []
     for host in HOSTS:
@@ -72,7 +75,9 @@ def prepare(tmp_path: Path, req: dict[str, Any], started: list[tuple[JobData, Lo
     return out
 
 
-def test_sharded_file_channel_gives_each_host_its_own_files(tmp_path: Path, data: Path, prepared: list[Any]) -> None:
+def test_sharded_file_channel_gives_each_host_its_own_files(
+    tmp_path: Path, data: Path, prepared: list[Any]
+) -> None:
     shares = []
     for _, ws in prepare(tmp_path, request(data, "File"), prepared):
         folder = ws.root / "input" / "data" / "train"
@@ -89,14 +94,17 @@ def epoch_lines(ws: LocalWorkspace, epoch: int) -> list[str]:
     return read_fifo(ws.root / fifo_relpath("train", epoch)).decode().split()
 
 
-def test_pipe_channel_shuffled_per_epoch_and_sharded(tmp_path: Path, data: Path, prepared: list[Any]) -> None:
+def test_pipe_channel_shuffled_per_epoch_and_sharded(
+    tmp_path: Path, data: Path, prepared: list[Any]
+) -> None:
     hosts = prepare(tmp_path, request(data, "Pipe", shuffle=5), prepared)
     for job_data, _ in hosts:
         job_data.start()
     epochs: list[list[list[str]]] = []
     for epoch in range(2):
         shares: list[list[str]] = [[], []]
-        readers = [threading.Thread(target=lambda out=out, ws=ws, e=epoch: out.extend(epoch_lines(ws, e)))
+        readers = [
+            threading.Thread(target=lambda out=out, ws=ws, e=epoch: out.extend(epoch_lines(ws, e)))
                    for out, (_, ws) in zip(shares, hosts, strict=True)]
         for t in readers:
             t.start()
@@ -108,7 +116,9 @@ def test_pipe_channel_shuffled_per_epoch_and_sharded(tmp_path: Path, data: Path,
     assert set(epochs[0][0]) != set(epochs[1][0])  # a host's share moves between epochs
 
 
-def test_pipe_channel_without_shuffle_keeps_key_order(tmp_path: Path, data: Path, prepared: list[Any]) -> None:
+def test_pipe_channel_without_shuffle_keeps_key_order(
+    tmp_path: Path, data: Path, prepared: list[Any]
+) -> None:
     (job_data, ws), _ = prepare(tmp_path, request(data, "Pipe"), prepared)
     job_data.start()
     first, second = epoch_lines(ws, 0), epoch_lines(ws, 1)

@@ -1,6 +1,6 @@
-"""Tests for runner.training.job_data with a ``file://`` channel folder full of planted links (absolute,
-climbing out, to folders, loops, FIFOs, devices), in every channel mode and distribution: only
-the regular files reach the container, nothing is followed, nothing blocks. And artifacts:
+"""Tests for runner.training.job_data with a ``file://`` channel folder full of planted links
+(absolute, climbing out, to folders, loops, FIFOs, devices), in every channel mode and distribution:
+only the regular files reach the container, nothing is followed, nothing blocks. And artifacts:
 none for a job whose containers never started, never written through a planted link."""
 
 from __future__ import annotations

@@ -73,7 +73,8 @@ def test_reader_closing_early_moves_on(tmp_path: Path, feeders: list[PipeFeeder]
 
 def test_gzip_objects_are_decompressed(tmp_path: Path, feeders: list[PipeFeeder]) -> None:
     ws = workspace(tmp_path)
-    feeder = PipeFeeder(ws, "train", objects(gzip.compress(b"one\n"), gzip.compress(b"two\n") + gzip.compress(b"three\n")), gzip=True)
+    feeder = PipeFeeder(ws, "train", objects(gzip.compress(b"one\n"), gzip.compress(b"two\n")
+                                             + gzip.compress(b"three\n")), gzip=True)
     feeder.prepare()
     feeder.start()
     feeders.append(feeder)
@@ -138,7 +139,8 @@ def test_recordio_wraps_each_object(tmp_path: Path, feeders: list[PipeFeeder]) -
     feeder.start()
     feeders.append(feeder)
     data = read_fifo(ws.root / fifo_relpath("train", 0))
-    assert data == (struct.pack("<II", RECORDIO_MAGIC, 5) + b"abcde\0\0\0" + struct.pack("<II", RECORDIO_MAGIC, 4) + b"wxyz")
+    assert (data == (struct.pack("<II", RECORDIO_MAGIC, 5) + b"abcde\0\0\0"
+                     + struct.pack("<II", RECORDIO_MAGIC, 4) + b"wxyz"))
 
 
 def test_recordio_splits_huge_records(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,5 +1,5 @@
-"""Tests for runner.aws.s3 and runner.training.staging against moto's in-process S3: listings, parallel
-transfers, the ETag cache, every channel option, and hostile keys writing nothing."""
+"""Tests for runner.aws.s3 and runner.training.staging against moto's in-process S3: listings,
+parallel transfers, the ETag cache, every channel option, and hostile keys writing nothing."""
 
 from __future__ import annotations
 
@@ -69,7 +69,8 @@ def test_transfer_up_and_down_with_multipart(client: Any, tmp_path: Path) -> Non
     big.write_bytes(os.urandom(9 * s3.MB))  # over the multipart threshold
     small = tmp_path / "small.txt"
     small.write_text("small")
-    s3.transfer(client, uploads=[s3.Upload(big, BUCKET, "up/big.bin"), s3.Upload(small, BUCKET, "up/small.txt")])
+    s3.transfer(client, uploads=[s3.Upload(big, BUCKET, "up/big.bin"),
+                                 s3.Upload(small, BUCKET, "up/small.txt")])
     etag = client.head_object(Bucket=BUCKET, Key="up/big.bin")["ETag"]
     assert etag.strip('"').endswith("-2")  # two parts
     downloads = [s3.Download(BUCKET, "up/big.bin", 9 * s3.MB, tmp_path / "d" / "big.bin"),
@@ -109,7 +110,8 @@ def test_manifest_channel(client: Any, tmp_path: Path) -> None:
     put(client, "root/a/1.csv", "one")
     put(client, "root/b.csv", "bee")
     put(client, "root/not-listed.csv", "no")
-    put(client, "manifests/train.json", json.dumps([{"prefix": f"s3://{BUCKET}/root/"}, "a/1.csv", "b.csv"]))
+    put(client, "manifests/train.json",
+        json.dumps([{"prefix": f"s3://{BUCKET}/root/"}, "a/1.csv", "b.csv"]))
     ch = channel(f"s3://{BUCKET}/manifests/train.json", data_type="ManifestFile")
     planned = plan_s3_channel(client, ch)
     assert sorted(p.relpath for p in planned) == ["a/1.csv", "b.csv"]

@@ -137,7 +137,8 @@ def test_base_images_multi_stage_and_case() -> None:
 
 
 def test_base_images_platform_flag() -> None:
-    text = "FROM --platform=linux/amd64 python:3.11 AS base\nFROM --platform=$BUILDPLATFORM alpine:3\n"
+    text = ("FROM --platform=linux/amd64 python:3.11 AS base\n"
+            "FROM --platform=$BUILDPLATFORM alpine:3\n")
     assert base_images(text, {}) == ["python:3.11", "alpine:3"]
 
 
@@ -149,7 +150,8 @@ def test_base_images_arg_defaults() -> None:
 def test_base_images_build_args_win_over_defaults() -> None:
     text = "ARG PY=3.11\nARG BASE\nFROM ${BASE}python:${PY}\n"
     assert base_images(text, {"PY": "3.12"}) == ["python:3.12"]
-    assert base_images(text, {"PY": "3.12", "BASE": "registry.local/"}) == ["registry.local/python:3.12"]
+    assert (base_images(text, {"PY": "3.12", "BASE": "registry.local/"})
+            == ["registry.local/python:3.12"])
 
 
 def test_base_images_unknown_arg_is_empty() -> None:

@@ -30,7 +30,8 @@ def chunked(body: bytes, sizes: list[int]) -> bytes:
 def test_frames_survive_any_cut_of_the_chunked_body(seed: int) -> None:
     rng = random.Random(seed)
     frames = [
-        (1 + i % 2, f"2026-12-06T23:{i % 60:02d}:{i % 60:02d}.{i:09d}Z", f"line {i} {'é' * (i % 5)}\n".encode())
+        (1 + i % 2, f"2026-12-06T23:{i % 60:02d}:{i % 60:02d}.{i:09d}Z",
+         f"line {i} {'é' * (i % 5)}\n".encode())
         for i in range(300)
     ]
     body = b"".join(frame(k, s, d) for k, s, d in frames)

@@ -1,4 +1,5 @@
-"""Tests for runner.interfaces.cli.main: bad input ends with exit code 2, one line per problem, no traceback."""
+"""Tests for runner.interfaces.cli.main: bad input ends with exit code 2, one line per problem, no
+traceback."""
 
 from __future__ import annotations
 
@@ -103,7 +104,8 @@ def test_validate_request_with_problems(capsys: pytest.CaptureFixture[str], job_
         "InputDataConfig[0].DataSource.S3DataSource.S3Uri: no such file or folder: "
         f"{(job_dir / 'data' / 'missing').resolve()}"
     )
-    assert lines[2] == "ResourceConfig.InstanceCount: smlocal runs at most 8 hosts locally, each a container on this machine (got 9)"
+    assert lines[2] == ("ResourceConfig.InstanceCount: smlocal runs at most 8 hosts locally, each "
+                        "a container on this machine (got 9)")
     assert_no_traceback(err)
 
 
@@ -168,11 +170,14 @@ def test_stop_an_ended_job(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     assert err == "done: the training job already ended as Completed; nothing to stop\n"
 
 
-def test_stop_and_describe_a_running_job(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_stop_and_describe_a_running_job(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     store = Store(tmp_path)
     record = status.new_record({"TrainingJobName": "running"}, "arn:x", 1_700_000_000.0)
     store.create_training_job(record, {}, {})
-    runner = lease.try_acquire(tmp_path, "training", "running")  # its runner lives: it does the stopping
+    # its runner lives: it does the stopping
+    runner = lease.try_acquire(tmp_path, "training", "running")
     assert runner is not None
     code, _, err = run(capsys, "--home", str(tmp_path), "stop", "running")
     runner.release()
@@ -185,18 +190,25 @@ def test_stop_and_describe_a_running_job(capsys: pytest.CaptureFixture[str], tmp
     store.close()
 
 
-def test_the_wrong_command_for_the_request(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_the_wrong_command_for_the_request(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     tuning = tmp_path / "tuning.yaml"
-    tuning.write_text("HyperParameterTuningJobName: t\nHyperParameterTuningJobConfig: {Strategy: Random}\n")
+    tuning.write_text(
+        "HyperParameterTuningJobName: t\nHyperParameterTuningJobConfig: {Strategy: Random}\n")
     training = tmp_path / "training.yaml"
     training.write_text("TrainingJobName: t\n")
     code, _, err = run(capsys, "--home", str(tmp_path / "home"), "train", str(tuning))
-    assert (code, err.strip()) == (2, f"{tuning}: holds a CreateHyperParameterTuningJob request: run it with `smlocal tune`")
+    assert ((code, err.strip()) == (2, f"{tuning}: holds a CreateHyperParameterTuningJob request: "
+                                       "run it with `smlocal tune`"))
     code, _, err = run(capsys, "--home", str(tmp_path / "home"), "tune", str(training))
-    assert (code, err.strip()) == (2, f"{training}: holds a CreateTrainingJob request: run it with `smlocal train`")
+    assert ((code, err.strip())
+            == (2, f"{training}: holds a CreateTrainingJob request: run it with `smlocal train`"))
 
 
-def test_an_unexpected_error_is_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_an_unexpected_error_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     from runner.interfaces.cli import main as cli
 
     def broken(args: object) -> int:
@@ -206,7 +218,8 @@ def test_an_unexpected_error_is_one_line_not_a_traceback(monkeypatch: pytest.Mon
     monkeypatch.delenv("SMLOCAL_DEBUG", raising=False)
     assert main(["--home", str(tmp_path), "list"]) == 1
     err = capsys.readouterr().err
-    assert err == "smlocal: internal error: KeyError: 'S3DataSource' (SMLOCAL_DEBUG=1 shows the traceback)\n"
+    assert err == ("smlocal: internal error: KeyError: 'S3DataSource' (SMLOCAL_DEBUG=1 shows the "
+                   "traceback)\n")
     monkeypatch.setenv("SMLOCAL_DEBUG", "1")
     with pytest.raises(KeyError):
         main(["--home", str(tmp_path), "list"])
@@ -220,23 +233,32 @@ def test_train_needs_a_spec_or_resume(capsys: pytest.CaptureFixture[str], tmp_pa
 
 
 @pytest.mark.parametrize("grace", ["nan", "inf", "-1"])
-def test_grace_must_be_a_finite_number(capsys: pytest.CaptureFixture[str], job_dir: Path, grace: str) -> None:
+def test_grace_must_be_a_finite_number(
+    capsys: pytest.CaptureFixture[str], job_dir: Path, grace: str
+) -> None:
     spec = job_dir / "job.yaml"
     spec.write_text(VALID)
-    code, _, err = run(capsys, "--home", str(job_dir / "home"), "train", "--grace", grace, str(spec))
+    code, _, err = run(capsys, "--home", str(job_dir / "home"), "train", "--grace", grace,
+                       str(spec))
     assert code == 2
     assert err == f"--grace: must be a number of seconds >= 0 (got {float(grace)})\n"
 
 
-def test_a_bad_gpus_option_is_named_as_the_option(capsys: pytest.CaptureFixture[str], job_dir: Path) -> None:
+def test_a_bad_gpus_option_is_named_as_the_option(
+    capsys: pytest.CaptureFixture[str], job_dir: Path
+) -> None:
     spec = job_dir / "job.yaml"
     spec.write_text(VALID)
-    code, _, err = run(capsys, "--home", str(job_dir / "home"), "train", "--gpus", "first", str(spec))
+    code, _, err = run(capsys, "--home", str(job_dir / "home"), "train", "--gpus", "first",
+                       str(spec))
     assert code == 2
-    assert err == "--gpus: must be 'all' or a comma-separated list of device indexes (got 'first')\n"
+    assert err == ("--gpus: must be 'all' or a comma-separated list of device indexes "
+                   "(got 'first')\n")
 
 
-def test_list_status_must_be_a_training_job_status(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_list_status_must_be_a_training_job_status(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--home", str(tmp_path), "list", "--status", "Bogus"])
     assert exc.value.code == 2
@@ -248,10 +270,13 @@ def test_validate_a_duplicate_key(capsys: pytest.CaptureFixture[str], job_dir: P
     spec.write_text(VALID + "TrainingJobName: demo-2\n")
     code, out, err = run(capsys, "validate", "--no-image-check", str(spec))
     assert (code, out) == (2, "")
-    assert err == "TrainingJobName: is given twice in the same mapping (lines 1 and 19); give it once\n"
+    assert err == ("TrainingJobName: is given twice in the same mapping (lines 1 and 19); "
+                   "give it once\n")
 
 
-def test_an_empty_name_is_refused_not_ignored(capsys: pytest.CaptureFixture[str], job_dir: Path) -> None:
+def test_an_empty_name_is_refused_not_ignored(
+    capsys: pytest.CaptureFixture[str], job_dir: Path
+) -> None:
     path = job_dir / "job.yaml"
     path.write_text(VALID)
     code, _, err = run(capsys, "--home", str(job_dir / "home"), "train", str(path), "--name", "")
@@ -259,9 +284,12 @@ def test_an_empty_name_is_refused_not_ignored(capsys: pytest.CaptureFixture[str]
     assert_no_traceback(err)
 
 
-def test_trials_of_a_training_job_says_so(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_trials_of_a_training_job_says_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     store = Store(tmp_path)
     store.create_training_job(status.new_record({"TrainingJobName": "plain"}, "arn:x", 1.0), {}, {})
     code, _, err = run(capsys, "--home", str(tmp_path), "trials", "plain")
-    assert (code, err) == (2, "plain: is a training job; `smlocal trials` lists the training jobs of a tuning job\n")
+    assert ((code, err) == (2, "plain: is a training job; `smlocal trials` lists the training jobs "
+                               "of a tuning job\n"))
     store.close()

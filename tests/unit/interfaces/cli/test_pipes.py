@@ -1,5 +1,6 @@
-"""Tests for runner.interfaces.cli.main and runner.interfaces.cli.closed_pipe: a reader that goes away (`smlocal logs NAME |
-head`) ends every printing command quietly, exit code 141, as it ends `cat` (issue 17)."""
+"""Tests for runner.interfaces.cli.main and runner.interfaces.cli.closed_pipe: a reader that goes
+away (`smlocal logs NAME | head`) ends every printing command quietly, exit code 141, as it ends
+`cat` (issue 17)."""
 
 from __future__ import annotations
 
@@ -90,7 +91,8 @@ def test_smlocal_logs_into_head(store_with_logs: Path, merged: bool) -> None:
     """`smlocal logs NAME | head -1` (and `2>&1 | head -1`): the first line, then a quiet end,
     no "internal error" and no "Exception ignored" at the interpreter's exit."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(store_with_logs), "logs", "job-1"],
+        [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(store_with_logs), "logs",
+         "job-1"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT if merged else subprocess.PIPE,

@@ -1,4 +1,5 @@
-"""Tests for runner.interfaces.cli.tuning_view: a line per event on a plain stream, a live table otherwise."""
+"""Tests for runner.interfaces.cli.tuning_view: a line per event on a plain stream, a live table
+otherwise."""
 
 from __future__ import annotations
 
@@ -12,14 +13,18 @@ NAME = "ntm-tune"
 
 
 def started(view: TuningView, trial: int, config: dict[str, Any] | None = None) -> None:
-    view("trial-started", {"trial": trial, "job": f"{NAME}-{trial:03d}-0123abcd", "config": config or {"lr": 0.001, "opt": "adam", "batch": 64}})
+    view("trial-started", {"trial": trial, "job": f"{NAME}-{trial:03d}-0123abcd",
+                           "config": config or {"lr": 0.001, "opt": "adam", "batch": 64}})
 
 
-def ended(view: TuningView, trial: int, status: str, objective: float | None, reason: str | None = None) -> None:
+def ended(
+    view: TuningView, trial: int, status: str, objective: float | None, reason: str | None = None
+) -> None:
     record: dict[str, Any] = {"TrainingJobStatus": status}
     if reason is not None:
         record["FailureReason"] = reason
-    view("trial-ended", {"trial": trial, "job": f"{NAME}-{trial:03d}-0123abcd", "record": record, "objective": objective})
+    view("trial-ended", {"trial": trial, "job": f"{NAME}-{trial:03d}-0123abcd", "record": record,
+                         "objective": objective})
 
 
 def plain(direction: Direction = Direction.MINIMIZE) -> tuple[TuningView, io.StringIO]:
@@ -73,14 +78,16 @@ def test_plain_best_so_far_follows_the_direction() -> None:
 def test_plain_failed_trial_shows_the_first_line_of_its_reason_and_is_never_best() -> None:
     view, out = plain()
     started(view, 1)
-    ended(view, 1, "Failed", 0.01, reason="AlgorithmError: the container exited with code 1.\nTraceback...\n")
+    ended(view, 1, "Failed", 0.01,
+          reason="AlgorithmError: the container exited with code 1.\nTraceback...\n")
     started(view, 2)
     ended(view, 2, "Completed", None)
     started(view, 3)
     reason = "InternalServerError: " + "x" * 300
     ended(view, 3, "Failed", None, reason=reason)
     lines = out.getvalue().splitlines()
-    assert lines[1] == "[ntm-tune] trial 1 Failed: objective 0.01 - AlgorithmError: the container exited with code 1."
+    assert lines[1] == ("[ntm-tune] trial 1 Failed: objective 0.01 - AlgorithmError: the container "
+                        "exited with code 1.")
     assert lines[3] == "[ntm-tune] trial 2 Completed: objective -"
     assert lines[5] == "[ntm-tune] trial 3 Failed: objective - - " + reason[:160]
     assert view.best() is None
@@ -132,7 +139,8 @@ def test_live_render() -> None:
         "ntm-tune: InProgress  Completed 1  InProgress 1  Stopped 1  best: trial 1 = 0.5",
         "   #  status      epoch        latest         final  hyperparameters",
         "   1* Completed       2          0.75           0.5  lr=0.001 opt=adam",
-        "   2  Stopped         1           2.5           2.5  lr=0.1 opt=adam stopped early at epoch 1",
+        "   2  Stopped         1           2.5           2.5  lr=0.1 opt=adam stopped "
+        "early at epoch 1",
         "   3  InProgress      0             -             -  lr=0.01 opt=sgd",
     ]
     # each trial-ended (and status) event redraws the whole table
