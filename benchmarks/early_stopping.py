@@ -21,20 +21,24 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 
 
-def request(name: str, strategy: str, trials: int, parallel: int, epochs: int, seed: int, work: Path,
-            **config: Any) -> dict[str, Any]:
+def request(name: str, strategy: str, trials: int, parallel: int, epochs: int, seed: int,
+            work: Path, **config: Any) -> dict[str, Any]:
     data = REPO / "examples" / "data" / "demo"
     return {
         "HyperParameterTuningJobName": name,
         "HyperParameterTuningJobConfig": {
             "Strategy": strategy,
-            "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "validation:loss"},
-            "ResourceLimits": {"MaxNumberOfTrainingJobs": trials, "MaxParallelTrainingJobs": parallel},
+            "HyperParameterTuningJobObjective": {"Type": "Minimize",
+                                                 "MetricName": "validation:loss"},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": trials,
+                               "MaxParallelTrainingJobs": parallel},
             "ParameterRanges": {
                 "ContinuousParameterRanges": [
-                    {"Name": "learning_rate", "MinValue": "0.0001", "MaxValue": "0.3", "ScalingType": "Logarithmic"}],
+                    {"Name": "learning_rate", "MinValue": "0.0001", "MaxValue": "0.3",
+                     "ScalingType": "Logarithmic"}],
                 "IntegerParameterRanges": [
-                    {"Name": "mini_batch_size", "MinValue": "8", "MaxValue": "512", "ScalingType": "Logarithmic"}],
+                    {"Name": "mini_batch_size", "MinValue": "8", "MaxValue": "512",
+                     "ScalingType": "Logarithmic"}],
             },
             "RandomSeed": seed,
             **config,
@@ -43,11 +47,14 @@ def request(name: str, strategy: str, trials: int, parallel: int, epochs: int, s
             "StaticHyperParameters": {"epochs": str(epochs), "sleep_per_epoch": "0.05"},
             "AlgorithmSpecification": {
                 "TrainingImage": "smlocal/demo:latest", "TrainingInputMode": "File",
-                "MetricDefinitions": [{"Name": "validation:loss", "Regex": r"validation_loss=(\S+)"}],
+                "MetricDefinitions": [{"Name": "validation:loss",
+                                       "Regex": r"validation_loss=(\S+)"}],
             },
             "RoleArn": "arn:aws:iam::123456789012:role/x",
             "InputDataConfig": [
-                {"ChannelName": ch, "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"file://{data}/{ch}"}}}
+                {"ChannelName": ch,
+                 "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                                                 "S3Uri": f"file://{data}/{ch}"}}}
                 for ch in ("train", "validation")
             ],
             "OutputDataConfig": {"S3OutputPath": f"file://{work}/out"},
@@ -77,8 +84,10 @@ def run(req: dict[str, Any], work: Path) -> tuple[int, float, float]:
     tuner.run()
     wall = time.perf_counter() - start
     views = trial_views(store, TuningStore(store), req["HyperParameterTuningJobName"])
-    epochs = sum(len(store.metric_series(v.record["TrainingJobName"]).get("validation:loss", [])) for v in views)
-    values = [objective_value(v.record, "validation:loss") for v in views if v.record["TrainingJobStatus"] != "Failed"]
+    epochs = sum(len(store.metric_series(v.record["TrainingJobName"]).get("validation:loss", []))
+                 for v in views)
+    values = [objective_value(v.record, "validation:loss")
+              for v in views if v.record["TrainingJobStatus"] != "Failed"]
     return epochs, min(v for v in values if v is not None), wall
 
 
@@ -93,7 +102,8 @@ def main() -> None:
     ways = {
         "Random, no stopping": ("Random", {}),
         "Random + early stopping Auto": ("Random", {"TrainingJobEarlyStoppingType": "Auto"}),
-        "Hyperband": ("Hyperband", {"StrategyConfig": {"HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": args.epochs}}}),
+        "Hyperband": ("Hyperband", {"StrategyConfig": {
+            "HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": args.epochs}}}),
         "Bayesian, no stopping": ("Bayesian", {}),
     }
     results: dict[str, list[tuple[int, float, float]]] = {k: [] for k in ways}
@@ -101,11 +111,12 @@ def main() -> None:
         work = Path(tmp)
         for seed in range(1, args.seeds + 1):
             for i, (label, (strategy, config)) in enumerate(ways.items()):
-                req = request(f"bench-{seed}-{i}", strategy, args.trials, args.parallel, args.epochs, seed, work, **config)
+                req = request(f"bench-{seed}-{i}", strategy, args.trials, args.parallel,
+                              args.epochs, seed, work, **config)
                 results[label].append(run(req, work))
     budget = args.trials * args.epochs
-    print(f"early stopping and Hyperband on the demo algorithm: {args.trials} trials x {args.epochs} epochs, "
-          f"{args.parallel} slots, {args.seeds} seed(s), medians")
+    print(f"early stopping and Hyperband on the demo algorithm: {args.trials} trials x "
+          f"{args.epochs} epochs, {args.parallel} slots, {args.seeds} seed(s), medians")
     print(f"  {'way':32s} {'epochs':>7s} {'saved':>6s} {'best objective':>15s} {'wall s':>7s}")
     for label, rows in results.items():
         epochs = statistics.median(r[0] for r in rows)

@@ -42,24 +42,30 @@ def main() -> None:
         ctx_dir.mkdir()
         (ctx_dir / "train").write_text(f"#!/bin/sh\nsleep {args.seconds}\necho score=1\n")
         (ctx_dir / "train").chmod(0o755)
-        (ctx_dir / "Dockerfile").write_text("FROM smlocal/python:3.11\nCOPY train /usr/local/bin/train\n")
-        subprocess.run([sys.executable, "-m", "runner.interfaces.cli.main", "build", str(ctx_dir), "-t", IMAGE],
+        (ctx_dir / "Dockerfile").write_text(
+            "FROM smlocal/python:3.11\nCOPY train /usr/local/bin/train\n")
+        subprocess.run([sys.executable, "-m", "runner.interfaces.cli.main", "build", str(ctx_dir),
+                        "-t", IMAGE],
                        check=True, capture_output=True, cwd=REPO)
         request = {
             "HyperParameterTuningJobName": "bench-parallel",
             "HyperParameterTuningJobConfig": {
                 "Strategy": "Random",
                 "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "score"},
-                "ResourceLimits": {"MaxNumberOfTrainingJobs": args.trials, "MaxParallelTrainingJobs": args.parallel},
-                "ParameterRanges": {"IntegerParameterRanges": [{"Name": "x", "MinValue": "0", "MaxValue": "1000000"}]},
+                "ResourceLimits": {"MaxNumberOfTrainingJobs": args.trials,
+                                   "MaxParallelTrainingJobs": args.parallel},
+                "ParameterRanges": {"IntegerParameterRanges": [{"Name": "x", "MinValue": "0",
+                                                                "MaxValue": "1000000"}]},
                 "RandomSeed": 1,
             },
             "TrainingJobDefinition": {
                 "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File",
-                                           "MetricDefinitions": [{"Name": "score", "Regex": "score=(\\S+)"}]},
+                                           "MetricDefinitions": [{"Name": "score",
+                                                                  "Regex": "score=(\\S+)"}]},
                 "RoleArn": "arn:aws:iam::123456789012:role/x",
                 "OutputDataConfig": {"S3OutputPath": f"file://{work}/out"},
-                "ResourceConfig": {"InstanceType": "local", "InstanceCount": 1, "VolumeSizeInGB": 1},
+                "ResourceConfig": {"InstanceType": "local", "InstanceCount": 1,
+                                   "VolumeSizeInGB": 1},
                 "StoppingCondition": {"MaxRuntimeInSeconds": 120},
                 "EnableNetworkIsolation": True,
             },
@@ -72,14 +78,18 @@ def main() -> None:
         tuner.run()
         wall = time.perf_counter() - start
         tstore = TuningStore(store)
-        described = describe_tuning_job(tstore.record("bench-parallel"), trial_views(store, tstore, "bench-parallel"), time.time())
+        described = describe_tuning_job(tstore.record("bench-parallel"),
+                                        trial_views(store, tstore, "bench-parallel"), time.time())
         baseline = docker_run_pool(args.trials, args.parallel)
         subprocess.run(["docker", "rmi", "-f", IMAGE], check=False, capture_output=True)
     ideal = args.trials / args.parallel * args.seconds
-    print(f"parallel efficiency: {args.trials} trials of a {args.seconds:g} s container, {args.parallel} slots")
-    print(f"  completed trials                     {described['TrainingJobStatusCounters']['Completed']}")
+    print(f"parallel efficiency: {args.trials} trials of a {args.seconds:g} s container, "
+          f"{args.parallel} slots")
+    print("  completed trials                     "
+          f"{described['TrainingJobStatusCounters']['Completed']}")
     print(f"  ideal (trials / slots x seconds)     {ideal:6.2f} s")
-    print(f"  smlocal tuning job                   {wall:6.2f} s   ratio {wall / ideal:5.3f}  (goal <= 1.15)")
+    print(f"  smlocal tuning job                   {wall:6.2f} s   ratio {wall / ideal:5.3f}  "
+          "(goal <= 1.15)")
     print(f"  docker run --rm --network none, {args.parallel} at a time "
           f"{baseline:6.2f} s   ratio {baseline / ideal:5.3f}")
     print(f"  smlocal / docker run pool            {wall / baseline:5.3f}")
@@ -91,7 +101,8 @@ def docker_run_pool(trials: int, parallel: int) -> float:
     from concurrent.futures import ThreadPoolExecutor
 
     def one(_: int) -> None:
-        subprocess.run(["docker", "run", "--rm", "--network", "none", IMAGE, "train"], check=True, capture_output=True)
+        subprocess.run(["docker", "run", "--rm", "--network", "none", IMAGE, "train"], check=True,
+                       capture_output=True)
 
     start = time.perf_counter()
     with ThreadPoolExecutor(parallel) as pool:

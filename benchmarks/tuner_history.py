@@ -98,12 +98,14 @@ def request(root: Path, trials: int) -> dict[str, Any]:
         "TrainingJobDefinition": {
             "StaticHyperParameters": {"epochs": "8"},
             "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File",
-                                       "MetricDefinitions": [{"Name": "loss", "Regex": "loss=(\\S+)"}]},
+                                       "MetricDefinitions": [{"Name": "loss",
+                                                              "Regex": "loss=(\\S+)"}]},
             "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
             "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {
                 "S3DataType": "S3Prefix", "S3Uri": f"file://{root / 'data'}"}}}],
             "OutputDataConfig": {"S3OutputPath": f"file://{root / 'output'}"},
-            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1,
+                               "VolumeSizeInGB": 1},
             "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
         },
     }
@@ -115,11 +117,13 @@ def run(kind: type[Tuner], trials: int) -> tuple[float, int, int, int]:
         root = Path(tmp)
         clock = FakeClock()
         store = Store(root / "home")
-        ctx = RunContext(store=store, backend=FakeBackend(root / "engine", {IMAGE: curve}, clock), clock=clock)
+        ctx = RunContext(store=store, backend=FakeBackend(root / "engine", {IMAGE: curve}, clock),
+                         clock=clock)
         spec = Spec(request(root, trials), LocalOptions(stop_grace_seconds=5), root)
         backend = Counting(spec, ctx, "bench")
         values = []
-        tuner = kind(spec, store, backend, clock, lambda k, d: values.append(1) if k == "objective" else None)
+        tuner = kind(spec, store, backend, clock,
+                     lambda k, d: values.append(1) if k == "objective" else None)
         tuner.create()
         started = time.perf_counter()
         record = tuner.run()

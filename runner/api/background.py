@@ -30,7 +30,8 @@ def start_in_background(home: Path, kind: str, name: str, create: Callable[[], d
         try:
             run()
         except Exception as exc:
-            log.warning("smlocal: %s job %s: smlocal failed: %s: %s", kind, name, type(exc).__name__, exc)
+            log.warning("smlocal: %s job %s: smlocal failed: %s: %s", kind, name,
+                        type(exc).__name__, exc)
         finally:
             held.release()
 

@@ -74,8 +74,10 @@ def complete(request: dict[str, Any]) -> dict[str, Any]:
     if isinstance(out.get("AlgorithmSpecification"), dict):
         out["AlgorithmSpecification"] = with_metric_definitions(out["AlgorithmSpecification"])
     for key in ("TrainingJobDefinition",):
-        if isinstance(out.get(key), dict) and isinstance(out[key].get("AlgorithmSpecification"), dict):
-            out[key] = {**out[key], "AlgorithmSpecification": with_metric_definitions(out[key]["AlgorithmSpecification"])}
+        if (isinstance(out.get(key), dict) and isinstance(out[key].get("AlgorithmSpecification"),
+                                                          dict)):
+            out[key] = {**out[key], "AlgorithmSpecification": with_metric_definitions(
+                out[key]["AlgorithmSpecification"])}
     if isinstance(out.get("TrainingJobDefinitions"), list):
         out["TrainingJobDefinitions"] = [
             {**d, "AlgorithmSpecification": with_metric_definitions(d["AlgorithmSpecification"])}
@@ -104,7 +106,8 @@ def tuning_problems(request: dict[str, Any]) -> list[Problem]:
     module = None
     for _, path, definition in trial_jobs.definitions(request):
         algorithm = definition.get("AlgorithmSpecification")
-        manifest = manifest_for(algorithm.get("TrainingImage")) if isinstance(algorithm, dict) else None
+        manifest = (manifest_for(algorithm.get("TrainingImage")) if isinstance(algorithm, dict)
+                    else None)
         if manifest is None:
             continue
         module = module or _hyperparameters_module()
@@ -119,7 +122,8 @@ def tuning_problems(request: dict[str, Any]) -> list[Problem]:
             if message == "is required" and name in tuned:
                 continue
             problems.append(Problem(join_path(f"{path}.StaticHyperParameters", name), message))
-        ranges_path = f"{path}.HyperParameterRanges" if definition.get("HyperParameterRanges") else "HyperParameterTuningJobConfig.ParameterRanges"
+        ranges_path = (f"{path}.HyperParameterRanges" if definition.get("HyperParameterRanges")
+                       else "HyperParameterTuningJobConfig.ParameterRanges")
         problems += _range_problems(module, specs, ranges, ranges_path)
     return problems
 
@@ -130,7 +134,9 @@ def _named(hps: dict[Any, Any]) -> dict[str, Any]:
     return {name: value for name, value in hps.items() if isinstance(name, str)}
 
 
-def _range_problems(module: ModuleType, specs: dict[str, Any], ranges: dict[str, Any], path: str) -> list[Problem]:
+def _range_problems(
+    module: ModuleType, specs: dict[str, Any], ranges: dict[str, Any], path: str
+) -> list[Problem]:
     problems: list[Problem] = []
     for kind, entries in ranges.items():
         if not isinstance(entries, list):
@@ -141,14 +147,18 @@ def _range_problems(module: ModuleType, specs: dict[str, Any], ranges: dict[str,
             where = f"{path}.{kind}[{i}]"
             spec = specs.get(entry["Name"])
             if spec is None:
-                problems.append(Problem(f"{where}.Name", f"{entry['Name']!r} is not a hyperparameter of this algorithm (known: {', '.join(sorted(specs))})"))
+                problems.append(Problem(f"{where}.Name",
+                                        f"{entry['Name']!r} is not a hyperparameter of this "
+                                        f"algorithm (known: {', '.join(sorted(specs))})"))
                 continue
             if not spec.get("IsTunable", True):
-                problems.append(Problem(f"{where}.Name", f"{entry['Name']!r} is not tunable for this algorithm"))
+                problems.append(Problem(f"{where}.Name",
+                                        f"{entry['Name']!r} is not tunable for this algorithm"))
                 continue
             if kind == "CategoricalParameterRanges":
                 values = entry.get("Values")
-                pairs = [(f"Values[{j}]", v) for j, v in enumerate(values if isinstance(values, list) else [])]
+                pairs = [(f"Values[{j}]", v)
+                         for j, v in enumerate(values if isinstance(values, list) else [])]
             else:
                 pairs = [("MinValue", entry.get("MinValue")), ("MaxValue", entry.get("MaxValue"))]
             for key, value in pairs:

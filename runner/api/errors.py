@@ -35,7 +35,8 @@ class ResourceInUse(Exception):
 
 # What a front end tells apart: a name unknown or taken (the CLI: exit 2) and the engine not
 # doing its part (exit 1); the store's own errors for names count as the API's.
-NAME_ERRORS: tuple[type[Exception], ...] = (ResourceNotFound, ResourceInUse, JobNotFound, JobExists, TuningJobExists)
+NAME_ERRORS: tuple[type[Exception], ...] = (ResourceNotFound, ResourceInUse, JobNotFound, JobExists,
+                                            TuningJobExists)
 ENGINE_ERRORS: tuple[type[Exception], ...] = (BackendError,)
 
 

@@ -27,11 +27,14 @@ def _epoch(value: Any) -> float:
     return value.timestamp() if isinstance(value, datetime) else float(value)
 
 
-def matching(records: Sequence[dict[str, Any]], name_key: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+def matching(
+    records: Sequence[dict[str, Any]], name_key: str, params: dict[str, Any]
+) -> list[dict[str, Any]]:
     """The records that pass ``NameContains``, ``StatusEquals`` and the four time filters."""
     out = []
     for record in records:
-        if params.get("NameContains") and params["NameContains"] not in str(record.get(name_key, "")):
+        if (params.get("NameContains")
+                and params["NameContains"] not in str(record.get(name_key, ""))):
             continue
         status = next((record[k] for k in _STATUS_KEYS if k in record), None)
         if params.get("StatusEquals") and status != params["StatusEquals"]:
@@ -41,28 +44,35 @@ def matching(records: Sequence[dict[str, Any]], name_key: str, params: dict[str,
             continue
         if "CreationTimeBefore" in params and not created < _epoch(params["CreationTimeBefore"]):
             continue
-        if "LastModifiedTimeAfter" in params and not modified > _epoch(params["LastModifiedTimeAfter"]):
+        if ("LastModifiedTimeAfter" in params
+                and not modified > _epoch(params["LastModifiedTimeAfter"])):
             continue
-        if "LastModifiedTimeBefore" in params and not modified < _epoch(params["LastModifiedTimeBefore"]):
+        if ("LastModifiedTimeBefore" in params
+                and not modified < _epoch(params["LastModifiedTimeBefore"])):
             continue
         out.append(record)
     return out
 
 
-def ordered(records: list[dict[str, Any]], sort_by: str | None, sort_order: str | None) -> list[dict[str, Any]]:
+def ordered(
+    records: list[dict[str, Any]], sort_by: str | None, sort_order: str | None
+) -> list[dict[str, Any]]:
     """Sorted by ``SortBy`` (CreationTime unless told), newest or last first unless
     ``SortOrder`` is Ascending, as the service lists them."""
     key = _SORT_KEYS.get(sort_by or "CreationTime", _SORT_KEYS["CreationTime"])
     return sorted(records, key=key, reverse=(sort_order or "Descending") == "Descending")
 
 
-def page(items: list[Any], max_results: int | None, next_token: str | None) -> tuple[list[Any], str | None]:
+def page(
+    items: list[Any], max_results: int | None, next_token: str | None
+) -> tuple[list[Any], str | None]:
     """One page of ``items`` from ``next_token`` on, and the token of the next page (None on
     the last). ``max_results`` None: every item left."""
     start = 0
     if next_token:
         if not next_token.isdigit() or int(next_token) > len(items):
-            raise ValidationException([Problem("NextToken", "is not a token this service handed out")])
+            raise ValidationException(
+                [Problem("NextToken", "is not a token this service handed out")])
         start = int(next_token)
     if max_results is None:
         return items[start:], None

@@ -76,7 +76,8 @@ class LocalTrials:
             try:
                 run.run() if fresh else run.resume()
             except Exception as exc:  # a bug of ours: the job is recorded Failed; one line
-                log.warning("smlocal: trial %s: smlocal failed: %s: %s", run.name, type(exc).__name__, exc)
+                log.warning("smlocal: trial %s: smlocal failed: %s: %s", run.name,
+                            type(exc).__name__, exc)
             finally:
                 self._put(TrialEvent(run.name, ended=True))
 

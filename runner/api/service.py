@@ -82,7 +82,8 @@ class Service:
     def describe(self, name: str) -> dict[str, Any]:
         """DescribeHyperParameterTuningJob or DescribeTrainingJob, whichever ``name`` is."""
         if self.is_tuning_job(name):
-            return self.tuning_jobs.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+            return self.tuning_jobs.describe_hyper_parameter_tuning_job(
+                HyperParameterTuningJobName=name)
         return self.training_jobs.describe_training_job(TrainingJobName=name)
 
     # -- logs ----------------------------------------------------------------------------------
@@ -97,7 +98,9 @@ class Service:
     def job_ended(self, name: str) -> bool:
         return is_terminal(self.training_jobs.describe_training_job(TrainingJobName=name))
 
-    def cloudwatch_logs(self, name: str, out: Callable[[str], Any], err: Callable[[str], Any]) -> bool:
+    def cloudwatch_logs(
+        self, name: str, out: Callable[[str], Any], err: Callable[[str], Any]
+    ) -> bool:
         """A training job's log streams read back from CloudWatch Logs; False when it has none."""
         from runner.aws.cloudwatch import print_job_logs
 

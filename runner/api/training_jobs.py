@@ -57,15 +57,17 @@ class TrainingJobs:
 
         spec = replace(spec, request=builtin.complete(spec.request))
         problems = validation.validate_training(
-            spec, image_check=self.backend.image_exists, cache_dir=self.store.home / "cache" / "validation")
+            spec, image_check=self.backend.image_exists,
+            cache_dir=self.store.home / "cache" / "validation")
         if problems:
             raise ValidationException(problems)
         name = spec.request["TrainingJobName"]
         if self.store.has_training_job(name):
             raise ResourceInUse(f"Training job {name} already exists")
-        build_images(self.backend, spec.local.build, [spec.request["AlgorithmSpecification"]["TrainingImage"]],
-                     self.notify)
-        return TrainingRun(spec, RunContext(store=self.store, backend=self.backend, echo=echo, aws=self.aws))
+        build_images(self.backend, spec.local.build,
+                     [spec.request["AlgorithmSpecification"]["TrainingImage"]], self.notify)
+        return TrainingRun(spec, RunContext(store=self.store, backend=self.backend, echo=echo,
+                                            aws=self.aws))
 
     def start(self, job: TrainingRun) -> dict[str, Any]:
         """Record a created job and run it on a thread of its own (holding its lease); the
@@ -90,7 +92,8 @@ class TrainingJobs:
         """``TrainingJobSummaries``, newest first unless told, filtered and paged as AWS lists
         them (``MaxResults`` None: all of them)."""
         records = listing.matching(self.store.list_training_jobs(), "TrainingJobName", filters)
-        entries, token = listing.page(listing.ordered(records, SortBy, SortOrder), MaxResults, NextToken)
+        entries, token = listing.page(listing.ordered(records, SortBy, SortOrder), MaxResults,
+                                      NextToken)
         out: dict[str, Any] = {"TrainingJobSummaries": [training_job_summary(r) for r in entries]}
         if token is not None:
             out["NextToken"] = token
@@ -105,7 +108,8 @@ class TrainingJobs:
             record = self.store.record(name)
         if is_terminal(record):
             raise ValidationException([Problem(name, (
-                f"the training job already ended as {record['TrainingJobStatus']}; nothing to stop"))])
+                f"the training job already ended as {record['TrainingJobStatus']}; "
+                "nothing to stop"))])
         self.store.request_stop(name, time.time())
         self.notify(f"stop requested for {name}")
         if record.get("TuningJobArn"):  # its tuning job's runner stops it, now or at its resume
@@ -113,8 +117,8 @@ class TrainingJobs:
             gone = lease.try_acquire(self.store.home, lease.TUNING, tuning)
             if gone is not None:
                 gone.release()
-                self.notify(f"no smlocal process runs tuning job {tuning}: the stop takes effect at "
-                            f"`smlocal tune --resume {tuning}` (or stop the tuning job)")
+                self.notify(f"no smlocal process runs tuning job {tuning}: the stop takes effect "
+                            f"at `smlocal tune --resume {tuning}` (or stop the tuning job)")
             return None
         held = lease.try_acquire(self.store.home, lease.TRAINING, name)
         if held is None:
@@ -131,13 +135,15 @@ class TrainingJobs:
         if record.get("TuningJobArn"):
             tuning = record["TuningJobArn"].rsplit("/", 1)[-1]
             raise ValidationException([Problem(name, (
-                f"is a training job of tuning job {tuning}: resume that one (smlocal tune --resume {tuning})"))])
+                f"is a training job of tuning job {tuning}: resume that one (smlocal tune "
+                f"--resume {tuning})"))])
         return self._resume(name, echo, hold(self.store.home, lease.TRAINING, name))
 
     def _resume(self, name: str, echo: Echo | None, held: lease.Lease) -> dict[str, Any]:
         try:
             spec = stored_spec(*self.store.request(name))
-            run = TrainingRun(spec, RunContext(store=self.store, backend=self.backend, echo=echo, aws=self.aws))
+            run = TrainingRun(spec, RunContext(store=self.store, backend=self.backend, echo=echo,
+                                               aws=self.aws))
             return run.resume()
         finally:
             held.release()

@@ -71,7 +71,8 @@ class TuningJobs:
     def start(self, tuner: Tuner) -> dict[str, Any]:
         """Record a tuning job and run it on a thread of its own (holding its lease); the
         record as created."""
-        return start_in_background(self.store.home, lease.TUNING, tuner.name, tuner.create, tuner.run)
+        return start_in_background(self.store.home, lease.TUNING, tuner.name, tuner.create,
+                                   tuner.run)
 
     def run(self, tuner: Tuner, resume: bool = False) -> dict[str, Any]:
         """Record (unless resumed) and run a tuning job to its end, holding its lease."""
@@ -105,10 +106,12 @@ class TuningJobs:
     ) -> dict[str, Any]:
         """``HyperParameterTuningJobSummaries``, newest first unless told, filtered and paged."""
         records = listing.matching(self.tstore.list_jobs(), "HyperParameterTuningJobName", filters)
-        entries, token = listing.page(listing.ordered(records, SortBy, SortOrder), MaxResults, NextToken)
+        entries, token = listing.page(listing.ordered(records, SortBy, SortOrder), MaxResults,
+                                      NextToken)
         summaries = []
         for record in entries:
-            described = self.describe_hyper_parameter_tuning_job(record["HyperParameterTuningJobName"])
+            described = self.describe_hyper_parameter_tuning_job(
+                record["HyperParameterTuningJobName"])
             config = described.get("HyperParameterTuningJobConfig") or {}
             summaries.append({**described, "Strategy": config.get("Strategy"),
                               "ResourceLimits": config.get("ResourceLimits")})
@@ -130,14 +133,16 @@ class TuningJobs:
         if not self.tstore.exists(name):
             if self.store.has_training_job(name):
                 raise ValidationException([Problem(name, (
-                    "is a training job; `smlocal trials` lists the training jobs of a tuning job"))])
+                    "is a training job; `smlocal trials` lists the training jobs of "
+                    "a tuning job"))])
             raise ResourceNotFound(f"Could not find job {name}")
         request, _ = self.tstore.request(name)
-        objective = request["HyperParameterTuningJobConfig"].get("HyperParameterTuningJobObjective") or {}
+        objective = (
+            request["HyperParameterTuningJobConfig"].get("HyperParameterTuningJobObjective") or {})
         maximize = objective.get("Type") == "Maximize" and SortBy == "FinalObjectiveMetricValue"
         order = SortOrder or ("Descending" if maximize else "Ascending")
-        listed = list_trials(trial_views(self.store, self.tstore, name), name, status_equals=StatusEquals,
-                             sort_by=SortBy, sort_order=order)
+        listed = list_trials(trial_views(self.store, self.tstore, name), name,
+                             status_equals=StatusEquals, sort_by=SortBy, sort_order=order)
         entries, token = listing.page(listed["TrainingJobSummaries"], MaxResults, NextToken)
         out: dict[str, Any] = {**listed, "TrainingJobSummaries": entries}
         if token is not None:
@@ -152,7 +157,8 @@ class TuningJobs:
         record = self._record(name)
         if record["HyperParameterTuningJobStatus"] in ENDED:
             raise ValidationException([Problem(name, (
-                f"the tuning job already ended as {record['HyperParameterTuningJobStatus']}; nothing to stop"))])
+                f"the tuning job already ended as {record['HyperParameterTuningJobStatus']}; "
+                "nothing to stop"))])
         self.tstore.request_stop(name, time.time())
         self.notify(f"stop requested for tuning job {name} and its training jobs")
         held = lease.try_acquire(self.store.home, lease.TUNING, name)
@@ -165,7 +171,8 @@ class TuningJobs:
     def _tuner(self, spec: Spec, listener: Listener) -> Tuner:
         from runner.api.local_trials import local_tuner
 
-        return local_tuner(spec, RunContext(store=self.store, backend=self.backend, aws=self.aws), listener)
+        return local_tuner(spec, RunContext(store=self.store, backend=self.backend, aws=self.aws),
+                           listener)
 
     def _record(self, name: str) -> dict[str, Any]:
         if not self.tstore.exists(name):

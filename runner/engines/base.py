@@ -156,7 +156,9 @@ class Backend(Protocol):
         """Create and start a container; returns its id. Leaves nothing behind on failure."""
         ...
 
-    def logs(self, container_id: str, stream: str, since: float | None = None) -> Iterator[list[LogChunk]]:
+    def logs(
+        self, container_id: str, stream: str, since: float | None = None
+    ) -> Iterator[list[LogChunk]]:
         """Follow one stream of a container from its start (or from ``since``, epoch seconds)
         until it ends."""
         ...
@@ -184,7 +186,9 @@ class Backend(Protocol):
         """Ids of containers (running or not) carrying all of ``labels``."""
         ...
 
-    def create_network(self, name: str, labels: dict[str, str], hosts: list[str], internal: bool = False) -> JobNetwork:
+    def create_network(
+        self, name: str, labels: dict[str, str], hosts: list[str], internal: bool = False
+    ) -> JobNetwork:
         """A network for the hosts of one job (``internal``: no way out of it, the hosts still
         reach each other), with a fixed address for each host, so that every host resolves
         every other through /etc/hosts also once one of them ended (as the service's

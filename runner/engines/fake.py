@@ -113,7 +113,9 @@ class _Container:
 class FakeBackend:
     """Containers in memory running ``programs[image]``; workspaces under ``root``."""
 
-    def __init__(self, root: Path, programs: dict[str, Program], clock: Clock | None = None) -> None:
+    def __init__(
+        self, root: Path, programs: dict[str, Program], clock: Clock | None = None
+    ) -> None:
         self.root = root
         self.programs = programs
         self.clock = clock or SystemClock()
@@ -181,7 +183,9 @@ class FakeBackend:
             raise BackendError(f"No such container: {cid}")
         return container
 
-    def logs(self, container_id: str, stream: str, since: float | None = None) -> Iterator[list[LogChunk]]:
+    def logs(
+        self, container_id: str, stream: str, since: float | None = None
+    ) -> Iterator[list[LogChunk]]:
         return self._get(container_id).box.chunks(stream, since)
 
     def wait(self, container_id: str) -> ExitStatus:
@@ -223,7 +227,9 @@ class FakeBackend:
             return [cid for cid, c in self._containers.items() if c.status is None]
 
     # -- networks, GPUs, metrics -------------------------------------------------------------
-    def create_network(self, name: str, labels: dict[str, str], hosts: list[str], internal: bool = False) -> JobNetwork:
+    def create_network(
+        self, name: str, labels: dict[str, str], hosts: list[str], internal: bool = False
+    ) -> JobNetwork:
         return JobNetwork(name, {host: f"10.99.0.{i + 2}" for i, host in enumerate(hosts)})
 
     def remove_network(self, name: str) -> None:

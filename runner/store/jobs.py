@@ -119,8 +119,8 @@ class Store:
         with self._lock:
             try:
                 self._db.execute(
-                    "INSERT INTO training_jobs(name, created, status, tuning_job, record, request, local)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO training_jobs(name, created, status, tuning_job, record, request, "
+                    "local) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         name,
                         record["CreationTime"],
@@ -144,11 +144,13 @@ class Store:
         name = record["TrainingJobName"]
         with self._lock:
             cursor = self._db.execute(
-                f"UPDATE training_jobs SET record = ?, status = ? WHERE name = ? AND status NOT IN {_ENDED}",
+                "UPDATE training_jobs SET record = ?, status = ? WHERE name = ? AND status "
+                f"NOT IN {_ENDED}",
                 (json.dumps(record), record["TrainingJobStatus"], name),
             )
             if cursor.rowcount == 0:
-                raise JobEnded(name, self._one("SELECT status FROM training_jobs WHERE name = ?", name)[0])
+                raise JobEnded(name, self._one("SELECT status FROM training_jobs WHERE name = ?",
+                                               name)[0])
 
     def record(self, name: str) -> dict[str, Any]:
         row = self._one("SELECT record FROM training_jobs WHERE name = ?", name)
@@ -161,7 +163,8 @@ class Store:
     def list_training_jobs(self, tuning_job: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
             if tuning_job is None:
-                rows = self._db.execute("SELECT record FROM training_jobs ORDER BY created").fetchall()
+                rows = self._db.execute("SELECT record FROM training_jobs "
+                                        "ORDER BY created").fetchall()
             else:
                 rows = self._db.execute(
                     "SELECT record FROM training_jobs WHERE tuning_job = ? ORDER BY created",
@@ -173,7 +176,8 @@ class Store:
         self._one("SELECT name FROM training_jobs WHERE name = ?", name)
         with self._lock:
             self._db.execute(
-                "UPDATE training_jobs SET stop_requested = COALESCE(stop_requested, ?) WHERE name = ?",
+                "UPDATE training_jobs SET stop_requested = COALESCE(stop_requested, ?) "
+                "WHERE name = ?",
                 (now, name),
             )
 
@@ -247,7 +251,8 @@ class Store:
 
     def log_count(self, job: str) -> int:
         with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM logs WHERE job = ?", (job,)).fetchone()[0])
+            return int(
+                self._db.execute("SELECT COUNT(*) FROM logs WHERE job = ?", (job,)).fetchone()[0])
 
     def last_log_time(self, job: str) -> float | None:
         with self._lock:

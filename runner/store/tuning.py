@@ -61,7 +61,9 @@ class TuningStore:
         self.store = store
         store.executescript(_SCHEMA)
 
-    def create(self, record: dict[str, Any], request: dict[str, Any], local: dict[str, Any]) -> None:
+    def create(
+        self, record: dict[str, Any], request: dict[str, Any], local: dict[str, Any]
+    ) -> None:
         name = record["HyperParameterTuningJobName"]
         try:
             self.store.execute(
@@ -95,21 +97,27 @@ class TuningStore:
         return json.loads(row[0]), json.loads(row[1])
 
     def list_jobs(self) -> list[dict[str, Any]]:
-        return [json.loads(r[0]) for r in self.store.query("SELECT record FROM tuning_jobs ORDER BY created")]
+        return [json.loads(r[0])
+                for r in self.store.query("SELECT record FROM tuning_jobs ORDER BY created")]
 
     def request_stop(self, name: str, now: float) -> None:
         self._one("SELECT name FROM tuning_jobs WHERE name = ?", name)
         self.store.execute(
-            "UPDATE tuning_jobs SET stop_requested = COALESCE(stop_requested, ?) WHERE name = ?", (now, name)
+            "UPDATE tuning_jobs SET stop_requested = COALESCE(stop_requested, ?) WHERE name = ?",
+            (now, name)
         )
 
     def stop_requested(self, name: str) -> bool:
-        return self._one("SELECT stop_requested FROM tuning_jobs WHERE name = ?", name)[0] is not None
+        return self._one("SELECT stop_requested FROM tuning_jobs "
+                         "WHERE name = ?", name)[0] is not None
 
     # -- trials ------------------------------------------------------------------------------
-    def add_trial(self, tuning_job: str, number: int, definition: str, config: dict[str, Any], job_name: str) -> None:
+    def add_trial(
+        self, tuning_job: str, number: int, definition: str, config: dict[str, Any], job_name: str
+    ) -> None:
         self.store.execute(
-            "INSERT INTO trials(tuning_job, number, definition, config, job_name, attempts) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO trials(tuning_job, number, definition, config, job_name, attempts) VALUES "
+            "(?, ?, ?, ?, ?, ?)",
             (tuning_job, number, definition, json.dumps(config), job_name, json.dumps([job_name])),
         )
 
@@ -124,7 +132,8 @@ class TuningStore:
 
     def trials(self, tuning_job: str) -> list[TrialRow]:
         rows = self.store.query(
-            "SELECT number, definition, config, job_name, attempts FROM trials WHERE tuning_job = ? ORDER BY number",
+            "SELECT number, definition, config, job_name, attempts FROM trials WHERE tuning_job = "
+            "? ORDER BY number",
             (tuning_job,),
         )
         return [TrialRow(r[0], r[1], json.loads(r[2]), r[3], tuple(json.loads(r[4]))) for r in rows]

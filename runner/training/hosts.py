@@ -53,7 +53,8 @@ class HostSupervisor:
     """Runs until every host's container ended."""
 
     def __init__(
-        self, backend: Backend, clock: Clock, cids: dict[str, str], grace: float, stopping: bool = False,
+        self, backend: Backend, clock: Clock, cids: dict[str, str], grace: float,
+        stopping: bool = False,
         progress: Callable[[str], None] | None = None, engine_wait: float = 60.0,
     ) -> None:
         self.backend = backend
@@ -176,7 +177,8 @@ class HostSupervisor:
         except BackendError as exc:  # the container is gone
             status = ExitStatus(-1, outside=f"{exc}")
         except Exception as exc:  # never a traceback from this thread
-            status = ExitStatus(-1, outside=f"smlocal lost track of the container ({type(exc).__name__}: {exc})")
+            status = ExitStatus(
+                -1, outside=f"smlocal lost track of the container ({type(exc).__name__}: {exc})")
         finally:
             ends.put((host, status))
             self._ended.set()
@@ -237,7 +239,8 @@ class HostSupervisor:
                 sink.flush(wait=False)
                 now = self.clock.now()
                 if now >= report_at and t.is_alive() and self.progress is not None:
-                    self.progress(f"the containers ended; still storing their log ({sink.line_count:,} lines so far)")
+                    self.progress("the containers ended; still storing their log "
+                                  f"({sink.line_count:,} lines so far)")
                     report_at = now + DRAIN_REPORT_SECONDS
 
 

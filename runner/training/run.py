@@ -67,7 +67,8 @@ class TrainingRun:
     """One training job's life. ``create()`` records it; ``run()`` runs it to its end."""
 
     def __init__(
-        self, spec: Spec, ctx: RunContext, tuning_job: str | None = None, on_metric: MetricListener | None = None
+        self, spec: Spec, ctx: RunContext, tuning_job: str | None = None,
+        on_metric: MetricListener | None = None
     ) -> None:
         self.spec = spec
         self.request = spec.request
@@ -75,11 +76,13 @@ class TrainingRun:
         self.ctx = ctx
         self.tuning_job = tuning_job
         self.on_metric = on_metric or ctx.on_metric
-        defs, _ = compile_definitions(self.request["AlgorithmSpecification"].get("MetricDefinitions") or [])
+        defs, _ = compile_definitions(
+            self.request["AlgorithmSpecification"].get("MetricDefinitions") or [])
         self.scraper = MetricScraper(defs, warn=lambda message: self._warn(message))
         self.record: dict[str, Any] = {}
         self._stop_reason: str | None = None  # "Stopped" or "MaxRuntimeExceeded"
-        self._failure: str | None = None  # fails the job and stops its hosts (a Pipe channel's data)
+        # fails the job and stops its hosts (a Pipe channel's data)
+        self._failure: str | None = None
         self._sink: LogSink | None = None
         self.uses_s3 = uses_s3(self.request)
         self.uses_cloudwatch = spec.local.cloudwatch
@@ -88,7 +91,8 @@ class TrainingRun:
         self.hosts = files.host_names(int(self.request["ResourceConfig"].get("InstanceCount") or 1))
         cache = ObjectCache(ctx.store.home / "cache" / "s3")
         self.host_data = {
-            host: JobData(spec, self._aws, cache, host, self.hosts, on_error=self._on_failure, warn=self._warn)
+            host: JobData(spec, self._aws, cache, host, self.hosts, on_error=self._on_failure,
+                          warn=self._warn)
             for host in self.hosts
         }
         self.data = self.host_data[HOST]
@@ -102,7 +106,8 @@ class TrainingRun:
         status.echo_request(self.record, self.request)
         if self.tuning_job:
             self.record["TuningJobArn"] = tuning_job_arn(self.tuning_job)
-        self.ctx.store.create_training_job(self.record, self.request, self.spec.stored_local(), self.tuning_job)
+        self.ctx.store.create_training_job(self.record, self.request, self.spec.stored_local(),
+                                           self.tuning_job)
         return self.record
 
     def run(self) -> dict[str, Any]:
@@ -127,11 +132,14 @@ class TrainingRun:
         stopping = self.ctx.store.stop_requested(self.name)
         self.workspaces = {host: self.ctx.backend.workspace(self.name, host) for host in self.hosts}
         gone = [host for host in self.hosts if host not in found]
-        never = [host for host in gone if self.workspaces[host].read_text(CREATED_MARKER, 1) is None]
+        never = [host
+                 for host in gone if self.workspaces[host].read_text(CREATED_MARKER, 1) is None]
         if not found and stopping:
             self._stop_reason = "Stopped"  # stopped before (or while) its containers were made
-        elif not found and (never == gone or self.record["SecondaryStatus"] in ("Starting", "Downloading")):
-            self.record["SecondaryStatusTransitions"] = self.record["SecondaryStatusTransitions"][:1]
+        elif (not found
+              and (never == gone or self.record["SecondaryStatus"] in ("Starting", "Downloading"))):
+            self.record["SecondaryStatusTransitions"] = (
+                self.record["SecondaryStatusTransitions"][:1])
             self.record["SecondaryStatus"] = "Starting"
             self.record["SecondaryStatusTransitions"][0].pop("EndTime", None)
             return self._run({}, fresh=True)
@@ -142,8 +150,10 @@ class TrainingRun:
                     f"host(s) {', '.join(gone)} never started, so the others were stopped"
                 )
             return self._run(found, fresh=False)
-        what = "the container of this job is" if len(self.hosts) == 1 else f"the container(s) of host(s) {', '.join(gone)} are"
-        error = None if self._stop_reason else f"InternalServerError: {what} gone (smlocal stopped while it ran and it was removed)"
+        what = ("the container of this job is" if len(self.hosts) == 1
+                else f"the container(s) of host(s) {', '.join(gone)} are")
+        error = None if self._stop_reason else (f"InternalServerError: {what} gone (smlocal "
+                                                "stopped while it ran and it was removed)")
         try:
             self._finish(None, error)
         finally:
@@ -171,19 +181,22 @@ class TrainingRun:
                 try:
                     for host in self.hosts:
                         self.host_data[host].prepare(self.workspaces[host])
-                    aws_env = self.data.container_environment() if self.uses_s3 or self.uses_cloudwatch else {}
+                    aws_env = (self.data.container_environment() if self.uses_s3
+                               or self.uses_cloudwatch else {})
                     self._plan_gpus()
                     if several:
                         self._network = backend.create_network(
-                            network_name(self.name), {"smlocal.job": self.name, **self.ctx.extra_labels},
+                            network_name(self.name),
+                            {"smlocal.job": self.name, **self.ctx.extra_labels},
                             self.hosts, internal=bool(self.request.get("EnableNetworkIsolation")),
                         )
                 except (*DATA_ERRORS, BackendError, GpuError) as exc:
                     self._finish(None, f"ClientError: {exc}")
                     return self.record
                 cspecs = [
-                    container_spec(self.request, self.spec, self.workspaces[host], host, self.ctx.extra_labels, aws_env,
-                                   training_job_arn(self.name), network=self._network, gpus=self._host_gpus.get(host))
+                    container_spec(self.request, self.spec, self.workspaces[host], host,
+                                   self.ctx.extra_labels, aws_env, training_job_arn(self.name),
+                                   network=self._network, gpus=self._host_gpus.get(host))
                     for host in self.hosts
                 ]
                 self._advance("Training")
@@ -197,7 +210,8 @@ class TrainingRun:
                     return self.record
             else:
                 since = self.ctx.store.last_log_time(self.name)
-                if self.ctx.store.stop_requested(self.name) and self.record["SecondaryStatus"] == "Stopping":
+                if (self.ctx.store.stop_requested(self.name)
+                        and self.record["SecondaryStatus"] == "Stopping"):
                     self._stop_reason = "Stopped"
                 for host in cids:
                     self.host_data[host].reattach(self.workspaces[host])
@@ -275,7 +289,8 @@ class TrainingRun:
     def _supervise(self, cids: dict[str, str], since: float | None) -> Ended:
         clock = self.ctx.clock
         started = _training_started(self.record, clock.now())
-        telemetry = {host: t for host in self.hosts if (t := self._telemetry(host, started)) is not None}
+        telemetry = {host: t
+                     for host in self.hosts if (t := self._telemetry(host, started)) is not None}
         on_metric = self.on_metric
         if telemetry:
             first = next(iter(telemetry.values()))
@@ -287,8 +302,8 @@ class TrainingRun:
             if host in telemetry:
                 telemetry[host].line(host, stream, ts, line)
 
-        sink = LogSink(self.ctx.store, self.name, self.scraper, self.ctx.echo, on_metric, after=since,
-                       max_lines=self._log_room(),
+        sink = LogSink(self.ctx.store, self.name, self.scraper, self.ctx.echo, on_metric,
+                       after=since, max_lines=self._log_room(),
                        redact=self.redact, on_line=on_line if telemetry else None)
         self._sink = sink
         max_runtime = (self.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
@@ -302,16 +317,19 @@ class TrainingRun:
             # a Pipe channel's data failed: the job fails, its hosts stop as a stop would
             return self._stop_reason is not None or self._failure is not None
 
-        supervisor = HostSupervisor(self.ctx.backend, clock, cids, self.spec.local.stop_grace_seconds,
+        supervisor = HostSupervisor(self.ctx.backend, clock, cids,
+                                    self.spec.local.stop_grace_seconds,
                                     stopping=self._stop_reason is not None, progress=self._warn,
                                     engine_wait=self.spec.local.engine_wait_seconds)
         try:
             ended = supervisor.run(sink, since, tick)
             for error in sink.errors:
-                self._warn(f"a log stream ended early ({error}); lines after that point are missing")
+                self._warn(f"a log stream ended early ({error}); lines after that "
+                           "point are missing")
             if sink.unstored:  # said in the log itself too, where a reader of it looks
                 self._warn(f"{sink.unstored:,} lines past Local.MaxLogLines "
-                           f"({self.spec.local.max_log_lines:,}) were scraped for metrics, not stored")
+                           f"({self.spec.local.max_log_lines:,}) were scraped for "
+                           "metrics, not stored")
                 self.ctx.store.add_logs(self.name, [("smlocal", "stderr", clock.now(), (
                     f"[smlocal: {sink.unstored:,} lines past Local.MaxLogLines were not stored]"))])
             return ended
@@ -329,7 +347,8 @@ class TrainingRun:
             return None
         from runner.training.telemetry import start_telemetry
 
-        return start_telemetry(self._aws(), self.name, host, started, self.ctx.backend.instance_metrics,
+        return start_telemetry(self._aws(), self.name, host, started,
+                               self.ctx.backend.instance_metrics,
                                self._host_gpus.get(host), self._warn)
 
     def _plan_gpus(self) -> None:
@@ -338,7 +357,8 @@ class TrainingRun:
         itype = instances.lookup(self.request["ResourceConfig"]["InstanceType"])
         if itype is None or not itype.wants_gpu:
             return
-        plan = plan_gpus(self.spec.local.gpus, itype.gpus, self.hosts, self.ctx.backend.gpu_ids(), itype.name)
+        plan = plan_gpus(self.spec.local.gpus, itype.gpus, self.hosts, self.ctx.backend.gpu_ids(),
+                         itype.name)
         if plan.warning:
             self._warn(plan.warning)
         self._host_gpus = plan.by_host
@@ -347,15 +367,20 @@ class TrainingRun:
     def _finish(self, ended: Ended | None, error: str | None) -> None:
         failure: str | None = error
         failed = ended.first_failure(self.hosts) if ended is not None else None
-        if failure is None and ended is not None and failed is not None and ended.statuses[failed].outside:
-            failure = self._our_failure_reason(failed, ended.statuses[failed])  # the platform's doing
-        if failure is None and ended is not None and failed is not None and self._stop_reason is None:
+        if (failure is None and ended is not None and failed is not None
+                and ended.statuses[failed].outside):
+            # the platform's doing
+            failure = self._our_failure_reason(failed, ended.statuses[failed])
+        if (failure is None and ended is not None and failed is not None
+                and self._stop_reason is None):
             workspace = self.workspaces.get(failed)
             try:
-                text = workspace.read_text("output/failure", files.FAILURE_REASON_MAX) if workspace else None
+                text = (workspace.read_text("output/failure", files.FAILURE_REASON_MAX) if workspace
+                        else None)
             except WorkspaceEscape as exc:
                 text = f"AlgorithmError: {failures.escape_reason(exc)}"
-            failure = files.failure_reason(text) or self._our_failure_reason(failed, ended.statuses[failed])
+            failure = (files.failure_reason(text)
+                       or self._our_failure_reason(failed, ended.statuses[failed]))
         final = self._stop_reason or ("Failed" if failure else "Completed")
         if final == "Completed":
             self._advance("Uploading")
@@ -365,16 +390,19 @@ class TrainingRun:
                 self._upload(workspace)
             except WorkspaceEscape as exc:  # the algorithm's doing: its failure, not ours
                 if final != "Stopped":
-                    final, failure = "Failed", failure or f"AlgorithmError: {failures.escape_reason(exc)}"
+                    final, failure = ("Failed",
+                                      failure or f"AlgorithmError: {failures.escape_reason(exc)}")
             except DATA_ERRORS as exc:
                 if final == "Completed":
-                    final, failure = "Failed", f"ClientError: could not write the model artifacts: {exc}"
+                    final, failure = ("Failed",
+                                      f"ClientError: could not write the model artifacts: {exc}")
         exit_status = ended.statuses.get(failed or HOST) if ended is not None else None
         if exit_status is not None:
             self.record["ExitCode"] = exit_status.code  # not in AWS's shape; kept out of describe
         if failure:
             self.record["FailureReason"] = self.redact(failure)[: files.FAILURE_REASON_MAX]
-        final_metrics = status.final_metric_data(self.scraper, self.ctx.store.last_metric_points(self.name))
+        final_metrics = status.final_metric_data(self.scraper,
+                                                 self.ctx.store.last_metric_points(self.name))
         if final_metrics:
             self.record["FinalMetricDataList"] = final_metrics
         self._advance(final)
@@ -389,7 +417,8 @@ class TrainingRun:
     def _our_failure_reason(self, host: str, exit_status: ExitStatus) -> str:
         tail = list(self._sink.host_tails.get(host, ())) if self._sink else []
         several = host if len(self.hosts) > 1 else None
-        return failures.exit_reason(exit_status, self.request["ResourceConfig"]["InstanceType"], several, tail)
+        return failures.exit_reason(exit_status, self.request["ResourceConfig"]["InstanceType"],
+                                    several, tail)
 
     def _advance(self, secondary: str) -> None:
         status.advance(self.record, secondary, self.ctx.clock.now())

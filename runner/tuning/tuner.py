@@ -71,7 +71,8 @@ class Tuner:
         self.listener = listener or (lambda kind, data: None)
         # WarmStartConfig: the parents' trials, per definition, as history for its strategy
         self.warm_start = {
-            p.name: warm_start_trials(store, self.tstore, self.request.get("WarmStartConfig"), p.space)
+            p.name: warm_start_trials(store, self.tstore, self.request.get("WarmStartConfig"),
+                                      p.space)
             for p in self.plans
         }
         self.record: dict[str, Any] = {}
@@ -91,8 +92,8 @@ class Tuner:
             "CreationTime": now,
             "LastModifiedTime": now,
         }
-        for key in ("HyperParameterTuningJobConfig", "TrainingJobDefinition", "TrainingJobDefinitions",
-                    "WarmStartConfig", "Autotune"):
+        for key in ("HyperParameterTuningJobConfig", "TrainingJobDefinition",
+                    "TrainingJobDefinitions", "WarmStartConfig", "Autotune"):
             if key in self.request:
                 record[key] = self.request[key]
         self.tstore.create(record, self.request, self.spec.stored_local())
@@ -112,7 +113,8 @@ class Tuner:
             self._drain()
             self._end("Stopped")
             raise
-        except Exception as exc:  # a bug of ours: stop the trials, end Failed, never stay InProgress
+        # a bug of ours: stop the trials, end Failed, never stay InProgress
+        except Exception as exc:
             self.record["FailureReason"] = (
                 f"InternalServerError: smlocal failed: {exc.__class__.__name__}: {exc}")
             self._stop_all("Failed")
@@ -180,7 +182,8 @@ class Tuner:
             self.trials.start(request, plan.metric)
         else:
             live.values = self.trials.resume(request, plan.metric)
-        self.listener("trial-started", {"trial": row.number, "job": row.job_name, "config": row.config})
+        self.listener("trial-started",
+                      {"trial": row.number, "job": row.job_name, "config": row.config})
 
     def _resume_trials(self) -> None:
         for row in self.rows:
@@ -206,7 +209,8 @@ class Tuner:
         trial = self._live_trial(live)
         self.listener("objective", {"trial": live.row.number, "job": job, "value": value,
                                     "epoch": len(live.values)})
-        if not live.stop_sent and plan.scheduler.on_report(trial, self.history(plan)) is Decision.STOP:
+        if (not live.stop_sent
+                and plan.scheduler.on_report(trial, self.history(plan)) is Decision.STOP):
             live.stop_sent = True
             self.trials.stop(job)
             self.listener("trial-early-stopped", {"trial": live.row.number, "job": job,
@@ -219,7 +223,8 @@ class Tuner:
         plan = self.by_name[live.row.definition]
         if record is None:  # never created: a bug of the backend's; the trial failed
             record = {"TrainingJobName": job, "TrainingJobStatus": "Failed"}
-        final = objective_value(record, plan.metric) if record["TrainingJobStatus"] != "Failed" else None
+        final = (objective_value(record, plan.metric) if record["TrainingJobStatus"] != "Failed"
+                 else None)
         self.listener("trial-ended", {"trial": live.row.number, "job": job, "record": record,
                                       "objective": final})
         self._maybe_retry(live.row, record)
@@ -244,7 +249,8 @@ class Tuner:
         for plan in self.plans:
             own = [t for t in self.history(plan) if t.number > 0]  # not the warm-start parents'
             reason = completion.completion_reason(
-                config.get("TuningJobCompletionCriteria"), own, plan.direction, max_jobs=self.max_jobs
+                config.get("TuningJobCompletionCriteria"), own, plan.direction,
+                max_jobs=self.max_jobs
             )
             if reason:
                 if reason == completion.CONVERGENCE_DETECTED:
@@ -284,7 +290,8 @@ class Tuner:
             return "Stopped"
         records = [self.trials.describe(row.job_name) for row in self.rows]
         if records and all(r is not None and r["TrainingJobStatus"] == "Failed" for r in records):
-            self.record["FailureReason"] = "All training jobs failed; see their FailureReason (smlocal trials)."
+            self.record["FailureReason"] = (
+                "All training jobs failed; see their FailureReason (smlocal trials).")
             return "Failed"
         return "Completed"
 
@@ -319,7 +326,8 @@ class Tuner:
         record = self.trials.describe(row.job_name)
         if record is None:
             return Trial(row.number, row.config, TrialStatus.PENDING)
-        trial = replay(row, record, self.trials.metric_values(row.job_name, plan.metric), plan.metric)
+        trial = replay(row, record, self.trials.metric_values(row.job_name, plan.metric),
+                       plan.metric)
         if status.is_terminal(record):
             self._ended[row.job_name] = trial
         return trial

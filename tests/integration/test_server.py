@@ -31,7 +31,8 @@ def free_port() -> int:
 def served(tmp_path: Path, data_dir: Path) -> Iterator[tuple[Any, Path]]:
     home, port = tmp_path / "home", free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), "serve", "--port", str(port)],
+        [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), "serve", "--port",
+         str(port)],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.monotonic() + 30
@@ -43,7 +44,8 @@ def served(tmp_path: Path, data_dir: Path) -> Iterator[tuple[Any, Path]]:
             assert server.poll() is None, server.communicate()
             assert time.monotonic() < deadline, "the server never answered"
             time.sleep(0.1)
-    client = boto3.client("sagemaker", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+    client = boto3.client("sagemaker", endpoint_url=f"http://127.0.0.1:{port}",
+                          region_name="us-east-1",
                           aws_access_key_id="smlocal", aws_secret_access_key="smlocal-secret")
     yield client, home
     server.terminate()
@@ -60,14 +62,16 @@ def test_boto3_runs_a_training_job_in_a_container(served: tuple[Any, Path], tmp_
     described = sm.describe_training_job(TrainingJobName="served-probe")
     assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
     assert described["ModelArtifacts"]["S3ModelArtifacts"] == f"file://{tmp_path}/out/served-probe/output/model.tar.gz"
-    logs = subprocess.run([sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), "logs",
+    logs = subprocess.run(
+        [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), "logs",
                            "served-probe"], capture_output=True, text=True, check=True)
     assert "PROBE_REPORT" in logs.stdout  # the same store the CLI reads
 
 
 def test_boto3_stops_a_running_container(served: tuple[Any, Path], tmp_path: Path) -> None:
     sm, _ = served
-    sm.create_training_job(**probe_request(tmp_path, "served-sleep", {"mode": "sleep"}, RoleArn=ROLE))
+    sm.create_training_job(**probe_request(tmp_path, "served-sleep", {"mode": "sleep"},
+                                           RoleArn=ROLE))
     deadline = time.monotonic() + 60
     while sm.describe_training_job(TrainingJobName="served-sleep")["SecondaryStatus"] != "Training":
         assert time.monotonic() < deadline
@@ -75,4 +79,5 @@ def test_boto3_stops_a_running_container(served: tuple[Any, Path], tmp_path: Pat
     sm.stop_training_job(TrainingJobName="served-sleep")
     sm.get_waiter("training_job_completed_or_stopped").wait(
         TrainingJobName="served-sleep", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
-    assert sm.describe_training_job(TrainingJobName="served-sleep")["TrainingJobStatus"] == "Stopped"
+    assert (sm.describe_training_job(TrainingJobName="served-sleep")["TrainingJobStatus"]
+            == "Stopped")

@@ -139,7 +139,8 @@ def test_a_bug_of_ours_in_a_tuning_job_fails_it_and_stops_its_trials(
     request = yaml.safe_load(
         probe_tuning_file(tmp_path, "bug-tune", "3", jobs=4, parallel=2).read_text())
     spec = Spec(request=request, local=LocalOptions(stop_grace_seconds=1), base_dir=tmp_path)
-    tuner = local_tuner(spec, RunContext(store=store, backend=backend, extra_labels={"smlocal.test": test_label}))
+    tuner = local_tuner(spec, RunContext(store=store, backend=backend,
+                                         extra_labels={"smlocal.test": test_label}))
 
     def broken(event: object) -> None:
         raise RuntimeError("boom")

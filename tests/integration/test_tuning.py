@@ -82,7 +82,8 @@ def run_tuning(
 
     spec = Spec(request=request, local=LocalOptions(stop_grace_seconds=5), base_dir=tmp_path)
     assert validate_tuning(spec) == []
-    tuner = local_tuner(spec, RunContext(store=store, backend=backend, extra_labels={"smlocal.test": test_label}))
+    tuner = local_tuner(spec, RunContext(store=store, backend=backend,
+                                         extra_labels={"smlocal.test": test_label}))
     tuner.create()
     tuner.run()
     tstore = TuningStore(store)
@@ -359,7 +360,8 @@ def test_warm_start_seeds_the_child_with_its_parents_trials(
         "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "tune-parent"}],
                                 "WarmStartType": "IdenticalDataAndAlgorithm"}
     spec = Spec(request=child, local=LocalOptions(stop_grace_seconds=5), base_dir=tmp_path)
-    tuner = local_tuner(spec, RunContext(store=store, backend=backend, extra_labels={"smlocal.test": test_label}))
+    tuner = local_tuner(spec, RunContext(store=store, backend=backend,
+                                         extra_labels={"smlocal.test": test_label}))
     seeded = tuner.history(tuner.plans[0])
     assert [t.number for t in seeded] == [-1, -2, -3]
     parent_values = sorted(v.record["FinalMetricDataList"][0]["Value"]

@@ -90,7 +90,8 @@ class DockerBackend:
         except docker.errors.ImageNotFound:
             return False
         except docker.errors.APIError as exc:
-            raise BackendError(f"cannot inspect image {image!r}: {exc.explanation or exc}") from None
+            raise BackendError(f"cannot inspect image {image!r}: "
+                               f"{exc.explanation or exc}") from None
 
     def image_labels(self, image: str) -> dict[str, str]:
         if not self.image_exists(image):
@@ -142,7 +143,8 @@ class DockerBackend:
             device_requests = [DeviceRequest(count=-1, capabilities=[["gpu"]]) if ids is None
                                else DeviceRequest(device_ids=ids, capabilities=[["gpu"]])]
         host_config = self.api.create_host_config(
-            mounts=[DockerMount(m.target, m.source, type="bind", read_only=m.read_only) for m in spec.mounts],
+            mounts=[DockerMount(m.target, m.source, type="bind", read_only=m.read_only)
+                    for m in spec.mounts],
             init=True,
             nano_cpus=int(min(spec.cpus, self.engine_cpus()) * 1e9) if spec.cpus else None,
             mem_limit=spec.memory_bytes,
@@ -160,12 +162,14 @@ class DockerBackend:
         try:
             created = self.api.create_container(
                 image=spec.image, command=spec.command, entrypoint=spec.entrypoint,
-                environment=spec.environment, hostname=spec.hostname, name=f"{spec.name}-{self.scope}",
-                labels={**spec.labels, "smlocal.scope": self.scope}, host_config=host_config, detach=True,
-                networking_config=networking_config,
+                environment=spec.environment, hostname=spec.hostname,
+                name=f"{spec.name}-{self.scope}",
+                labels={**spec.labels, "smlocal.scope": self.scope}, host_config=host_config,
+                detach=True, networking_config=networking_config,
             )
         except docker.errors.ImageNotFound:
-            raise BackendError(f"image {spec.image!r} not found in the local Docker engine") from None
+            raise BackendError(f"image {spec.image!r} not found in the local "
+                               "Docker engine") from None
         except docker.errors.APIError as exc:
             raise BackendError(f"cannot create the container: {exc.explanation or exc}") from None
         cid = str(created["Id"])
@@ -183,7 +187,9 @@ class DockerBackend:
             raise BackendError(f"cannot start the container: {message}") from None
         return cid
 
-    def logs(self, container_id: str, stream: str, since: float | None = None) -> Iterator[list[LogChunk]]:
+    def logs(
+        self, container_id: str, stream: str, since: float | None = None
+    ) -> Iterator[list[LogChunk]]:
         last, seen_at_last = since, 0
         for batch in self._log_batches(container_id, stream, since, follow=True):
             for chunk in batch:
@@ -209,7 +215,9 @@ class DockerBackend:
             if rest:
                 yield rest
 
-    def _log_batches(self, container_id: str, stream: str, since: float | None, follow: bool) -> Iterator[list[LogChunk]]:
+    def _log_batches(
+        self, container_id: str, stream: str, since: float | None, follow: bool
+    ) -> Iterator[list[LogChunk]]:
         import docker.errors
 
         try:
@@ -225,10 +233,12 @@ class DockerBackend:
             code = int(result.get("StatusCode", -1))
             state = self.api.inspect_container(container_id).get("State", {})
         except docker.errors.NotFound:
-            raise BackendError(f"container {container_id[:12]} is gone (removed from outside smlocal)") from None
+            raise BackendError(f"container {container_id[:12]} is gone (removed from "
+                               "outside smlocal)") from None
         except _connection_errors() as exc:
             raise _engine_lost(exc) from None
-        return ExitStatus(code=code, oom_killed=bool(state.get("OOMKilled")), error=str(state.get("Error") or ""))
+        return ExitStatus(code=code, oom_killed=bool(state.get("OOMKilled")),
+                          error=str(state.get("Error") or ""))
 
     def engine_alive(self) -> bool:
         try:
@@ -242,7 +252,8 @@ class DockerBackend:
         try:
             events = self.api.events(since=since, until=time.time(), decode=True, filters={
                 "type": "container", "container": container_id, "event": "kill"})
-            return [str((e.get("Actor") or {}).get("Attributes", {}).get("signal", "")) for e in events]
+            return [str((e.get("Actor") or {}).get("Attributes", {}).get("signal", ""))
+                    for e in events]
         except _connection_errors() as exc:
             raise _engine_lost(exc) from None
 
@@ -271,10 +282,13 @@ class DockerBackend:
             raise _engine_lost(exc) from None
 
     def find(self, labels: dict[str, str]) -> list[str]:
-        filters = {"label": [f"{k}={v}" for k, v in {**labels, "smlocal.scope": self.scope}.items()]}
+        filters = {"label": [f"{k}={v}"
+                             for k, v in {**labels, "smlocal.scope": self.scope}.items()]}
         return [str(c["Id"]) for c in self.api.containers(all=True, filters=filters)]
 
-    def create_network(self, name: str, labels: dict[str, str], hosts: list[str], internal: bool = False) -> JobNetwork:
+    def create_network(
+        self, name: str, labels: dict[str, str], hosts: list[str], internal: bool = False
+    ) -> JobNetwork:
         """Docker gives fixed addresses only on a network created with its subnet: let the
         engine pick a free subnet, then create the network again with that subnet given."""
         import ipaddress
@@ -286,14 +300,17 @@ class DockerBackend:
         labels = {**labels, "smlocal.scope": self.scope}
         try:
             self.remove_network(name)  # a job started again
-            created = self.api.create_network(full, driver="bridge", internal=internal, labels=labels)
-            config = (self.api.inspect_network(created["Id"]).get("IPAM") or {}).get("Config") or [{}]
+            created = self.api.create_network(full, driver="bridge", internal=internal,
+                                              labels=labels)
+            config = ((self.api.inspect_network(created["Id"]).get("IPAM") or {}).get("Config")
+                      or [{}])
             self.api.remove_network(created["Id"])
             subnet = ipaddress.ip_network(config[0]["Subnet"])
             pool = list(subnet.hosts())
             gateway = str(config[0].get("Gateway") or pool[0])
             self.api.create_network(full, driver="bridge", internal=internal, labels=labels,
-                                    ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet), gateway=gateway)]))
+                                    ipam=IPAMConfig(pool_configs=[
+                                        IPAMPool(subnet=str(subnet), gateway=gateway)]))
         except (docker.errors.APIError, KeyError, ValueError) as exc:
             detail = exc.explanation if isinstance(exc, docker.errors.APIError) else exc
             raise BackendError(f"cannot create the job's network {full!r}: {detail}") from None
@@ -308,12 +325,14 @@ class DockerBackend:
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as exc:
-            raise BackendError(f"cannot remove the job's network: {exc.explanation or exc}") from None
+            raise BackendError("cannot remove the job's network: "
+                               f"{exc.explanation or exc}") from None
 
     def gpu_ids(self) -> list[str] | None:
         """The engine's GPUs, from nvidia-smi on this machine, when the engine runs here."""
         base = str(getattr(self.api, "base_url", ""))
-        if not base.startswith(("http+unix://", "http+docker://")) or not shutil.which("nvidia-smi"):
+        if (not base.startswith(("http+unix://", "http+docker://"))
+                or not shutil.which("nvidia-smi")):
             return None
         try:
             out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
@@ -330,7 +349,8 @@ class DockerBackend:
         config = (self.api.inspect_network("bridge").get("IPAM") or {}).get("Config") or [{}]
         gateway = config[0].get("Gateway")
         if not gateway:
-            gateway = str(next(ipaddress.ip_network(config[0].get("Subnet") or "172.17.0.0/16").hosts()))
+            gateway = str(
+                next(ipaddress.ip_network(config[0].get("Subnet") or "172.17.0.0/16").hosts()))
         return str(gateway)
 
     def instance_metrics(self, container_id: str, gpus: str | None = None) -> dict[str, float]:
@@ -351,7 +371,8 @@ class DockerBackend:
                 out[name] = value
         if gpus is not None and shutil.which("nvidia-smi"):
             try:
-                text = subprocess.run(instance_metrics.NVIDIA_SMI_ARGV, capture_output=True, text=True, timeout=10, check=True).stdout
+                text = subprocess.run(instance_metrics.NVIDIA_SMI_ARGV, capture_output=True,
+                                      text=True, timeout=10, check=True).stdout
             except (OSError, subprocess.SubprocessError):
                 text = ""
             out.update(instance_metrics.gpu_percents(text, device_ids(gpus)))
@@ -370,4 +391,5 @@ class DockerBackend:
 
 def _build_failure(tag: str, detail: str, tail: list[str]) -> str:
     lines = "\n".join(f"  {line}" for line in tail[-10:])
-    return f"building image {tag!r} failed: {detail.strip()}" + (f"\nlast build output:\n{lines}" if lines else "")
+    return (f"building image {tag!r} failed: {detail.strip()}"
+            + (f"\nlast build output:\n{lines}" if lines else ""))

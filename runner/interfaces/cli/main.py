@@ -26,9 +26,13 @@ EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE  # 141, as a shell reports `cat` whose r
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="smlocal", description="SageMaker training jobs, run locally in Docker.")
-    parser.add_argument("--home", type=Path, help="the store's folder (default: $SMLOCAL_HOME or ./.smlocal)")
-    parser.add_argument("--endpoint-url", help="send every AWS call (S3, CloudWatch) to this endpoint (LocalStack, MinIO, moto)")
+    parser = argparse.ArgumentParser(prog="smlocal",
+                                     description="SageMaker training jobs, run locally in Docker.")
+    parser.add_argument("--home", type=Path,
+                        help="the store's folder (default: $SMLOCAL_HOME or ./.smlocal)")
+    parser.add_argument(
+        "--endpoint-url",
+        help="send every AWS call (S3, CloudWatch) to this endpoint (LocalStack, MinIO, moto)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     from runner.interfaces.cli import validate as cli_validate
@@ -37,12 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="run a CreateTrainingJob request")
     p.add_argument("spec", type=Path, nargs="?")
-    p.add_argument("--resume", metavar="NAME", help="carry on with a training job whose smlocal process is gone (crash, kill)")
+    p.add_argument("--resume", metavar="NAME",
+                   help="carry on with a training job whose smlocal process is gone (crash, kill)")
     p.add_argument("--name", help="TrainingJobName to use instead of the file's")
-    p.add_argument("--gpus", help="GPUs for GPU instance types: 'all' or '0,1' (overrides Local.Gpus)")
-    p.add_argument("--grace", type=float, help="seconds between SIGTERM and SIGKILL on stop (default 120)")
+    p.add_argument("--gpus",
+                   help="GPUs for GPU instance types: 'all' or '0,1' (overrides Local.Gpus)")
+    p.add_argument("--grace", type=float,
+                   help="seconds between SIGTERM and SIGKILL on stop (default 120)")
     p.add_argument("--quiet", action="store_true", help="do not echo the container's output")
-    p.add_argument("--cloudwatch", action="store_true", help="ship logs and metrics to CloudWatch too (as Local.CloudWatch: true)")
+    p.add_argument("--cloudwatch", action="store_true",
+                   help="ship logs and metrics to CloudWatch too (as Local.CloudWatch: true)")
 
     p = sub.add_parser("describe", help="DescribeTrainingJob, as JSON")
     p.add_argument("name")
@@ -56,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("logs", help="a job's log lines")
     p.add_argument("name")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing until the job ends")
-    p.add_argument("--cloudwatch", action="store_true", help="read the job's log streams back from CloudWatch")
+    p.add_argument("--cloudwatch", action="store_true",
+                   help="read the job's log streams back from CloudWatch")
 
     p = sub.add_parser("stop", help="StopTrainingJob: SIGTERM, then SIGKILL after the grace period")
     p.add_argument("name")
@@ -121,7 +130,8 @@ def _run(argv: Sequence[str] | None) -> int:
         if os.environ.get("SMLOCAL_DEBUG"):
             raise
         # a bug of ours: one line, not a traceback (a job it hit was recorded as Failed)
-        print(f"smlocal: internal error: {type(exc).__name__}: {exc} (SMLOCAL_DEBUG=1 shows the traceback)", file=sys.stderr)
+        print(f"smlocal: internal error: {type(exc).__name__}: {exc} (SMLOCAL_DEBUG=1 shows "
+              "the traceback)", file=sys.stderr)
         return EXIT_FAILED
 
 
@@ -141,7 +151,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise SpecError([Problem("SPEC", "a request file is required (or --resume NAME)")])
     spec = specs.load_spec(args.spec)
     if specs.is_tuning_request(spec.request):
-        raise SpecError([Problem(str(args.spec), "holds a CreateHyperParameterTuningJob request: run it with `smlocal tune`")])
+        raise SpecError(
+            [Problem(str(args.spec),
+                     "holds a CreateHyperParameterTuningJob request: run it with `smlocal tune`")])
     if args.name is not None:  # --name "" is refused by validation, not ignored
         spec.request["TrainingJobName"] = args.name
     spec = apply_local_options(spec, args)
@@ -295,7 +307,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     where = "loopback only: this machine" if args.host in ("127.0.0.1", "::1", "localhost") else (
         "NOT loopback: other machines can reach it; requests are not authenticated")
     print(f"smlocal: serving SageMaker's API on http://{args.host}:{args.port} ({where}); "
-          f"point endpoint_url (or AWS_ENDPOINT_URL_SAGEMAKER) there. Ctrl-C stops.", file=sys.stderr)
+          f"point endpoint_url (or AWS_ENDPOINT_URL_SAGEMAKER) there. Ctrl-C stops.",
+          file=sys.stderr)
     serve(service(args), args.host, args.port)
     return EXIT_OK
 

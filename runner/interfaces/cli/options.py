@@ -33,7 +33,8 @@ def apply_local_options(spec: Any, args: argparse.Namespace) -> Any:
             raise SpecError([Problem("--gpus", p.message) for p in exc.problems]) from None
     if getattr(args, "grace", None) is not None:
         if not math.isfinite(args.grace) or args.grace < 0:
-            raise SpecError([Problem("--grace", f"must be a number of seconds >= 0 (got {args.grace})")])
+            raise SpecError(
+                [Problem("--grace", f"must be a number of seconds >= 0 (got {args.grace})")])
         local = replace(local, stop_grace_seconds=args.grace)
     if getattr(args, "cloudwatch", False):
         local = replace(local, cloudwatch=True)

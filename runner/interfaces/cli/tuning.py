@@ -17,17 +17,22 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser("tune", help="run a CreateHyperParameterTuningJob request")
     p.add_argument("spec", type=Path, nargs="?")
     p.add_argument("--name", help="HyperParameterTuningJobName to use instead of the file's")
-    p.add_argument("--resume", metavar="NAME", help="carry on with a tuning job whose runner stopped (crash, kill)")
+    p.add_argument("--resume", metavar="NAME",
+                   help="carry on with a tuning job whose runner stopped (crash, kill)")
     p.add_argument("--gpus", help="GPUs for GPU instance types: 'all' or '0,1'")
-    p.add_argument("--grace", type=float, help="seconds between SIGTERM and SIGKILL when a trial is stopped")
+    p.add_argument("--grace", type=float,
+                   help="seconds between SIGTERM and SIGKILL when a trial is stopped")
     p.add_argument("--plain", action="store_true", help="a line per event even on a terminal")
-    p.add_argument("--cloudwatch", action="store_true", help="ship every trial's logs and metrics to CloudWatch")
+    p.add_argument("--cloudwatch", action="store_true",
+                   help="ship every trial's logs and metrics to CloudWatch")
 
     add_report_parser(sub)
 
     p = sub.add_parser("trials", help="ListTrainingJobsForHyperParameterTuningJob")
     p.add_argument("name")
-    p.add_argument("--sort-by", choices=["Name", "CreationTime", "Status", "FinalObjectiveMetricValue"], default="FinalObjectiveMetricValue")
+    p.add_argument("--sort-by",
+                   choices=["Name", "CreationTime", "Status", "FinalObjectiveMetricValue"],
+                   default="FinalObjectiveMetricValue")
     p.add_argument("--sort-order", choices=["Ascending", "Descending"])
     p.add_argument("--status", choices=["InProgress", "Completed", "Failed", "Stopping", "Stopped"])
     p.add_argument("--output", choices=["table", "json"], default="table")
@@ -60,7 +65,8 @@ def _view(spec: Spec, plain: bool) -> Any:
 
     plans = make_plans(spec.request)
     name = spec.request["HyperParameterTuningJobName"]
-    return TuningView(name, plans[0].direction if plans else Direction.MINIMIZE, live=False if plain else None)
+    return TuningView(name, plans[0].direction if plans else Direction.MINIMIZE,
+                      live=False if plain else None)
 
 
 def cmd_tune(args: argparse.Namespace, service: Any) -> int:
@@ -75,7 +81,9 @@ def cmd_tune(args: argparse.Namespace, service: Any) -> int:
             raise SpecError([Problem("SPEC", "a request file is required (or --resume NAME)")])
         spec = specs.load_spec(args.spec)
         if "TrainingJobName" in spec.request and "HyperParameterTuningJobName" not in spec.request:
-            raise SpecError([Problem(str(args.spec), "holds a CreateTrainingJob request: run it with `smlocal train`")])
+            raise SpecError(
+                [Problem(str(args.spec),
+                         "holds a CreateTrainingJob request: run it with `smlocal train`")])
         if args.name is not None:  # --name "" is refused by validation, not ignored
             spec.request["HyperParameterTuningJobName"] = args.name
         spec = _with_options(spec, args)
@@ -99,8 +107,10 @@ def _print_outcome(jobs: Any, name: str) -> None:
     best = described.get("BestTrainingJob")
     if best:
         metric = best["FinalHyperParameterTuningJobObjectiveMetric"]
-        print(f"smlocal: best: {best['TrainingJobName']} {metric['MetricName']} = {metric['Value']:g} "
-              f"with {' '.join(f'{k}={v}' for k, v in best['TunedHyperParameters'].items())}", file=sys.stderr)
+        print(f"smlocal: best: {best['TrainingJobName']} {metric['MetricName']} = "
+              f"{metric['Value']:g} "
+              f"with {' '.join(f'{k}={v}' for k, v in best['TunedHyperParameters'].items())}",
+              file=sys.stderr)
 
 
 def stop(service: Any, name: str) -> int:

@@ -42,7 +42,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.no_image_check and args.require_image:
         raise SpecError([Problem("--require-image", "cannot go with --no-image-check")])
     spec = specs.load_spec(args.spec)
-    found = service(args).validate(spec, for_cloud=args.for_cloud, check_image=not args.no_image_check)
+    found = service(args).validate(spec, for_cloud=args.for_cloud,
+                                   check_image=not args.no_image_check)
     problems, skipped = found.problems, found.image_check_skipped
     for warning in found.warnings:  # worth knowing, not a reason to refuse
         print(f"smlocal: warning: {warning}", file=sys.stderr)

@@ -23,7 +23,8 @@ def _listener(name: str) -> Callable[[str, dict[str, Any]], None]:
 
     def listen(kind: str, data: dict[str, Any]) -> None:
         if kind in ("trial-started", "trial-ended", "status", "completion"):
-            brief = {k: v for k, v in data.items() if k in ("trial", "job", "status", "reason", "objective")}
+            brief = {k: v for k, v in data.items() if k in ("trial", "job", "status", "reason",
+                                                            "objective")}
             log.info("tuning job %s: %s %s", name, kind, brief)
 
     return listen
@@ -65,7 +66,9 @@ def list_hyper_parameter_tuning_jobs(svc: Service, params: dict[str, Any]) -> di
     return svc.tuning_jobs.list_hyper_parameter_tuning_jobs(**_paged(params))
 
 
-def list_training_jobs_for_hyper_parameter_tuning_job(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+def list_training_jobs_for_hyper_parameter_tuning_job(
+    svc: Service, params: dict[str, Any]
+) -> dict[str, Any]:
     return svc.tuning_jobs.list_training_jobs_for_hyper_parameter_tuning_job(**_paged(params))
 
 

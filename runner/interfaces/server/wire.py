@@ -35,7 +35,8 @@ def operation(target: str | None) -> botocore.model.OperationModel:
     prefix = service.metadata.get("targetPrefix", "SageMaker")
     name = (target or "").partition(".")[2] if (target or "").startswith(prefix + ".") else ""
     if name not in service.operation_names:
-        raise WireError("UnknownOperationException", f"Unknown operation {target or '(no X-Amz-Target)'}")
+        raise WireError("UnknownOperationException",
+                        f"Unknown operation {target or '(no X-Amz-Target)'}")
     return service.operation_model(name)
 
 
@@ -79,10 +80,12 @@ def _serialise(shape: botocore.model.Shape, value: Any) -> Any:
         return out
     if kind == "list":
         member = shape.member  # type: ignore[attr-defined]
-        return [_serialise(member, item) for item in value] if isinstance(value, list | tuple) else None
+        return ([_serialise(member, item) for item in value] if isinstance(value, list | tuple)
+                else None)
     if kind == "map":
         value_shape = shape.value  # type: ignore[attr-defined]
-        return {str(k): _serialise(value_shape, v) for k, v in value.items()} if isinstance(value, dict) else None
+        return ({str(k): _serialise(value_shape, v) for k, v in value.items()}
+                if isinstance(value, dict) else None)
     if kind == "timestamp":
         if isinstance(value, datetime):
             return value.timestamp()

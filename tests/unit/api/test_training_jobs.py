@@ -42,7 +42,8 @@ def jobs(tmp_path: Path) -> Any:
 
 
 def record(jobs: TrainingJobs, name: str, created: float, final: str | None = None) -> None:
-    rec = status.new_record(request(name), f"arn:aws:sagemaker:us-east-1:000000000000:training-job/{name}", created)
+    rec = status.new_record(
+        request(name), f"arn:aws:sagemaker:us-east-1:000000000000:training-job/{name}", created)
     if final is not None:
         status.advance(rec, final, created + 1)
     jobs.store.create_training_job(rec, request(name), LocalOptions().to_json(), None)
@@ -54,13 +55,15 @@ def test_create_refuses_bad_requests_with_field_paths(jobs: TrainingJobs, tmp_pa
     with pytest.raises(ValidationException) as exc:
         jobs.create_training_job(Spec(request=bad, local=LocalOptions(), base_dir=tmp_path))
     paths = {p.path for p in exc.value.problems}
-    assert "ResourceConfig.InstanceCount" in paths and "AlgorithmSpecification.TrainingImage" in paths
+    assert ("ResourceConfig.InstanceCount" in paths
+            and "AlgorithmSpecification.TrainingImage" in paths)
 
 
 def test_create_refuses_a_name_in_use(jobs: TrainingJobs, tmp_path: Path) -> None:
     record(jobs, "taken", 1.0)
     with pytest.raises(ResourceInUse, match="Training job taken already exists"):
-        jobs.create_training_job(Spec(request=request("taken"), local=LocalOptions(), base_dir=tmp_path))
+        jobs.create_training_job(Spec(request=request("taken"), local=LocalOptions(),
+                                      base_dir=tmp_path))
 
 
 def test_describe_and_list_as_aws_shapes_them(jobs: TrainingJobs) -> None:

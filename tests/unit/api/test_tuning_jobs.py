@@ -37,8 +37,10 @@ def test_unknown_tuning_jobs_are_not_found(jobs: TuningJobs) -> None:
 
 
 def test_create_refuses_a_bad_request_with_field_paths(jobs: TuningJobs, tmp_path: Path) -> None:
-    request = {"HyperParameterTuningJobName": "t", "HyperParameterTuningJobConfig": {"Strategy": "Sideways"}}
+    request = {"HyperParameterTuningJobName": "t",
+               "HyperParameterTuningJobConfig": {"Strategy": "Sideways"}}
     with pytest.raises(ValidationException) as exc:
-        jobs.create_hyper_parameter_tuning_job(Spec(request=request, local=LocalOptions(), base_dir=tmp_path),
+        jobs.create_hyper_parameter_tuning_job(Spec(request=request, local=LocalOptions(),
+                                                    base_dir=tmp_path),
                                                lambda kind, data: None)
     assert any(p.path.startswith("HyperParameterTuningJobConfig") for p in exc.value.problems)

@@ -413,7 +413,9 @@ def test_jobs_without_objectives(tmp_path: Path) -> None:
 
 def test_html_without_matplotlib_says_what_to_install(store: Store) -> None:
     code = ("import sys; sys.modules['matplotlib'] = None\n"
-            "from pathlib import Path\nfrom runner.store.jobs import Store\nfrom runner.report.write import write_report\n"
-            f"write_report(Store(Path({str(store.home)!r})), 'tune-min', Path({str(store.home / 'r')!r}))\n")
+            "from pathlib import Path\nfrom runner.store.jobs import Store\n"
+            "from runner.report.write import write_report\n"
+            f"write_report(Store(Path({str(store.home)!r})), 'tune-min', "
+            f"Path({str(store.home / 'r')!r}))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 1 and "ReportError: an HTML report needs matplotlib" in done.stderr

@@ -100,8 +100,10 @@ def test_many_threads_write_at_once_and_lose_nothing(store: Store) -> None:
         t.join()
     assert errors == []
     for i in range(8):
-        assert [v for _, v in store.metric_series(f"job-{i}")["loss"]] == [float(n) for n in range(50)]
-        assert [line.line for line in store.iter_logs(f"job-{i}")] == [f"line {n}" for n in range(50)]
+        assert ([v for _, v in store.metric_series(f"job-{i}")["loss"]]
+                == [float(n) for n in range(50)])
+        assert ([line.line for line in store.iter_logs(f"job-{i}")]
+                == [f"line {n}" for n in range(50)])
         assert store.record(f"job-{i}")["SecondaryStatus"] == "step 49"
 
 

@@ -17,7 +17,8 @@ T0 = 1_700_000_000.0
 
 
 def make_record(name: str, created: float = T0) -> dict[str, Any]:
-    return status.new_record({"TrainingJobName": name}, f"arn:aws:sagemaker:us-east-1:0:training-job/{name}", created)
+    return status.new_record({"TrainingJobName": name},
+                             f"arn:aws:sagemaker:us-east-1:0:training-job/{name}", created)
 
 
 @pytest.fixture
@@ -143,7 +144,8 @@ def test_unknown_job(store: Store) -> None:
 def test_metric_series_in_time_order(store: Store) -> None:
     store.add_metrics("job-1", [("loss", 0.9, T0 + 1), ("acc", 0.1, T0 + 1)])
     # Out of time order (two streams pumped by two threads), and a tie at T0 + 3.
-    store.add_metrics("job-1", [("loss", 0.5, T0 + 3), ("loss", 0.7, T0 + 2), ("loss", 0.4, T0 + 3)])
+    store.add_metrics("job-1",
+                      [("loss", 0.5, T0 + 3), ("loss", 0.7, T0 + 2), ("loss", 0.4, T0 + 3)])
     store.add_metrics("job-2", [("loss", 9.0, T0)])
     assert store.metric_series("job-1") == {
         "loss": [(T0 + 1, 0.9), (T0 + 2, 0.7), (T0 + 3, 0.5), (T0 + 3, 0.4)],
@@ -181,7 +183,8 @@ def test_logs_empty_batch(store: Store) -> None:
 
 def test_logs_across_more_than_one_page(store: Store) -> None:
     total = 12_345
-    store.add_logs("job-1", ((f"algo-{i % 2 + 1}", "stdout", T0 + i, f"line {i}") for i in range(total)))
+    store.add_logs("job-1",
+                   ((f"algo-{i % 2 + 1}", "stdout", T0 + i, f"line {i}") for i in range(total)))
     store.add_logs("job-2", [("algo-1", "stdout", T0, "not mine")])
     first = store.logs("job-1")
     assert len(first) == 5000
@@ -192,7 +195,8 @@ def test_logs_across_more_than_one_page(store: Store) -> None:
     every = list(store.iter_logs("job-1"))
     assert [x.line for x in every] == [f"line {i}" for i in range(total)]
     assert every[1].host == "algo-2"
-    assert [x.line for x in store.tail_logs("job-1", 3)] == ["line 12342", "line 12343", "line 12344"]
+    assert ([x.line for x in store.tail_logs("job-1", 3)] == ["line 12342", "line 12343",
+                                                              "line 12344"])
     assert len(store.tail_logs("job-1", 100_000)) == total
 
 

@@ -42,10 +42,12 @@ REQUEST: dict[str, Any] = {
     "HyperParameterTuningJobConfig": {
         "Strategy": "Random",
         "RandomSeed": 7,
-        "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0.001", "MaxValue": "0.1"}]},
+        "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0.001",
+                                                           "MaxValue": "0.1"}]},
         "ResourceLimits": {"MaxNumberOfTrainingJobs": 3, "MaxParallelTrainingJobs": 1},
     },
-    "TrainingJobDefinition": {"StaticHyperParameters": {"epochs": "2"}, "Environment": {"UNICODE": "naïve ✓"}},
+    "TrainingJobDefinition": {"StaticHyperParameters": {"epochs": "2"},
+                              "Environment": {"UNICODE": "naïve ✓"}},
 }
 LOCAL: dict[str, Any] = {"StopGracePeriodSeconds": 120.0, "BaseDir": "/work/specs"}
 
@@ -81,10 +83,12 @@ def test_request_round_trip(tstore: TuningStore) -> None:
 
 def test_save_updates_record_and_status(tstore: TuningStore, store: Store) -> None:
     tstore.create(record(), REQUEST, LOCAL)
-    updated = {**record(status="Completed"), "HyperParameterTuningEndTime": T0 + 60, "LastModifiedTime": T0 + 60}
+    updated = {**record(status="Completed"), "HyperParameterTuningEndTime": T0 + 60,
+               "LastModifiedTime": T0 + 60}
     tstore.save(updated)
     assert tstore.record("tune-1") == updated
-    assert store.query("SELECT status FROM tuning_jobs WHERE name = ?", ("tune-1",)) == [("Completed",)]
+    assert (store.query("SELECT status FROM tuning_jobs WHERE name = ?", ("tune-1",))
+            == [("Completed",)])
     assert tstore.request("tune-1") == (REQUEST, LOCAL)  # untouched
 
 
@@ -106,7 +110,9 @@ def test_list_jobs_in_creation_order(tstore: TuningStore) -> None:
     assert [r["HyperParameterTuningJobName"] for r in tstore.list_jobs()] == ["c", "b", "a"]
 
 
-def test_request_stop_is_idempotent_and_keeps_the_first_time(tstore: TuningStore, store: Store) -> None:
+def test_request_stop_is_idempotent_and_keeps_the_first_time(
+    tstore: TuningStore, store: Store
+) -> None:
     tstore.create(record(), REQUEST, LOCAL)
     tstore.create(record("tune-2"), REQUEST, LOCAL)
     assert not tstore.stop_requested("tune-1")
@@ -114,7 +120,8 @@ def test_request_stop_is_idempotent_and_keeps_the_first_time(tstore: TuningStore
     tstore.request_stop("tune-1", T0 + 9)
     assert tstore.stop_requested("tune-1")
     assert not tstore.stop_requested("tune-2")
-    assert store.query("SELECT stop_requested FROM tuning_jobs WHERE name = ?", ("tune-1",)) == [(T0 + 5,)]
+    assert (store.query("SELECT stop_requested FROM tuning_jobs WHERE name = ?", ("tune-1",))
+            == [(T0 + 5,)])
     # a stop request is not part of the record
     assert tstore.record("tune-1") == record()
 
@@ -138,14 +145,18 @@ def test_the_tables_live_beside_the_training_jobs(tmp_path: Path) -> None:
 
 def test_add_trial_and_trials_in_number_order(tstore: TuningStore) -> None:
     tstore.create(record(), REQUEST, LOCAL)
-    tstore.add_trial("tune-1", 2, "training-job-definition", {"lr": 0.02, "opt": "sgd", "n": 16}, "tune-1-002-bbbbbbbb")
+    tstore.add_trial("tune-1", 2, "training-job-definition", {"lr": 0.02, "opt": "sgd", "n": 16},
+                     "tune-1-002-bbbbbbbb")
     tstore.add_trial("tune-1", 10, "other", {"lr": 0.1}, "tune-1-010-cccccccc")
-    tstore.add_trial("tune-1", 1, "training-job-definition", {"lr": 0.01, "opt": "adam", "n": 8}, "tune-1-001-aaaaaaaa")
+    tstore.add_trial("tune-1", 1, "training-job-definition", {"lr": 0.01, "opt": "adam", "n": 8},
+                     "tune-1-001-aaaaaaaa")
     tstore.add_trial("tune-2", 1, "training-job-definition", {"lr": 0.5}, "tune-2-001-dddddddd")
     rows = tstore.trials("tune-1")
     assert rows == [
-        TrialRow(1, "training-job-definition", {"lr": 0.01, "opt": "adam", "n": 8}, "tune-1-001-aaaaaaaa", ("tune-1-001-aaaaaaaa",)),
-        TrialRow(2, "training-job-definition", {"lr": 0.02, "opt": "sgd", "n": 16}, "tune-1-002-bbbbbbbb", ("tune-1-002-bbbbbbbb",)),
+        TrialRow(1, "training-job-definition", {"lr": 0.01, "opt": "adam", "n": 8},
+                 "tune-1-001-aaaaaaaa", ("tune-1-001-aaaaaaaa",)),
+        TrialRow(2, "training-job-definition", {"lr": 0.02, "opt": "sgd", "n": 16},
+                 "tune-1-002-bbbbbbbb", ("tune-1-002-bbbbbbbb",)),
         TrialRow(10, "other", {"lr": 0.1}, "tune-1-010-cccccccc", ("tune-1-010-cccccccc",)),
     ]
     assert isinstance(rows[0].config["n"], int) and isinstance(rows[0].config["lr"], float)

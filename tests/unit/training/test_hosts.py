@@ -62,7 +62,9 @@ class FakeBackend:
             self.end(cid, 137 if signal == "SIGKILL" else 143)
 
 
-def supervise(backend: FakeBackend, tmp_path: Path, grace: float = 5.0, tick: Any = None) -> tuple[Ended, LogSink]:
+def supervise(
+    backend: FakeBackend, tmp_path: Path, grace: float = 5.0, tick: Any = None
+) -> tuple[Ended, LogSink]:
     cids = {"algo-1": "c1", "algo-2": "c2"}
     for cid in cids.values():
         backend.add(cid)
@@ -96,7 +98,8 @@ def test_every_host_ending_well_is_no_failure(tmp_path: Path) -> None:
 def test_a_stop_reaches_every_host_and_kills_after_the_grace(tmp_path: Path) -> None:
     backend = FakeBackend(ignore_term=True)
     ended, _ = supervise(backend, tmp_path, grace=0.3, tick=lambda now: True)
-    assert sorted(backend.signals) == [("c1", "SIGKILL"), ("c1", "SIGTERM"), ("c2", "SIGKILL"), ("c2", "SIGTERM")]
+    assert (sorted(backend.signals) == [("c1", "SIGKILL"), ("c1", "SIGTERM"), ("c2", "SIGKILL"),
+                                        ("c2", "SIGTERM")])
     assert ended.failed_host is None  # ended by our stop: not a host's failure
     assert {s.code for s in ended.statuses.values()} == {137}
 
@@ -186,7 +189,8 @@ def test_a_log_stream_that_breaks_is_recorded_not_raised(tmp_path: Path) -> None
     store = Store(tmp_path / "home")
     sink = LogSink(store, "job", MetricScraper([]))
     supervisor = HostSupervisor(backend, SystemClock(), {"algo-1": "c1"}, 5.0, engine_wait=1.5)  # type: ignore[arg-type]
-    supervisor.run(sink, None, lambda now: False)  # read again while the engine answers, then given up
+    # read again while the engine answers, then given up
+    supervisor.run(sink, None, lambda now: False)
     assert sorted(sink.errors) == [
         "algo-1 stderr: ConnectionError: Connection aborted.",
         "algo-1 stdout: ConnectionError: Connection aborted.",
@@ -233,7 +237,8 @@ def test_a_container_that_ended_while_the_engine_was_away_fails_the_job(tmp_path
     store = Store(tmp_path / "home")
     supervisor = HostSupervisor(backend, SystemClock(), cids, 5.0)  # type: ignore[arg-type]
     ended = supervisor.run(LogSink(store, "job", MetricScraper([])), None, lambda now: False)
-    assert ended.statuses["algo-1"].outside == "the container ended while the Docker engine was away"
+    assert (ended.statuses["algo-1"].outside
+            == "the container ended while the Docker engine was away")
     assert supervisor.engine_lost and ended.failed_host == "algo-1"
     store.close()
 
@@ -265,7 +270,8 @@ class Folder:
 def request(isolated: bool) -> dict[str, Any]:
     return {
         "TrainingJobName": "j", "AlgorithmSpecification": {"TrainingImage": "img"},
-        "ResourceConfig": {"InstanceType": "local", "InstanceCount": 2}, "EnableNetworkIsolation": isolated,
+        "ResourceConfig": {"InstanceType": "local", "InstanceCount": 2},
+        "EnableNetworkIsolation": isolated,
     }
 
 
@@ -273,7 +279,8 @@ def test_a_host_of_several_joins_the_jobs_network_by_its_name(tmp_path: Path) ->
     spec = Spec(request=request(False), local=LocalOptions(), base_dir=tmp_path)
     net = JobNetwork("smlocal-j-abc", {"algo-1": "10.9.0.10", "algo-2": "10.9.0.11"})
     c = container_spec(spec.request, spec, Folder(), "algo-2", {}, {"AWS_REGION": "x"}, network=net)  # type: ignore[arg-type]
-    assert (c.hostname, c.network, c.network_aliases, c.network_isolation) == ("algo-2", "smlocal-j-abc", ["algo-2"], False)
+    assert ((c.hostname, c.network, c.network_aliases, c.network_isolation)
+            == ("algo-2", "smlocal-j-abc", ["algo-2"], False))
     assert c.network_address == "10.9.0.11"
     assert c.extra_hosts == {"algo-1": "10.9.0.10"}  # resolves also once algo-1 ended
     assert c.environment["AWS_REGION"] == "x"
@@ -287,7 +294,8 @@ def test_isolated_hosts_keep_their_network_but_no_aws(tmp_path: Path) -> None:
     assert (c.network, c.network_isolation, c.extra_hosts) == ("n", False, {"algo-2": "10.9.0.11"})
     assert "AWS_REGION" not in c.environment
     single = container_spec(spec.request, spec, Folder(), "algo-1", {}, {})  # type: ignore[arg-type]
-    assert (single.network, single.network_isolation, single.extra_hosts) == (None, True, {"algo-1": "127.0.0.1"})
+    assert ((single.network, single.network_isolation, single.extra_hosts)
+            == (None, True, {"algo-1": "127.0.0.1"}))
 
 
 def test_network_name() -> None:
@@ -308,7 +316,8 @@ def test_lines_past_the_cap_are_scraped_and_shown_not_stored(tmp_path: Path) -> 
     store = Store(tmp_path / "home")
     defs, _ = compile_definitions([{"Name": "loss", "Regex": "loss=(\\S+)"}])
     shown: list[str] = []
-    sink = LogSink(store, "job", MetricScraper(defs), echo=lambda h, s, line: shown.append(line), max_lines=3)
+    sink = LogSink(store, "job", MetricScraper(defs), echo=lambda h, s, line: shown.append(line),
+                   max_lines=3)
     sink.add_lines("algo-1", "stdout", 1.0, ["loss=1", "loss=2"])
     sink.add_lines("algo-1", "stdout", 2.0, ["loss=3", "loss=4", "loss=5"])
     sink.flush()

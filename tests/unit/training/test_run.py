@@ -54,7 +54,9 @@ def request(tmp_path: Path, **hps: str) -> dict[str, Any]:
     }
 
 
-def run(tmp_path: Path, req: dict[str, Any], grace: float = 30) -> tuple[dict[str, Any], Store, FakeBackend]:
+def run(
+    tmp_path: Path, req: dict[str, Any], grace: float = 30
+) -> tuple[dict[str, Any], Store, FakeBackend]:
     clock = FakeClock()
     store = Store(tmp_path / "home")
     backend = FakeBackend(tmp_path / "engine", {IMAGE: algorithm}, clock)
@@ -72,8 +74,10 @@ def test_a_training_job_runs_end_to_end(tmp_path: Path) -> None:
     assert [t["Status"] for t in record["SecondaryStatusTransitions"]] == [
         "Starting", "Downloading", "Training", "Uploading", "Completed"]
     assert record["TrainingTimeInSeconds"] >= 180  # three simulated minutes
-    assert {m["MetricName"]: m["Value"] for m in record["FinalMetricDataList"]} == {"loss": pytest.approx(1 / 3, abs=1e-4)}
-    assert [v for _, v in store.metric_series("fake-job")["loss"]] == pytest.approx([1.0, 0.5, 0.3333], abs=1e-4)
+    assert ({m["MetricName"]: m["Value"] for m in record["FinalMetricDataList"]}
+            == {"loss": pytest.approx(1 / 3, abs=1e-4)})
+    assert ([v for _, v in store.metric_series("fake-job")["loss"]]
+            == pytest.approx([1.0, 0.5, 0.3333], abs=1e-4))
     lines = [(entry.stream, entry.line) for entry in store.iter_logs("fake-job")]
     assert lines[0] == ("stdout", "host algo-1 of ['algo-1']: 3 rows")
     assert ("stderr", "epoch=1 loss=1.0000") in lines and ("stdout", "epoch=2 loss=0.5000") in lines
@@ -90,7 +94,8 @@ def test_max_runtime_stops_the_job_through_the_clock(tmp_path: Path) -> None:
     started = time.monotonic()
     record, _, _ = run(tmp_path, req)
     assert time.monotonic() - started < 10
-    assert record["TrainingJobStatus"] == "Stopped" and record["SecondaryStatus"] == "MaxRuntimeExceeded"
+    assert (record["TrainingJobStatus"] == "Stopped"
+            and record["SecondaryStatus"] == "MaxRuntimeExceeded")
 
 
 def test_a_stop_request_reaches_the_container(tmp_path: Path) -> None:
@@ -103,7 +108,8 @@ def test_a_stop_request_reaches_the_container(tmp_path: Path) -> None:
         return algorithm(box)
 
     backend = FakeBackend(tmp_path / "engine", {IMAGE: stop_me}, clock)
-    job = TrainingRun(Spec(req, LocalOptions(), tmp_path), RunContext(store=store, backend=backend, clock=clock))
+    job = TrainingRun(Spec(req, LocalOptions(), tmp_path),
+                      RunContext(store=store, backend=backend, clock=clock))
     job.create()
     record = job.run()
     assert record["TrainingJobStatus"] == "Stopped" and record["SecondaryStatus"] == "Stopped"

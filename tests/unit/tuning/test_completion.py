@@ -1,4 +1,5 @@
-"""Tests for runner.tuning.completion: TuningJobCompletionCriteria and TuningJobCompletionDetails."""
+"""Tests for runner.tuning.completion: TuningJobCompletionCriteria and
+TuningJobCompletionDetails."""
 
 from __future__ import annotations
 

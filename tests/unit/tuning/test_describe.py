@@ -72,7 +72,8 @@ def training_record(
 
 
 def view(
-    number: int, final: str, created: float, value: float | None = None, *, reason: str | None = None,
+    number: int, final: str, created: float, value: float | None = None, *,
+    reason: str | None = None,
     direction: str = "Minimize", current: bool = True, duration: float = 10.0, attempt: str = "a",
 ) -> TrialView:
     name = f"{TUNING}-{number:03d}-{attempt * 8}"
@@ -100,7 +101,8 @@ def tuning_record(**extra: Any) -> dict[str, Any]:
             "ResourceLimits": {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2},
             "ParameterRanges": {
                 "ContinuousParameterRanges": [
-                    {"Name": "learning_rate", "MinValue": "0.001", "MaxValue": "0.1", "ScalingType": "Logarithmic"}
+                    {"Name": "learning_rate", "MinValue": "0.001", "MaxValue": "0.1",
+                     "ScalingType": "Logarithmic"}
                 ],
                 "CategoricalParameterRanges": [{"Name": "optimizer", "Values": ["sgd", "adam"]}],
             },
@@ -123,7 +125,8 @@ def definition() -> dict[str, Any]:
         },
         "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
         "InputDataConfig": [
-            {"ChannelName": "train", "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "file://data/train"}}}
+            {"ChannelName": "train", "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                                                                     "S3Uri": "file://data/train"}}}
         ],
         "OutputDataConfig": {"S3OutputPath": "file://out"},
         "ResourceConfig": {"InstanceType": "local", "InstanceCount": 1, "VolumeSizeInGB": 1},
@@ -161,7 +164,8 @@ def test_objective_value_picks_the_objective_metric() -> None:
 
 
 def test_is_retryable() -> None:
-    assert is_retryable(view(1, "Failed", T0, reason="InternalServerError: the container was killed").record)
+    assert is_retryable(
+        view(1, "Failed", T0, reason="InternalServerError: the container was killed").record)
     assert not is_retryable(view(1, "Failed", T0, reason="AlgorithmError: exit 1").record)
     assert not is_retryable(view(1, "Failed", T0).record)
     completed = view(1, "Completed", T0, 1.0).record
@@ -240,9 +244,12 @@ def test_summary_tuned_hyperparameters_is_a_copy() -> None:
         ("Stopping", None, None),
     ],
 )
-def test_summary_matches_the_service_shape(final: str, value: float | None, reason: str | None) -> None:
+def test_summary_matches_the_service_shape(
+    final: str, value: float | None, reason: str | None
+) -> None:
     shape = schema.load_service_model().shape_for("HyperParameterTrainingJobSummary")
-    s = to_timestamps(summary(view(12, final, T0, value, reason=reason, direction="Maximize"), "a" * 32))
+    s = to_timestamps(summary(view(12, final, T0, value, reason=reason, direction="Maximize"),
+                              "a" * 32))
     assert_valid(s, shape)
     assert isinstance(s["CreationTime"], datetime)
     assert s["CreationTime"] == ts(T0)
@@ -262,7 +269,8 @@ def test_status_counters() -> None:
     views = [
         view(1, "Completed", T0, 0.5),
         view(2, "Completed", T0, None),
-        view(3, "Failed", T0, reason="InternalServerError: the container was killed from outside smlocal"),
+        view(3, "Failed", T0,
+             reason="InternalServerError: the container was killed from outside smlocal"),
         view(4, "Failed", T0, reason="AlgorithmError: the container exited with code 1."),
         view(5, "Failed", T0),
         view(6, "InProgress", T0),
@@ -298,8 +306,10 @@ def test_best_minimize_and_maximize() -> None:
     values = [0.5, 0.2, 0.9, 0.2]
     low = [summary(view(i + 1, "Completed", T0 + i, v), TUNING) for i, v in enumerate(values)]
     winner = best(low)
-    assert winner is not None and winner["TrainingJobName"] == "ntm-tune-002-aaaaaaaa"  # the first of the tie
-    high = [summary(view(i + 1, "Completed", T0 + i, v, direction="Maximize"), TUNING) for i, v in enumerate(values)]
+    # the first of the tie
+    assert winner is not None and winner["TrainingJobName"] == "ntm-tune-002-aaaaaaaa"
+    high = [summary(view(i + 1, "Completed", T0 + i, v, direction="Maximize"), TUNING)
+            for i, v in enumerate(values)]
     winner = best(high)
     assert winner is not None and winner["TrainingJobName"] == "ntm-tune-003-aaaaaaaa"
 
@@ -351,7 +361,9 @@ def test_not_improving_counts_trials_since_the_best_in_the_order_given() -> None
         ([0.5, 0.1, 0.3, 0.8], "Maximize", 0),
     ],
 )
-def test_not_improving_needs_a_1_percent_gain(values: list[float], direction: str, count: int) -> None:
+def test_not_improving_needs_a_1_percent_gain(
+    values: list[float], direction: str, count: int
+) -> None:
     views = [view(i + 1, "Completed", T0 + i, v, direction=direction) for i, v in enumerate(values)]
     assert not_improving(views) == count
 
@@ -366,7 +378,8 @@ def test_not_improving_agrees_with_the_completion_criterion() -> None:
     for direction in Direction:
         for _ in range(50):
             values = [round(rng.uniform(0.5, 1.5), 3) for _ in range(rng.randint(1, 12))]
-            views = [view(i + 1, "Completed", T0 + i, v, direction=direction.value) for i, v in enumerate(values)]
+            views = [view(i + 1, "Completed", T0 + i, v, direction=direction.value)
+                     for i, v in enumerate(values)]
             history = [Trial(i, {}, TrialStatus.COMPLETED, v) for i, v in enumerate(values)]
             assert not_improving(views) == not_improving_count(history, direction)
 
@@ -379,7 +392,8 @@ def trial_set() -> list[TrialView]:
     trial 3 failed in the algorithm; trial 4 still running."""
     return [
         view(1, "Completed", T0 + 1, 0.5),
-        view(2, "Failed", T0 + 2, reason="InternalServerError: the container was killed", current=False),
+        view(2, "Failed", T0 + 2, reason="InternalServerError: the container was killed",
+             current=False),
         view(2, "Completed", T0 + 20, 0.2, attempt="b"),
         view(3, "Failed", T0 + 3, reason="AlgorithmError: the container exited with code 1."),
         view(4, "InProgress", T0 + 40),
@@ -399,7 +413,8 @@ def test_describe_tuning_job_in_progress() -> None:
     assert out["LastModifiedTime"] == ts(T0)
     assert out["HyperParameterTuningJobConfig"] == record["HyperParameterTuningJobConfig"]
     definition = record["TrainingJobDefinition"]
-    assert out["TrainingJobDefinition"] == {**definition, "StaticHyperParameters": {  # as the service
+    # as the service
+    assert out["TrainingJobDefinition"] == {**definition, "StaticHyperParameters": {
         **definition["StaticHyperParameters"], "_tuning_objective_metric": "validation:total_loss"}}
     assert out["TrainingJobStatusCounters"] == {
         "Completed": 2, "InProgress": 1, "RetryableError": 1, "NonRetryableError": 1, "Stopped": 0,
@@ -423,7 +438,8 @@ def test_describe_tuning_job_completed_with_convergence() -> None:
         HyperParameterTuningJobStatus="Completed", LastModifiedTime=T0 + 90.4,
         HyperParameterTuningEndTime=T0 + 90.4, ConvergenceDetectedTime=T0 + 88,
     )
-    views = [view(1, "Completed", T0 + 1, 0.3), view(2, "Completed", T0 + 20, 0.4), view(3, "Stopped", T0 + 40, 0.5)]
+    views = [view(1, "Completed", T0 + 1, 0.3), view(2, "Completed", T0 + 20, 0.4),
+             view(3, "Stopped", T0 + 40, 0.5)]
     out = describe_tuning_job(record, views, now=T0 + 5000)
     assert_valid(out, output_shape("DescribeHyperParameterTuningJob"))
     assert out["HyperParameterTuningEndTime"] == ts(T0 + 90.4)
@@ -442,7 +458,8 @@ def test_describe_tuning_job_failed_without_any_objective() -> None:
         HyperParameterTuningJobStatus="Failed", HyperParameterTuningEndTime=T0 + 30,
         FailureReason="All training jobs failed; see their FailureReason (smlocal trials).",
     )
-    views = [view(1, "Failed", T0 + 1, reason="AlgorithmError: x"), view(2, "Failed", T0 + 2, reason="AlgorithmError: y")]
+    views = [view(1, "Failed", T0 + 1, reason="AlgorithmError: x"),
+             view(2, "Failed", T0 + 2, reason="AlgorithmError: y")]
     out = describe_tuning_job(record, views, now=T0 + 100)
     assert_valid(out, output_shape("DescribeHyperParameterTuningJob"))
     assert "BestTrainingJob" not in out
@@ -469,10 +486,13 @@ def test_describe_tuning_job_with_several_definitions() -> None:
     record = tuning_record()
     one = record.pop("TrainingJobDefinition")
     config = record["HyperParameterTuningJobConfig"]
-    objective, ranges = config.pop("HyperParameterTuningJobObjective"), config.pop("ParameterRanges")
+    objective, ranges = (config.pop("HyperParameterTuningJobObjective"),
+                         config.pop("ParameterRanges"))
     record["TrainingJobDefinitions"] = [
-        {**one, "DefinitionName": "a", "TuningObjective": objective, "HyperParameterRanges": ranges},
-        {**one, "DefinitionName": "b", "TuningObjective": objective, "HyperParameterRanges": ranges},
+        {**one, "DefinitionName": "a", "TuningObjective": objective,
+         "HyperParameterRanges": ranges},
+        {**one, "DefinitionName": "b", "TuningObjective": objective,
+         "HyperParameterRanges": ranges},
     ]
     views = [view(1, "Completed", T0, 0.3), view(2, "Completed", T0, 0.2)]
     views = [TrialView("a", views[0].tuned, views[0].record, METRIC, "Minimize"),
@@ -489,7 +509,9 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
-def test_describe_tuning_job_of_the_record_tuner_create_writes(store: Store, tmp_path: Path) -> None:
+def test_describe_tuning_job_of_the_record_tuner_create_writes(
+    store: Store, tmp_path: Path
+) -> None:
     request = {
         "HyperParameterTuningJobName": TUNING,
         "HyperParameterTuningJobConfig": tuning_record()["HyperParameterTuningJobConfig"],
@@ -547,17 +569,20 @@ def test_list_trials_defaults_to_name_ascending() -> None:
 
 def test_list_trials_objective_sort_puts_jobs_without_objective_last() -> None:
     for order in ("Ascending", "Descending"):
-        listing = list_trials(listing_views("Maximize"), TUNING, sort_by="FinalObjectiveMetricValue", sort_order=order)
+        listing = list_trials(listing_views("Maximize"), TUNING,
+                              sort_by="FinalObjectiveMetricValue", sort_order=order)
         tail = listing["TrainingJobSummaries"][3:]
         assert all("FinalHyperParameterTuningJobObjectiveMetric" not in s for s in tail)
-        assert [s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for s in listing["TrainingJobSummaries"][:3]] == (
+        assert [s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+                for s in listing["TrainingJobSummaries"][:3]] == (
             [0.1, 0.5, 0.9] if order == "Ascending" else [0.9, 0.5, 0.1]
         )
 
 
 @pytest.mark.parametrize(
     "status_equals,expected",
-    [("Completed", [1, 5, 6]), ("Failed", [2]), ("Stopped", [3]), ("InProgress", [4]), ("Stopping", []), (None, [1, 2, 3, 4, 5, 6])],
+    [("Completed", [1, 5, 6]), ("Failed", [2]), ("Stopped", [3]), ("InProgress", [4]),
+     ("Stopping", []), (None, [1, 2, 3, 4, 5, 6])],
 )
 def test_list_trials_status_filter(status_equals: str | None, expected: list[int]) -> None:
     assert numbers(list_trials(listing_views(), TUNING, status_equals=status_equals)) == expected
@@ -565,13 +590,15 @@ def test_list_trials_status_filter(status_equals: str | None, expected: list[int
 
 def test_list_trials_filter_and_sort_together() -> None:
     listing = list_trials(
-        listing_views(), TUNING, status_equals="Completed", sort_by="FinalObjectiveMetricValue", sort_order="Descending"
+        listing_views(), TUNING, status_equals="Completed", sort_by="FinalObjectiveMetricValue",
+        sort_order="Descending"
     )
     assert numbers(listing) == [5, 1, 6]
 
 
 def test_list_trials_output_shape() -> None:
-    views = [*listing_views(), view(7, "Stopping", T0 + 60), view(1, "Failed", T0, reason="InternalServerError: x", current=False, attempt="z")]
+    views = [*listing_views(), view(7, "Stopping", T0 + 60),
+             view(1, "Failed", T0, reason="InternalServerError: x", current=False, attempt="z")]
     listing = list_trials(views, TUNING, sort_by="FinalObjectiveMetricValue")
     assert_valid(listing, output_shape("ListTrainingJobsForHyperParameterTuningJob"))
     assert set(listing) == {"TrainingJobSummaries"}
@@ -586,9 +613,11 @@ def test_every_definition_names_its_own_objective() -> None:
     record = tuning_record()
     single = record.pop("TrainingJobDefinition")
     record["TrainingJobDefinitions"] = [
-        {**single, "DefinitionName": "a", "TuningObjective": {"Type": "Minimize", "MetricName": "m:a"}},
+        {**single, "DefinitionName": "a",
+         "TuningObjective": {"Type": "Minimize", "MetricName": "m:a"}},
         {**single, "DefinitionName": "b"},
     ]
     out = describe_tuning_job(record, [], now=T0 + 1)
-    metrics = [d["StaticHyperParameters"]["_tuning_objective_metric"] for d in out["TrainingJobDefinitions"]]
+    metrics = [d["StaticHyperParameters"]["_tuning_objective_metric"]
+               for d in out["TrainingJobDefinitions"]]
     assert metrics == ["m:a", "validation:total_loss"]

@@ -24,7 +24,8 @@ METRIC = "validation:loss"
 DEFAULT = "training-job-definition"
 RANGES: dict[str, Any] = {
     "IntegerParameterRanges": [{"Name": "batch", "MinValue": "16", "MaxValue": "256"}],
-    "ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0.001", "MaxValue": "0.1", "ScalingType": "Logarithmic"}],
+    "ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0.001", "MaxValue": "0.1",
+                                   "ScalingType": "Logarithmic"}],
     "CategoricalParameterRanges": [{"Name": "opt", "Values": ["sgd", "adam"]}],
 }
 
@@ -41,7 +42,9 @@ def tstore(store: Store) -> TuningStore:
     return TuningStore(store)
 
 
-def tuning_request(name: str, ranges: dict[str, Any] | None = None, direction: str = "Minimize") -> dict[str, Any]:
+def tuning_request(
+    name: str, ranges: dict[str, Any] | None = None, direction: str = "Minimize"
+) -> dict[str, Any]:
     return {
         "HyperParameterTuningJobName": name,
         "HyperParameterTuningJobConfig": {
@@ -84,7 +87,8 @@ def create_training_job(
     status.advance(record, "Training", created + 2)
     if final != "InProgress":
         if value is not None:
-            record["FinalMetricDataList"] = [{"MetricName": METRIC, "Value": value, "Timestamp": created + 9}]
+            record["FinalMetricDataList"] = [{"MetricName": METRIC, "Value": value,
+                                              "Timestamp": created + 9}]
         if reason is not None:
             record["FailureReason"] = reason
         status.advance(record, final, created + 10)
@@ -103,7 +107,8 @@ def trial(
     for i, (final, value, reason) in enumerate(attempts):
         if i:
             tstore.retry_trial(tuning, number, jobs[i])
-        create_training_job(store, tuning, jobs[i], final, value, reason, created=T0 + 100 * number + i)
+        create_training_job(store, tuning, jobs[i], final, value, reason,
+                            created=T0 + 100 * number + i)
     return jobs
 
 
@@ -112,15 +117,21 @@ def parent_job(store: Store, tstore: TuningStore, name: str = "parent") -> str:
     4 completed without an objective; 5 stopped early with one; 6 not created yet;
     7 still running; 8 completed with lr outside [0.001, 0.02]."""
     create_tuning_job(tstore, tuning_request(name))
-    trial(store, tstore, name, 1, {"batch": 64, "lr": 0.01, "opt": "adam"}, ("Completed", 0.5, None))
+    trial(store, tstore, name, 1, {"batch": 64, "lr": 0.01, "opt": "adam"},
+          ("Completed", 0.5, None))
     trial(store, tstore, name, 2, {"batch": 16, "lr": 0.002, "opt": "sgd"},
-          ("Failed", None, "InternalServerError: the container was killed"), ("Completed", 0.3, None))
-    trial(store, tstore, name, 3, {"batch": 32, "lr": 0.004, "opt": "adam"}, ("Failed", 0.1, "AlgorithmError: exit 1"))
-    trial(store, tstore, name, 4, {"batch": 128, "lr": 0.008, "opt": "sgd"}, ("Completed", None, None))
+          ("Failed", None, "InternalServerError: the container was killed"),
+          ("Completed", 0.3, None))
+    trial(store, tstore, name, 3, {"batch": 32, "lr": 0.004, "opt": "adam"},
+          ("Failed", 0.1, "AlgorithmError: exit 1"))
+    trial(store, tstore, name, 4, {"batch": 128, "lr": 0.008, "opt": "sgd"},
+          ("Completed", None, None))
     trial(store, tstore, name, 5, {"batch": 256, "lr": 0.015, "opt": "sgd"}, ("Stopped", 0.4, None))
     trial(store, tstore, name, 6, {"batch": 100, "lr": 0.005, "opt": "adam"})
-    trial(store, tstore, name, 7, {"batch": 200, "lr": 0.006, "opt": "adam"}, ("InProgress", None, None))
-    trial(store, tstore, name, 8, {"batch": 48, "lr": 0.05, "opt": "adam"}, ("Completed", 0.2, None))
+    trial(store, tstore, name, 7, {"batch": 200, "lr": 0.006, "opt": "adam"},
+          ("InProgress", None, None))
+    trial(store, tstore, name, 8, {"batch": 48, "lr": 0.05, "opt": "adam"},
+          ("Completed", 0.2, None))
     return name
 
 
@@ -131,7 +142,8 @@ def space_of(ranges: dict[str, Any]) -> SearchSpace:
 
 
 def warm(*parents: str, kind: str = "IdenticalDataAndAlgorithm") -> dict[str, Any]:
-    return {"ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": p} for p in parents], "WarmStartType": kind}
+    return {"ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": p} for p in parents],
+            "WarmStartType": kind}
 
 
 # --- spaces / trial_views ------------------------------------------------------------------
@@ -148,7 +160,8 @@ def test_spaces_per_definition() -> None:
 def test_trial_views(store: Store, tstore: TuningStore) -> None:
     name = parent_job(store, tstore)
     views = trial_views(store, tstore, name)
-    assert [(v.record["TrainingJobName"], v.record["TrainingJobStatus"], v.current) for v in views] == [
+    assert [(v.record["TrainingJobName"], v.record["TrainingJobStatus"], v.current)
+            for v in views] == [
         ("parent-001-00000000", "Completed", True),
         ("parent-002-00000000", "Failed", False),
         ("parent-002-00000001", "Completed", True),
@@ -166,9 +179,12 @@ def test_trial_views(store: Store, tstore: TuningStore) -> None:
     assert views[2].record["FinalMetricDataList"][0]["Value"] == 0.3
 
 
-def test_trial_views_of_a_trial_whose_retry_is_not_created_yet(store: Store, tstore: TuningStore) -> None:
+def test_trial_views_of_a_trial_whose_retry_is_not_created_yet(
+    store: Store, tstore: TuningStore
+) -> None:
     name = create_tuning_job(tstore, tuning_request("t"))
-    trial(store, tstore, name, 1, {"batch": 64, "lr": 0.01, "opt": "adam"}, ("Failed", None, "InternalServerError: x"))
+    trial(store, tstore, name, 1, {"batch": 64, "lr": 0.01, "opt": "adam"},
+          ("Failed", None, "InternalServerError: x"))
     tstore.retry_trial(name, 1, "t-001-0000000a")  # the runner died before creating it
     views = trial_views(store, tstore, name)
     assert [(v.record["TrainingJobName"], v.current) for v in views] == [("t-001-00000000", False)]
@@ -182,9 +198,12 @@ def test_trial_views_of_several_definitions(store: Store, tstore: TuningStore) -
     request["TrainingJobDefinitions"] = [
         {**copy.deepcopy(one), "DefinitionName": "small",
          "TuningObjective": {"Type": "Minimize", "MetricName": METRIC},
-         "HyperParameterRanges": {"CategoricalParameterRanges": [{"Name": "opt", "Values": ["sgd", "adam"]}]}},
-        {**copy.deepcopy(one), "TuningObjective": {"Type": "Maximize", "MetricName": "validation:acc"},
-         "HyperParameterRanges": {"ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0.1", "MaxValue": "1"}]}},
+         "HyperParameterRanges": {"CategoricalParameterRanges": [{"Name": "opt",
+                                                                  "Values": ["sgd", "adam"]}]}},
+        {**copy.deepcopy(one),
+         "TuningObjective": {"Type": "Maximize", "MetricName": "validation:acc"},
+         "HyperParameterRanges": {"ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0.1",
+                                                                 "MaxValue": "1"}]}},
     ]
     name = create_tuning_job(tstore, request)
     trial(store, tstore, name, 1, {"opt": "adam"}, ("Completed", 0.5, None), definition="small")
@@ -235,7 +254,8 @@ def test_warm_start_in_the_same_space(store: Store, tstore: TuningStore) -> None
         Trial(-3, {"batch": 256, "lr": 0.015, "opt": "sgd"}, TrialStatus.COMPLETED, 0.4, (0.4,)),
         Trial(-4, {"batch": 48, "lr": 0.05, "opt": "adam"}, TrialStatus.COMPLETED, 0.2, (0.2,)),
     ]
-    assert all(isinstance(t.config["batch"], int) and isinstance(t.config["lr"], float) for t in trials)
+    assert all(isinstance(t.config["batch"], int) and isinstance(t.config["lr"], float)
+               for t in trials)
 
 
 def test_warm_start_drops_values_outside_the_new_space(store: Store, tstore: TuningStore) -> None:
@@ -243,45 +263,56 @@ def test_warm_start_drops_values_outside_the_new_space(store: Store, tstore: Tun
     narrower = copy.deepcopy(RANGES)
     narrower["ContinuousParameterRanges"][0]["MaxValue"] = "0.02"  # trial 8 has lr 0.05
     narrower["IntegerParameterRanges"][0]["MaxValue"] = "128"  # trial 5 has batch 256
-    trials = warm_start_trials(store, tstore, warm(parent, kind="TransferLearning"), space_of(narrower))
+    trials = warm_start_trials(store, tstore, warm(parent, kind="TransferLearning"),
+                               space_of(narrower))
     assert [(t.number, t.config, t.objective) for t in trials] == [
         (-1, {"batch": 64, "lr": 0.01, "opt": "adam"}, 0.5),
         (-2, {"batch": 16, "lr": 0.002, "opt": "sgd"}, 0.3),
     ]
 
 
-def test_warm_start_drops_categorical_values_no_longer_offered(store: Store, tstore: TuningStore) -> None:
+def test_warm_start_drops_categorical_values_no_longer_offered(
+    store: Store, tstore: TuningStore
+) -> None:
     parent = parent_job(store, tstore)
     ranges = copy.deepcopy(RANGES)
     ranges["CategoricalParameterRanges"][0]["Values"] = ["sgd", "rmsprop"]
     trials = warm_start_trials(store, tstore, warm(parent), space_of(ranges))
-    assert [(t.number, t.config["opt"], t.objective) for t in trials] == [(-1, "sgd", 0.3), (-2, "sgd", 0.4)]
+    assert ([(t.number, t.config["opt"], t.objective) for t in trials]
+            == [(-1, "sgd", 0.3), (-2, "sgd", 0.4)])
 
 
-def test_warm_start_with_a_new_hyperparameter_takes_nothing(store: Store, tstore: TuningStore) -> None:
+def test_warm_start_with_a_new_hyperparameter_takes_nothing(
+    store: Store, tstore: TuningStore
+) -> None:
     parent = parent_job(store, tstore)
     ranges = copy.deepcopy(RANGES)
-    ranges["ContinuousParameterRanges"].append({"Name": "dropout", "MinValue": "0", "MaxValue": "0.5"})
+    ranges["ContinuousParameterRanges"].append({"Name": "dropout", "MinValue": "0",
+                                                "MaxValue": "0.5"})
     assert warm_start_trials(store, tstore, warm(parent), space_of(ranges)) == []
 
 
 def test_warm_start_with_fewer_hyperparameters(store: Store, tstore: TuningStore) -> None:
     parent = parent_job(store, tstore)
-    only_lr = {"ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0.001", "MaxValue": "0.1"}]}
+    only_lr = {"ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0.001",
+                                              "MaxValue": "0.1"}]}
     trials = warm_start_trials(store, tstore, warm(parent), space_of(only_lr))
     assert [(t.number, t.config, t.objective) for t in trials] == [
-        (-1, {"lr": 0.01}, 0.5), (-2, {"lr": 0.002}, 0.3), (-3, {"lr": 0.015}, 0.4), (-4, {"lr": 0.05}, 0.2),
+        (-1, {"lr": 0.01}, 0.5), (-2, {"lr": 0.002}, 0.3), (-3, {"lr": 0.015}, 0.4),
+        (-4, {"lr": 0.05}, 0.2),
     ]
 
 
 def test_warm_start_numbers_run_on_across_parents(store: Store, tstore: TuningStore) -> None:
     first = parent_job(store, tstore, "p1")
     create_tuning_job(tstore, tuning_request("p2"))
-    trial(store, tstore, "p2", 1, {"batch": 20, "lr": 0.003, "opt": "sgd"}, ("Completed", 0.7, None))
+    trial(store, tstore, "p2", 1, {"batch": 20, "lr": 0.003, "opt": "sgd"},
+          ("Completed", 0.7, None))
     trial(store, tstore, "p2", 2, {"batch": 21, "lr": 0.004, "opt": "sgd"}, ("Stopped", None, None))
     trials = warm_start_trials(store, tstore, warm(first, "p2"), space_of(RANGES))
     assert [t.number for t in trials] == [-1, -2, -3, -4, -5]
-    assert trials[-1] == Trial(-5, {"batch": 20, "lr": 0.003, "opt": "sgd"}, TrialStatus.COMPLETED, 0.7, (0.7,))
+    assert (trials[-1] == Trial(-5, {"batch": 20, "lr": 0.003, "opt": "sgd"}, TrialStatus.COMPLETED,
+                                0.7, (0.7,)))
     assert all(not t.status.running and t.finished for t in trials)
 
 

@@ -28,7 +28,8 @@ NTM_RANGES: dict[str, Any] = {
         {"Name": "learning_rate", "MinValue": "1e-4", "MaxValue": "0.1", "ScalingType": "Auto"},
         {"Name": "rescale_gradient", "MinValue": "0.1", "MaxValue": "1.0"},
         {"Name": "weight_decay", "MinValue": "0.0", "MaxValue": "1.0", "ScalingType": "Linear"},
-        {"Name": "momentum", "MinValue": "0", "MaxValue": "0.999", "ScalingType": "ReverseLogarithmic"},
+        {"Name": "momentum", "MinValue": "0", "MaxValue": "0.999",
+         "ScalingType": "ReverseLogarithmic"},
     ],
     "CategoricalParameterRanges": [
         {"Name": "encoder_layers_activation", "Values": ["sigmoid", "tanh", "relu"]},
@@ -324,7 +325,8 @@ def test_parse_rejects_missing_and_malformed_values() -> None:
     strings = space.format(space.sample(np.random.default_rng(7)))
     with pytest.raises(ValueError, match="missing"):
         space.parse({k: v for k, v in strings.items() if k != "optimizer"})
-    for name, bad in [("mini_batch_size", "1.5"), ("learning_rate", "fast"), ("optimizer", "rmsprop"), ("learning_rate", "inf")]:
+    for name, bad in [("mini_batch_size", "1.5"), ("learning_rate", "fast"),
+                      ("optimizer", "rmsprop"), ("learning_rate", "inf")]:
         with pytest.raises(ValueError):
             space.parse({**strings, name: bad})
     assert space.parse({**strings, "mini_batch_size": "64.0"})["mini_batch_size"] == 64
@@ -358,7 +360,8 @@ def test_integer_bounds_beyond_2_to_the_53(bound: str) -> None:
 
 
 def test_integer_bounds_up_to_2_to_the_53_and_leading_zeros() -> None:
-    space, problems = parse_ranges(one("IntegerParameterRanges", MinValue="-0000000000000000001", MaxValue=str(2**53)), P)
+    space, problems = parse_ranges(one("IntegerParameterRanges", MinValue="-0000000000000000001",
+                                       MaxValue=str(2**53)), P)
     assert problems == [] and space is not None
     assert space.format(space.from_unit([1.0])) == {"x": str(2**53)}
 
@@ -373,4 +376,5 @@ def test_continuous_range_too_wide_for_a_float() -> None:
 @pytest.mark.parametrize("text", ["١", "٢.٥", "１"])
 def test_continuous_bounds_take_ascii_digits_only(text: str) -> None:
     problems = problems_of(one("ContinuousParameterRanges", MinValue="0", MaxValue=text))
-    assert problems == [Problem(f"{P}.ContinuousParameterRanges[0].MaxValue", f"must be a finite number, got {text!r}")]
+    assert (problems == [Problem(f"{P}.ContinuousParameterRanges[0].MaxValue",
+                                 f"must be a finite number, got {text!r}")])

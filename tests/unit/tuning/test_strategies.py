@@ -47,7 +47,8 @@ def objective(config: Config) -> float:
     value = 0.0
     for key, raw in config.items():
         if isinstance(raw, str):
-            value += 0.1 * (hash(key + raw) % 7) if not raw[0].isdigit() else abs(math.log10(float(raw)) + 2)
+            value += (0.1 * (hash(key + raw) % 7) if not raw[0].isdigit()
+                      else abs(math.log10(float(raw)) + 2))
         elif key == "lr":
             value += (math.log10(raw) + 2.5) ** 2
         elif key == "batch":
@@ -190,7 +191,8 @@ def test_random_avoids_repeats_until_a_finite_space_is_exhausted() -> None:
 def test_unknown_strategy() -> None:
     with pytest.raises(ValueError, match="unknown strategy"):
         make_strategy("Annealing", MIXED, Direction.MINIMIZE, seed=0, max_jobs=None, config={})
-    hyperband = make_strategy("Hyperband", MIXED, Direction.MINIMIZE, seed=0, max_jobs=None, config={})
+    hyperband = make_strategy("Hyperband", MIXED, Direction.MINIMIZE, seed=0, max_jobs=None,
+                              config={})
     assert isinstance(hyperband, RandomSearch)
 
 
@@ -211,7 +213,8 @@ def best_after(strategy: Strategy, trials: int, fn: Callable[[Config], float]) -
 def test_bayesian_beats_random_on_a_quadratic_within_30_trials() -> None:
     bayes, rand = [], []
     for seed in range(5):
-        bayes.append(best_after(BayesianSearch(QUADRATIC, Direction.MINIMIZE, seed=seed), 30, quadratic))
+        bayes.append(best_after(BayesianSearch(QUADRATIC, Direction.MINIMIZE, seed=seed), 30,
+                                quadratic))
         rand.append(best_after(RandomSearch(QUADRATIC, seed=seed), 30, quadratic))
     assert statistics.median(bayes) < 1e-3
     assert statistics.median(bayes) < statistics.median(rand) / 100
@@ -250,7 +253,8 @@ def test_bayesian_batches_spread_out() -> None:
 
 
 def test_bayesian_repeats_only_when_a_finite_space_is_exhausted() -> None:
-    space = SearchSpace((CategoricalParameter("c", ("a", "b")), NumericParameter("k", 1, 2, integer=True)))
+    space = SearchSpace((CategoricalParameter("c", ("a", "b")),
+                         NumericParameter("k", 1, 2, integer=True)))
     strategy = BayesianSearch(space, Direction.MINIMIZE, seed=0, initial_points=2)
     history = run(strategy, 4, lambda c: float(c["k"]) + (c["c"] == "a"))
     assert len({space.key(t.config) for t in history}) == 4
@@ -281,7 +285,8 @@ def test_gp_objective_and_log_ei_gradients_match_finite_differences() -> None:
     _, grad = gp._neg_log_posterior(theta, sq, y, True)
     step = 1e-6
     numeric = [
-        (gp._neg_log_posterior(theta + e, sq, y, False)[0] - gp._neg_log_posterior(theta - e, sq, y, False)[0])
+        (gp._neg_log_posterior(theta + e, sq, y, False)[0] - gp._neg_log_posterior(theta - e, sq, y,
+                                                                                   False)[0])
         / (2 * step)
         for e in np.eye(5) * step
     ]
@@ -290,7 +295,8 @@ def test_gp_objective_and_log_ei_gradients_match_finite_differences() -> None:
     z = rng.random((4, 3))
     _, g = log_ei_grad(post, z, float(y.min()))
     numeric_ei = np.stack(
-        [(log_ei(post, z + e, float(y.min())) - log_ei(post, z - e, float(y.min()))) / (2 * step) for e in np.eye(3) * step],
+        [(log_ei(post, z + e, float(y.min())) - log_ei(post, z - e, float(y.min()))) / (2 * step)
+         for e in np.eye(3) * step],
         axis=1,
     )
     np.testing.assert_allclose(g, numeric_ei, rtol=1e-3, atol=1e-4)
@@ -303,7 +309,8 @@ def test_log_h_is_stable_far_into_the_tail() -> None:
     values = log_h(z)
     assert np.all(np.isfinite(values)) and np.all(np.diff(values) > 0)
     assert values[-2] == pytest.approx(math.log(1 / math.sqrt(2 * math.pi)))
-    assert values[3] == pytest.approx(-0.5 * 40.0**2 - math.log(math.sqrt(2 * math.pi)) - 2 * math.log(40.0), rel=1e-3)
+    assert values[3] == pytest.approx(
+        -0.5 * 40.0**2 - math.log(math.sqrt(2 * math.pi)) - 2 * math.log(40.0), rel=1e-3)
 
 
 def test_batched_minimiser_solves_each_row_on_its_own() -> None:

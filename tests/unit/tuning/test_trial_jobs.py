@@ -1,5 +1,5 @@
-"""Tests for runner.tuning.trial_jobs: a tuning request's definitions and its trials' CreateTrainingJob
-requests (which must be valid CreateTrainingJob requests in botocore's model)."""
+"""Tests for runner.tuning.trial_jobs: a tuning request's definitions and its trials'
+CreateTrainingJob requests (which must be valid CreateTrainingJob requests in botocore's model)."""
 
 from __future__ import annotations
 
@@ -33,18 +33,22 @@ def cloud_definition(**extra: Any) -> dict[str, Any]:
         "InputDataConfig": [
             {
                 "ChannelName": "train",
-                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://bucket/train"}},
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                                                "S3Uri": "s3://bucket/train"}},
             }
         ],
         "OutputDataConfig": {"S3OutputPath": "s3://bucket/out"},
-        "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1,
+                           "VolumeSizeInGB": 10},
         "StoppingCondition": {"MaxRuntimeInSeconds": 600},
     }
     definition.update(extra)
     return definition
 
 
-def tuning_request(definition: dict[str, Any] | None = None, name: str = "ntm-tune") -> dict[str, Any]:
+def tuning_request(
+    definition: dict[str, Any] | None = None, name: str = "ntm-tune"
+) -> dict[str, Any]:
     return {
         "HyperParameterTuningJobName": name,
         "HyperParameterTuningJobConfig": {
@@ -52,11 +56,14 @@ def tuning_request(definition: dict[str, Any] | None = None, name: str = "ntm-tu
             "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": METRIC},
             "ResourceLimits": {"MaxNumberOfTrainingJobs": 6, "MaxParallelTrainingJobs": 2},
             "ParameterRanges": {
-                "IntegerParameterRanges": [{"Name": "mini_batch_size", "MinValue": "16", "MaxValue": "2048"}],
+                "IntegerParameterRanges": [{"Name": "mini_batch_size", "MinValue": "16",
+                                            "MaxValue": "2048"}],
                 "ContinuousParameterRanges": [
-                    {"Name": "learning_rate", "MinValue": "0.0001", "MaxValue": "0.1", "ScalingType": "Logarithmic"}
+                    {"Name": "learning_rate", "MinValue": "0.0001", "MaxValue": "0.1",
+                     "ScalingType": "Logarithmic"}
                 ],
-                "CategoricalParameterRanges": [{"Name": "optimizer", "Values": ["sgd", "adam", "adadelta"]}],
+                "CategoricalParameterRanges": [{"Name": "optimizer",
+                                                "Values": ["sgd", "adam", "adadelta"]}],
             },
             "TrainingJobEarlyStoppingType": "Off",
         },
@@ -70,18 +77,21 @@ def tuning_request(definition: dict[str, Any] | None = None, name: str = "ntm-tu
 def test_definitions_single_definition_default_name() -> None:
     request = tuning_request()
     found = trial_jobs.definitions(request)
-    assert found == [("training-job-definition", "TrainingJobDefinition", request["TrainingJobDefinition"])]
+    assert (found == [("training-job-definition", "TrainingJobDefinition",
+                       request["TrainingJobDefinition"])])
     assert found[0][2] is request["TrainingJobDefinition"]
 
 
 def test_definitions_single_definition_keeps_its_name() -> None:
     request = tuning_request(cloud_definition(DefinitionName="ntm"))
-    assert [(n, p) for n, p, _ in trial_jobs.definitions(request)] == [("ntm", "TrainingJobDefinition")]
+    assert ([(n, p) for n, p, _ in trial_jobs.definitions(request)]
+            == [("ntm", "TrainingJobDefinition")])
 
 
 def test_definitions_several_named_and_unnamed() -> None:
     request = tuning_request()
-    first, second, third = cloud_definition(DefinitionName="a"), cloud_definition(), cloud_definition(DefinitionName="c")
+    first, second, third = (cloud_definition(DefinitionName="a"), cloud_definition(),
+                            cloud_definition(DefinitionName="c"))
     request["TrainingJobDefinitions"] = [first, second, third]
     del request["TrainingJobDefinition"]
     found = trial_jobs.definitions(request)
@@ -98,12 +108,14 @@ def test_definitions_prefers_the_list_and_none_gives_empty() -> None:
     request["TrainingJobDefinitions"] = [cloud_definition(DefinitionName="only")]
     assert [n for n, _, _ in trial_jobs.definitions(request)] == ["only"]
     assert trial_jobs.definitions({"HyperParameterTuningJobConfig": {}}) == []
-    assert trial_jobs.definitions({"HyperParameterTuningJobConfig": {}, "TrainingJobDefinitions": []}) == []
+    assert (trial_jobs.definitions({"HyperParameterTuningJobConfig": {},
+                                    "TrainingJobDefinitions": []}) == [])
 
 
 def test_objective_falls_back_to_the_job_objective() -> None:
     request = tuning_request()
-    assert trial_jobs.objective(request, request["TrainingJobDefinition"]) == {"Type": "Minimize", "MetricName": METRIC}
+    assert (trial_jobs.objective(request, request["TrainingJobDefinition"])
+            == {"Type": "Minimize", "MetricName": METRIC})
 
 
 def test_objective_of_the_definition_wins_and_is_a_copy() -> None:
@@ -136,12 +148,15 @@ def test_parameter_ranges_fallback_and_override() -> None:
 @pytest.mark.parametrize("definitions, single, names", [
     ("abc", None, []),
     ({"a": {}}, None, []),
-    ([1, None, {"DefinitionName": ["x"]}, "x"], None, [("definition-3", "TrainingJobDefinitions[2]")]),
+    ([1, None, {"DefinitionName": ["x"]}, "x"], None,
+     [("definition-3", "TrainingJobDefinitions[2]")]),
     (None, -1, []),
     (None, [{}], []),
     (None, {}, [("training-job-definition", "TrainingJobDefinition")]),
 ])
-def test_definitions_of_the_wrong_shape_are_left_out(definitions: Any, single: Any, names: list[tuple[str, str]]) -> None:
+def test_definitions_of_the_wrong_shape_are_left_out(
+    definitions: Any, single: Any, names: list[tuple[str, str]]
+) -> None:
     request: dict[str, Any] = {"HyperParameterTuningJobConfig": {}}
     if definitions is not None:
         request["TrainingJobDefinitions"] = definitions
@@ -150,7 +165,8 @@ def test_definitions_of_the_wrong_shape_are_left_out(definitions: Any, single: A
     assert [(n, p) for n, p, _ in trial_jobs.definitions(request)] == names
 
 
-@pytest.mark.parametrize("config", [{"HyperParameterTuningJobObjective": "x", "ParameterRanges": ["x"]}, "config", None])
+@pytest.mark.parametrize(
+    "config", [{"HyperParameterTuningJobObjective": "x", "ParameterRanges": ["x"]}, "config", None])
 def test_objective_and_ranges_that_are_no_mappings_are_empty(config: Any) -> None:
     request: dict[str, Any] = {"HyperParameterTuningJobConfig": config}
     assert trial_jobs.objective(request, {"TuningObjective": [("Type", "Minimize")]}) == {}
@@ -194,7 +210,8 @@ def test_trial_job_name_fits_the_training_job_name_shape() -> None:
             "AlgorithmSpecification": {"TrainingImage": "img:1", "TrainingInputMode": "File"},
             "RoleArn": ROLE,
             "OutputDataConfig": {"S3OutputPath": "s3://bucket/out"},
-            "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 1},
+            "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1,
+                               "VolumeSizeInGB": 1},
             "StoppingCondition": {"MaxRuntimeInSeconds": 60},
         }
         assert schema.validate_request(minimal, "CreateTrainingJob") == []
@@ -206,7 +223,8 @@ def test_trial_job_name_fits_the_training_job_name_shape() -> None:
 
 def test_trial_request_hyperparameters() -> None:
     request = tuning_request()
-    out = trial_jobs.trial_request(request, request["TrainingJobDefinition"], TUNED, "ntm-tune-001-0123abcd")
+    out = trial_jobs.trial_request(request, request["TrainingJobDefinition"], TUNED,
+                                   "ntm-tune-001-0123abcd")
     assert out["TrainingJobName"] == "ntm-tune-001-0123abcd"
     assert out["HyperParameters"] == {
         "epochs": "3",
@@ -220,9 +238,11 @@ def test_trial_request_hyperparameters() -> None:
 
 
 def test_trial_request_tuned_values_override_static_ones_and_objective_is_the_definitions() -> None:
-    definition = cloud_definition(TuningObjective={"Type": "Maximize", "MetricName": "validation:acc"})
+    definition = cloud_definition(TuningObjective={"Type": "Maximize",
+                                                   "MetricName": "validation:acc"})
     definition["StaticHyperParameters"]["optimizer"] = "sgd"
-    out = trial_jobs.trial_request(tuning_request(definition), definition, {"optimizer": "adam"}, "j-001-00000000")
+    out = trial_jobs.trial_request(tuning_request(definition), definition, {"optimizer": "adam"},
+                                   "j-001-00000000")
     assert out["HyperParameters"]["optimizer"] == "adam"
     assert out["HyperParameters"]["_tuning_objective_metric"] == "validation:acc"
 
@@ -230,7 +250,8 @@ def test_trial_request_tuned_values_override_static_ones_and_objective_is_the_de
 def test_trial_request_without_static_hyperparameters() -> None:
     definition = cloud_definition()
     del definition["StaticHyperParameters"]
-    out = trial_jobs.trial_request(tuning_request(definition), definition, {"optimizer": "sgd"}, "j-001-00000000")
+    out = trial_jobs.trial_request(tuning_request(definition), definition, {"optimizer": "sgd"},
+                                   "j-001-00000000")
     assert out["HyperParameters"] == {"optimizer": "sgd", "_tuning_objective_metric": METRIC}
 
 
@@ -244,25 +265,30 @@ def test_trial_request_passes_fields_through_as_deep_copies() -> None:
         Environment={"MODE": "tune"},
         DefinitionName="ntm",
         TuningObjective={"Type": "Minimize", "MetricName": METRIC},
-        HyperParameterRanges={"CategoricalParameterRanges": [{"Name": "optimizer", "Values": ["sgd", "adam"]}]},
+        HyperParameterRanges={"CategoricalParameterRanges": [{"Name": "optimizer",
+                                                              "Values": ["sgd", "adam"]}]},
     )
     definition["AlgorithmSpecification"]["AlgorithmName"] = "some-algorithm"  # passed on as given
     request = tuning_request(definition)
-    out = trial_jobs.trial_request(request, definition, {"optimizer": "adam"}, "ntm-tune-001-0123abcd")
+    out = trial_jobs.trial_request(request, definition, {"optimizer": "adam"},
+                                   "ntm-tune-001-0123abcd")
     for key in (
-        "RoleArn", "InputDataConfig", "VpcConfig", "OutputDataConfig", "ResourceConfig", "StoppingCondition",
-        "EnableNetworkIsolation", "EnableInterContainerTrafficEncryption", "EnableManagedSpotTraining",
-        "RetryStrategy", "Environment",
+        "RoleArn", "InputDataConfig", "VpcConfig", "OutputDataConfig", "ResourceConfig",
+        "StoppingCondition", "EnableNetworkIsolation", "EnableInterContainerTrafficEncryption",
+        "EnableManagedSpotTraining", "RetryStrategy", "Environment",
     ):
         assert out[key] == definition[key], key
     assert out["AlgorithmSpecification"] == definition["AlgorithmSpecification"]
     # the tuning-only fields stay out of the training request
-    for key in ("DefinitionName", "TuningObjective", "HyperParameterRanges", "StaticHyperParameters"):
+    for key in ("DefinitionName", "TuningObjective", "HyperParameterRanges",
+                "StaticHyperParameters"):
         assert key not in out
     assert set(out) == {
-        "TrainingJobName", "AlgorithmSpecification", "HyperParameters", "RoleArn", "InputDataConfig", "VpcConfig",
+        "TrainingJobName", "AlgorithmSpecification", "HyperParameters", "RoleArn",
+        "InputDataConfig", "VpcConfig",
         "OutputDataConfig", "ResourceConfig", "StoppingCondition", "EnableNetworkIsolation",
-        "EnableInterContainerTrafficEncryption", "EnableManagedSpotTraining", "RetryStrategy", "Environment",
+        "EnableInterContainerTrafficEncryption", "EnableManagedSpotTraining", "RetryStrategy",
+        "Environment",
     }
     out["InputDataConfig"][0]["ChannelName"] = "changed"
     out["AlgorithmSpecification"]["MetricDefinitions"].append({"Name": "x", "Regex": "x"})
@@ -274,38 +300,47 @@ def test_trial_request_algorithm_specification_keeps_only_training_fields() -> N
     definition = cloud_definition()
     definition["AlgorithmSpecification"]["SomethingElse"] = "x"
     out = trial_jobs.trial_request(tuning_request(definition), definition, {}, "j-001-00000000")
-    assert set(out["AlgorithmSpecification"]) == {"TrainingImage", "TrainingInputMode", "MetricDefinitions"}
+    assert (set(out["AlgorithmSpecification"]) == {"TrainingImage", "TrainingInputMode",
+                                                   "MetricDefinitions"})
 
 
 def test_trial_request_checkpoint_folder_per_trial() -> None:
     for uri in ("s3://bucket/ckpt", "s3://bucket/ckpt/"):
-        definition = cloud_definition(CheckpointConfig={"S3Uri": uri, "LocalPath": "/opt/ml/checkpoints"})
-        out = trial_jobs.trial_request(tuning_request(definition), definition, {}, "ntm-tune-002-deadbeef")
+        definition = cloud_definition(CheckpointConfig={"S3Uri": uri,
+                                                        "LocalPath": "/opt/ml/checkpoints"})
+        out = trial_jobs.trial_request(tuning_request(definition), definition, {},
+                                       "ntm-tune-002-deadbeef")
         assert out["CheckpointConfig"] == {
             "S3Uri": "s3://bucket/ckpt/ntm-tune-002-deadbeef",
             "LocalPath": "/opt/ml/checkpoints",
         }
         assert definition["CheckpointConfig"]["S3Uri"] == uri
-    other = trial_jobs.trial_request(tuning_request(definition), definition, {}, "ntm-tune-003-cafebabe")
+    other = trial_jobs.trial_request(tuning_request(definition), definition, {},
+                                     "ntm-tune-003-cafebabe")
     assert other["CheckpointConfig"]["S3Uri"] == "s3://bucket/ckpt/ntm-tune-003-cafebabe"
-    assert "CheckpointConfig" not in trial_jobs.trial_request(tuning_request(), cloud_definition(), {}, "j-001-00000000")
+    assert "CheckpointConfig" not in trial_jobs.trial_request(tuning_request(), cloud_definition(),
+                                                              {}, "j-001-00000000")
 
 
 def test_trial_request_resource_config_from_tuning_resource_config() -> None:
     definition = cloud_definition(
-        HyperParameterTuningResourceConfig={"InstanceType": "ml.c5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30}
+        HyperParameterTuningResourceConfig={"InstanceType": "ml.c5.xlarge", "InstanceCount": 1,
+                                            "VolumeSizeInGB": 30}
     )
     del definition["ResourceConfig"]
     out = trial_jobs.trial_request(tuning_request(definition), definition, {}, "j-001-00000000")
-    assert out["ResourceConfig"] == {"InstanceType": "ml.c5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30}
+    assert (out["ResourceConfig"] == {"InstanceType": "ml.c5.xlarge", "InstanceCount": 1,
+                                      "VolumeSizeInGB": 30})
     assert "HyperParameterTuningResourceConfig" not in out
 
 
 def test_trial_request_resource_config_defaults() -> None:
-    definition = cloud_definition(HyperParameterTuningResourceConfig={"InstanceType": "ml.c5.xlarge"})
+    definition = cloud_definition(
+        HyperParameterTuningResourceConfig={"InstanceType": "ml.c5.xlarge"})
     del definition["ResourceConfig"]
     out = trial_jobs.trial_request(tuning_request(definition), definition, {}, "j-001-00000000")
-    assert out["ResourceConfig"] == {"InstanceType": "ml.c5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 1}
+    assert (out["ResourceConfig"] == {"InstanceType": "ml.c5.xlarge", "InstanceCount": 1,
+                                      "VolumeSizeInGB": 1})
 
 
 def test_trial_request_resource_config_from_the_first_instance_config() -> None:
@@ -322,14 +357,17 @@ def test_trial_request_resource_config_from_the_first_instance_config() -> None:
     del definition["ResourceConfig"]
     out = trial_jobs.trial_request(tuning_request(definition), definition, {}, "j-001-00000000")
     assert out["ResourceConfig"] == {
-        "InstanceType": "ml.g4dn.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 50, "VolumeKmsKeyId": "alias/my-key",
+        "InstanceType": "ml.g4dn.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 50,
+        "VolumeKmsKeyId": "alias/my-key",
     }
 
 
 def test_trial_request_resource_config_wins_over_tuning_resource_config() -> None:
-    definition = cloud_definition(HyperParameterTuningResourceConfig={"InstanceType": "ml.c5.xlarge"})
+    definition = cloud_definition(
+        HyperParameterTuningResourceConfig={"InstanceType": "ml.c5.xlarge"})
     out = trial_jobs.trial_request(tuning_request(definition), definition, {}, "j-001-00000000")
-    assert out["ResourceConfig"] == {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10}
+    assert (out["ResourceConfig"] == {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1,
+                                      "VolumeSizeInGB": 10})
 
 
 # --- the trial request is a CreateTrainingJob request ---------------------------------------
@@ -363,12 +401,14 @@ def test_trial_request_from_tuning_resource_config_is_valid() -> None:
     definition = full_cloud_definition()
     del definition["ResourceConfig"]
     definition["HyperParameterTuningResourceConfig"] = {
-        "InstanceConfigs": [{"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30}],
+        "InstanceConfigs": [{"InstanceType": "ml.m5.xlarge", "InstanceCount": 1,
+                             "VolumeSizeInGB": 30}],
         "AllocationStrategy": "Prioritized",
     }
     request = tuning_request(definition)
     assert schema.validate_request(request, "CreateHyperParameterTuningJob") == []
-    out = trial_jobs.trial_request(request, definition, TUNED, trial_jobs.trial_job_name("ntm-tune", 3))
+    out = trial_jobs.trial_request(request, definition, TUNED,
+                                   trial_jobs.trial_job_name("ntm-tune", 3))
     assert schema.validate_request(out, "CreateTrainingJob") == []
 
 
@@ -376,14 +416,18 @@ def test_trial_requests_of_several_definitions_are_valid() -> None:
     request = tuning_request()
     del request["TrainingJobDefinition"]
     config = request["HyperParameterTuningJobConfig"]
-    objective, ranges = config.pop("HyperParameterTuningJobObjective"), config.pop("ParameterRanges")
+    objective, ranges = (config.pop("HyperParameterTuningJobObjective"),
+                         config.pop("ParameterRanges"))
     request["TrainingJobDefinitions"] = [
-        full_cloud_definition() | {"DefinitionName": "a", "TuningObjective": objective, "HyperParameterRanges": ranges},
-        full_cloud_definition() | {"DefinitionName": "b", "TuningObjective": objective, "HyperParameterRanges": ranges},
+        full_cloud_definition() | {"DefinitionName": "a", "TuningObjective": objective,
+                                   "HyperParameterRanges": ranges},
+        full_cloud_definition() | {"DefinitionName": "b", "TuningObjective": objective,
+                                   "HyperParameterRanges": ranges},
     ]
     assert schema.validate_request(request, "CreateHyperParameterTuningJob") == []
     for number, (_, _, definition) in enumerate(trial_jobs.definitions(request), start=1):
-        out = trial_jobs.trial_request(request, definition, TUNED, trial_jobs.trial_job_name("ntm-tune", number))
+        out = trial_jobs.trial_request(request, definition, TUNED,
+                                       trial_jobs.trial_job_name("ntm-tune", number))
         assert schema.validate_request(out, "CreateTrainingJob") == []
         assert "DefinitionName" not in out
 
@@ -402,7 +446,8 @@ def test_local_trial_request_is_valid_locally_and_for_the_model(tmp_path: Path) 
     )
     del definition["RoleArn"]
     request = tuning_request(copy.deepcopy(definition))
-    out = trial_jobs.trial_request(request, request["TrainingJobDefinition"], TUNED, trial_jobs.trial_job_name("ntm-tune", 1))
+    out = trial_jobs.trial_request(request, request["TrainingJobDefinition"], TUNED,
+                                   trial_jobs.trial_job_name("ntm-tune", 1))
     assert "RoleArn" not in out
     assert validation.validate_training(spec_from_dict(out, tmp_path)) == []
     assert schema.validate_request(validation.cloud_view(out), "CreateTrainingJob") == []

@@ -65,7 +65,8 @@ def request(tmp_path: Path, **config: Any) -> dict[str, Any]:
             "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {
                 "S3DataType": "S3Prefix", "S3Uri": f"file://{tmp_path / 'data'}"}}}],
             "OutputDataConfig": {"S3OutputPath": f"file://{tmp_path / 'output'}"},
-            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1,
+                               "VolumeSizeInGB": 1},
             "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
         },
     }
@@ -130,7 +131,8 @@ def test_never_more_trials_at_once_than_max_parallel(world: World, tmp_path: Pat
         return original(spec)
 
     world.backend.start = start  # type: ignore[method-assign]
-    world.run(request(tmp_path, ResourceLimits={"MaxNumberOfTrainingJobs": 5, "MaxParallelTrainingJobs": 2}))
+    world.run(request(tmp_path,
+                      ResourceLimits={"MaxNumberOfTrainingJobs": 5, "MaxParallelTrainingJobs": 2}))
     assert len(seen) == 5 and max(seen) <= 1  # at most one other running when a trial starts
 
 
@@ -145,8 +147,11 @@ def test_early_stopping_stops_bad_trials(world: World, tmp_path: Path) -> None:
     assert any(kind == "trial-early-stopped" for kind, _ in world.events)
 
 
-def test_the_tuning_jobs_max_runtime_ends_it_through_the_clock(world: World, tmp_path: Path) -> None:
-    req = request(tmp_path, ResourceLimits={"MaxNumberOfTrainingJobs": 50, "MaxParallelTrainingJobs": 2,
+def test_the_tuning_jobs_max_runtime_ends_it_through_the_clock(
+    world: World, tmp_path: Path
+) -> None:
+    req = request(tmp_path,
+                  ResourceLimits={"MaxNumberOfTrainingJobs": 50, "MaxParallelTrainingJobs": 2,
                                             "MaxRuntimeInSeconds": 600})
     req["TrainingJobDefinition"]["StaticHyperParameters"]["epochs"] = "100"  # 100 simulated minutes
     started = time.monotonic()
@@ -176,7 +181,8 @@ def test_a_stop_request_stops_the_job_and_its_trials(world: World, tmp_path: Pat
 
 
 def test_all_trials_failing_fails_the_tuning_job(world: World, tmp_path: Path) -> None:
-    req = request(tmp_path, ResourceLimits={"MaxNumberOfTrainingJobs": 3, "MaxParallelTrainingJobs": 3})
+    req = request(tmp_path,
+                  ResourceLimits={"MaxNumberOfTrainingJobs": 3, "MaxParallelTrainingJobs": 3})
     req["TrainingJobDefinition"]["StaticHyperParameters"]["fail"] = "yes"
     record = world.run(req)
     assert record["HyperParameterTuningJobStatus"] == "Failed"
@@ -194,13 +200,15 @@ def test_an_infrastructure_failure_is_retried(world: World, tmp_path: Path) -> N
         return quadratic(box)
 
     world.backend.programs = {IMAGE: flaky}
-    req = request(tmp_path, ResourceLimits={"MaxNumberOfTrainingJobs": 1, "MaxParallelTrainingJobs": 1})
+    req = request(tmp_path,
+                  ResourceLimits={"MaxNumberOfTrainingJobs": 1, "MaxParallelTrainingJobs": 1})
     req["TrainingJobDefinition"]["RetryStrategy"] = {"MaximumRetryAttempts": 2}
     record = world.run(req)
     jobs = sorted(world.jobs(), key=lambda j: j["CreationTime"])
     assert record["HyperParameterTuningJobStatus"] == "Completed"
     assert [j["TrainingJobStatus"] for j in jobs] == ["Failed", "Completed"]
-    assert jobs[0]["FailureReason"].startswith("InternalServerError: the container was killed from outside")
+    assert jobs[0]["FailureReason"].startswith(
+        "InternalServerError: the container was killed from outside")
 
 
 class CountingTrials(LocalTrials):
@@ -245,15 +253,20 @@ def test_trial_events_come_in_order_and_end_once(world: World, tmp_path: Path) -
     events: list[TrialEvent] = []
     while not any(e.ended for e in events):
         events.extend(trials.poll(1.0))
-    assert [e.value for e in events if not e.ended] == pytest.approx([5.0, 4.5, 4.0 + 1 / 3], abs=1e-5)
+    assert ([e.value for e in events if not e.ended]
+            == pytest.approx([5.0, 4.5, 4.0 + 1 / 3], abs=1e-5))
     assert events[-1] == TrialEvent("one-trial", ended=True)
     assert trials.poll(0.5) == []
-    assert trials.metric_values("one-trial", "loss") == pytest.approx([5.0, 4.5, 4.0 + 1 / 3], abs=1e-5)
+    assert (trials.metric_values("one-trial", "loss")
+            == pytest.approx([5.0, 4.5, 4.0 + 1 / 3], abs=1e-5))
     assert trials.describe("never-made") is None
 
 
-def test_a_bug_while_handling_a_trials_end_fails_the_job_and_stops_the_rest(world: World, tmp_path: Path) -> None:
-    req = request(tmp_path, ResourceLimits={"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2})
+def test_a_bug_while_handling_a_trials_end_fails_the_job_and_stops_the_rest(
+    world: World, tmp_path: Path
+) -> None:
+    req = request(tmp_path,
+                  ResourceLimits={"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2})
     tuner = world.tuner(req)
     original = tuner._handle
 

@@ -44,7 +44,8 @@ def free_port() -> int:
 @pytest.fixture
 def endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.chdir(tmp_path)  # file:// paths of requests are relative to the server's folder
-    service = Service(tmp_path / "home", engine=lambda home: FakeBackend(home / "engine", {IMAGE: algorithm}))
+    service = Service(tmp_path / "home",
+                      engine=lambda home: FakeBackend(home / "engine", {IMAGE: algorithm}))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(make_app(service), host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="off"))
@@ -93,7 +94,8 @@ def test_boto3_creates_waits_for_and_describes_a_training_job(sm: Any, tmp_path:
     described = sm.describe_training_job(TrainingJobName="served-1")
     assert described["TrainingJobStatus"] == "Completed"
     assert described["TrainingJobArn"] == arn
-    assert described["CreationTime"].tzinfo is not None  # a timestamp on the wire, parsed by botocore
+    # a timestamp on the wire, parsed by botocore
+    assert described["CreationTime"].tzinfo is not None
     assert described["FinalMetricDataList"][0]["MetricName"] == "loss"
     assert described["ModelArtifacts"]["S3ModelArtifacts"].endswith("served-1/output/model.tar.gz")
     assert (tmp_path / "output" / "served-1" / "output" / "model.tar.gz").is_file()
@@ -156,13 +158,15 @@ def test_a_tuning_job_runs_and_lists_its_trials(sm: Any, tmp_path: Path) -> None
             "Strategy": "Random",
             "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
             "ResourceLimits": {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2},
-            "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "x", "MinValue": "0", "MaxValue": "6"}]},
+            "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "x", "MinValue": "0",
+                                                               "MaxValue": "6"}]},
         },
         TrainingJobDefinition=definition,
     )
     deadline = time.monotonic() + 60
     while True:
-        described = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="served-tuning")
+        described = sm.describe_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName="served-tuning")
         if described["HyperParameterTuningJobStatus"] != "InProgress":
             break
         assert time.monotonic() < deadline
@@ -171,11 +175,15 @@ def test_a_tuning_job_runs_and_lists_its_trials(sm: Any, tmp_path: Path) -> None
     assert described["TrainingJobStatusCounters"]["Completed"] == 4
     best = described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
     trials = sm.list_training_jobs_for_hyper_parameter_tuning_job(
-        HyperParameterTuningJobName="served-tuning", SortBy="FinalObjectiveMetricValue", MaxResults=3)
+        HyperParameterTuningJobName="served-tuning", SortBy="FinalObjectiveMetricValue",
+        MaxResults=3)
     assert len(trials["TrainingJobSummaries"]) == 3 and "NextToken" in trials
-    assert trials["TrainingJobSummaries"][0]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == best
+    assert (
+        trials["TrainingJobSummaries"][0]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+        == best)
     listed = sm.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"]
-    assert [(s["HyperParameterTuningJobName"], s["Strategy"]) for s in listed] == [("served-tuning", "Random")]
+    assert ([(s["HyperParameterTuningJobName"], s["Strategy"]) for s in listed]
+            == [("served-tuning", "Random")])
 
 
 def post(endpoint: str, target: str | None, body: bytes) -> tuple[int, dict[str, Any]]:
@@ -200,8 +208,8 @@ def post(endpoint: str, target: str | None, body: bytes) -> tuple[int, dict[str,
     ("SageMaker.CreateTrainingJob", b'{"TrainingJobName": "x"}', "ValidationException"),
     ("SageMaker.ListTrainingJobs", b'{"NextToken": "../etc"}', "ValidationException"),
 ])
-def test_malformed_requests_get_aws_errors_never_a_traceback(endpoint: str, target: str | None, body: bytes,
-                                                             code: str) -> None:
+def test_malformed_requests_get_aws_errors_never_a_traceback(endpoint: str, target: str | None,
+                                                             body: bytes, code: str) -> None:
     status, answer = post(endpoint, target, body)
     assert status == 400 and answer["__type"] == code
     assert "Traceback" not in answer["message"]

@@ -1,4 +1,5 @@
-"""Tests for runner.tuning.schedulers.early_stopping (median stopping rule) and runner.tuning.simulation."""
+"""Tests for runner.tuning.schedulers.early_stopping (median stopping rule) and
+runner.tuning.simulation."""
 
 from __future__ import annotations
 

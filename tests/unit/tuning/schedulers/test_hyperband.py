@@ -1,4 +1,5 @@
-"""Tests for runner.tuning.schedulers.hyperband: ASHA (stopping variant) for SageMaker's Hyperband strategy."""
+"""Tests for runner.tuning.schedulers.hyperband: ASHA (stopping variant) for SageMaker's Hyperband
+strategy."""
 
 from __future__ import annotations
 
