@@ -81,7 +81,7 @@ test-integration: test-images
 	$(BIN)/python -m pytest -q tests/integration
 
 lint: venv
-	$(BIN)/ruff check runner tests benchmarks
+	$(BIN)/ruff check runner tests benchmarks setup.py
 	$(BIN)/mypy runner
 	$(BIN)/lint-imports
 

@@ -92,7 +92,9 @@ class TuningJobs:
         return self._tuner(spec, listener)
 
     # -- Describe, ListTrainingJobsFor... -------------------------------------------------------
-    def describe_hyper_parameter_tuning_job(self, HyperParameterTuningJobName: str) -> dict[str, Any]:  # noqa: N803
+    def describe_hyper_parameter_tuning_job(
+        self, HyperParameterTuningJobName: str,  # noqa: N803 - AWS's name
+    ) -> dict[str, Any]:
         from runner.tuning.describe import describe_tuning_job
         from runner.tuning.records import trial_views
 
@@ -150,7 +152,9 @@ class TuningJobs:
         return out
 
     # -- StopHyperParameterTuningJob ---------------------------------------------------------
-    def stop_hyper_parameter_tuning_job(self, HyperParameterTuningJobName: str, listener: Listener) -> None:  # noqa: N803
+    def stop_hyper_parameter_tuning_job(
+        self, HyperParameterTuningJobName: str, listener: Listener,  # noqa: N803 - AWS's name
+    ) -> None:
         """Ask the job and its trials to stop; when no process runs it any more, stop its
         trials and end it from here."""
         name = HyperParameterTuningJobName

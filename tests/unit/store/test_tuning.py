@@ -30,7 +30,8 @@ def tstore(store: Store) -> TuningStore:
 def record(name: str = "tune-1", created: float = T0, status: str = "InProgress") -> dict[str, Any]:
     return {
         "HyperParameterTuningJobName": name,
-        "HyperParameterTuningJobArn": f"arn:aws:sagemaker:us-east-1:000000000000:hyper-parameter-tuning-job/{name}",
+        "HyperParameterTuningJobArn": (
+            f"arn:aws:sagemaker:us-east-1:000000000000:hyper-parameter-tuning-job/{name}"),
         "HyperParameterTuningJobStatus": status,
         "CreationTime": created,
         "LastModifiedTime": created,

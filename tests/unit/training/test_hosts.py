@@ -70,7 +70,9 @@ def supervise(
         backend.add(cid)
     store = Store(tmp_path / "home")
     sink = LogSink(store, "job", MetricScraper([]))
-    ended = HostSupervisor(backend, SystemClock(), cids, grace).run(sink, None, tick or (lambda now: False))  # type: ignore[arg-type]
+    ended = HostSupervisor(backend, SystemClock(), cids, grace).run(  # type: ignore[arg-type]
+        sink, None, tick or (lambda now: False)
+    )
     store.close()
     return ended, sink
 
@@ -167,7 +169,13 @@ def test_no_line_is_dropped_after_the_container_ended(tmp_path: Path) -> None:
     scraper = MetricScraper(defs)
     sink = LogSink(store, "job", scraper)
     reports: list[str] = []
-    supervisor = HostSupervisor(backend, SystemClock(), {"algo-1": "c1"}, 5.0, progress=reports.append)  # type: ignore[arg-type]
+    supervisor = HostSupervisor(
+        backend,  # type: ignore[arg-type]
+        SystemClock(),
+        {"algo-1": "c1"},
+        5.0,
+        progress=reports.append,
+    )
     ended = supervisor.run(sink, None, lambda now: False)
     assert ended.statuses == {"algo-1": ExitStatus(0)}
     assert sink.line_count == 5000 and len(store.logs("job", limit=10_000)) == 5000

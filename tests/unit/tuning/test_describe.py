@@ -198,7 +198,9 @@ def test_summary_of_a_completed_trial() -> None:
     assert summary(v, TUNING) == {
         "TrainingJobDefinitionName": DEFINITION,
         "TrainingJobName": "ntm-tune-003-aaaaaaaa",
-        "TrainingJobArn": "arn:aws:sagemaker:us-east-1:000000000000:training-job/ntm-tune-003-aaaaaaaa",
+        "TrainingJobArn": (
+            "arn:aws:sagemaker:us-east-1:000000000000:training-job/ntm-tune-003-aaaaaaaa"
+        ),
         "TuningJobName": TUNING,
         "CreationTime": T0,
         "TrainingStartTime": T0 + 1,
@@ -206,7 +208,11 @@ def test_summary_of_a_completed_trial() -> None:
         "TrainingJobStatus": "Completed",
         "TunedHyperParameters": {"learning_rate": "0.03", "optimizer": "adam"},
         "ObjectiveStatus": "Succeeded",
-        "FinalHyperParameterTuningJobObjectiveMetric": {"Type": "Minimize", "MetricName": METRIC, "Value": 0.125},
+        "FinalHyperParameterTuningJobObjectiveMetric": {
+            "Type": "Minimize",
+            "MetricName": METRIC,
+            "Value": 0.125,
+        },
     }
 
 
@@ -262,7 +268,7 @@ def test_summary_matches_the_service_shape(
     assert s["TrainingJobStatus"] in members["TrainingJobStatus"].enum
 
 
-# --- counters ---------------------------------------------------------------------------------------
+# --- counters -------------------------------------------------------------------------------------
 
 
 def test_status_counters() -> None:
@@ -299,7 +305,7 @@ def test_objective_counters() -> None:
     assert objective_counters([]) == {"Succeeded": 0, "Pending": 0, "Failed": 0}
 
 
-# --- best / not_improving ---------------------------------------------------------------------------
+# --- best / not_improving -------------------------------------------------------------------------
 
 
 def test_best_minimize_and_maximize() -> None:
@@ -384,7 +390,7 @@ def test_not_improving_agrees_with_the_completion_criterion() -> None:
             assert not_improving(views) == not_improving_count(history, direction)
 
 
-# --- describe_tuning_job ------------------------------------------------------------------------------
+# --- describe_tuning_job --------------------------------------------------------------------------
 
 
 def trial_set() -> list[TrialView]:
@@ -518,7 +524,10 @@ def test_describe_tuning_job_of_the_record_tuner_create_writes(
         "TrainingJobDefinition": definition(),
     }
     clock = FakeClock(T0)
-    tuner = local_tuner(Spec(request, LocalOptions(), tmp_path), RunContext(store=store, backend=None, clock=clock))  # type: ignore[arg-type]
+    tuner = local_tuner(
+        Spec(request, LocalOptions(), tmp_path),
+        RunContext(store=store, backend=None, clock=clock),  # type: ignore[arg-type]
+    )
     record = tuner.create()
     assert record == tuning_record()
     out = describe_tuning_job(record, trial_set(), now=T0 + 12)
@@ -527,7 +536,7 @@ def test_describe_tuning_job_of_the_record_tuner_create_writes(
     assert out["BestTrainingJob"]["TrainingJobName"] == "ntm-tune-002-bbbbbbbb"
 
 
-# --- list_trials ------------------------------------------------------------------------------------
+# --- list_trials ----------------------------------------------------------------------------------
 
 
 def listing_views(direction: str = "Minimize") -> list[TrialView]:
