@@ -55,7 +55,10 @@ def test_two_runners_racing_to_resume_one_job(tmp_path: Path) -> None:
     home = tmp_path / "home"
     job = write_job(tmp_path, "fault-race")
     request = yaml.safe_load(job.read_text())
-    request["HyperParameters"]["seconds"] = "4"
+    # long enough that the job still runs while the racers start (two interpreters' start-up on
+    # a loaded 2-core machine took over 4 s: the first racer had finished it, the second found
+    # it Completed and said so)
+    request["HyperParameters"]["seconds"] = "15"
     job.write_text(yaml.safe_dump(request))
     first = subprocess.Popen(cli(home, "train", str(job)), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
