@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SMLOCAL := $(BIN)/smlocal
 export SMLOCAL_HOME ?= $(CURDIR)/.smlocal
 
-.PHONY: venv docker images algorithm-images data test-images test-faults tune tune-demo tune-mlp tune-mlp-bayes tune-hyperband train test test-unit test-integration lint bench clean
+.PHONY: serve venv docker images algorithm-images data test-images test-faults tune tune-demo tune-mlp tune-mlp-bayes tune-hyperband train test test-unit test-integration lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,11 @@ tune-hyperband: algorithm-images data
 # The numpy demo (linear regression), Bayesian search with early stopping: seconds.
 tune-demo: images
 	$(SMLOCAL) tune examples/demo-tuning-job.yaml --name demo-$$(date +%m%d-%H%M%S)
+
+# SageMaker's API on http://127.0.0.1:8899 for boto3 and SDK scripts (endpoint_url); Ctrl-C
+# stops it, and the next start carries on with the jobs it was running.
+serve: images
+	$(SMLOCAL) serve
 
 # The demo training job (linear regression on a small CSV); a new job name each run.
 train: images

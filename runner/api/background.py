@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.api.leases import hold
+from runner.store import lease
 
 log = logging.getLogger("smlocal")
 
@@ -25,6 +26,12 @@ def start_in_background(home: Path, kind: str, name: str, create: Callable[[], d
     except BaseException:
         held.release()
         raise
+    run_held(held, kind, name, run)
+    return record
+
+
+def run_held(held: lease.Lease, kind: str, name: str, run: Callable[[], Any]) -> None:
+    """``run`` a job whose lease is ``held`` on a thread that lets go of it at its end."""
 
     def work() -> None:
         try:
@@ -36,4 +43,14 @@ def start_in_background(home: Path, kind: str, name: str, create: Callable[[], d
             held.release()
 
     threading.Thread(target=work, name=f"{kind}-{name}", daemon=True).start()
-    return record
+
+
+def orphans(home: Path, kind: str, names: list[str]) -> list[tuple[str, lease.Lease]]:
+    """The jobs among ``names`` that no process runs (their lease was free), each with its
+    lease now held."""
+    out = []
+    for name in names:
+        held = lease.try_acquire(home, kind, name)
+        if held is not None:
+            out.append((name, held))
+    return out

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.api import builtin
-from runner.api.errors import ResourceNotFound
+from runner.api.errors import ResourceNotFound, ValidationException
 from runner.api.training_jobs import Notify, TrainingJobs
 from runner.api.tuning_jobs import TuningJobs
 from runner.aws.clients import AwsClients, AwsConfig
@@ -26,13 +26,18 @@ from runner.core.specs import Spec, is_tuning_request
 from runner.engines.base import Backend, EngineUnavailable
 from runner.shapes.status import is_terminal
 from runner.store.jobs import JobNotFound, LogLine, Store, default_home
+from runner.store.tags import TagStore
 from runner.store.tuning import TuningStore, stored_tuning_job_exists
+from runner.tuning.tuner import Listener
 
 
 def _docker(home: Path) -> Backend:
     from runner.engines.docker.backend import DockerBackend
 
     return DockerBackend(home)
+
+
+MAX_TAGS = 50  # per resource, as SageMaker allows
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,68 @@ class Service:
             return self.tuning_jobs.describe_hyper_parameter_tuning_job(
                 HyperParameterTuningJobName=name)
         return self.training_jobs.describe_training_job(TrainingJobName=name)
+
+    # -- tags (AddTags, ListTags, DeleteTags) ------------------------------------------------
+    def add_tags(self, ResourceArn: str, Tags: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        """Add or replace tags; a resource has at most MAX_TAGS (ValidationException)."""
+        tags = self._tags(ResourceArn)
+        keys = {t["Key"] for t in tags.of(ResourceArn)} | {str(t["Key"]) for t in Tags}
+        if len(keys) > MAX_TAGS:
+            raise ValidationException([Problem("Tags", (
+                f"{ResourceArn} would have {len(keys)} tags; a resource has at most {MAX_TAGS}"))])
+        tags.add(ResourceArn, Tags)
+        return {"Tags": Tags}
+
+    def list_tags(self, ResourceArn: str, MaxResults: int | None = None,  # noqa: N803 - AWS's names
+                  NextToken: str | None = None) -> dict[str, Any]:  # noqa: N803
+        from runner.api import listing
+
+        tags, token = listing.page(self._tags(ResourceArn).of(ResourceArn), MaxResults, NextToken)
+        return {"Tags": tags, **({"NextToken": token} if token else {})}
+
+    def delete_tags(self, ResourceArn: str, TagKeys: list[str]) -> dict[str, Any]:  # noqa: N803
+        self._tags(ResourceArn).delete(ResourceArn, TagKeys)
+        return {}
+
+    def _tags(self, arn: str) -> TagStore:
+        """The tag store, once ``arn`` names a job of the store (ResourceNotFound else)."""
+        kind, _, name = arn.rpartition(":")[2].partition("/")
+        if kind == "training-job" and self.store.has_training_job(name):
+            found = self.store.record(name)["TrainingJobArn"] == arn
+        elif kind == "hyper-parameter-tuning-job" and self.is_tuning_job(name):
+            found = TuningStore(self.store).record(name)["HyperParameterTuningJobArn"] == arn
+        else:
+            found = False
+        if not found:
+            raise ResourceNotFound(f"Could not find resource {arn}")
+        return TagStore(self.store)
+
+    # -- carrying on -----------------------------------------------------------------------
+    def carry_on(self, listener: Callable[[str], Listener]) -> list[str]:
+        """Carry on, each on a thread of its own, with every job left InProgress that no
+        process runs any more (this server's own after a restart, or a command line's whose
+        process died): training jobs reattach to their containers (or end as resume ends
+        them), tuning jobs go on from their stored trials. ``listener(name)``: a tuning job's
+        events. The names carried on."""
+        from runner.api.background import orphans, run_held
+        from runner.store import lease
+
+        records = self.store.list_training_jobs()
+        running = [r["TrainingJobName"]
+                   for r in records if not is_terminal(r) and not r.get("TuningJobArn")]
+        carried = []
+        for name, held in orphans(self.home, lease.TRAINING, running):
+            run_held(held, lease.TRAINING, name,
+                     functools.partial(self.training_jobs.resume_held, name, held))
+            carried.append(name)
+        tuning = [r["HyperParameterTuningJobName"] for r in TuningStore(self.store).list_jobs()
+                  if r["HyperParameterTuningJobStatus"] not in ("Completed", "Failed", "Stopped")]
+        for name, held in orphans(self.home, lease.TUNING, tuning):
+            jobs = self.tuning_jobs
+            tuner = jobs.resume_hyper_parameter_tuning_job(jobs.stored_spec(name), listener(name))
+            run_held(held, lease.TUNING, name, tuner.run)
+            carried.append(name)
+        return carried
 
     # -- logs ----------------------------------------------------------------------------------
     def log_lines(self, name: str, after: int = 0) -> list[LogLine]:

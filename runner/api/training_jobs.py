@@ -26,6 +26,7 @@ from runner.shapes.status import is_terminal
 from runner.shapes.training_jobs import describe_training_job, training_job_summary
 from runner.store import lease
 from runner.store.jobs import JobNotFound, Store
+from runner.store.tags import TagStore
 from runner.training.run import Echo, RunContext, TrainingRun
 
 Notify = Callable[[str], None]
@@ -72,13 +73,20 @@ class TrainingJobs:
     def start(self, job: TrainingRun) -> dict[str, Any]:
         """Record a created job and run it on a thread of its own (holding its lease); the
         record as created."""
-        return start_in_background(self.store.home, lease.TRAINING, job.name, job.create, job.run)
+        return start_in_background(self.store.home, lease.TRAINING, job.name,
+                                   lambda: self._create(job), job.run)
 
     def run(self, job: TrainingRun) -> dict[str, Any]:
         """Record a created job and run it to its end, holding its lease; its final record."""
         with hold(self.store.home, lease.TRAINING, job.name):
-            job.create()
+            self._create(job)
             return job.run()
+
+    def _create(self, job: TrainingRun) -> dict[str, Any]:
+        """Record the job, and the Tags of its request."""
+        record = job.create()
+        TagStore(self.store).add(record["TrainingJobArn"], job.request.get("Tags") or [])
+        return record
 
     # -- DescribeTrainingJob, ListTrainingJobs -----------------------------------------------
     def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:  # noqa: N803 - AWS's name
@@ -138,6 +146,10 @@ class TrainingJobs:
                 f"is a training job of tuning job {tuning}: resume that one (smlocal tune "
                 f"--resume {tuning})"))])
         return self._resume(name, echo, hold(self.store.home, lease.TRAINING, name))
+
+    def resume_held(self, name: str, held: lease.Lease) -> dict[str, Any]:
+        """Carry on with a job whose lease the caller took (``held``, let go at the end)."""
+        return self._resume(name, None, held)
 
     def _resume(self, name: str, echo: Echo | None, held: lease.Lease) -> dict[str, Any]:
         try:

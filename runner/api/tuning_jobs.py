@@ -24,6 +24,7 @@ from runner.core.specs import Spec, stored_spec
 from runner.engines.base import Backend
 from runner.store import lease
 from runner.store.jobs import Store
+from runner.store.tags import TagStore
 from runner.store.tuning import TuningStore
 from runner.training.run import RunContext
 from runner.tuning.tuner import Listener, Tuner
@@ -71,14 +72,21 @@ class TuningJobs:
     def start(self, tuner: Tuner) -> dict[str, Any]:
         """Record a tuning job and run it on a thread of its own (holding its lease); the
         record as created."""
-        return start_in_background(self.store.home, lease.TUNING, tuner.name, tuner.create,
-                                   tuner.run)
+        return start_in_background(self.store.home, lease.TUNING, tuner.name,
+                                   lambda: self._create(tuner), tuner.run)
+
+    def _create(self, tuner: Tuner) -> dict[str, Any]:
+        """Record the tuning job, and the Tags of its request."""
+        record = tuner.create()
+        TagStore(self.store).add(record["HyperParameterTuningJobArn"],
+                                 tuner.request.get("Tags") or [])
+        return record
 
     def run(self, tuner: Tuner, resume: bool = False) -> dict[str, Any]:
         """Record (unless resumed) and run a tuning job to its end, holding its lease."""
         with hold(self.store.home, lease.TUNING, tuner.name):
             if not resume:
-                tuner.create()
+                self._create(tuner)
             return tuner.run()
 
     def stored_spec(self, HyperParameterTuningJobName: str) -> Spec:  # noqa: N803 - AWS's name

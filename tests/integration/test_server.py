@@ -27,14 +27,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def served(tmp_path: Path, data_dir: Path) -> Iterator[tuple[Any, Path]]:
-    home, port = tmp_path / "home", free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), "serve", "--port",
-         str(port)],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+def connect(server: subprocess.Popen[str], port: int) -> Any:
+    """boto3's SageMaker client for the server on ``port``, once it answers."""
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -44,10 +38,20 @@ def served(tmp_path: Path, data_dir: Path) -> Iterator[tuple[Any, Path]]:
             assert server.poll() is None, server.communicate()
             assert time.monotonic() < deadline, "the server never answered"
             time.sleep(0.1)
-    client = boto3.client("sagemaker", endpoint_url=f"http://127.0.0.1:{port}",
-                          region_name="us-east-1",
-                          aws_access_key_id="smlocal", aws_secret_access_key="smlocal-secret")
-    yield client, home
+    return boto3.client("sagemaker", endpoint_url=f"http://127.0.0.1:{port}",
+                        region_name="us-east-1",
+                        aws_access_key_id="smlocal", aws_secret_access_key="smlocal-secret")
+
+
+@pytest.fixture
+def served(tmp_path: Path, data_dir: Path) -> Iterator[tuple[Any, Path]]:
+    home, port = tmp_path / "home", free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), "serve",
+         "--port", str(port)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    yield connect(server, port), home
     server.terminate()
     _, err = server.communicate(timeout=30)
     assert "Traceback" not in err, err
@@ -81,3 +85,42 @@ def test_boto3_stops_a_running_container(served: tuple[Any, Path], tmp_path: Pat
         TrainingJobName="served-sleep", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     assert (sm.describe_training_job(TrainingJobName="served-sleep")["TrainingJobStatus"]
             == "Stopped")
+
+
+def test_a_restarted_server_carries_on_with_its_jobs(tmp_path: Path, data_dir: Path) -> None:
+    home, port = tmp_path / "home", free_port()
+    argv = [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), "serve",
+            "--port", str(port)]
+    first = subprocess.Popen(argv, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        sm = connect(first, port)
+        sm.create_training_job(**probe_request(tmp_path, "outlives",
+                                               {"mode": "sleep", "seconds": "6"}, RoleArn=ROLE))
+        deadline = time.monotonic() + 60
+        while sm.describe_training_job(TrainingJobName="outlives")["SecondaryStatus"] != "Training":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        first.kill()  # SIGKILL: the container outlives the server
+        first.communicate(timeout=30)
+    second = subprocess.Popen(argv, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        sm = connect(second, port)
+        sm.get_waiter("training_job_completed_or_stopped").wait(
+            TrainingJobName="outlives", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+        assert (sm.describe_training_job(TrainingJobName="outlives")["TrainingJobStatus"]
+                == "Completed")
+    finally:
+        second.terminate()
+        _, err = second.communicate(timeout=30)
+    assert "carrying on with 1 job(s) no process ran: outlives" in err
+
+
+def test_the_boto3_example_runs_against_the_server(served: tuple[Any, Path]) -> None:
+    sm, _ = served
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "examples/boto3_training.py", "--endpoint-url",
+                           sm.meta.endpoint_url], cwd=root, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "Completed" in done.stdout and "model.tar.gz" in done.stdout

@@ -24,7 +24,7 @@ from runner.api.errors import NAME_ERRORS, ValidationException, error_code
 from runner.api.service import Service
 from runner.core.problems import SpecError
 from runner.interfaces.server import wire
-from runner.interfaces.server.operations import CHECKS_ITSELF, OPERATIONS
+from runner.interfaces.server.operations import CHECKS_ITSELF, OPERATIONS, listener
 from runner.shapes.model import validate_request
 
 log = logging.getLogger("smlocal.server")
@@ -72,7 +72,12 @@ def _error(status: int, code: str, message: str) -> Response:
 
 
 def serve(service: Service, host: str, port: int) -> None:
-    """Run the server until interrupted (SIGINT, SIGTERM)."""
+    """Carry on with the jobs no process runs (a restart's), then answer requests until
+    interrupted (SIGINT, SIGTERM)."""
     import uvicorn
 
+    carried = service.carry_on(listener)
+    if carried:
+        log.info("smlocal: carrying on with %d job(s) no process ran: %s", len(carried),
+                 ", ".join(carried))
     uvicorn.run(make_app(service), host=host, port=port, log_level="warning", lifespan="off")

@@ -18,7 +18,7 @@ DEFAULT_MAX_RESULTS = 10  # what SageMaker's List operations return when not tol
 log = logging.getLogger("smlocal.server")
 
 
-def _listener(name: str) -> Callable[[str, dict[str, Any]], None]:
+def listener(name: str) -> Callable[[str, dict[str, Any]], None]:
     """A tuning job's events, as lines of the server's log."""
 
     def listen(kind: str, data: dict[str, Any]) -> None:
@@ -52,7 +52,7 @@ def stop_training_job(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
 def create_hyper_parameter_tuning_job(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
     spec = spec_from_dict(params, Path.cwd())
     name = spec.request.get("HyperParameterTuningJobName", "")
-    tuner = svc.tuning_jobs.create_hyper_parameter_tuning_job(spec, _listener(name))
+    tuner = svc.tuning_jobs.create_hyper_parameter_tuning_job(spec, listener(name))
     record = svc.tuning_jobs.start(tuner)
     return {"HyperParameterTuningJobArn": record["HyperParameterTuningJobArn"]}
 
@@ -74,12 +74,24 @@ def list_training_jobs_for_hyper_parameter_tuning_job(
 
 def stop_hyper_parameter_tuning_job(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
     name = params["HyperParameterTuningJobName"]
-    svc.tuning_jobs.stop_hyper_parameter_tuning_job(name, _listener(name))
+    svc.tuning_jobs.stop_hyper_parameter_tuning_job(name, listener(name))
     return {}
 
 
 def _paged(params: dict[str, Any]) -> dict[str, Any]:
     return {"MaxResults": DEFAULT_MAX_RESULTS, **params}
+
+
+def add_tags(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    return svc.add_tags(**params)
+
+
+def list_tags(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    return svc.list_tags(**_paged(params))
+
+
+def delete_tags(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    return svc.delete_tags(**params)
 
 
 OPERATIONS: dict[str, Handler] = {
@@ -92,6 +104,9 @@ OPERATIONS: dict[str, Handler] = {
     "ListHyperParameterTuningJobs": list_hyper_parameter_tuning_jobs,
     "ListTrainingJobsForHyperParameterTuningJob": list_training_jobs_for_hyper_parameter_tuning_job,
     "StopHyperParameterTuningJob": stop_hyper_parameter_tuning_job,
+    "AddTags": add_tags,
+    "ListTags": list_tags,
+    "DeleteTags": delete_tags,
 }
 # Create* check their whole request themselves (the service model and the rest, with field
 # paths); the others are checked against the service model before they run.

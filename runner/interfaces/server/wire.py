@@ -15,6 +15,7 @@ from typing import Any
 
 import botocore.model
 
+from runner.core.documents import MAX_DOCUMENT_BYTES
 from runner.shapes import model
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -42,11 +43,14 @@ def operation(target: str | None) -> botocore.model.OperationModel:
 
 def parameters(body: bytes) -> dict[str, Any]:
     """A request body's parameters (an empty body is no parameters)."""
+    if len(body) > MAX_DOCUMENT_BYTES:
+        raise WireError("SerializationException",
+                        f"the request body is over {MAX_DOCUMENT_BYTES:,} bytes")
     if not body.strip():
         return {}
     try:
         params = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # (nested past the parser's depth)
         raise WireError("SerializationException", "the request body is not JSON") from None
     if not isinstance(params, dict):
         raise WireError("SerializationException", "the request body is not a JSON object")

@@ -3,60 +3,15 @@ port), with jobs run on the fake engine: the wire format, the operations, AWS's 
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-import uvicorn
 from botocore.exceptions import ClientError
 
-from runner.api.service import Service
-from runner.engines.fake import FakeBackend, FakeContainer
-from runner.interfaces.server.app import make_app
-
-IMAGE = "fake/algo:latest"
-
-
-def algorithm(box: FakeContainer) -> int:
-    hps = box.hyperparameters()
-    x = float(hps.get("x", "1"))
-    for epoch in range(1, int(hps.get("epochs", "2")) + 1):
-        if box.sleep(float(hps.get("pause", "0.01"))):
-            return 143
-        box.print(f"epoch={epoch} loss={(x - 3) ** 2 + 1 / epoch:.4f}")
-    (box.path("/opt/ml/model") / "w.txt").write_text("w")
-    return 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.chdir(tmp_path)  # file:// paths of requests are relative to the server's folder
-    service = Service(tmp_path / "home",
-                      engine=lambda home: FakeBackend(home / "engine", {IMAGE: algorithm}))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(make_app(service), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+from tests.unit.interfaces.server.conftest import IMAGE, post
 
 
 @pytest.fixture
@@ -186,18 +141,6 @@ def test_a_tuning_job_runs_and_lists_its_trials(sm: Any, tmp_path: Path) -> None
             == [("served-tuning", "Random")])
 
 
-def post(endpoint: str, target: str | None, body: bytes) -> tuple[int, dict[str, Any]]:
-    headers = {"Content-Type": "application/x-amz-json-1.1"}
-    if target is not None:
-        headers["X-Amz-Target"] = target
-    request = urllib.request.Request(endpoint, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
 @pytest.mark.parametrize(("target", "body", "code"), [
     ("SageMaker.DescribeTrainingJob", b"{not json", "SerializationException"),
     ("SageMaker.DescribeTrainingJob", b"[]", "SerializationException"),
@@ -213,3 +156,25 @@ def test_malformed_requests_get_aws_errors_never_a_traceback(endpoint: str, targ
     status, answer = post(endpoint, target, body)
     assert status == 400 and answer["__type"] == code
     assert "Traceback" not in answer["message"]
+
+
+def test_tags_given_at_creation_added_listed_and_deleted(sm: Any, tmp_path: Path) -> None:
+    request = training_request(tmp_path, "tagged")
+    request["Tags"] = [{"Key": "team", "Value": "nlp"}, {"Key": "cost", "Value": "low"}]
+    arn = sm.create_training_job(**request)["TrainingJobArn"]
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == request["Tags"]
+    sm.add_tags(ResourceArn=arn,
+                Tags=[{"Key": "cost", "Value": "high"}, {"Key": "run", "Value": "3"}])
+    sm.delete_tags(ResourceArn=arn, TagKeys=["team"])
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "cost", "Value": "high"},
+                                                     {"Key": "run", "Value": "3"}]
+    many = [{"Key": f"k{i:03d}", "Value": str(i)} for i in range(48)]
+    sm.add_tags(ResourceArn=arn, Tags=many)  # 50 in all: the most a resource has
+    assert len(sm.list_tags(ResourceArn=arn, MaxResults=50)["Tags"]) == 50
+    with pytest.raises(ClientError) as caught:
+        sm.add_tags(ResourceArn=arn, Tags=[{"Key": "one-more", "Value": ""}])
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    other = arn.replace("tagged", "not-there")
+    with pytest.raises(sm.exceptions.ResourceNotFound):
+        sm.list_tags(ResourceArn=other)
+    wait(sm, "tagged")
