@@ -95,6 +95,7 @@ bench: test-images
 	$(BIN)/python benchmarks/parallel_efficiency.py
 	$(BIN)/python benchmarks/search_quality.py
 	$(BIN)/python benchmarks/metric_scraping.py
+	$(BIN)/python benchmarks/tuner_history.py
 
 clean:
 	rm -rf $(VENV) .smlocal
