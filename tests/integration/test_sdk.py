@@ -1,0 +1,126 @@
+"""The SageMaker Python SDK (v2, pinned as a test dependency), unchanged, against `smlocal
+serve`: only AWS's per-service endpoint variables point elsewhere (SageMaker at the server,
+S3 and STS at a moto server), as a user would set them. Real containers run the jobs."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import sagemaker  # a test dependency (pinned in pyproject.toml's test extra)
+from moto.server import ThreadedMotoServer
+
+from tests.integration.conftest import PROBE
+
+pytestmark = pytest.mark.integration
+
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+BUCKET = "smlocal-sdk"
+DEMO = "smlocal/demo:latest"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, moto_port = moto.get_host_and_port()
+    port = free_port()
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    env = {"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "sdk-secret",
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": f"http://{host}:{moto_port}",
+           "AWS_ENDPOINT_URL_STS": f"http://{host}:{moto_port}",
+           "AWS_ENDPOINT_URL_SAGEMAKER": f"http://127.0.0.1:{port}"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(tmp_path / "home"),
+         "serve", "--port", str(port)], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "no server"
+                time.sleep(0.1)
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        for channel in ("train", "validation"):
+            for path in sorted((EXAMPLES / "data" / "demo" / channel).iterdir()):
+                s3.upload_file(str(path), BUCKET, f"demo/{channel}/{path.name}")
+        yield sagemaker.Session(boto_session=boto3.Session(), default_bucket=BUCKET)
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=60)
+        moto.stop()
+    assert "Traceback" not in err, err
+
+
+def test_estimator_fit_runs_the_job_here(session: Any) -> None:
+    from sagemaker.estimator import Estimator
+
+    estimator = Estimator(image_uri=PROBE, role=ROLE, instance_count=1,
+                          instance_type="ml.m5.large", output_path=f"s3://{BUCKET}/out",
+                          sagemaker_session=session, hyperparameters={"mode": "ok"})
+    estimator.fit({"train": f"s3://{BUCKET}/demo/train"}, wait=True, logs=False)
+    described = estimator.latest_training_job.describe()
+    assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+    name = estimator.latest_training_job.name
+    assert estimator.model_data == f"s3://{BUCKET}/out/{name}/output/model.tar.gz"
+    head = boto3.client("s3").head_object(Bucket=BUCKET, Key=f"out/{name}/output/model.tar.gz")
+    assert head["ContentLength"] > 0
+
+
+def test_hyperparameter_tuner_with_every_kind_of_range(session: Any) -> None:
+    from sagemaker.analytics import HyperparameterTuningJobAnalytics
+    from sagemaker.estimator import Estimator
+    from sagemaker.tuner import (
+        CategoricalParameter,
+        ContinuousParameter,
+        HyperparameterTuner,
+        IntegerParameter,
+    )
+
+    estimator = Estimator(image_uri=DEMO, role=ROLE, instance_count=1, instance_type="ml.m5.large",
+                          output_path=f"s3://{BUCKET}/tuning", sagemaker_session=session,
+                          hyperparameters={"epochs": 3})
+    tuner = HyperparameterTuner(
+        estimator, objective_metric_name="validation:loss", objective_type="Minimize",
+        metric_definitions=[{"Name": "validation:loss", "Regex": "validation_loss=(\\S+)"}],
+        hyperparameter_ranges={
+            "learning_rate": ContinuousParameter(0.001, 0.2, scaling_type="Logarithmic"),
+            "mini_batch_size": IntegerParameter(8, 64),
+            "seed": CategoricalParameter(["0", "1"]),
+        },
+        max_jobs=4, max_parallel_jobs=2, strategy="Random",
+    )
+    tuner.fit({"train": f"s3://{BUCKET}/demo/train", "validation": f"s3://{BUCKET}/demo/validation"})
+    tuner.wait()
+    name = tuner.latest_tuning_job.name
+    described = session.sagemaker_client.describe_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name)
+    assert described["HyperParameterTuningJobStatus"] == "Completed"
+    assert described["TrainingJobStatusCounters"]["Completed"] == 4
+    best = tuner.best_training_job()
+    assert best == described["BestTrainingJob"]["TrainingJobName"]
+    frame = HyperparameterTuningJobAnalytics(name, sagemaker_session=session).dataframe()
+    assert len(frame) == 4
+    assert {"learning_rate", "mini_batch_size", "seed", "FinalObjectiveValue"} <= set(frame.columns)
+    assert frame["FinalObjectiveValue"].min() == pytest.approx(
+        described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"])
