@@ -18,6 +18,7 @@ from typing import Any
 
 from runner.api import builtin
 from runner.api.errors import ResourceNotFound, ValidationException
+from runner.api.job_logs import JobLogs
 from runner.api.training_jobs import Notify, TrainingJobs
 from runner.api.tuning_jobs import TuningJobs
 from runner.aws.clients import AwsClients, AwsConfig
@@ -79,6 +80,11 @@ class Service:
     @functools.cached_property
     def tuning_jobs(self) -> TuningJobs:
         return TuningJobs(self.store, self.backend, self.aws, notify=self.notify)
+
+    @functools.cached_property
+    def job_logs(self) -> JobLogs:
+        """Training jobs' logs as CloudWatch Logs serves them."""
+        return JobLogs(self.store)
 
     # -- any job by name ---------------------------------------------------------------------
     def is_tuning_job(self, name: str) -> bool:

@@ -54,20 +54,22 @@ _TYPE_WORDS = {
 _NUMBER_TYPES = frozenset({"integer", "long", "float", "double"})
 
 @functools.cache
-def load_service_model() -> botocore.model.ServiceModel:
-    """botocore's SageMaker service model, loaded once on first call."""
-    return botocore.session.get_session().get_service_model(_SERVICE)
+def load_service_model(service: str = _SERVICE) -> botocore.model.ServiceModel:
+    """botocore's model of ``service`` (SageMaker's unless told), loaded once on first call."""
+    return botocore.session.get_session().get_service_model(service)
 
 
 @functools.cache
-def input_shape(operation: str) -> botocore.model.StructureShape:
+def input_shape(operation: str, service: str = _SERVICE) -> botocore.model.StructureShape:
     """The input shape of ``operation``, e.g. ``input_shape("CreateTrainingJob")``."""
-    model = load_service_model()
+    model = load_service_model(service)
     if operation not in model.operation_names:
-        raise ValueError(f"unknown SageMaker operation {operation!r}")
+        raise ValueError(
+            f"unknown {model.metadata.get('serviceId', service)} operation {operation!r}")
     shape = model.operation_model(operation).input_shape
     if shape is None:
-        raise ValueError(f"SageMaker operation {operation!r} takes no input")
+        raise ValueError(
+            f"{model.metadata.get('serviceId', service)} operation {operation!r} takes no input")
     return shape
 
 
@@ -79,9 +81,11 @@ def string_rule(operation: str, member: str) -> dict[str, Any]:
             "pattern": metadata.get("pattern")}
 
 
-def validate_request(params: dict[str, Any], operation: str) -> list[Problem]:
+def validate_request(
+    params: dict[str, Any], operation: str, service: str = _SERVICE
+) -> list[Problem]:
     """Every problem with ``params`` as a request to ``operation``, sorted by path."""
-    shape = input_shape(operation)
+    shape = input_shape(operation, service)
     walker = _Walker()
     walker.walk(params, shape, name="", path="")
     report = botocore.validate.ParamValidator().validate(params, shape)

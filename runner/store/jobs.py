@@ -249,6 +249,25 @@ class Store:
             yield from batch
             after = batch[-1].seq
 
+    def log_hosts(self, job: str) -> dict[str, tuple[float, float]]:
+        """Each host that wrote lines: the times of its first and last."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT host, MIN(ts), MAX(ts) FROM logs WHERE job = ? GROUP BY host", (job,)
+            ).fetchall()
+        return {host: (first, last) for host, first, last in rows}
+
+    def host_logs(self, job: str, host: str, after: int = 0, since: float | None = None,
+                  limit: int = 5000) -> list[LogLine]:
+        """One host's lines after line ``after`` (and from time ``since`` on), oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT rowid, host, stream, ts, line FROM logs WHERE job = ? AND host = ?"
+                " AND rowid > ? AND ts >= ? ORDER BY rowid LIMIT ?",
+                (job, host, after, since if since is not None else float("-inf"), limit),
+            ).fetchall()
+        return [LogLine(*row) for row in rows]
+
     def log_count(self, job: str) -> int:
         with self._lock:
             return int(

@@ -288,7 +288,7 @@ class TrainingRun:
     # -- while the container runs ------------------------------------------------------------
     def _supervise(self, cids: dict[str, str], since: float | None) -> Ended:
         clock = self.ctx.clock
-        started = _training_started(self.record, clock.now())
+        started = training_started(self.record, clock.now())
         telemetry = {host: t
                      for host in self.hosts if (t := self._telemetry(host, started)) is not None}
         on_metric = self.on_metric
@@ -425,7 +425,7 @@ class TrainingRun:
         self.ctx.store.save_record(self.record)
 
 
-def _training_started(record: dict[str, Any], default: float) -> float:
+def training_started(record: dict[str, Any], default: float) -> float:
     for step in record.get("SecondaryStatusTransitions", []):
         if step["Status"] == "Training":
             return float(step["StartTime"])

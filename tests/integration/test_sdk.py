@@ -44,7 +44,13 @@ def session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     env = {"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "sdk-secret",
            "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": f"http://{host}:{moto_port}",
            "AWS_ENDPOINT_URL_STS": f"http://{host}:{moto_port}",
-           "AWS_ENDPOINT_URL_SAGEMAKER": f"http://127.0.0.1:{port}"}
+           "AWS_ENDPOINT_URL_SAGEMAKER": f"http://127.0.0.1:{port}",
+           "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": f"http://127.0.0.1:{port}"}
+    # the SDK would report each call to AWS's telemetry (over the internet): its opt-out
+    config = tmp_path / "sdk-config.yaml"
+    config.write_text("SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n"
+                      "      TelemetryOptOut: true\n")
+    env["SAGEMAKER_USER_CONFIG_OVERRIDE"] = str(config)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     server = subprocess.Popen(
@@ -72,13 +78,15 @@ def session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     assert "Traceback" not in err, err
 
 
-def test_estimator_fit_runs_the_job_here(session: Any) -> None:
+def test_estimator_fit_runs_the_job_here_and_shows_its_log(session: Any, capsys: Any) -> None:
     from sagemaker.estimator import Estimator
 
     estimator = Estimator(image_uri=PROBE, role=ROLE, instance_count=1,
                           instance_type="ml.m5.large", output_path=f"s3://{BUCKET}/out",
                           sagemaker_session=session, hyperparameters={"mode": "ok"})
-    estimator.fit({"train": f"s3://{BUCKET}/demo/train"}, wait=True, logs=False)
+    estimator.fit({"train": f"s3://{BUCKET}/demo/train"}, wait=True, logs=True)
+    shown = capsys.readouterr().out  # the SDK printed the job's log, read back from CloudWatch Logs
+    assert "PROBE_REPORT" in shown
     described = estimator.latest_training_job.describe()
     assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
     name = estimator.latest_training_job.name

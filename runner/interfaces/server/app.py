@@ -42,12 +42,13 @@ def answer(service: Service, target: str | None, body: bytes) -> Response:
     """The response to one request (never raises)."""
     try:
         op = wire.operation(target)
-        handler = OPERATIONS.get(op.name)
+        service_name = op.service_model.service_name
+        handler = OPERATIONS.get((service_name, op.name))
         if handler is None:
             raise wire.WireError("UnknownOperationException", f"smlocal does not serve {op.name}")
         params = wire.parameters(body)
         if op.name not in CHECKS_ITSELF:
-            problems = validate_request(params, op.name)
+            problems = validate_request(params, op.name, service_name)
             if problems:
                 raise ValidationException(problems)
         return _response(200, wire.response_body(op, handler(service, params)))
@@ -56,7 +57,8 @@ def answer(service: Service, target: str | None, body: bytes) -> Response:
     except SpecError as exc:  # ValidationException, or a request the specs refuse
         return _error(400, "ValidationException", "; ".join(str(p) for p in exc.problems))
     except NAME_ERRORS as exc:
-        return _error(400, error_code(exc) or "ResourceNotFound", str(exc))
+        return _error(400, getattr(exc, "code", None) or error_code(exc) or "ResourceNotFound",
+                      str(exc))
     except Exception as exc:  # a bug of ours: one line back, the traceback in the server's log
         log.exception("smlocal: internal error answering %s", target)
         return _error(500, "InternalFailure", f"smlocal failed: {type(exc).__name__}: {exc}")

@@ -94,7 +94,15 @@ def delete_tags(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
     return svc.delete_tags(**params)
 
 
-OPERATIONS: dict[str, Handler] = {
+def describe_log_streams(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    return svc.job_logs.describe_log_streams(**params)
+
+
+def get_log_events(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+    return svc.job_logs.get_log_events(**params)
+
+
+_SAGEMAKER: dict[str, Handler] = {
     "CreateTrainingJob": create_training_job,
     "DescribeTrainingJob": describe_training_job,
     "ListTrainingJobs": list_training_jobs,
@@ -107,6 +115,15 @@ OPERATIONS: dict[str, Handler] = {
     "AddTags": add_tags,
     "ListTags": list_tags,
     "DeleteTags": delete_tags,
+}
+# CloudWatch Logs' reads of training jobs' streams (the SDK's fit(logs=True), logs_for_job)
+_LOGS: dict[str, Handler] = {
+    "DescribeLogStreams": describe_log_streams,
+    "GetLogEvents": get_log_events,
+}
+OPERATIONS: dict[tuple[str, str], Handler] = {
+    **{("sagemaker", name): handler for name, handler in _SAGEMAKER.items()},
+    **{("logs", name): handler for name, handler in _LOGS.items()},
 }
 # Create* check their whole request themselves (the service model and the rest, with field
 # paths); the others are checked against the service model before they run.

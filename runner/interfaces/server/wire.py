@@ -1,6 +1,7 @@
 """SageMaker's wire format, as botocore's service model defines it (``protocol: json``,
-``jsonVersion: 1.1``): which operation a request names (``X-Amz-Target:
-SageMaker.<Operation>``), its parameters, and the response and error bodies a client parses.
+``jsonVersion: 1.1``; CloudWatch Logs speaks the same): which operation a request names
+(``X-Amz-Target: SageMaker.<Operation>``), its parameters, and the response and error bodies
+a client parses.
 
 The model is the schema: a response is serialised by walking the operation's output shape
 (timestamps as epoch seconds, members the shape does not know left out), never by hand.
@@ -30,12 +31,15 @@ class WireError(Exception):
         self.status = status
 
 
+# The services served, by the prefix of their X-Amz-Target: botocore's name for each.
+SERVICES = {"SageMaker": "sagemaker", "Logs_20140328": "logs"}
+
+
 def operation(target: str | None) -> botocore.model.OperationModel:
     """The operation an ``X-Amz-Target`` header names; WireError for any other."""
-    service = model.load_service_model()
-    prefix = service.metadata.get("targetPrefix", "SageMaker")
-    name = (target or "").partition(".")[2] if (target or "").startswith(prefix + ".") else ""
-    if name not in service.operation_names:
+    prefix, _, name = (target or "").partition(".")
+    service = model.load_service_model(SERVICES[prefix]) if prefix in SERVICES else None
+    if service is None or name not in service.operation_names:
         raise WireError("UnknownOperationException",
                         f"Unknown operation {target or '(no X-Amz-Target)'}")
     return service.operation_model(name)

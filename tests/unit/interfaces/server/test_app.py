@@ -178,3 +178,33 @@ def test_tags_given_at_creation_added_listed_and_deleted(sm: Any, tmp_path: Path
     with pytest.raises(sm.exceptions.ResourceNotFound):
         sm.list_tags(ResourceArn=other)
     wait(sm, "tagged")
+
+
+def test_a_jobs_log_is_served_as_cloudwatch_logs_serves_it(
+    endpoint: str, sm: Any, tmp_path: Path
+) -> None:
+    logs = boto3.client("logs", endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id="smlocal", aws_secret_access_key="smlocal-secret")
+    sm.create_training_job(**training_request(tmp_path, "logged", epochs="3"))
+    wait(sm, "logged")
+    group = "/aws/sagemaker/TrainingJobs"
+    streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix="logged/",
+                                        orderBy="LogStreamName")["logStreams"]
+    started = sm.describe_training_job(TrainingJobName="logged")["SecondaryStatusTransitions"][1]
+    assert ([s["logStreamName"] for s in streams]
+            == [f"logged/algo-1-{int(started['StartTime'].timestamp())}"])
+    first = logs.get_log_events(logGroupName=group, logStreamName=streams[0]["logStreamName"],
+                                startTime=0, startFromHead=True)
+    assert [e["message"] for e in first["events"]] == [
+        "epoch=1 loss=5.0000", "epoch=2 loss=4.5000", "epoch=3 loss=4.3333"]
+    assert all(isinstance(e["timestamp"], int) for e in first["events"])
+    again = logs.get_log_events(logGroupName=group, logStreamName=streams[0]["logStreamName"],
+                                startFromHead=True, nextToken=first["nextForwardToken"])
+    assert again["events"] == [] and again["nextForwardToken"] == first["nextForwardToken"]
+    tail = logs.get_log_events(logGroupName=group, logStreamName=streams[0]["logStreamName"],
+                               limit=1)
+    assert [e["message"] for e in tail["events"]] == ["epoch=3 loss=4.3333"]
+    with pytest.raises(logs.exceptions.ResourceNotFoundException):
+        logs.get_log_events(logGroupName=group, logStreamName="logged/algo-9-1")
+    with pytest.raises(logs.exceptions.ResourceNotFoundException):
+        logs.describe_log_streams(logGroupName="/aws/elsewhere")
