@@ -15,7 +15,7 @@ from runner.api.errors import ResourceNotFound, ValidationException
 from runner.aws.cloudwatch import LOG_GROUP, line_events, log_stream_name
 from runner.core.problems import Problem
 from runner.store.jobs import LogLine, Store
-from runner.training.run import training_started
+from runner.training.context import training_started
 
 MAX_EVENTS = 10_000  # a GetLogEvents answer's most, as CloudWatch's
 OUR_HOST = "smlocal"  # lines smlocal itself wrote into a job's log: no instance's stream

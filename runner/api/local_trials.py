@@ -12,7 +12,8 @@ from typing import Any
 from runner.contract.metrics import MetricSample
 from runner.core.specs import Spec
 from runner.store.jobs import JobNotFound
-from runner.training.run import RunContext, TrainingRun
+from runner.training.context import RunContext
+from runner.training.run import TrainingRun
 from runner.tuning.trial_backend import TrialEvent
 from runner.tuning.tuner import Listener, Tuner
 

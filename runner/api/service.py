@@ -29,6 +29,7 @@ from runner.shapes.status import is_terminal
 from runner.store.jobs import JobNotFound, LogLine, Store, default_home
 from runner.store.tags import TagStore
 from runner.store.tuning import TuningStore, stored_tuning_job_exists
+from runner.training.admission import MachineCapacity
 from runner.tuning.tuner import Listener
 
 
@@ -60,6 +61,7 @@ class Service:
         self.endpoint_url = endpoint_url
         self.notify = notify
         self._engine = engine
+        self.admission: MachineCapacity | None = None
 
     @functools.cached_property
     def store(self) -> Store:
@@ -75,16 +77,28 @@ class Service:
 
     @functools.cached_property
     def training_jobs(self) -> TrainingJobs:
-        return TrainingJobs(self.store, self.backend, self.aws, notify=self.notify)
+        return TrainingJobs(self.store, self.backend, self.aws, notify=self.notify,
+                            admission=self.admission)
 
     @functools.cached_property
     def tuning_jobs(self) -> TuningJobs:
-        return TuningJobs(self.store, self.backend, self.aws, notify=self.notify)
+        return TuningJobs(self.store, self.backend, self.aws, notify=self.notify,
+                          admission=self.admission)
 
     @functools.cached_property
     def job_logs(self) -> JobLogs:
         """Training jobs' logs as CloudWatch Logs serves them."""
         return JobLogs(self.store)
+
+    def share_the_machine(self) -> None:
+        """From now on, jobs wait in Starting until the CPUs, memory and GPUs their instance
+        types ask for are free on this machine (one queue for every job this service runs;
+        the server's way). Call it before the first job."""
+        from runner.core.clock import SystemClock
+        from runner.training.admission import MachineCapacity, this_machine
+
+        self.admission = MachineCapacity(this_machine(len(self.backend.gpu_ids() or [])),
+                                         SystemClock())
 
     # -- any job by name ---------------------------------------------------------------------
     def is_tuning_job(self, name: str) -> bool:

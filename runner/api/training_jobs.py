@@ -27,7 +27,9 @@ from runner.shapes.training_jobs import describe_training_job, training_job_summ
 from runner.store import lease
 from runner.store.jobs import JobNotFound, Store
 from runner.store.tags import TagStore
-from runner.training.run import Echo, RunContext, TrainingRun
+from runner.training.admission import MachineCapacity
+from runner.training.context import Echo, RunContext
+from runner.training.run import TrainingRun
 
 Notify = Callable[[str], None]
 
@@ -48,6 +50,7 @@ class TrainingJobs:
     backend: Backend
     aws: AwsClients
     notify: Notify = lambda message: None
+    admission: MachineCapacity | None = None  # the machine's queue (the server's); None: none
 
     # -- CreateTrainingJob -------------------------------------------------------------------
     def create_training_job(self, spec: Spec, echo: Echo | None = None) -> TrainingRun:
@@ -67,8 +70,8 @@ class TrainingJobs:
             raise ResourceInUse(f"Training job {name} already exists")
         build_images(self.backend, spec.local.build,
                      [spec.request["AlgorithmSpecification"]["TrainingImage"]], self.notify)
-        return TrainingRun(spec, RunContext(store=self.store, backend=self.backend, echo=echo,
-                                            aws=self.aws))
+        return TrainingRun(spec, RunContext(store=self.store, backend=self.backend,
+                                            admission=self.admission, echo=echo, aws=self.aws))
 
     def start(self, job: TrainingRun) -> dict[str, Any]:
         """Record a created job and run it on a thread of its own (holding its lease); the
@@ -154,8 +157,8 @@ class TrainingJobs:
     def _resume(self, name: str, echo: Echo | None, held: lease.Lease) -> dict[str, Any]:
         try:
             spec = stored_spec(*self.store.request(name))
-            run = TrainingRun(spec, RunContext(store=self.store, backend=self.backend, echo=echo,
-                                               aws=self.aws))
+            run = TrainingRun(spec, RunContext(store=self.store, backend=self.backend,
+                                               admission=self.admission, echo=echo, aws=self.aws))
             return run.resume()
         finally:
             held.release()

@@ -26,7 +26,8 @@ from runner.store import lease
 from runner.store.jobs import Store
 from runner.store.tags import TagStore
 from runner.store.tuning import TuningStore
-from runner.training.run import RunContext
+from runner.training.admission import MachineCapacity
+from runner.training.context import RunContext
 from runner.tuning.tuner import Listener, Tuner
 
 Notify = Callable[[str], None]
@@ -41,6 +42,7 @@ class TuningJobs:
     backend: Backend
     aws: AwsClients | None = None
     notify: Notify = lambda message: None
+    admission: MachineCapacity | None = None  # the machine's queue (the server's); None: none
 
     def __post_init__(self) -> None:
         self.tstore = TuningStore(self.store)
@@ -183,7 +185,8 @@ class TuningJobs:
     def _tuner(self, spec: Spec, listener: Listener) -> Tuner:
         from runner.api.local_trials import local_tuner
 
-        return local_tuner(spec, RunContext(store=self.store, backend=self.backend, aws=self.aws),
+        return local_tuner(spec, RunContext(store=self.store, backend=self.backend,
+                                            admission=self.admission, aws=self.aws),
                            listener)
 
     def _record(self, name: str) -> dict[str, Any]:

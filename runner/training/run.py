@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from runner.aws.clients import AwsClients
@@ -17,11 +16,9 @@ from runner.contract import instances
 from runner.contract import paths as files
 from runner.contract.gpus import GpuError, plan_gpus
 from runner.contract.metrics import MetricScraper, compile_definitions
-from runner.core.clock import Clock, SystemClock
 from runner.core.redaction import Redactor
 from runner.core.specs import Spec
 from runner.engines.base import (
-    Backend,
     BackendError,
     EngineLost,
     ExitStatus,
@@ -31,9 +28,10 @@ from runner.engines.base import (
 )
 from runner.shapes import status
 from runner.shapes.status import training_job_arn, tuning_job_arn
-from runner.store.jobs import Store
 from runner.training import failures
+from runner.training.admission import admit_job
 from runner.training.container import container_spec
+from runner.training.context import RunContext, training_started
 from runner.training.hosts import Ended, HostSupervisor, network_name
 from runner.training.job_data import DATA_ERRORS, JobData, uses_s3
 from runner.training.logpump import LogSink, MetricListener, both_listeners
@@ -41,26 +39,7 @@ from runner.training.staging import ObjectCache
 
 HOST = "algo-1"  # the first host: its model and output are the job's artifacts
 CREATED_MARKER = "container-created"  # in a host's workspace (not mounted): its container was made
-Echo = Callable[[str, str, str], None]
 log = logging.getLogger("smlocal")
-
-
-@dataclass
-class RunContext:
-    store: Store
-    backend: Backend
-    clock: Clock = field(default_factory=SystemClock)
-    echo: Echo | None = None
-    on_metric: MetricListener | None = None
-    extra_labels: dict[str, str] = field(default_factory=dict)
-    # AWS clients for s3:// locations and CloudWatch; built from the environment on first
-    # need (a job with file:// paths only and CloudWatch off never builds any).
-    aws: AwsClients | None = None
-
-    def aws_clients(self) -> AwsClients:
-        if self.aws is None:
-            self.aws = AwsClients()
-        return self.aws
 
 
 class TrainingRun:
@@ -99,6 +78,7 @@ class TrainingRun:
         self.workspaces: dict[str, Workspace] = {}
         self._network: JobNetwork | None = None  # the job's own network (several hosts)
         self._host_gpus: dict[str, str] = {}  # host -> its GPUs (GPU instance types)
+        self._release: Callable[[], None] = lambda: None  # gives back the job's admission
 
     def create(self) -> dict[str, Any]:
         now = self.ctx.clock.now()
@@ -177,6 +157,10 @@ class TrainingRun:
             self.workspaces = {host: backend.workspace(self.name, host) for host in self.hosts}
             since = None
             if fresh:
+                if not self._admit():  # stopped while it waited for capacity
+                    self._stop_reason = "Stopped"
+                    self._finish(None, None)
+                    return self.record
                 self._advance("Downloading")
                 try:
                     for host in self.hosts:
@@ -209,6 +193,7 @@ class TrainingRun:
                     self._finish(None, f"ClientError: {exc}")
                     return self.record
             else:
+                self._admit(at_once=True)  # its containers hold their share already
                 since = self.ctx.store.last_log_time(self.name)
                 if (self.ctx.store.stop_requested(self.name)
                         and self.record["SecondaryStatus"] == "Stopping"):
@@ -260,9 +245,24 @@ class TrainingRun:
         if first is not None:
             raise first
 
+    def _admit(self, at_once: bool = False) -> bool:
+        """The job's share of the machine, waited for in Starting (False: a stop came first)."""
+        if self.ctx.admission is None:
+            return True
+        release = admit_job(self.ctx.admission, self.request, self._waiting,
+                            lambda: self.ctx.store.stop_requested(self.name), at_once)
+        self._release = release or self._release
+        return release is not None
+
+    def _waiting(self, why: str) -> None:
+        self.record["SecondaryStatusTransitions"][-1]["StatusMessage"] = why
+        self._advance_nothing()
+
     def _clean_up(self, cids: dict[str, str]) -> None:
-        """Remove the containers and the job's network; hand the workspaces back."""
+        """Remove the containers and the job's network; hand the workspaces back (and the
+        job's share of the machine)."""
         backend = self.ctx.backend
+        self._release()
         try:
             for cid in cids.values():
                 try:
@@ -420,13 +420,10 @@ class TrainingRun:
         return failures.exit_reason(exit_status, self.request["ResourceConfig"]["InstanceType"],
                                     several, tail)
 
+    def _advance_nothing(self) -> None:
+        self.record["LastModifiedTime"] = self.ctx.clock.now()
+        self.ctx.store.save_record(self.record)
+
     def _advance(self, secondary: str) -> None:
         status.advance(self.record, secondary, self.ctx.clock.now())
         self.ctx.store.save_record(self.record)
-
-
-def training_started(record: dict[str, Any], default: float) -> float:
-    for step in record.get("SecondaryStatusTransitions", []):
-        if step["Status"] == "Training":
-            return float(step["StartTime"])
-    return default

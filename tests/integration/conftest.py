@@ -14,7 +14,8 @@ import pytest
 from runner.core.specs import LocalOptions, Spec
 from runner.engines.docker.backend import DockerBackend, connect
 from runner.store.jobs import Store
-from runner.training.run import RunContext, TrainingRun
+from runner.training.context import RunContext
+from runner.training.run import TrainingRun
 
 PROBE = "smlocal/probe:latest"
 TOOLKIT = "smlocal/toolkit-probe:latest"

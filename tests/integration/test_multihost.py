@@ -165,7 +165,8 @@ def test_resume_finds_every_hosts_container(
     import time
 
     from runner.core.specs import load_spec
-    from runner.training.run import RunContext, TrainingRun
+    from runner.training.context import RunContext
+    from runner.training.run import TrainingRun
     from tests.integration.test_cli import start_smlocal, write_spec
 
     request = two_hosts(probe_request(tmp_path, "multi-8", {"mode": "sleep", "seconds": "6"}))

@@ -26,7 +26,8 @@ from runner.engines.docker.backend import DockerBackend
 from runner.shapes.training_jobs import describe_training_job, to_json
 from runner.store.jobs import Store
 from runner.training import telemetry
-from runner.training.run import RunContext, TrainingRun
+from runner.training.context import RunContext
+from runner.training.run import TrainingRun
 from tests.integration.conftest import PROBE, report
 
 BUCKET = "smlocal-it"

@@ -104,7 +104,8 @@ def test_a_bug_of_ours_mid_job_never_leaves_the_record_in_progress(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from runner.core.specs import LocalOptions, Spec
-    from runner.training.run import RunContext, TrainingRun
+    from runner.training.context import RunContext
+    from runner.training.run import TrainingRun
 
     request = probe_request(tmp_path, "bug-mid-job", {"mode": "sleep", "seconds": "30"})
     spec = Spec(request=request, local=LocalOptions(stop_grace_seconds=1), base_dir=tmp_path)
@@ -134,7 +135,7 @@ def test_a_bug_of_ours_in_a_tuning_job_fails_it_and_stops_its_trials(
     from runner.api.local_trials import local_tuner
     from runner.core.specs import LocalOptions, Spec
     from runner.store.tuning import TuningStore
-    from runner.training.run import RunContext
+    from runner.training.context import RunContext
 
     request = yaml.safe_load(
         probe_tuning_file(tmp_path, "bug-tune", "3", jobs=4, parallel=2).read_text())

@@ -19,7 +19,7 @@ from runner.core.specs import LocalOptions, Spec
 from runner.engines.docker.backend import DockerBackend
 from runner.store.jobs import Store
 from runner.store.tuning import TuningStore
-from runner.training.run import RunContext
+from runner.training.context import RunContext
 from runner.tuning.describe import describe_tuning_job, list_trials
 from runner.tuning.records import trial_views
 from tests.integration.conftest import PROBE

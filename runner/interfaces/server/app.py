@@ -78,6 +78,7 @@ def serve(service: Service, host: str, port: int) -> None:
     interrupted (SIGINT, SIGTERM)."""
     import uvicorn
 
+    service.share_the_machine()
     carried = service.carry_on(listener)
     if carried:
         log.info("smlocal: carrying on with %d job(s) no process ran: %s", len(carried),

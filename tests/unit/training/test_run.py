@@ -15,7 +15,8 @@ from runner.core.clock import FakeClock
 from runner.core.specs import LocalOptions, Spec
 from runner.engines.fake import FakeBackend, FakeContainer
 from runner.store.jobs import Store
-from runner.training.run import RunContext, TrainingRun
+from runner.training.context import RunContext
+from runner.training.run import TrainingRun
 
 IMAGE = "fake/algo:latest"
 

@@ -21,7 +21,7 @@ from runner.shapes import status
 from runner.shapes.status import training_job_arn, tuning_job_arn
 from runner.shapes.training_jobs import to_timestamps
 from runner.store.jobs import Store
-from runner.training.run import RunContext
+from runner.training.context import RunContext
 from runner.tuning.describe import (
     TrialView,
     best,

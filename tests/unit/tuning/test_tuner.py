@@ -18,7 +18,7 @@ from runner.core.specs import LocalOptions, Spec
 from runner.engines.fake import FakeBackend, FakeContainer
 from runner.store.jobs import Store
 from runner.store.tuning import TuningStore
-from runner.training.run import RunContext
+from runner.training.context import RunContext
 from runner.tuning.trial_backend import TrialEvent
 from runner.tuning.tuner import Tuner
 
