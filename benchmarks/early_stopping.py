@@ -72,7 +72,7 @@ def run(req: dict[str, Any], work: Path) -> tuple[int, float, float]:
     from runner.engines.docker.backend import DockerBackend
     from runner.store.jobs import Store
     from runner.store.tuning import TuningStore
-    from runner.training.run import RunContext
+    from runner.training.context import RunContext
     from runner.tuning.describe import objective_value
     from runner.tuning.records import trial_views
 

@@ -32,7 +32,7 @@ def main() -> None:
     from runner.engines.docker.backend import DockerBackend
     from runner.store.jobs import Store
     from runner.store.tuning import TuningStore
-    from runner.training.run import RunContext
+    from runner.training.context import RunContext
     from runner.tuning.describe import describe_tuning_job
     from runner.tuning.records import trial_views
 

@@ -58,7 +58,8 @@ def in_process(work: Path, home: Path) -> Callable[[], float]:
     from runner.core.specs import load_spec
     from runner.engines.docker.backend import DockerBackend
     from runner.store.jobs import Store
-    from runner.training.run import RunContext, TrainingRun
+    from runner.training.context import RunContext
+    from runner.training.run import TrainingRun
 
     store = Store(home)
     ctx = RunContext(store=store, backend=DockerBackend(store.home))

@@ -29,7 +29,7 @@ from runner.core.specs import LocalOptions, Spec  # noqa: E402
 from runner.engines.fake import FakeBackend, FakeContainer  # noqa: E402
 from runner.shapes import status  # noqa: E402
 from runner.store.jobs import Store  # noqa: E402
-from runner.training.run import RunContext  # noqa: E402
+from runner.training.context import RunContext  # noqa: E402
 from runner.tuning.plans import Plan  # noqa: E402
 from runner.tuning.trials import Trial, TrialStatus  # noqa: E402
 from runner.tuning.tuner import Tuner, replay  # noqa: E402
