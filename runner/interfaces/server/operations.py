@@ -9,8 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from runner.api.errors import ValidationException
 from runner.api.service import Service
-from runner.core.specs import spec_from_dict
+from runner.core.problems import Problem
+from runner.core.specs import LOCAL_KEY, Spec, spec_from_dict
 
 Handler = Callable[[Service, dict[str, Any]], dict[str, Any]]
 DEFAULT_MAX_RESULTS = 10  # what SageMaker's List operations return when not told
@@ -30,8 +32,19 @@ def listener(name: str) -> Callable[[str, dict[str, Any]], None]:
     return listen
 
 
+def _spec(params: dict[str, Any]) -> Spec:
+    """The request as a spec: ``file://`` paths relative to where the server runs, and the
+    server's local options (a caller cannot set them: ``Local`` is not SageMaker's, and would
+    let it build images from any folder of this machine)."""
+    if LOCAL_KEY in params:
+        raise ValidationException([Problem(LOCAL_KEY, (
+            "is not part of SageMaker's API: the server runs every job with its own local "
+            "options"))])
+    return spec_from_dict(params, Path.cwd())
+
+
 def create_training_job(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
-    spec = spec_from_dict(params, Path.cwd())  # file:// paths relative to where the server runs
+    spec = _spec(params)
     record = svc.training_jobs.start(svc.training_jobs.create_training_job(spec))
     return {"TrainingJobArn": record["TrainingJobArn"]}
 
@@ -50,7 +63,7 @@ def stop_training_job(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_hyper_parameter_tuning_job(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
-    spec = spec_from_dict(params, Path.cwd())
+    spec = _spec(params)
     name = spec.request.get("HyperParameterTuningJobName", "")
     tuner = svc.tuning_jobs.create_hyper_parameter_tuning_job(spec, listener(name))
     record = svc.tuning_jobs.start(tuner)

@@ -3,6 +3,7 @@ port), with jobs run on the fake engine: the wire format, the operations, AWS's 
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -208,3 +209,12 @@ def test_a_jobs_log_is_served_as_cloudwatch_logs_serves_it(
         logs.get_log_events(logGroupName=group, logStreamName="logged/algo-9-1")
     with pytest.raises(logs.exceptions.ResourceNotFoundException):
         logs.describe_log_streams(logGroupName="/aws/elsewhere")
+
+
+def test_local_options_cannot_be_sent(endpoint: str, tmp_path: Path) -> None:
+    request = {**training_request(tmp_path, "with-local"), "Local": {"Build": {"Context": "/"}}}
+    status, answer = post(endpoint, "SageMaker.CreateTrainingJob", json.dumps(request).encode())
+    assert (status, answer["__type"]) == (400, "ValidationException")
+    assert answer["message"].startswith("Local: is not part of SageMaker's API")
+    status, listed = post(endpoint, "SageMaker.ListTrainingJobs", b"{}")
+    assert listed["TrainingJobSummaries"] == []
