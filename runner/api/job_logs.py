@@ -3,8 +3,10 @@
 wrote lines, one event per line (DescribeLogStreams, GetLogEvents), from the store, so the
 SDK's ``fit(logs=True)`` and ``logs_for_job`` follow a job that runs here.
 
-Tokens are opaque to the caller: ``f/<line>`` reads on after a line; a read with nothing
-new hands back the token it was given, as CloudWatch does (the SDK stops reading there).
+Events come in time order (as CloudWatch keeps them; a stream's lines are stored as they
+arrive, stdout and stderr interleaved). Tokens are opaque to the caller: ``f/<time>/<line>``
+reads on after a line; a read with nothing new hands back the token it was given, as
+CloudWatch does (the SDK stops reading there).
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ class LogResourceNotFound(ResourceNotFound):
     """CloudWatch Logs' own name for it."""
 
     code = "ResourceNotFoundException"
+
+
+class InvalidParameter(ValidationException):
+    """CloudWatch Logs' name for a bad parameter."""
+
+    code = "InvalidParameterException"
 
 
 class JobLogs:
@@ -59,16 +67,17 @@ class JobLogs:
                        **_: Any) -> dict[str, Any]:
         self._group(logGroupName)
         job, host = self._stream(logStreamName)
-        since = startTime / 1000 if startTime is not None else None
-        after = _token(nextToken)
+        after = _position(nextToken)
         if after is None and not startFromHead:  # the newest events
-            lines = self.store.host_logs(job, host, 0, since, limit=10**9)[-limit:]
+            lines = self.store.host_logs(job, host, None, startTime, limit=10**9)[-limit:]
         else:
-            lines = self.store.host_logs(job, host, after or 0, since, limit)
+            lines = self.store.host_logs(job, host, after, startTime, limit)
         events = [{"timestamp": ms, "message": text, "ingestionTime": ms}
                   for line in lines for ms, text in line_events(line.ts, line.line)]
-        forward = f"f/{lines[-1].seq}" if lines else (nextToken or f"f/{after or 0}")
-        backward = f"b/{lines[0].seq}" if lines else (nextToken or "b/0")
+        if lines:
+            forward, backward = _token("f", lines[-1]), _token("b", lines[0])
+        else:
+            forward = backward = nextToken or "f/-inf/0"
         return {"events": events, "nextForwardToken": forward, "nextBackwardToken": backward}
 
     def _group(self, group: str) -> None:
@@ -80,7 +89,7 @@ class JobLogs:
         host = rest.rsplit("-", 1)[0]
         if self.store.has_training_job(job):
             record = self.store.record(job)
-            if (host in self.store.log_hosts(job)
+            if (host != OUR_HOST and host in self.store.log_hosts(job)
                     and stream == log_stream_name(job, host, _started(record))):
                 return job, host
         raise LogResourceNotFound(f"The specified log stream does not exist: {stream}")
@@ -91,13 +100,23 @@ def _started(record: dict[str, Any]) -> float:
     return training_started(record, float(record["CreationTime"]))
 
 
-def _token(token: str | None) -> int | None:
+def _token(kind: str, line: LogLine) -> str:
+    return f"{kind}/{line.ts!r}/{line.seq}"
+
+
+def _position(token: str | None) -> tuple[float, int] | None:
+    """The line a token reads on after (a backward token: from the head again)."""
     if token is None:
         return None
-    kind, _, number = token.partition("/")
-    if kind not in ("f", "b") or not number.isdigit():
-        raise ValidationException([Problem("nextToken", "is not a token this service handed out")])
-    return int(number) if kind == "f" else 0
+    kind, _, rest = token.partition("/")
+    ts, _, seq = rest.partition("/")
+    try:
+        position = (float(ts), int(seq))
+    except ValueError:
+        position = None
+    if kind not in ("f", "b") or position is None:
+        raise InvalidParameter([Problem("nextToken", "is not a token this service handed out")])
+    return position if kind == "f" else None
 
 
 __all__ = ["JobLogs", "LogLine", "LogResourceNotFound"]

@@ -3,6 +3,7 @@ over ``TrainingRun``, one thread per running trial, on the context's engine and 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -43,7 +44,8 @@ class LocalTrials:
         return values
 
     def stop(self, job: str) -> None:
-        self.ctx.store.request_stop(job, self.ctx.clock.now())
+        with contextlib.suppress(JobNotFound):  # never created: nothing to stop
+            self.ctx.store.request_stop(job, self.ctx.clock.now())
 
     def poll(self, timeout: float) -> list[TrialEvent]:
         events = self._take()

@@ -167,11 +167,14 @@ class Service:
         tuning = [r["HyperParameterTuningJobName"] for r in TuningStore(self.store).list_jobs()
                   if r["HyperParameterTuningJobStatus"] not in ("Completed", "Failed", "Stopped")]
         for name, held in orphans(self.home, lease.TUNING, tuning):
-            jobs = self.tuning_jobs
-            tuner = jobs.resume_hyper_parameter_tuning_job(jobs.stored_spec(name), listener(name))
-            run_held(held, lease.TUNING, name, tuner.run)
+            run_held(held, lease.TUNING, name,
+                     functools.partial(self._carry_on_tuning, name, listener))
             carried.append(name)
         return carried
+
+    def _carry_on_tuning(self, name: str, listener: Callable[[str], Listener]) -> None:
+        jobs = self.tuning_jobs
+        jobs.resume_hyper_parameter_tuning_job(jobs.stored_spec(name), listener(name)).run()
 
     # -- logs ----------------------------------------------------------------------------------
     def log_lines(self, name: str, after: int = 0) -> list[LogLine]:

@@ -205,15 +205,15 @@ class FakeBackend:
         if container.status is not None:
             return
         container.delivered.append(str(int(signals.Signals[signal])))
+        container.box.terminated.set()  # (after SIGKILL: its program ends at its next sleep)
         if signal == "SIGKILL":
             self._finish(container, ExitStatus(137))
-        else:
-            container.box.terminated.set()
 
     def remove(self, container_id: str) -> None:
         with self._lock:
             container = self._containers.pop(container_id, None)
         if container is not None and container.status is None:
+            container.box.terminated.set()
             self._finish(container, ExitStatus(137))
 
     def find(self, labels: dict[str, str]) -> list[str]:

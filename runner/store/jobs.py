@@ -88,9 +88,10 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 
-    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """Run one statement; the number of rows it changed."""
         with self._lock:
-            self._db.execute(sql, params)
+            return int(self._db.execute(sql, params).rowcount)
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -257,14 +258,18 @@ class Store:
             ).fetchall()
         return {host: (first, last) for host, first, last in rows}
 
-    def host_logs(self, job: str, host: str, after: int = 0, since: float | None = None,
-                  limit: int = 5000) -> list[LogLine]:
-        """One host's lines after line ``after`` (and from time ``since`` on), oldest first."""
+    def host_logs(self, job: str, host: str, after: tuple[float, int] | None = None,
+                  since_ms: int | None = None, limit: int = 5000) -> list[LogLine]:
+        """One host's non-empty lines in time order (ties: as stored): those after the line
+        at ``after`` (its time and seq), from epoch millisecond ``since_ms`` on."""
+        ts, seq = after if after is not None else (float("-inf"), 0)
         with self._lock:
             rows = self._db.execute(
                 "SELECT rowid, host, stream, ts, line FROM logs WHERE job = ? AND host = ?"
-                " AND rowid > ? AND ts >= ? ORDER BY rowid LIMIT ?",
-                (job, host, after, since if since is not None else float("-inf"), limit),
+                " AND line != '' AND (ts > ? OR (ts = ? AND rowid > ?))"
+                " AND CAST(ts * 1000 AS INTEGER) >= ?"
+                " ORDER BY ts, rowid LIMIT ?",
+                (job, host, ts, ts, seq, since_ms if since_ms is not None else -(2**62), limit),
             ).fetchall()
         return [LogLine(*row) for row in rows]
 

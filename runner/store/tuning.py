@@ -81,13 +81,15 @@ class TuningStore:
     def save(self, record: dict[str, Any]) -> None:
         """Write the job's record; ``JobEnded`` once a terminal status was saved."""
         name = record["HyperParameterTuningJobName"]
-        status = self._one("SELECT status FROM tuning_jobs WHERE name = ?", name)[0]
-        if status in TERMINAL:  # (the tuner is the one writer of its job's record)
-            raise JobEnded(name, status)
-        self.store.execute(
-            "UPDATE tuning_jobs SET record = ?, status = ? WHERE name = ?",
+        ended = ", ".join(f"'{status}'" for status in TERMINAL)
+        changed = self.store.execute(
+            "UPDATE tuning_jobs SET record = ?, status = ? WHERE name = ? AND status NOT "
+            f"IN ({ended})",
             (json.dumps(record), record["HyperParameterTuningJobStatus"], name),
         )
+        if changed == 0:  # ended already, or unknown (JobNotFound)
+            raise JobEnded(name,
+                           self._one("SELECT status FROM tuning_jobs WHERE name = ?", name)[0])
 
     def record(self, name: str) -> dict[str, Any]:
         return dict(json.loads(self._one("SELECT record FROM tuning_jobs WHERE name = ?", name)[0]))

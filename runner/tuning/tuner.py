@@ -177,11 +177,11 @@ class Tuner:
         request = trial_jobs.trial_request(
             self.request, plan.definition, plan.space.format(row.config), row.job_name)
         live = _Live(row)
-        self._live[row.job_name] = live
         if fresh:
             self.trials.start(request, plan.metric)
         else:
             live.values = self.trials.resume(request, plan.metric)
+        self._live[row.job_name] = live  # (only once started: its end will come)
         self.listener("trial-started",
                       {"trial": row.number, "job": row.job_name, "config": row.config})
 

@@ -55,7 +55,8 @@ def answer(service: Service, target: str | None, body: bytes) -> Response:
     except wire.WireError as exc:
         return _error(exc.status, exc.code, str(exc))
     except SpecError as exc:  # ValidationException, or a request the specs refuse
-        return _error(400, "ValidationException", "; ".join(str(p) for p in exc.problems))
+        return _error(400, getattr(exc, "code", "ValidationException"),
+                      "; ".join(str(p) for p in exc.problems))
     except NAME_ERRORS as exc:
         return _error(400, getattr(exc, "code", None) or error_code(exc) or "ResourceNotFound",
                       str(exc))

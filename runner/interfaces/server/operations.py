@@ -40,7 +40,32 @@ def _spec(params: dict[str, Any]) -> Spec:
         raise ValidationException([Problem(LOCAL_KEY, (
             "is not part of SageMaker's API: the server runs every job with its own local "
             "options"))])
-    return spec_from_dict(params, Path.cwd())
+    root = Path.cwd().resolve()
+    outside = [Problem(path, f"{uri!r} leads outside the folder smlocal serve runs in ({root}); "
+                       "a served job reads and writes file:// paths only inside it")
+               for path, uri in _file_uris(params, "") if not _inside(uri, root)]
+    if outside:
+        raise ValidationException(outside)
+    return spec_from_dict(params, root)
+
+
+def _file_uris(node: Any, path: str) -> list[tuple[str, str]]:
+    """Every ``file://`` string of a request, with its field path."""
+    if isinstance(node, str):
+        return [(path, node)] if node.startswith("file://") else []
+    if isinstance(node, dict):
+        return [u for k, v in node.items()
+                for u in _file_uris(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(node, list):
+        return [u for i, v in enumerate(node) for u in _file_uris(v, f"{path}[{i}]")]
+    return []
+
+
+def _inside(uri: str, root: Path) -> bool:
+    try:
+        return (root / uri[len("file://"):]).resolve().is_relative_to(root)
+    except (OSError, ValueError):  # a NUL, a loop: not a path inside
+        return False
 
 
 def create_training_job(svc: Service, params: dict[str, Any]) -> dict[str, Any]:

@@ -97,12 +97,22 @@ def _serialise(shape: botocore.model.Shape, value: Any) -> Any:
     if kind == "timestamp":
         if isinstance(value, datetime):
             return value.timestamp()
-        return float(value) if isinstance(value, int | float) else None
+        return _number(value)
     if kind in ("double", "float"):
-        number = float(value)
-        return number if math.isfinite(number) else None
+        return _number(value)
     if kind in ("integer", "long"):
-        return int(value)
+        number = _number(value)
+        return int(number) if number is not None else None
     if kind == "boolean":
-        return bool(value)
+        return value if isinstance(value, bool) else None
+    if kind == "string":
+        return value if isinstance(value, str) else None
     return value
+
+
+def _number(value: Any) -> float | None:
+    """A finite number, else None (the member is left out: one odd value never fails a
+    whole response)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None

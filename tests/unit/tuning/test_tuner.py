@@ -283,3 +283,27 @@ def test_a_bug_while_handling_a_trials_end_fails_the_job_and_stops_the_rest(
     assert record["HyperParameterTuningJobStatus"] == "Failed"
     assert record["FailureReason"] == "InternalServerError: smlocal failed: RuntimeError: boom"
     assert len(world.jobs()) == 2 and world.backend.running() == []
+
+
+def test_a_trial_that_cannot_start_fails_the_job_without_hanging(
+    world: World, tmp_path: Path
+) -> None:
+    tuner = world.tuner(request(tmp_path, ResourceLimits={"MaxNumberOfTrainingJobs": 4,
+                                                          "MaxParallelTrainingJobs": 2}))
+    original = tuner.trials.start
+    calls = []
+
+    def start(req: dict[str, Any], metric: str) -> None:
+        calls.append(req["TrainingJobName"])
+        if len(calls) == 2:
+            raise RuntimeError("database is locked")
+        original(req, metric)
+
+    tuner.trials.start = start  # type: ignore[method-assign]
+    tuner.create()
+    with pytest.raises(RuntimeError, match="database is locked"):
+        tuner.run()  # returns: the trial that never started is not waited for
+    record = TuningStore(world.store).record("fake-tuning")
+    assert record["HyperParameterTuningJobStatus"] == "Failed"
+    assert record["FailureReason"].endswith("RuntimeError: database is locked")
+    assert world.backend.running() == []

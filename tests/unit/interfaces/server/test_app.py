@@ -218,3 +218,14 @@ def test_local_options_cannot_be_sent(endpoint: str, tmp_path: Path) -> None:
     assert answer["message"].startswith("Local: is not part of SageMaker's API")
     status, listed = post(endpoint, "SageMaker.ListTrainingJobs", b"{}")
     assert listed["TrainingJobSummaries"] == []
+
+
+@pytest.mark.parametrize("uri", ["file:///etc", "file://../outside", "file://data/../../x", "file://a\x00b"])
+def test_file_paths_outside_the_servers_folder_are_refused(endpoint: str, tmp_path: Path,
+                                                           uri: str) -> None:
+    request = training_request(tmp_path, "escape")
+    request["CheckpointConfig"] = {"S3Uri": uri}
+    status, answer = post(endpoint, "SageMaker.CreateTrainingJob", json.dumps(request).encode())
+    assert (status, answer["__type"]) == (400, "ValidationException")
+    assert answer["message"].startswith("CheckpointConfig.S3Uri: ")
+    assert "leads outside the folder smlocal serve runs in" in answer["message"]

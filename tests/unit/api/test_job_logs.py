@@ -1,0 +1,74 @@
+"""Training jobs' logs as CloudWatch Logs serves them (runner/api/job_logs.py), read the way
+the SageMaker SDK reads them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.api.job_logs import InvalidParameter, JobLogs, LogResourceNotFound
+from runner.store.jobs import Store
+
+GROUP = "/aws/sagemaker/TrainingJobs"
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> JobLogs:
+    store = Store(tmp_path / "home")
+    record = {"TrainingJobName": "job", "TrainingJobStatus": "InProgress", "CreationTime": 100.0,
+              "SecondaryStatusTransitions": [{"Status": "Training", "StartTime": 105.0}]}
+    store.create_training_job(record, {}, {})
+    # stdout and stderr stored as they arrived: a late stderr batch has an earlier time
+    store.add_logs("job", [("algo-1", "stdout", 110.0, "A"), ("algo-1", "stdout", 130.0, "B")])
+    store.add_logs("job", [("algo-1", "stderr", 120.0, "C"), ("algo-1", "stdout", 140.0, "D"),
+                           ("algo-1", "stdout", 140.0, ""), ("smlocal", "stderr", 150.0, "ours")])
+    return JobLogs(store)
+
+
+class Client:
+    """The boto3 logs client's two calls, answered by JobLogs (the server's wire aside)."""
+
+    def __init__(self, logs: JobLogs) -> None:
+        self.logs = logs
+
+    def get_log_events(self, **params: Any) -> dict[str, Any]:
+        return self.logs.get_log_events(**params)
+
+
+def test_one_stream_per_host_that_wrote_named_as_sagemaker_names_them(logs: JobLogs) -> None:
+    streams = logs.describe_log_streams(GROUP, logStreamNamePrefix="job/")["logStreams"]
+    assert [s["logStreamName"] for s in streams] == ["job/algo-1-105"]  # (not smlocal's own lines)
+    assert (streams[0]["firstEventTimestamp"] == 110_000
+            and streams[0]["lastEventTimestamp"] == 140_000)
+
+
+def test_the_sdks_reading_loop_gets_every_line_once_in_time_order(logs: JobLogs) -> None:
+    from sagemaker.logs import log_stream
+
+    events = list(log_stream(Client(logs), GROUP, "job/algo-1-105"))
+    assert [e["message"] for e in events] == ["A", "C", "B", "D"]
+    later = list(log_stream(Client(logs), GROUP, "job/algo-1-105", start_time=130_000, skip=1))
+    assert [e["message"] for e in later] == ["D"]  # from B's time on, B itself skipped
+
+
+def test_tokens_and_the_newest_events(logs: JobLogs) -> None:
+    first = logs.get_log_events(GROUP, "job/algo-1-105", startFromHead=True, limit=2)
+    assert [e["message"] for e in first["events"]] == ["A", "C"]
+    rest = logs.get_log_events(GROUP, "job/algo-1-105", nextToken=first["nextForwardToken"])
+    assert [e["message"] for e in rest["events"]] == ["B", "D"]
+    end = logs.get_log_events(GROUP, "job/algo-1-105", nextToken=rest["nextForwardToken"])
+    assert end["events"] == [] and end["nextForwardToken"] == rest["nextForwardToken"]
+    newest = logs.get_log_events(GROUP, "job/algo-1-105", limit=1)
+    assert [e["message"] for e in newest["events"]] == ["D"]
+    with pytest.raises(InvalidParameter):
+        logs.get_log_events(GROUP, "job/algo-1-105", nextToken="../../etc")
+
+
+def test_unknown_groups_and_streams(logs: JobLogs) -> None:
+    with pytest.raises(LogResourceNotFound):
+        logs.describe_log_streams("/aws/sagemaker/Endpoints")
+    for stream in ("job/algo-2-105", "job/algo-1-999", "other/algo-1-105", "job/smlocal-105"):
+        with pytest.raises(LogResourceNotFound):
+            logs.get_log_events(GROUP, stream)
