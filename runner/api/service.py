@@ -62,6 +62,7 @@ class Service:
         self.notify = notify
         self._engine = engine
         self.admission: MachineCapacity | None = None
+        self.background = False
 
     @functools.cached_property
     def store(self) -> Store:
@@ -78,27 +79,29 @@ class Service:
     @functools.cached_property
     def training_jobs(self) -> TrainingJobs:
         return TrainingJobs(self.store, self.backend, self.aws, notify=self.notify,
-                            admission=self.admission)
+                            admission=self.admission, background=self.background)
 
     @functools.cached_property
     def tuning_jobs(self) -> TuningJobs:
         return TuningJobs(self.store, self.backend, self.aws, notify=self.notify,
-                          admission=self.admission)
+                          admission=self.admission, background=self.background)
 
     @functools.cached_property
     def job_logs(self) -> JobLogs:
         """Training jobs' logs as CloudWatch Logs serves them."""
         return JobLogs(self.store)
 
-    def share_the_machine(self) -> None:
-        """From now on, jobs wait in Starting until the CPUs, memory and GPUs their instance
-        types ask for are free on this machine (one queue for every job this service runs;
-        the server's way). Call it before the first job."""
+    def as_server(self) -> None:
+        """The server's ways, from now on (call it before the first job): jobs wait in
+        Starting until the CPUs, memory and GPUs their instance types ask for are free on
+        this machine (one queue for every job this service runs), and a stop that has to
+        finish a job whose runner is gone does it on a thread (a request answers at once)."""
         from runner.core.clock import SystemClock
         from runner.training.admission import MachineCapacity, this_machine
 
         self.admission = MachineCapacity(this_machine(len(self.backend.gpu_ids() or [])),
                                          SystemClock())
+        self.background = True
 
     # -- any job by name ---------------------------------------------------------------------
     def is_tuning_job(self, name: str) -> bool:

@@ -7,6 +7,7 @@ every refusal is one of ``runner.api.errors``. Records are returned in AWS's res
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from runner.api import builtin, listing
-from runner.api.background import start_in_background
+from runner.api.background import run_held, start_in_background
 from runner.api.errors import ResourceInUse, ResourceNotFound, ValidationException
 from runner.api.images import build_images
 from runner.api.leases import hold
@@ -51,6 +52,7 @@ class TrainingJobs:
     aws: AwsClients
     notify: Notify = lambda message: None
     admission: MachineCapacity | None = None  # the machine's queue (the server's); None: none
+    background: bool = False  # a stop that finishes a job does it on a thread (the server's)
 
     # -- CreateTrainingJob -------------------------------------------------------------------
     def create_training_job(self, spec: Spec, echo: Echo | None = None) -> TrainingRun:
@@ -135,6 +137,9 @@ class TrainingJobs:
         if held is None:
             return None
         self.notify(f"no smlocal process runs {name} any more: stopping it from here")
+        if self.background:
+            run_held(held, lease.TRAINING, name, functools.partial(self._resume, name, None, held))
+            return None
         return self._resume(name, None, held)
 
     def resume_training_job(self, TrainingJobName: str, echo: Echo | None = None) -> dict[str, Any]:  # noqa: N803

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from runner.api import builtin, listing
-from runner.api.background import start_in_background
+from runner.api.background import run_held, start_in_background
 from runner.api.errors import ResourceInUse, ResourceNotFound, ValidationException
 from runner.api.images import build_images
 from runner.api.leases import hold
@@ -43,6 +43,7 @@ class TuningJobs:
     aws: AwsClients | None = None
     notify: Notify = lambda message: None
     admission: MachineCapacity | None = None  # the machine's queue (the server's); None: none
+    background: bool = False  # a stop that finishes a job does it on a thread (the server's)
 
     def __post_init__(self) -> None:
         self.tstore = TuningStore(self.store)
@@ -178,6 +179,10 @@ class TuningJobs:
         held = lease.try_acquire(self.store.home, lease.TUNING, name)
         if held is not None:  # its runner is gone: stop its trials and end it from here
             self.notify(f"no smlocal process runs {name} any more: stopping it from here")
+            if self.background:
+                run_held(held, lease.TUNING, name,
+                         lambda: self._tuner(self._stored(name), listener).run())
+                return
             with held:
                 self._tuner(self._stored(name), listener).run()
 

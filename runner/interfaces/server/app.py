@@ -79,7 +79,7 @@ def serve(service: Service, host: str, port: int) -> None:
     interrupted (SIGINT, SIGTERM)."""
     import uvicorn
 
-    service.share_the_machine()
+    service.as_server()
     carried = service.carry_on(listener)
     if carried:
         log.info("smlocal: carrying on with %d job(s) no process ran: %s", len(carried),

@@ -81,3 +81,22 @@ def test_a_job_another_process_runs_is_left_alone(tmp_path: Path) -> None:
             "InProgress")
     finally:
         held.release()
+
+
+def test_as_a_server_a_stop_that_finishes_a_job_answers_at_once(tmp_path: Path) -> None:
+    svc = service(tmp_path)
+    svc.as_server()
+    recorded_not_run(svc, tmp_path, "orphan")  # its runner is gone: the stop finishes it
+    jobs = svc.training_jobs
+    original = jobs._resume
+
+    def slow(*args: Any) -> dict[str, Any]:
+        time.sleep(1.5)  # as finishing a job takes (up to its stop grace)
+        return original(*args)
+
+    jobs._resume = slow  # type: ignore[method-assign]
+    started = time.monotonic()
+    assert jobs.stop_training_job(TrainingJobName="orphan") is None
+    assert time.monotonic() - started < 1.0
+    record = wait_ended(lambda: jobs.describe_training_job(TrainingJobName="orphan"))
+    assert record["TrainingJobStatus"] == "Stopped"

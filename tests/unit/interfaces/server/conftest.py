@@ -44,7 +44,7 @@ def endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.chdir(tmp_path)  # file:// paths of requests are relative to the server's folder
     service = Service(tmp_path / "home",
                       engine=lambda home: FakeBackend(home / "engine", {IMAGE: algorithm}))
-    service.share_the_machine()  # as `smlocal serve` does: jobs queue for this machine's CPUs
+    service.as_server()  # as `smlocal serve` does: jobs queue for this machine's CPUs
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(make_app(service), host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="off"))
