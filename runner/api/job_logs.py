@@ -45,10 +45,8 @@ class JobLogs:
         """The streams whose names start with ``logStreamNamePrefix`` (``<job>/``), by name."""
         self._group(logGroupName)
         streams: list[dict[str, Any]] = []
-        for record in self.store.list_training_jobs():
+        for record in self._jobs(logStreamNamePrefix):
             name = record["TrainingJobName"]
-            if not name.startswith(logStreamNamePrefix.split("/", 1)[0]):
-                continue
             for host, (first, last) in sorted(self.store.log_hosts(name).items()):
                 if host == OUR_HOST:
                     continue
@@ -79,6 +77,15 @@ class JobLogs:
         else:
             forward = backward = nextToken or "f/-inf/0"
         return {"events": events, "nextForwardToken": forward, "nextBackwardToken": backward}
+
+    def _jobs(self, prefix: str) -> list[dict[str, Any]]:
+        """The records of the jobs whose streams may start with ``prefix``: the one job
+        ``<job>/...`` names (the SDK's case, polled while a job runs), else every job whose
+        name starts with it."""
+        head, slash, _ = prefix.partition("/")
+        if slash:
+            return [self.store.record(head)] if self.store.has_training_job(head) else []
+        return [r for r in self.store.list_training_jobs() if r["TrainingJobName"].startswith(head)]
 
     def _group(self, group: str) -> None:
         if group != LOG_GROUP:

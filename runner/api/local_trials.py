@@ -30,7 +30,6 @@ class LocalTrials:
         self.tuning_job = tuning_job
         self._events: queue.Queue[TrialEvent] = queue.Queue()
         self._ready = threading.Event()
-        self._threads: dict[str, threading.Thread] = {}
 
     def start(self, request: dict[str, Any], metric: str) -> None:
         run = self._run(request, metric)
@@ -85,7 +84,6 @@ class LocalTrials:
                 self._put(TrialEvent(run.name, ended=True))
 
         thread = threading.Thread(target=work, name=f"trial-{run.name}", daemon=True)
-        self._threads[run.name] = thread
         thread.start()
 
     def _put(self, event: TrialEvent) -> None:

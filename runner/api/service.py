@@ -28,7 +28,7 @@ from runner.engines.base import Backend, EngineUnavailable
 from runner.shapes.status import is_terminal
 from runner.store.jobs import JobNotFound, LogLine, Store, default_home
 from runner.store.tags import TagStore
-from runner.store.tuning import TuningStore, stored_tuning_job_exists
+from runner.store.tuning import stored_tuning_job_exists
 from runner.training.admission import MachineCapacity
 from runner.tuning.tuner import Listener
 
@@ -105,7 +105,7 @@ class Service:
 
     # -- any job by name ---------------------------------------------------------------------
     def is_tuning_job(self, name: str) -> bool:
-        return TuningStore(self.store).exists(name)
+        return self.tuning_jobs.exists(name)
 
     def describe(self, name: str) -> dict[str, Any]:
         """DescribeHyperParameterTuningJob or DescribeTrainingJob, whichever ``name`` is."""
@@ -142,12 +142,12 @@ class Service:
         if kind == "training-job" and self.store.has_training_job(name):
             found = self.store.record(name)["TrainingJobArn"] == arn
         elif kind == "hyper-parameter-tuning-job" and self.is_tuning_job(name):
-            found = TuningStore(self.store).record(name)["HyperParameterTuningJobArn"] == arn
+            found = self.tuning_jobs.tstore.record(name)["HyperParameterTuningJobArn"] == arn
         else:
             found = False
         if not found:
             raise ResourceNotFound(f"Could not find resource {arn}")
-        return TagStore(self.store)
+        return self.training_jobs.tags
 
     # -- carrying on -----------------------------------------------------------------------
     def carry_on(self, listener: Callable[[str], Listener]) -> list[str]:
@@ -167,7 +167,7 @@ class Service:
             run_held(held, lease.TRAINING, name,
                      functools.partial(self.training_jobs.resume_held, name, held))
             carried.append(name)
-        tuning = [r["HyperParameterTuningJobName"] for r in TuningStore(self.store).list_jobs()
+        tuning = [r["HyperParameterTuningJobName"] for r in self.tuning_jobs.tstore.list_jobs()
                   if r["HyperParameterTuningJobStatus"] not in ("Completed", "Failed", "Stopped")]
         for name, held in orphans(self.home, lease.TUNING, tuning):
             run_held(held, lease.TUNING, name,

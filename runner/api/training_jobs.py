@@ -54,6 +54,9 @@ class TrainingJobs:
     admission: MachineCapacity | None = None  # the machine's queue (the server's); None: none
     background: bool = False  # a stop that finishes a job does it on a thread (the server's)
 
+    def __post_init__(self) -> None:
+        self.tags = TagStore(self.store)
+
     # -- CreateTrainingJob -------------------------------------------------------------------
     def create_training_job(self, spec: Spec, echo: Echo | None = None) -> TrainingRun:
         """Check the request (ValidationException, with field paths), refuse a name in use
@@ -90,7 +93,7 @@ class TrainingJobs:
     def _create(self, job: TrainingRun) -> dict[str, Any]:
         """Record the job, and the Tags of its request."""
         record = job.create()
-        TagStore(self.store).add(record["TrainingJobArn"], job.request.get("Tags") or [])
+        self.tags.add(record["TrainingJobArn"], job.request.get("Tags") or [])
         return record
 
     # -- DescribeTrainingJob, ListTrainingJobs -----------------------------------------------

@@ -47,6 +47,7 @@ class TuningJobs:
 
     def __post_init__(self) -> None:
         self.tstore = TuningStore(self.store)
+        self.tags = TagStore(self.store)
 
     def exists(self, name: str) -> bool:
         return self.tstore.exists(name)
@@ -81,8 +82,7 @@ class TuningJobs:
     def _create(self, tuner: Tuner) -> dict[str, Any]:
         """Record the tuning job, and the Tags of its request."""
         record = tuner.create()
-        TagStore(self.store).add(record["HyperParameterTuningJobArn"],
-                                 tuner.request.get("Tags") or [])
+        self.tags.add(record["HyperParameterTuningJobArn"], tuner.request.get("Tags") or [])
         return record
 
     def run(self, tuner: Tuner, resume: bool = False) -> dict[str, Any]:

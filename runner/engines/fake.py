@@ -23,7 +23,6 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from runner.core.clock import Clock, SystemClock
 from runner.engines.base import BackendError, ContainerSpec, ExitStatus, JobNetwork, LogChunk
@@ -240,14 +239,3 @@ class FakeBackend:
 
     def instance_metrics(self, container_id: str, gpus: str | None = None) -> dict[str, float]:
         return {}
-
-
-def program_args(box: FakeContainer) -> dict[str, Any]:
-    """The hyperparameters a program got, with numbers read as numbers where they are."""
-    out: dict[str, Any] = {}
-    for key, value in box.hyperparameters().items():
-        try:
-            out[key] = float(value)
-        except ValueError:
-            out[key] = value
-    return out

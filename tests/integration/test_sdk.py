@@ -4,10 +4,8 @@ S3 and STS at a moto server), as a user would set them. Real containers run the 
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,8 @@ import sagemaker  # a test dependency (pinned in pyproject.toml's test extra)
 from moto.server import ThreadedMotoServer
 
 from tests.integration.conftest import PROBE
+from tests.integration.test_server import wait_for_server
+from tests.unit.interfaces.server.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -25,12 +25,6 @@ ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 BUCKET = "smlocal-sdk"
 DEMO = "smlocal/demo:latest"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -57,14 +51,7 @@ def session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(tmp_path / "home"),
          "serve", "--port", str(port)], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, "no server"
-                time.sleep(0.1)
+        wait_for_server(server, port)
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         for channel in ("train", "validation"):

@@ -15,29 +15,29 @@ import boto3
 import pytest
 
 from tests.integration.conftest import probe_request
+from tests.unit.interfaces.server.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def connect(server: subprocess.Popen[str], port: int) -> Any:
-    """boto3's SageMaker client for the server on ``port``, once it answers."""
+def wait_for_server(server: subprocess.Popen[str], port: int) -> None:
+    """Until the server started as ``server`` answers on ``port`` (it must not end first)."""
     deadline = time.monotonic() + 30
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
+            return
         except OSError:
             assert server.poll() is None, server.communicate()
             assert time.monotonic() < deadline, "the server never answered"
             time.sleep(0.1)
+
+
+def connect(server: subprocess.Popen[str], port: int) -> Any:
+    """boto3's SageMaker client for the server on ``port``, once it answers."""
+    wait_for_server(server, port)
     return boto3.client("sagemaker", endpoint_url=f"http://127.0.0.1:{port}",
                         region_name="us-east-1",
                         aws_access_key_id="smlocal", aws_secret_access_key="smlocal-secret")

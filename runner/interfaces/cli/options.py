@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from runner.core.problems import Problem, SpecError
+from runner.core.specs import Spec
 
 
 def service(args: argparse.Namespace) -> Any:
@@ -19,7 +20,7 @@ def service(args: argparse.Namespace) -> Any:
     return Service(args.home, args.endpoint_url, notify=note)
 
 
-def apply_local_options(spec: Any, args: argparse.Namespace) -> Any:
+def apply_local_options(spec: Spec, args: argparse.Namespace) -> Spec:
     """The spec with the command line's --gpus, --grace and --cloudwatch over its Local section."""
     from dataclasses import replace
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from runner.core.problems import Problem, SpecError
 from runner.core.specs import Spec
+from runner.interfaces.cli.options import apply_local_options
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -74,7 +75,7 @@ def cmd_tune(args: argparse.Namespace, service: Any) -> int:
 
     jobs = service.tuning_jobs
     if args.resume:
-        spec = _with_options(jobs.stored_spec(args.resume), args)
+        spec = apply_local_options(jobs.stored_spec(args.resume), args)
         tuner = jobs.resume_hyper_parameter_tuning_job(spec, _view(spec, args.plain))
     else:
         if args.spec is None:
@@ -86,17 +87,11 @@ def cmd_tune(args: argparse.Namespace, service: Any) -> int:
                          "holds a CreateTrainingJob request: run it with `smlocal train`")])
         if args.name is not None:  # --name "" is refused by validation, not ignored
             spec.request["HyperParameterTuningJobName"] = args.name
-        spec = _with_options(spec, args)
+        spec = apply_local_options(spec, args)
         tuner = jobs.create_hyper_parameter_tuning_job(spec, _view(spec, args.plain))
     record = jobs.run(tuner, resume=bool(args.resume))
     _print_outcome(jobs, tuner.name)
     return EXIT_OK if record["HyperParameterTuningJobStatus"] == "Completed" else EXIT_FAILED
-
-
-def _with_options(spec: Spec, args: argparse.Namespace) -> Spec:
-    from runner.interfaces.cli.options import apply_local_options
-
-    return apply_local_options(spec, args)  # type: ignore[no-any-return]
 
 
 def _print_outcome(jobs: Any, name: str) -> None:
