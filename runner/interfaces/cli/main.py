@@ -306,10 +306,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     where = "loopback only: this machine" if args.host in ("127.0.0.1", "::1", "localhost") else (
         "NOT loopback: other machines can reach it; requests are not authenticated")
-    print(f"smlocal: serving SageMaker's API on http://{args.host}:{args.port} ({where}); "
-          f"point endpoint_url (or AWS_ENDPOINT_URL_SAGEMAKER) there. Ctrl-C stops.",
-          file=sys.stderr)
-    serve(service(args), args.host, args.port)
+
+    def announce(url: str) -> None:
+        print(f"smlocal: serving SageMaker's API on {url} ({where}); point endpoint_url (or "
+              f"AWS_ENDPOINT_URL_SAGEMAKER) there. Ctrl-C stops.", file=sys.stderr)
+
+    serve(service(args), args.host, args.port, announce)
     return EXIT_OK
 
 

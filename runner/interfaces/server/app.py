@@ -11,8 +11,11 @@ not checked. Handlers run on the server's thread pool; jobs run on threads of th
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import uuid
+from collections.abc import Callable
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -22,7 +25,7 @@ from starlette.routing import Route
 
 from runner.api.errors import NAME_ERRORS, ValidationException, error_code
 from runner.api.service import Service
-from runner.core.problems import SpecError
+from runner.core.problems import Problem, SpecError
 from runner.interfaces.server import wire
 from runner.interfaces.server.operations import CHECKS_ITSELF, OPERATIONS, listener
 from runner.shapes.model import validate_request
@@ -74,14 +77,41 @@ def _error(status: int, code: str, message: str) -> Response:
     return _response(status, wire.error_body(code, message))
 
 
-def serve(service: Service, host: str, port: int) -> None:
-    """Carry on with the jobs no process runs (a restart's), then answer requests until
-    interrupted (SIGINT, SIGTERM)."""
+def serve(service: Service, host: str, port: int, announce: Callable[[str], None]) -> None:
+    """Listen on ``host``:``port`` (``--port`` refused, as bad input, when it cannot be had),
+    ``announce`` the URL, carry on with the jobs no process runs (a restart's), then answer
+    requests until interrupted (SIGINT, SIGTERM)."""
     import uvicorn
 
+    listener_socket = _bind(host, port)
+    bound = listener_socket.getsockname()[1]
+    announce(f"http://{f'[{host}]' if ':' in host else host}:{bound}")
     service.as_server()
     carried = service.carry_on(listener)
     if carried:
         log.info("smlocal: carrying on with %d job(s) no process ran: %s", len(carried),
                  ", ".join(carried))
-    uvicorn.run(make_app(service), host=host, port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(make_app(service), log_level="warning", lifespan="off")
+    with contextlib.suppress(KeyboardInterrupt):  # (uvicorn raises the stopping signal again)
+        uvicorn.Server(config).run(sockets=[listener_socket])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host``:``port``, bound here so that a port in use or a host
+    that is not this machine's is a clear refusal (uvicorn would log and exit)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise SpecError([Problem("--host", f"cannot listen on {host!r}: "
+                                           f"{exc.strerror or exc}")]) from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise SpecError([Problem("--port", f"cannot listen on {host}:{port}: "
+                                           f"{exc.strerror or exc}")]) from None
+    return sock

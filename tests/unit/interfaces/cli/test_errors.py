@@ -293,3 +293,21 @@ def test_trials_of_a_training_job_says_so(
     assert ((code, err) == (2, "plain: is a training job; `smlocal trials` lists the training jobs "
                                "of a tuning job\n"))
     store.close()
+
+
+def test_serve_refuses_a_port_it_cannot_have(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["--home", str(tmp_path / "home"), "serve", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"--port: cannot listen on 127.0.0.1:{port}: ") and "Traceback" not in err
+    assert "serving" not in err  # nothing announced that is not so
+    assert main(["--home", str(tmp_path / "home"), "serve", "--port", "70000"]) == 2
+    assert main(["--home", str(tmp_path / "home"), "serve", "--host", "no.such.host.invalid"]) == 2
+    assert capsys.readouterr().err.count("\n") == 2
