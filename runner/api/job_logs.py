@@ -1,7 +1,7 @@
 """A training job's log, read back as CloudWatch Logs serves SageMaker's: group
 ``/aws/sagemaker/TrainingJobs``, a stream ``<job>/<host>-<epoch seconds>`` for each host that
-wrote lines, one event per line (DescribeLogStreams, GetLogEvents), from the store, so the
-SDK's ``fit(logs=True)`` and ``logs_for_job`` follow a job that runs here.
+wrote lines, one event per line (DescribeLogStreams, GetLogEvents, FilterLogEvents), from the
+store, so the SDK's ``fit(logs=True)`` and ``logs_for_job`` follow a job that runs here.
 
 Events come in time order (as CloudWatch keeps them; a stream's lines are stored as they
 arrive, stdout and stderr interleaved). Tokens are opaque to the caller: ``f/<time>/<line>``
@@ -11,7 +11,9 @@ CloudWatch does (the SDK stops reading there).
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from runner.api.errors import ResourceNotFound, ValidationException
 from runner.aws.cloudwatch import LOG_GROUP, line_events, log_stream_name
@@ -35,6 +37,16 @@ class InvalidParameter(ValidationException):
     code = "InvalidParameterException"
 
 
+class Stream(NamedTuple):
+    """One host's log stream of a job: its name and first and last line's times."""
+
+    name: str
+    job: str
+    host: str
+    first: float
+    last: float
+
+
 class JobLogs:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -44,20 +56,75 @@ class JobLogs:
                              **_: Any) -> dict[str, Any]:
         """The streams whose names start with ``logStreamNamePrefix`` (``<job>/``), by name."""
         self._group(logGroupName)
-        streams: list[dict[str, Any]] = []
-        for record in self._jobs(logStreamNamePrefix):
-            name = record["TrainingJobName"]
-            for host, (first, last) in sorted(self.store.log_hosts(name).items()):
-                if host == OUR_HOST:
-                    continue
-                stream = log_stream_name(name, host, _started(record))
-                if stream.startswith(logStreamNamePrefix):
-                    streams.append({"logStreamName": stream, "creationTime": int(first * 1000),
-                                    "firstEventTimestamp": int(first * 1000),
-                                    "lastEventTimestamp": int(last * 1000),
-                                    "lastIngestionTime": int(last * 1000), "storedBytes": 0})
+        streams: list[dict[str, Any]] = [
+            {"logStreamName": s.name, "creationTime": int(s.first * 1000),
+             "firstEventTimestamp": int(s.first * 1000), "lastEventTimestamp": int(s.last * 1000),
+             "lastIngestionTime": int(s.last * 1000), "storedBytes": 0}
+            for s in self._streams(logStreamNamePrefix)]
         streams.sort(key=lambda s: s["logStreamName"], reverse=descending)
         return {"logStreams": streams[:limit]}
+
+    def filter_log_events(  # noqa: N803 (CloudWatch Logs' parameter names)
+        self, logGroupName: str, logStreamNames: list[str] | None = None,  # noqa: N803
+        logStreamNamePrefix: str | None = None, startTime: int | None = None,  # noqa: N803
+        endTime: int | None = None, filterPattern: str = "",  # noqa: N803
+        nextToken: str | None = None, limit: int = MAX_EVENTS, **_: Any  # noqa: N803
+    ) -> dict[str, Any]:
+        """The events of the group's streams (those named, or with the prefix) from
+        ``startTime`` to ``endTime`` (epoch ms, both included) that ``filterPattern`` matches,
+        in time order over all streams."""
+        self._group(logGroupName)
+        if logStreamNames and logStreamNamePrefix:
+            raise InvalidParameter([Problem("logStreamNamePrefix", (
+                "cannot be given together with logStreamNames"))])
+        matches = filter_pattern(filterPattern)
+        if logStreamNames:
+            streams = [s for s in self._streams_of({n.partition("/")[0] for n in logStreamNames})
+                       if s.name in logStreamNames]
+        else:
+            streams = self._streams(logStreamNamePrefix or "")
+        events: list[dict[str, Any]] = []
+        for stream in streams:
+            for line in self.store.host_logs(stream.job, stream.host, None, startTime, 10**9):
+                for index, (ms, text) in enumerate(line_events(line.ts, line.line)):
+                    if (endTime is None or ms <= endTime) and matches(text):
+                        events.append({"logStreamName": stream.name, "timestamp": ms,
+                                       "message": text, "ingestionTime": ms,
+                                       "eventId": f"{line.seq}-{index}"})
+        events.sort(key=lambda e: e["timestamp"])  # (stable: a stream's order kept)
+        skip = _page(nextToken)
+        answer: dict[str, Any] = {
+            "events": events[skip:skip + limit],
+            "searchedLogStreams": [{"logStreamName": s.name, "searchedCompletely": True}
+                                   for s in streams]}
+        if skip + limit < len(events):
+            answer["nextToken"] = f"p/{skip + limit}"
+        return answer
+
+    def _streams(self, prefix: str) -> list[Stream]:
+        """The streams whose names start with ``prefix``: those of the one job ``<job>/...``
+        names (the SDK's case, polled while a job runs), else of every job whose name starts
+        with it."""
+        head, slash, _ = prefix.partition("/")
+        if slash:
+            names = {head}
+        else:
+            names = {r["TrainingJobName"] for r in self.store.list_training_jobs()
+                     if r["TrainingJobName"].startswith(head)}
+        return [s for s in self._streams_of(names) if s.name.startswith(prefix)]
+
+    def _streams_of(self, jobs: set[str]) -> list[Stream]:
+        """The streams of the jobs named (those that exist), each host's that wrote lines."""
+        streams = []
+        for job in sorted(jobs):
+            if not self.store.has_training_job(job):
+                continue
+            started = _started(self.store.record(job))
+            for host, (first, last) in sorted(self.store.log_hosts(job).items()):
+                if host != OUR_HOST:
+                    streams.append(Stream(log_stream_name(job, host, started), job, host,
+                                          first, last))
+        return streams
 
     def get_log_events(self, logGroupName: str, logStreamName: str,  # noqa: N803
                        startTime: int | None = None, nextToken: str | None = None,  # noqa: N803
@@ -77,15 +144,6 @@ class JobLogs:
         else:
             forward = backward = nextToken or "f/-inf/0"
         return {"events": events, "nextForwardToken": forward, "nextBackwardToken": backward}
-
-    def _jobs(self, prefix: str) -> list[dict[str, Any]]:
-        """The records of the jobs whose streams may start with ``prefix``: the one job
-        ``<job>/...`` names (the SDK's case, polled while a job runs), else every job whose
-        name starts with it."""
-        head, slash, _ = prefix.partition("/")
-        if slash:
-            return [self.store.record(head)] if self.store.has_training_job(head) else []
-        return [r for r in self.store.list_training_jobs() if r["TrainingJobName"].startswith(head)]
 
     def _group(self, group: str) -> None:
         if group != LOG_GROUP:
@@ -124,6 +182,40 @@ def _position(token: str | None) -> tuple[float, int] | None:
     if kind not in ("f", "b") or position is None:
         raise InvalidParameter([Problem("nextToken", "is not a token this service handed out")])
     return position if kind == "f" else None
+
+
+_TERM = re.compile(r'([?-]?)(?:"((?:[^"\\]|\\.)*)"|(\S+))')
+
+
+def filter_pattern(pattern: str) -> Callable[[str], bool]:
+    """CloudWatch Logs' term patterns: every plain term (or ``"quoted phrase"``) must appear,
+    at least one ``?term`` if any is given, no ``-term``; matched case-sensitively. The JSON,
+    space-delimited and regular-expression patterns are refused, not guessed at."""
+    text = pattern.strip()
+    if text.startswith(("{", "[", "%")):
+        raise InvalidParameter([Problem("filterPattern", (
+            "smlocal matches term patterns only (words, \"quoted phrases\", ?any-of, "
+            "-excluded); JSON, space-delimited and regular-expression patterns are not served"))])
+    required: list[str] = []
+    optional: list[str] = []
+    excluded: list[str] = []
+    for sign, quoted, bare in _TERM.findall(text):
+        term = re.sub(r"\\(.)", r"\1", quoted) if quoted else bare
+        {"?": optional, "-": excluded}.get(sign, required).append(term)
+
+    def matches(message: str) -> bool:
+        return (all(t in message for t in required)
+                and (not optional or any(t in message for t in optional))
+                and not any(t in message for t in excluded))
+
+    return matches
+
+
+def _page(token: str | None) -> int:
+    kind, _, offset = (token or "p/0").partition("/")
+    if kind != "p" or not offset.isdigit():
+        raise InvalidParameter([Problem("nextToken", "is not a token this service handed out")])
+    return int(offset)
 
 
 __all__ = ["JobLogs", "LogLine", "LogResourceNotFound"]

@@ -19,6 +19,7 @@ from typing import Any
 from runner.api import builtin
 from runner.api.errors import ResourceNotFound, ValidationException
 from runner.api.job_logs import JobLogs
+from runner.api.job_metrics import JobMetrics
 from runner.api.training_jobs import Notify, TrainingJobs
 from runner.api.tuning_jobs import TuningJobs
 from runner.aws.clients import AwsClients, AwsConfig
@@ -90,6 +91,11 @@ class Service:
     def job_logs(self) -> JobLogs:
         """Training jobs' logs as CloudWatch Logs serves them."""
         return JobLogs(self.store)
+
+    @functools.cached_property
+    def job_metrics(self) -> JobMetrics:
+        """Training jobs' metrics as CloudWatch serves them."""
+        return JobMetrics(self.store)
 
     def as_server(self) -> None:
         """The server's ways, from now on (call it before the first job): jobs wait in

@@ -224,6 +224,24 @@ class Store:
             out.setdefault(name, []).append((ts, value))
         return out
 
+    def metric_points(self, job: str, name: str, since: float = float("-inf"),
+                      until: float = float("inf")) -> list[tuple[float, float]]:
+        """One metric's (ts, value) points with ``since <= ts < until``, in time order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT ts, value FROM metrics WHERE job = ? AND name = ? AND ts >= ? AND ts < ?"
+                " ORDER BY ts, rowid", (job, name, since, until),
+            ).fetchall()
+        return [(ts, value) for ts, value in rows]
+
+    def metric_keys(self) -> list[tuple[str, str, float]]:
+        """Every (job, metric name, time of its last point) stored, by job and name."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT job, name, MAX(ts) FROM metrics GROUP BY job, name ORDER BY job, name"
+            ).fetchall()
+        return [(job, name, last) for job, name, last in rows]
+
     # -- logs --------------------------------------------------------------------------------
     def add_logs(self, job: str, lines: Iterable[tuple[str, str, float, str]]) -> None:
         """``lines``: (host, stream, ts, text) tuples, written in one transaction."""

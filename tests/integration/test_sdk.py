@@ -39,7 +39,8 @@ def session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
            "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": f"http://{host}:{moto_port}",
            "AWS_ENDPOINT_URL_STS": f"http://{host}:{moto_port}",
            "AWS_ENDPOINT_URL_SAGEMAKER": f"http://127.0.0.1:{port}",
-           "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": f"http://127.0.0.1:{port}"}
+           "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": f"http://127.0.0.1:{port}",
+           "AWS_ENDPOINT_URL_CLOUDWATCH": f"http://127.0.0.1:{port}"}
     # the SDK would report each call to AWS's telemetry (over the internet): its opt-out
     config = tmp_path / "sdk-config.yaml"
     config.write_text("SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n"
@@ -83,7 +84,7 @@ def test_estimator_fit_runs_the_job_here_and_shows_its_log(session: Any, capsys:
 
 
 def test_hyperparameter_tuner_with_every_kind_of_range(session: Any) -> None:
-    from sagemaker.analytics import HyperparameterTuningJobAnalytics
+    from sagemaker.analytics import HyperparameterTuningJobAnalytics, TrainingJobAnalytics
     from sagemaker.estimator import Estimator
     from sagemaker.tuner import (
         CategoricalParameter,
@@ -119,3 +120,8 @@ def test_hyperparameter_tuner_with_every_kind_of_range(session: Any) -> None:
     assert {"learning_rate", "mini_batch_size", "seed", "FinalObjectiveValue"} <= set(frame.columns)
     assert frame["FinalObjectiveValue"].min() == pytest.approx(
         described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"])
+    # the best trial's metric series, read from CloudWatch (served here) as the SDK reads it
+    series = TrainingJobAnalytics(best, sagemaker_session=session).dataframe()
+    losses = series[series["metric_name"] == "validation:loss"]
+    assert len(losses) >= 1 and losses["timestamp"].min() == 0.0  # (minutes since the first)
+    assert losses["value"].notna().all()

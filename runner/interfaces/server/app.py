@@ -5,8 +5,10 @@ Every request is one ``POST /`` naming its operation in ``X-Amz-Target``; its an
 operation's output shape, or AWS's error shape (``__type``, ``message``) with AWS's HTTP status:
 ``ValidationException`` (every problem as ``Field.Path: what is wrong``), ``ResourceNotFound``,
 ``ResourceInUse``, ``UnknownOperationException`` for an operation smlocal does not serve, and
-``InternalFailure`` (500, one line, no traceback) for a bug of ours. Signatures are accepted,
-not checked. Handlers run on the server's thread pool; jobs run on threads of their own.
+``InternalFailure`` (500, one line, no traceback) for a bug of ours. CloudWatch Logs and
+CloudWatch (their reads of training jobs' logs and metrics) answer on the same port.
+Signatures are accepted, not checked. Handlers run on the server's thread pool; jobs run on
+threads of their own.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import socket
 import uuid
 from collections.abc import Callable
 
+import botocore.model
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -43,6 +46,7 @@ def make_app(service: Service) -> Starlette:
 
 def answer(service: Service, target: str | None, body: bytes) -> Response:
     """The response to one request (never raises)."""
+    op = None
     try:
         op = wire.operation(target)
         service_name = op.service_model.service_name
@@ -54,27 +58,29 @@ def answer(service: Service, target: str | None, body: bytes) -> Response:
             problems = validate_request(params, op.name, service_name)
             if problems:
                 raise ValidationException(problems)
-        return _response(200, wire.response_body(op, handler(service, params)))
+        return _response(op, 200, wire.response_body(op, handler(service, params)))
     except wire.WireError as exc:
-        return _error(exc.status, exc.code, str(exc))
+        return _error(op, exc.status, exc.code, str(exc))
     except SpecError as exc:  # ValidationException, or a request the specs refuse
-        return _error(400, getattr(exc, "code", "ValidationException"),
+        return _error(op, 400, getattr(exc, "code", "ValidationException"),
                       "; ".join(str(p) for p in exc.problems))
     except NAME_ERRORS as exc:
-        return _error(400, getattr(exc, "code", None) or error_code(exc) or "ResourceNotFound",
+        return _error(op, 400, getattr(exc, "code", None) or error_code(exc) or "ResourceNotFound",
                       str(exc))
     except Exception as exc:  # a bug of ours: one line back, the traceback in the server's log
         log.exception("smlocal: internal error answering %s", target)
-        return _error(500, "InternalFailure", f"smlocal failed: {type(exc).__name__}: {exc}")
+        return _error(op, 500, "InternalFailure",
+                      f"smlocal failed: {type(exc).__name__}: {exc}")
 
 
-def _response(status: int, body: bytes) -> Response:
-    return Response(body, status_code=status, media_type=wire.CONTENT_TYPE,
+def _response(op: botocore.model.OperationModel | None, status: int, body: bytes) -> Response:
+    return Response(body, status_code=status, media_type=wire.content_type(op),
                     headers={"x-amzn-RequestId": str(uuid.uuid4())})
 
 
-def _error(status: int, code: str, message: str) -> Response:
-    return _response(status, wire.error_body(code, message))
+def _error(op: botocore.model.OperationModel | None, status: int, code: str,
+           message: str) -> Response:
+    return _response(op, status, wire.error_body(code, message))
 
 
 def serve(service: Service, host: str, port: int, announce: Callable[[str], None]) -> None:

@@ -132,12 +132,14 @@ def delete_tags(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
     return svc.delete_tags(**params)
 
 
-def describe_log_streams(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
-    return svc.job_logs.describe_log_streams(**params)
+def _reader(part: str, method: str) -> Handler:
+    """A read of the service's ``part`` (its logs or metrics) taking the request as it is."""
 
+    def read(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
+        answer: dict[str, Any] = getattr(getattr(svc, part), method)(**params)
+        return answer
 
-def get_log_events(svc: Service, params: dict[str, Any]) -> dict[str, Any]:
-    return svc.job_logs.get_log_events(**params)
+    return read
 
 
 _SAGEMAKER: dict[str, Handler] = {
@@ -156,12 +158,20 @@ _SAGEMAKER: dict[str, Handler] = {
 }
 # CloudWatch Logs' reads of training jobs' streams (the SDK's fit(logs=True), logs_for_job)
 _LOGS: dict[str, Handler] = {
-    "DescribeLogStreams": describe_log_streams,
-    "GetLogEvents": get_log_events,
+    "DescribeLogStreams": _reader("job_logs", "describe_log_streams"),
+    "GetLogEvents": _reader("job_logs", "get_log_events"),
+    "FilterLogEvents": _reader("job_logs", "filter_log_events"),
+}
+# CloudWatch's reads of training jobs' metrics (the SDK's TrainingJobAnalytics)
+_CLOUDWATCH: dict[str, Handler] = {
+    "GetMetricStatistics": _reader("job_metrics", "get_metric_statistics"),
+    "GetMetricData": _reader("job_metrics", "get_metric_data"),
+    "ListMetrics": _reader("job_metrics", "list_metrics"),
 }
 OPERATIONS: dict[tuple[str, str], Handler] = {
     **{("sagemaker", name): handler for name, handler in _SAGEMAKER.items()},
     **{("logs", name): handler for name, handler in _LOGS.items()},
+    **{("cloudwatch", name): handler for name, handler in _CLOUDWATCH.items()},
 }
 # Create* check their whole request themselves (the service model and the rest, with field
 # paths); the others are checked against the service model before they run.

@@ -1,7 +1,7 @@
 """SageMaker's wire format, as botocore's service model defines it (``protocol: json``,
-``jsonVersion: 1.1``; CloudWatch Logs speaks the same): which operation a request names
-(``X-Amz-Target: SageMaker.<Operation>``), its parameters, and the response and error bodies
-a client parses.
+``jsonVersion: 1.1``; CloudWatch Logs speaks the same, CloudWatch its 1.0): which operation a
+request names (``X-Amz-Target: SageMaker.<Operation>``), its parameters, and the response and
+error bodies a client parses.
 
 The model is the schema: a response is serialised by walking the operation's output shape
 (timestamps as epoch seconds, members the shape does not know left out), never by hand.
@@ -19,8 +19,6 @@ import botocore.model
 from runner.core.documents import MAX_DOCUMENT_BYTES
 from runner.shapes import model
 
-CONTENT_TYPE = "application/x-amz-json-1.1"
-
 
 class WireError(Exception):
     """A request that cannot be read: AWS's error ``code`` and the HTTP status it answers."""
@@ -32,7 +30,9 @@ class WireError(Exception):
 
 
 # The services served, by the prefix of their X-Amz-Target: botocore's name for each.
-SERVICES = {"SageMaker": "sagemaker", "Logs_20140328": "logs"}
+# (CloudWatch's model lists smithy-rpc-v2-cbor, json and query: botocore speaks json to it.)
+SERVICES = {"SageMaker": "sagemaker", "Logs_20140328": "logs",
+            "GraniteServiceVersion20100801": "cloudwatch"}
 
 
 def operation(target: str | None) -> botocore.model.OperationModel:
@@ -43,6 +43,12 @@ def operation(target: str | None) -> botocore.model.OperationModel:
         raise WireError("UnknownOperationException",
                         f"Unknown operation {target or '(no X-Amz-Target)'}")
     return service.operation_model(name)
+
+
+def content_type(op: botocore.model.OperationModel | None) -> str:
+    """The media type of an answer to ``op`` (SageMaker's when the operation is unknown)."""
+    version = op.metadata.get("jsonVersion", "1.1") if op is not None else "1.1"
+    return f"application/x-amz-json-{version}"
 
 
 def parameters(body: bytes) -> dict[str, Any]:

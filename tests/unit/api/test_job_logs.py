@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from runner.api.job_logs import InvalidParameter, JobLogs, LogResourceNotFound
+from runner.api.job_logs import InvalidParameter, JobLogs, LogResourceNotFound, filter_pattern
 from runner.store.jobs import Store
 
 GROUP = "/aws/sagemaker/TrainingJobs"
@@ -72,3 +72,49 @@ def test_unknown_groups_and_streams(logs: JobLogs) -> None:
     for stream in ("job/algo-2-105", "job/algo-1-999", "other/algo-1-105", "job/smlocal-105"):
         with pytest.raises(LogResourceNotFound):
             logs.get_log_events(GROUP, stream)
+
+
+def test_filter_log_events_over_streams_in_time_order(logs: JobLogs) -> None:
+    logs.store.create_training_job({"TrainingJobName": "job-2", "TrainingJobStatus": "InProgress",
+                                    "CreationTime": 100.0}, {}, {})
+    logs.store.add_logs("job-2", [("algo-1", "stdout", 125.0, "E"),
+                                  ("algo-2", "stdout", 115.0, "F")])
+
+    def filtered(**params: Any) -> list[tuple[str, str]]:
+        answer = logs.filter_log_events(GROUP, **params)
+        return [(e["logStreamName"], e["message"]) for e in answer["events"]]
+
+    assert [m for _, m in filtered()] == ["A", "F", "C", "E", "B", "D"]
+    assert filtered(logStreamNamePrefix="job-2/algo-2") == [("job-2/algo-2-100", "F")]
+    assert [m for _, m in filtered(logStreamNames=["job/algo-1-105", "job-2/algo-2-100"],
+                                   startTime=115_000, endTime=130_000)] == ["F", "C", "B"]
+    assert filtered(logStreamNames=["ghost/algo-1-1"]) == []
+    first = logs.filter_log_events(GROUP, limit=4)
+    rest = logs.filter_log_events(GROUP, limit=4, nextToken=first["nextToken"])
+    assert [e["message"] for e in first["events"] + rest["events"]] == [
+        "A", "F", "C", "E", "B", "D"]
+    assert "nextToken" not in rest
+    assert len({e["eventId"] for e in first["events"] + rest["events"]}) == 6
+    with pytest.raises(InvalidParameter):
+        logs.filter_log_events(GROUP, logStreamNames=["job/algo-1-105"], logStreamNamePrefix="job")
+    with pytest.raises(InvalidParameter):
+        logs.filter_log_events(GROUP, nextToken="f/1/2")
+
+
+def test_filter_patterns_are_cloudwatchs_term_patterns() -> None:
+    lines = ["ERROR disk full", "error: minor", "WARN slow disk", "loss=0.5 epoch=2"]
+
+    def kept(pattern: str) -> list[str]:
+        return [line for line in lines if filter_pattern(pattern)(line)]
+
+    assert kept("") == lines
+    assert kept("ERROR") == ["ERROR disk full"]  # case-sensitive
+    assert kept("disk full") == ["ERROR disk full"]  # every term
+    assert kept('"disk full"') == ["ERROR disk full"]
+    assert kept("?ERROR ?WARN") == ["ERROR disk full", "WARN slow disk"]
+    assert kept("disk -full") == ["WARN slow disk"]
+    assert kept('"loss=0.5"') == ["loss=0.5 epoch=2"]
+    for unsupported in ('{ $.level = "ERROR" }', "[ip, user]", "%ERR.*%"):
+        with pytest.raises(InvalidParameter) as refused:
+            filter_pattern(unsupported)
+        assert refused.value.problems[0].path == "filterPattern"

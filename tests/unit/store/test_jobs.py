@@ -155,6 +155,25 @@ def test_metric_series_in_time_order(store: Store) -> None:
     assert store.metric_series("none") == {}
 
 
+def test_metric_points_of_one_metric_in_a_window(store: Store) -> None:
+    store.add_metrics("job-1", [("loss", 0.5, T0 + 3), ("loss", 0.7, T0 + 2), ("acc", 0.1, T0 + 2),
+                                ("loss", 0.9, T0 + 1), ("loss", 0.4, T0 + 3)])
+    store.add_metrics("job-2", [("loss", 9.0, T0 + 2)])
+    assert store.metric_points("job-1", "loss") == [
+        (T0 + 1, 0.9), (T0 + 2, 0.7), (T0 + 3, 0.5), (T0 + 3, 0.4)]
+    # since <= ts < until
+    assert store.metric_points("job-1", "loss", T0 + 2, T0 + 3) == [(T0 + 2, 0.7)]
+    assert store.metric_points("job-1", "gone") == []
+
+
+def test_metric_keys_name_each_series_once_with_its_last_time(store: Store) -> None:
+    assert store.metric_keys() == []
+    store.add_metrics("job-2", [("loss", 9.0, T0 + 5)])
+    store.add_metrics("job-1", [("loss", 0.5, T0 + 3), ("acc", 0.1, T0 + 2), ("loss", 0.9, T0 + 1)])
+    assert store.metric_keys() == [("job-1", "acc", T0 + 2), ("job-1", "loss", T0 + 3),
+                                   ("job-2", "loss", T0 + 5)]
+
+
 def test_logs_add_and_read(store: Store) -> None:
     store.add_logs("job-1", [("algo-1", "stdout", T0, "one"), ("algo-1", "stderr", T0 + 1, "two")])
     store.add_logs("job-2", [("algo-1", "stdout", T0, "other job")])

@@ -15,10 +15,14 @@ from botocore.exceptions import ClientError
 from tests.unit.interfaces.server.conftest import IMAGE, post
 
 
+def client(service: str, endpoint: str) -> Any:
+    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id="smlocal", aws_secret_access_key="smlocal-secret")
+
+
 @pytest.fixture
 def sm(endpoint: str) -> Any:
-    return boto3.client("sagemaker", endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id="smlocal", aws_secret_access_key="smlocal-secret")
+    return client("sagemaker", endpoint)
 
 
 def training_request(tmp_path: Path, name: str, **hps: str) -> dict[str, Any]:
@@ -184,8 +188,7 @@ def test_tags_given_at_creation_added_listed_and_deleted(sm: Any, tmp_path: Path
 def test_a_jobs_log_is_served_as_cloudwatch_logs_serves_it(
     endpoint: str, sm: Any, tmp_path: Path
 ) -> None:
-    logs = boto3.client("logs", endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id="smlocal", aws_secret_access_key="smlocal-secret")
+    logs = client("logs", endpoint)
     sm.create_training_job(**training_request(tmp_path, "logged", epochs="3"))
     wait(sm, "logged")
     group = "/aws/sagemaker/TrainingJobs"
@@ -205,10 +208,45 @@ def test_a_jobs_log_is_served_as_cloudwatch_logs_serves_it(
     tail = logs.get_log_events(logGroupName=group, logStreamName=streams[0]["logStreamName"],
                                limit=1)
     assert [e["message"] for e in tail["events"]] == ["epoch=3 loss=4.3333"]
+    found = logs.filter_log_events(logGroupName=group, logStreamNamePrefix="logged/",
+                                   filterPattern='"epoch=2"')["events"]
+    assert [e["message"] for e in found] == ["epoch=2 loss=4.5000"]
+    with pytest.raises(logs.exceptions.InvalidParameterException):
+        logs.filter_log_events(logGroupName=group, filterPattern="{ $.level = 1 }")
     with pytest.raises(logs.exceptions.ResourceNotFoundException):
         logs.get_log_events(logGroupName=group, logStreamName="logged/algo-9-1")
     with pytest.raises(logs.exceptions.ResourceNotFoundException):
         logs.describe_log_streams(logGroupName="/aws/elsewhere")
+
+
+def test_a_jobs_metrics_are_served_as_cloudwatch_serves_them(
+    endpoint: str, sm: Any, tmp_path: Path
+) -> None:
+    cloudwatch = client("cloudwatch", endpoint)
+    sm.create_training_job(**training_request(tmp_path, "measured", epochs="3"))
+    wait(sm, "measured")
+    job = sm.describe_training_job(TrainingJobName="measured")
+    dims = [{"Name": "TrainingJobName", "Value": "measured"}]
+    window = {"StartTime": job["TrainingStartTime"], "EndTime": job["TrainingEndTime"]}
+    answer = cloudwatch.get_metric_statistics(
+        Namespace="/aws/sagemaker/TrainingJobs", MetricName="loss", Dimensions=dims,
+        Period=60, Statistics=["Minimum", "Maximum", "SampleCount"], **window)
+    points = answer["Datapoints"]  # (one, or two where the job ran across a minute's end)
+    assert (min(p["Minimum"] for p in points), max(p["Maximum"] for p in points),
+            sum(p["SampleCount"] for p in points)) == (4.3333, 5.0, 3.0)
+    assert points[0]["Timestamp"].tzinfo is not None and points[0]["Unit"] == "None"
+    listed = cloudwatch.list_metrics(Namespace="/aws/sagemaker/TrainingJobs", Dimensions=dims)
+    assert [m["MetricName"] for m in listed["Metrics"]] == ["loss"]
+    data = cloudwatch.get_metric_data(MetricDataQueries=[{"Id": "loss", "MetricStat": {
+        "Metric": {"Namespace": "/aws/sagemaker/TrainingJobs", "MetricName": "loss",
+                   "Dimensions": dims}, "Period": 60, "Stat": "Sum"}}], **window)
+    assert sum(data["MetricDataResults"][0]["Values"]) == pytest.approx(5 + 4.5 + 4.3333)
+    with pytest.raises(ClientError) as refused:
+        cloudwatch.get_metric_statistics(Namespace="/aws/sagemaker/TrainingJobs",
+                                         MetricName="loss", Dimensions=dims, Period=45,
+                                         Statistics=["Average"], **window)
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert "Period: must be 1, 5, 10, 30 or a multiple of 60" in str(refused.value)
 
 
 def test_local_options_cannot_be_sent(endpoint: str, tmp_path: Path) -> None:
