@@ -1,5 +1,6 @@
-"""Trial overhead: a no-op training job through `smlocal train` against a bare
-`docker run --rm --network none` of the same image, measured side by side in one run.
+"""Trial overhead: a no-op training job through `smlocal train` (in-process, and as a client
+of a warm `smlocal serve`) against a bare `docker run --rm --network none` of the same image,
+measured side by side in one run.
 
     .venv/bin/python benchmarks/trial_overhead.py [--runs 10]
 
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
+import socket
 import statistics
 import subprocess
 import sys
@@ -78,6 +81,25 @@ def in_process(work: Path, home: Path) -> Callable[[], float]:
     return run
 
 
+def start_server(work: Path, home: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``smlocal serve`` in ``work`` (the jobs' file:// paths lie inside it) on a free port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home / "served"),
+         "serve", "--port", str(port)], cwd=work, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server, f"http://127.0.0.1:{port}"
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit("smlocal serve did not start") from None
+            time.sleep(0.1)
+
+
 def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
@@ -100,6 +122,9 @@ def main() -> None:
         home = work / "home"
         smlocal = [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), "train",
                    "--quiet"]
+        server, url = start_server(work, home)
+        client = [sys.executable, "-m", "runner.interfaces.cli.main", "--endpoint", url, "train",
+                  "--quiet"]
         ways = {
             "docker run --rm --network none": lambda: timed(["docker", "run", "--rm", "--network",
                                                              "none", IMAGE, "train"]),
@@ -109,15 +134,25 @@ def main() -> None:
             "smlocal train (bridge network)": lambda: timed(
                 [*smlocal, str(write_spec(work, False)), "--name", f"b-{uuid.uuid4().hex[:10]}"],
                 user_env()),
+            "smlocal train via a warm smlocal serve": lambda: timed(
+                [*client, str(write_spec(work, True)), "--name", f"s-{uuid.uuid4().hex[:10]}"],
+                user_env()),
             "in-process trial (network isolation)": in_process(work, home),
             "python -c pass (interpreter start)": lambda: timed([sys.executable, "-c", "pass"]),
         }
-        for way in ways.values():  # warm up: caches, first container start
-            way()
-        times: dict[str, list[float]] = {name: [] for name in ways}
-        for _ in range(args.runs):  # interleaved, so drift hits every way alike
-            for name, way in ways.items():
-                times[name].append(way())
+        try:
+            for way in ways.values():  # warm up: caches, first container start
+                way()
+            times: dict[str, list[float]] = {name: [] for name in ways}
+            order = list(ways)
+            shuffle = random.Random(0).shuffle
+            for _ in range(args.runs):  # interleaved, so drift hits every way alike, and in a
+                shuffle(order)  # new order each round: no way always follows the same one
+                for name in order:  # (a bridge network's teardown slows the engine's next start)
+                    times[name].append(ways[name]())
+        finally:
+            server.terminate()
+            server.wait(60)
     medians = {name: statistics.median(values) for name, values in times.items()}
     base = medians["docker run --rm --network none"]
     print(f"trial overhead, median of {args.runs} runs each, interleaved")

@@ -21,8 +21,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-import botocore.utils
-
 from runner.api.errors import ValidationException
 from runner.aws.cloudwatch import NAMESPACE
 from runner.core.problems import Problem
@@ -238,6 +236,8 @@ def _epoch(path: str, value: Any) -> float:
         return value.timestamp()
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
+    import botocore.utils
+
     try:
         return float(botocore.utils.parse_timestamp(value).timestamp())
     except (ValueError, TypeError, OverflowError):

@@ -14,14 +14,11 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.api import builtin
 from runner.api.errors import ResourceNotFound, ValidationException
-from runner.api.job_logs import JobLogs
-from runner.api.job_metrics import JobMetrics
 from runner.api.training_jobs import Notify, TrainingJobs
-from runner.api.tuning_jobs import TuningJobs
 from runner.aws.clients import AwsClients, AwsConfig
 from runner.core.problems import Problem
 from runner.core.specs import Spec, is_tuning_request
@@ -31,7 +28,12 @@ from runner.store.jobs import JobNotFound, LogLine, Store, default_home
 from runner.store.tags import TagStore
 from runner.store.tuning import stored_tuning_job_exists
 from runner.training.admission import MachineCapacity
-from runner.tuning.tuner import Listener
+
+if TYPE_CHECKING:  # (imported on first use: a training job's process needs no tuner)
+    from runner.api.job_logs import JobLogs
+    from runner.api.job_metrics import JobMetrics
+    from runner.api.tuning_jobs import TuningJobs
+    from runner.tuning.tuner import Listener
 
 
 def _docker(home: Path) -> Backend:
@@ -84,17 +86,23 @@ class Service:
 
     @functools.cached_property
     def tuning_jobs(self) -> TuningJobs:
+        from runner.api.tuning_jobs import TuningJobs
+
         return TuningJobs(self.store, self.backend, self.aws, notify=self.notify,
                           admission=self.admission, background=self.background)
 
     @functools.cached_property
     def job_logs(self) -> JobLogs:
         """Training jobs' logs as CloudWatch Logs serves them."""
+        from runner.api.job_logs import JobLogs
+
         return JobLogs(self.store)
 
     @functools.cached_property
     def job_metrics(self) -> JobMetrics:
         """Training jobs' metrics as CloudWatch serves them."""
+        from runner.api.job_metrics import JobMetrics
+
         return JobMetrics(self.store)
 
     def as_server(self) -> None:
@@ -213,6 +221,13 @@ class Service:
 
         return ensure_image(self.backend, context, tag, dockerfile=dockerfile,  # type: ignore[arg-type]
                             build_args=build_args, on_log=on_log)
+
+    def build_request_images(self, spec: Spec) -> None:
+        """The images ``spec``'s request runs, built from its ``Local.Build`` (nothing
+        without one; each skipped when nothing it depends on changed)."""
+        from runner.api.images import build_images, request_images
+
+        build_images(self.backend, spec.local.build, request_images(spec.request), self.notify)
 
     def write_report(self, name: str, out: Path | None, fmt: str) -> list[Path]:
         """The report of a stored job (``ReportError`` when there is nothing to report)."""

@@ -17,7 +17,7 @@ from typing import Any
 from runner.api import builtin, listing
 from runner.api.background import run_held, start_in_background
 from runner.api.errors import ResourceInUse, ResourceNotFound, ValidationException
-from runner.api.images import build_images
+from runner.api.images import build_images, request_images
 from runner.api.leases import hold
 from runner.aws.clients import AwsClients
 from runner.core.problems import Problem
@@ -73,8 +73,7 @@ class TrainingJobs:
         name = spec.request["TrainingJobName"]
         if self.store.has_training_job(name):
             raise ResourceInUse(f"Training job {name} already exists")
-        build_images(self.backend, spec.local.build,
-                     [spec.request["AlgorithmSpecification"]["TrainingImage"]], self.notify)
+        build_images(self.backend, spec.local.build, request_images(spec.request), self.notify)
         return TrainingRun(spec, RunContext(store=self.store, backend=self.backend,
                                             admission=self.admission, echo=echo, aws=self.aws))
 

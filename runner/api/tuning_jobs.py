@@ -16,7 +16,7 @@ from typing import Any
 from runner.api import builtin, listing
 from runner.api.background import run_held, start_in_background
 from runner.api.errors import ResourceInUse, ResourceNotFound, ValidationException
-from runner.api.images import build_images
+from runner.api.images import build_images, request_images
 from runner.api.leases import hold
 from runner.aws.clients import AwsClients
 from runner.core.problems import Problem
@@ -57,7 +57,6 @@ class TuningJobs:
         """Check the request (ValidationException), refuse a name in use (ResourceInUse),
         build the images of ``Local.Build``; :meth:`run` records and runs the returned tuner."""
         from runner.api.tuning_validation import validate_tuning
-        from runner.tuning import trial_jobs
 
         spec = replace(spec, request=builtin.complete(spec.request))
         problems = validate_tuning(spec, for_cloud=False, image_check=self.backend.image_exists,
@@ -68,9 +67,7 @@ class TuningJobs:
         name = spec.request["HyperParameterTuningJobName"]
         if self.tstore.exists(name):
             raise ResourceInUse(f"Hyperparameter tuning job {name} already exists")
-        images = {(d.get("AlgorithmSpecification") or {}).get("TrainingImage")
-                  for _, _, d in trial_jobs.definitions(spec.request)}
-        build_images(self.backend, spec.local.build, sorted(i for i in images if i), self.notify)
+        build_images(self.backend, spec.local.build, request_images(spec.request), self.notify)
         return self._tuner(spec, listener)
 
     def start(self, tuner: Tuner) -> dict[str, Any]:

@@ -18,8 +18,7 @@ from types import FrameType
 from typing import Any
 
 from runner.core.problems import Problem, SpecError
-from runner.interfaces.cli import closed_pipe
-from runner.interfaces.cli.options import apply_local_options, service
+from runner.interfaces.cli import closed_pipe, remote
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE  # 141, as a shell reports `cat` whose reader went away
@@ -33,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--endpoint-url",
         help="send every AWS call (S3, CloudWatch) to this endpoint (LocalStack, MinIO, moto)")
+    parser.add_argument(
+        "--endpoint", metavar="URL",
+        help="send train, tune, describe, list, logs and stop to this running `smlocal serve` "
+             f"(default: ${remote.ENDPOINT_ENV}; unset: they run in this process)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     from runner.interfaces.cli import validate as cli_validate
@@ -107,7 +110,10 @@ def _run(argv: Sequence[str] | None) -> int:
         os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)  # its terminal closed: end as on Ctrl-C, not mid-write
+    url = remote.endpoint(args) if args.command in remote.SERVED else None
     try:
+        if url is not None:
+            return remote.run(args.command, args, url, _summary)
         return int(_COMMANDS[args.command](args))
     except SpecError as exc:
         for problem in exc.problems:
@@ -139,8 +145,16 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def service(args: argparse.Namespace) -> Any:
+    """The service a command runs on (imported on first need: a client of a server has none)."""
+    from runner.interfaces.cli import options
+
+    return options.service(args)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from runner.core import specs
+    from runner.interfaces.cli.options import apply_local_options
 
     echo = None if args.quiet else _job_echo
     if args.resume:

@@ -95,7 +95,12 @@ def cmd_tune(args: argparse.Namespace, service: Any) -> int:
 
 
 def _print_outcome(jobs: Any, name: str) -> None:
-    described = jobs.describe_hyper_parameter_tuning_job(name)
+    print_outcome(jobs.describe_hyper_parameter_tuning_job(name))
+
+
+def print_outcome(described: dict[str, Any]) -> None:
+    """How a tuning job ended, from its DescribeHyperParameterTuningJob answer."""
+    name = described["HyperParameterTuningJobName"]
     counters = described["TrainingJobStatusCounters"]
     print(f"smlocal: tuning job {name}: {described['HyperParameterTuningJobStatus']} "
           f"({', '.join(f'{k} {v}' for k, v in counters.items() if v)})", file=sys.stderr)

@@ -9,14 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from runner.tuning.search_space import SearchSpace
-from runner.tuning.strategies.bayesian import BayesianSearch
 from runner.tuning.strategies.grid import GridSearch
 from runner.tuning.strategies.random_search import RandomSearch
 from runner.tuning.trials import Direction, Strategy
 
 STRATEGIES = ("Bayesian", "Random", "Grid", "Hyperband")
 
-__all__ = ["STRATEGIES", "BayesianSearch", "GridSearch", "RandomSearch", "make_strategy"]
+__all__ = ["STRATEGIES", "GridSearch", "RandomSearch", "make_strategy"]
 
 
 def make_strategy(
@@ -37,6 +36,8 @@ def make_strategy(
         return GridSearch(space)
     if name in ("Random", "Hyperband"):
         return RandomSearch(space, seed=seed)
-    if name == "Bayesian":
+    if name == "Bayesian":  # (its model imports scipy: ~1 s a process that never needs it)
+        from runner.tuning.strategies.bayesian import BayesianSearch
+
         return BayesianSearch(space, direction, seed=seed, max_jobs=max_jobs)
     raise ValueError(f"unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)}")

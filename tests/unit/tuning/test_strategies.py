@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from runner.tuning.search_space import CategoricalParameter, NumericParameter, Scaling, SearchSpace
-from runner.tuning.strategies import BayesianSearch, GridSearch, RandomSearch, make_strategy
+from runner.tuning.strategies import GridSearch, RandomSearch, make_strategy
+from runner.tuning.strategies.bayesian import BayesianSearch
 from runner.tuning.trials import Config, Direction, Strategy, Trial, TrialStatus
 
 STRATEGIES = ["Grid", "Random", "Bayesian"]
