@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8899, help="port to listen on (default 8899)")
+    p.add_argument("--auth", action="store_true",
+                   help="answer only requests signed (SigV4) with the AWS credentials the server "
+                        "runs with (others: 403)")
 
     p = sub.add_parser("build", help="build an image from a folder (skipped when nothing changed)")
     p.add_argument("context", type=Path)
@@ -314,18 +317,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
     from runner.interfaces.server.app import serve
+    from runner.interfaces.server.auth import server_signatures
 
     if not 0 <= args.port <= 65535:
         raise SpecError([Problem("--port", f"must be a port number, 0 to 65535 (got {args.port})")])
+    signatures = server_signatures() if args.auth else None
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     where = "loopback only: this machine" if args.host in ("127.0.0.1", "::1", "localhost") else (
-        "NOT loopback: other machines can reach it; requests are not authenticated")
+        "NOT loopback: other machines can reach it")
+    if signatures is not None:
+        where += f"; requests must be signed with access key ...{signatures.access_key[-4:]}"
+    elif not where.startswith("loopback"):
+        where += "; requests are not authenticated (--auth checks them)"
 
     def announce(url: str) -> None:
         print(f"smlocal: serving SageMaker's API on {url} ({where}); point endpoint_url (or "
               f"AWS_ENDPOINT_URL_SAGEMAKER) there. Ctrl-C stops.", file=sys.stderr)
 
-    serve(service(args), args.host, args.port, announce)
+    serve(service(args), args.host, args.port, announce, signatures)
     return EXIT_OK
 
 

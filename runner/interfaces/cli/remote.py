@@ -9,14 +9,14 @@ file, as in-process); the server runs only those inside the folder it runs in. A
 section's ``Build`` is done here, before the request is sent (on loopback: the server's
 machine is this one); its other options, like ``--gpus``, ``--grace`` and ``--cloudwatch``,
 are the server's to set (a note says so; the options are refused). Requests go unsigned
-(the server does not check signatures). Ctrl-C stops the job, as it does in-process. Exit
+unless the server asks for signatures (``serve --auth``): then they are signed with this
+process's AWS credentials. Ctrl-C stops the job, as it does in-process. Exit
 codes are the in-process ones.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import sys
@@ -27,11 +27,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.core.problems import Problem, SpecError
+from runner.interfaces.cli.server_client import ENDPOINT_ENV, Connection, RemoteError
+
+__all__ = ["ENDPOINT_ENV", "SERVED", "endpoint", "run"]
 
 if TYPE_CHECKING:
     from runner.core.specs import Spec
 
-ENDPOINT_ENV = "SMLOCAL_ENDPOINT"
 SERVED = frozenset({"train", "tune", "describe", "list", "logs", "stop"})
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"  # runner.aws.cloudwatch's (a test keeps them one)
 TAB_ESCAPE = "#011"  # CloudWatch's tab, as SageMaker ships lines (runner.contract.metrics')
@@ -48,65 +50,6 @@ Echo = Callable[[str], None]
 def endpoint(args: argparse.Namespace) -> str | None:
     """The server a command goes to: ``--endpoint``, else ``$SMLOCAL_ENDPOINT``; None: none."""
     return getattr(args, "endpoint", None) or os.environ.get(ENDPOINT_ENV) or None
-
-
-class RemoteError(Exception):
-    """The server's refusal, in AWS's error shape."""
-
-    def __init__(self, code: str, message: str, status: int) -> None:
-        super().__init__(message)
-        self.code, self.status = code, status
-
-    def exit_code(self) -> int:
-        """Bad input (a request, a name) is 2, as in-process; anything else 1."""
-        return EXIT_BAD_INPUT if self.status == 400 else EXIT_FAILED
-
-    def lines(self) -> list[str]:
-        if self.code in ("ValidationException", "ValidationError"):
-            return str(self).split("; ")  # (the server joins the problems so)
-        return [f"smlocal: {self.code}: {self}"]
-
-
-class Connection:
-    """SageMaker's JSON protocol over one kept-alive HTTP connection to the server."""
-
-    def __init__(self, url: str) -> None:
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise SpecError([Problem("--endpoint", (
-                f"must be the http:// URL of `smlocal serve` (got {url!r})"))])
-        self.url = url
-        try:
-            port = parts.port or 80
-        except ValueError:
-            raise SpecError([Problem("--endpoint", f"has no valid port: {url!r}")]) from None
-        self._http = http.client.HTTPConnection(parts.hostname, port, timeout=120)
-
-    def call(self, target: str, params: dict[str, Any]) -> dict[str, Any]:
-        """One operation (``SageMaker.DescribeTrainingJob``): its answer, else RemoteError."""
-        body = json.dumps(params).encode()
-        try:
-            self._http.request("POST", "/", body, {
-                "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target})
-            response = self._http.getresponse()
-            data = response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            self._http.close()
-            reason = getattr(exc, "strerror", None) or exc
-            raise SpecError([Problem("--endpoint", (
-                f"no smlocal server answers at {self.url} ({reason}): start one with "
-                f"`smlocal serve`, or unset {ENDPOINT_ENV}"))]) from None
-        try:
-            answer = json.loads(data) if data else {}
-        except ValueError:
-            answer = None
-        if not isinstance(answer, dict):
-            raise RemoteError("InternalFailure", f"{self.url} did not answer as smlocal serve "
-                              f"does (HTTP {response.status})", 500)
-        if response.status != 200:
-            code = str(answer.get("__type", "InternalFailure")).rpartition("#")[2]
-            raise RemoteError(code, str(answer.get("message", "")), response.status)
-        return answer
 
 
 def run(command: str, args: argparse.Namespace, url: str,

@@ -7,8 +7,8 @@ operation's output shape, or AWS's error shape (``__type``, ``message``) with AW
 ``ResourceInUse``, ``UnknownOperationException`` for an operation smlocal does not serve, and
 ``InternalFailure`` (500, one line, no traceback) for a bug of ours. CloudWatch Logs and
 CloudWatch (their reads of training jobs' logs and metrics) answer on the same port.
-Signatures are accepted, not checked. Handlers run on the server's thread pool; jobs run on
-threads of their own.
+Signatures are accepted unchecked, unless ``--auth`` asks (``auth``). Handlers run on the
+server's thread pool; jobs run on threads of their own.
 """
 
 from __future__ import annotations
@@ -30,15 +30,23 @@ from runner.api.errors import NAME_ERRORS, ValidationException, error_code
 from runner.api.service import Service
 from runner.core.problems import Problem, SpecError
 from runner.interfaces.server import wire
+from runner.interfaces.server.auth import Signatures
 from runner.interfaces.server.operations import CHECKS_ITSELF, OPERATIONS, listener
 from runner.shapes.model import validate_request
 
 log = logging.getLogger("smlocal.server")
 
 
-def make_app(service: Service) -> Starlette:
+def make_app(service: Service, signatures: Signatures | None = None) -> Starlette:
+    """The app; with ``signatures``, a request not signed with their credentials is refused
+    (403, AWS's error shape) before it is read."""
+
     async def endpoint(request: Request) -> Response:
         body = await request.body()
+        if signatures is not None:
+            refusal = signatures.check(request.method, str(request.url), request.headers, body)
+            if refusal is not None:
+                return _error(None, 403, refusal.code, refusal.message)
         return await run_in_threadpool(answer, service, request.headers.get("x-amz-target"), body)
 
     return Starlette(routes=[Route("/", endpoint, methods=["POST"])])
@@ -83,10 +91,12 @@ def _error(op: botocore.model.OperationModel | None, status: int, code: str,
     return _response(op, status, wire.error_body(code, message))
 
 
-def serve(service: Service, host: str, port: int, announce: Callable[[str], None]) -> None:
+def serve(service: Service, host: str, port: int, announce: Callable[[str], None],
+          signatures: Signatures | None = None) -> None:
     """Listen on ``host``:``port`` (``--port`` refused, as bad input, when it cannot be had),
     ``announce`` the URL, carry on with the jobs no process runs (a restart's), then answer
-    requests until interrupted (SIGINT, SIGTERM)."""
+    requests (only those ``signatures`` accept, when given) until interrupted (SIGINT,
+    SIGTERM)."""
     import uvicorn
 
     listener_socket = _bind(host, port)
@@ -97,7 +107,7 @@ def serve(service: Service, host: str, port: int, announce: Callable[[str], None
     if carried:
         log.info("smlocal: carrying on with %d job(s) no process ran: %s", len(carried),
                  ", ".join(carried))
-    config = uvicorn.Config(make_app(service), log_level="warning", lifespan="off")
+    config = uvicorn.Config(make_app(service, signatures), log_level="warning", lifespan="off")
     with contextlib.suppress(KeyboardInterrupt):  # (uvicorn raises the stopping signal again)
         uvicorn.Server(config).run(sockets=[listener_socket])
 

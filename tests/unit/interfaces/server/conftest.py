@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from starlette.applications import Starlette
 
 from runner.api.service import Service
 from runner.engines.fake import FakeBackend, FakeContainer
@@ -39,23 +41,35 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.chdir(tmp_path)  # file:// paths of requests are relative to the server's folder
-    service = Service(tmp_path / "home",
-                      engine=lambda home: FakeBackend(home / "engine", {IMAGE: algorithm}))
+def fake_service(home: Path) -> Service:
+    service = Service(home, engine=lambda home: FakeBackend(home / "engine", {IMAGE: algorithm}))
     service.as_server()  # as `smlocal serve` does: jobs queue for this machine's CPUs
+    return service
+
+
+@contextlib.contextmanager
+def serving(app: Starlette) -> Iterator[str]:
+    """``app`` on a free loopback port, on a thread: its URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(make_app(service), host="127.0.0.1", port=port,
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.chdir(tmp_path)  # file:// paths of requests are relative to the server's folder
+    with serving(make_app(fake_service(tmp_path / "home"))) as url:
+        yield url
 
 
 def post(endpoint: str, target: str | None, body: bytes) -> tuple[int, dict[str, Any]]:
