@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SMLOCAL := $(BIN)/smlocal
 export SMLOCAL_HOME ?= $(CURDIR)/.smlocal
 
-.PHONY: serve venv docker images algorithm-images data test-images test-faults tune tune-demo tune-mlp tune-mlp-bayes tune-hyperband train test test-unit test-integration lint bench clean
+.PHONY: serve venv docker images algorithm-images data test-images test-faults tune tune-demo tune-mlp tune-mlp-bayes tune-hyperband train test test-unit test-integration lint bench bench-sdk clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -96,6 +96,12 @@ bench: test-images
 	$(BIN)/python benchmarks/search_quality.py
 	$(BIN)/python benchmarks/metric_scraping.py
 	$(BIN)/python benchmarks/tuner_history.py
+
+# The SDK's own local mode against smlocal serve; local mode needs docker-compose (Debian's).
+bench-sdk: test-images
+	command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq docker-compose; }
+	$(BIN)/python benchmarks/sdk_local_mode.py
 
 clean:
 	rm -rf $(VENV) .smlocal
