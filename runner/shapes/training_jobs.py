@@ -11,8 +11,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from runner.shapes import model as schema
-
 _TIME_KEYS = frozenset({
     "CreationTime", "TrainingStartTime", "TrainingEndTime", "LastModifiedTime", "StartTime",
     "EndTime", "Timestamp", "HyperParameterTuningStartTime", "HyperParameterTuningEndTime",
@@ -33,6 +31,8 @@ def to_timestamps(node: Any) -> Any:
 
 
 def output_members(operation: str) -> frozenset[str]:
+    from runner.shapes import model as schema  # (botocore: ~0.2 s a process may not need)
+
     shape = schema.load_service_model().operation_model(operation).output_shape
     return frozenset(shape.members) if shape is not None else frozenset()
 

@@ -4,6 +4,7 @@ S3 and STS at a moto server), as a user would set them. Real containers run the 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -125,3 +126,39 @@ def test_hyperparameter_tuner_with_every_kind_of_range(session: Any) -> None:
     losses = series[series["metric_name"] == "validation:loss"]
     assert len(losses) >= 1 and losses["timestamp"].min() == 0.0  # (minutes since the first)
     assert losses["value"].notna().all()
+
+
+def test_the_sdk_tuning_example_runs_against_serve_with_moto(tmp_path: Path) -> None:
+    """`smlocal serve --with-moto` and examples/sdk_tuning.py, as the README tells a user."""
+    root = Path(__file__).resolve().parents[2]
+    port = free_port()
+    config = tmp_path / "sdk-config.yaml"  # the SDK's telemetry would call AWS: its opt-out
+    config.write_text("SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n"
+                      "      TelemetryOptOut: true\n")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("AWS_") or k == "AWS_EC2_METADATA_DISABLED"}
+    env.update({"SAGEMAKER_USER_CONFIG_OVERRIDE": str(config), "AWS_EC2_METADATA_DISABLED": "true",
+                "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+                "AWS_CONFIG_FILE": str(tmp_path / "none")})
+    server = subprocess.Popen(
+        [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(tmp_path / "home"),
+         "serve", "--port", str(port), "--with-moto"], cwd=tmp_path, stderr=subprocess.PIPE,
+        text=True, env=env)
+    try:
+        wait_for_server(server, port)
+        assert server.stderr is not None
+        announced = ""
+        while "moto server at" not in announced:
+            announced += server.stderr.readline()
+        s3_url = announced.split("moto server at ")[1].split(",")[0]
+        done = subprocess.run(
+            [sys.executable, "examples/sdk_tuning.py", "--endpoint-url",
+             f"http://127.0.0.1:{port}", "--s3-endpoint-url", s3_url],
+            cwd=root, capture_output=True, text=True, timeout=600, check=False, env=env)
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=60)
+    assert "Traceback" not in err, err
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "best training job: " in done.stdout
+    assert "FinalObjectiveValue" in done.stdout and "validation:loss" in done.stdout

@@ -3,6 +3,7 @@ run in real containers: create, the completed-or-stopped waiter, describe, logs,
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -132,3 +133,32 @@ def test_the_boto3_example_runs_against_the_server(tmp_path: Path) -> None:
         server.communicate(timeout=30)
     assert done.returncode == 0, done.stderr
     assert "Completed" in done.stdout and "model.tar.gz" in done.stdout
+
+
+def test_the_cli_runs_the_demo_through_the_server(tmp_path: Path) -> None:
+    """`smlocal --endpoint URL train` on the repo's own request file: its Local.Build is done
+    by the client (the server is on loopback), the job runs in the server, the client prints
+    its log and exits as in-process."""
+    root = Path(__file__).resolve().parents[2]  # the example's paths lie in the checkout
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(tmp_path / "home"),
+         "serve", "--port", str(port)], cwd=root, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_server(server, port)
+        name = f"cli-remote-{int(time.time())}"
+        done = subprocess.run(
+            [sys.executable, "-m", "runner.interfaces.cli.main", "--home",
+             str(tmp_path / "client"), "--endpoint", f"http://127.0.0.1:{port}", "train",
+             "examples/demo-training-job.yaml", "--name", name],
+            cwd=root, capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+    assert "Traceback" not in err, err
+    assert done.returncode == 0, done.stderr
+    assert "epoch=20 " in done.stdout
+    assert "Local.StopGracePeriodSeconds: not applied" in done.stderr
+    assert f"smlocal: training job {name}: Completed" in done.stderr
+    assert (root / ".smlocal" / "output" / name / "output" / "model.tar.gz").is_file()
+    shutil.rmtree(root / ".smlocal" / "output" / name)

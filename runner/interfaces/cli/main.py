@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8899, help="port to listen on (default 8899)")
+    p.add_argument("--with-moto", action="store_true",
+                   help="start a moto server beside it as S3 (in memory: gone when it stops)")
     p.add_argument("--auth", action="store_true",
                    help="answer only requests signed (SigV4) with the AWS credentials the server "
                         "runs with (others: 403)")
@@ -334,7 +336,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"smlocal: serving SageMaker's API on {url} ({where}); point endpoint_url (or "
               f"AWS_ENDPOINT_URL_SAGEMAKER) there. Ctrl-C stops.", file=sys.stderr)
 
-    serve(service(args), args.host, args.port, announce, signatures)
+    moto = None
+    if args.with_moto:
+        if args.endpoint_url:
+            raise SpecError([Problem("--with-moto", "cannot be used with --endpoint-url")])
+        from runner.interfaces.server.demo_s3 import start_moto
+
+        moto, s3_url = start_moto()
+        print(f"smlocal: S3 is a moto server at {s3_url}, in memory: what is put there is gone "
+              f"when this server stops; point AWS_ENDPOINT_URL_S3 there", file=sys.stderr)
+    try:
+        serve(service(args), args.host, args.port, announce, signatures)
+    finally:
+        if moto is not None:
+            moto.stop()
     return EXIT_OK
 
 
