@@ -51,11 +51,12 @@ class JobLogs:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def describe_log_streams(self, logGroupName: str, logStreamNamePrefix: str = "",  # noqa: N803
-                             descending: bool = False, limit: int = 50,
+    def describe_log_streams(self, logGroupName: str | None = None,  # noqa: N803
+                             logStreamNamePrefix: str = "", descending: bool = False,  # noqa: N803
+                             limit: int = 50, logGroupIdentifier: str | None = None,  # noqa: N803
                              **_: Any) -> dict[str, Any]:
         """The streams whose names start with ``logStreamNamePrefix`` (``<job>/``), by name."""
-        self._group(logGroupName)
+        _group(logGroupName, logGroupIdentifier)
         streams: list[dict[str, Any]] = [
             {"logStreamName": s.name, "creationTime": int(s.first * 1000),
              "firstEventTimestamp": int(s.first * 1000), "lastEventTimestamp": int(s.last * 1000),
@@ -65,15 +66,19 @@ class JobLogs:
         return {"logStreams": streams[:limit]}
 
     def filter_log_events(  # noqa: N803 (CloudWatch Logs' parameter names)
-        self, logGroupName: str, logStreamNames: list[str] | None = None,  # noqa: N803
+        self, logGroupName: str | None = None,  # noqa: N803
+        logStreamNames: list[str] | None = None,  # noqa: N803
         logStreamNamePrefix: str | None = None, startTime: int | None = None,  # noqa: N803
         endTime: int | None = None, filterPattern: str = "",  # noqa: N803
-        nextToken: str | None = None, limit: int = MAX_EVENTS, **_: Any  # noqa: N803
+        nextToken: str | None = None, limit: int = MAX_EVENTS,  # noqa: N803
+        logGroupIdentifier: str | None = None, **_: Any  # noqa: N803
     ) -> dict[str, Any]:
         """The events of the group's streams (those named, or with the prefix) from
         ``startTime`` to ``endTime`` (epoch ms, both included) that ``filterPattern`` matches,
-        in time order over all streams."""
-        self._group(logGroupName)
+        in time order over all streams (ties: by stream, then as stored). A token is the
+        position of the last event handed out, so lines stored between two pages never
+        shift the next one."""
+        _group(logGroupName, logGroupIdentifier)
         if logStreamNames and logStreamNamePrefix:
             raise InvalidParameter([Problem("logStreamNamePrefix", (
                 "cannot be given together with logStreamNames"))])
@@ -83,22 +88,26 @@ class JobLogs:
                        if s.name in logStreamNames]
         else:
             streams = self._streams(logStreamNamePrefix or "")
-        events: list[dict[str, Any]] = []
+        after = _page(nextToken)
+        found: list[tuple[tuple[int, str, int, int], dict[str, Any]]] = []
         for stream in streams:
-            for line in self.store.host_logs(stream.job, stream.host, None, startTime, 10**9):
+            for line in self.store.host_logs(stream.job, stream.host, None, _ms(startTime),
+                                             10**9):
                 for index, (ms, text) in enumerate(line_events(line.ts, line.line)):
-                    if (endTime is None or ms <= endTime) and matches(text):
-                        events.append({"logStreamName": stream.name, "timestamp": ms,
-                                       "message": text, "ingestionTime": ms,
-                                       "eventId": f"{line.seq}-{index}"})
-        events.sort(key=lambda e: e["timestamp"])  # (stable: a stream's order kept)
-        skip = _page(nextToken)
+                    key = (ms, stream.name, line.seq, index)
+                    if ((endTime is None or ms <= endTime) and (after is None or key > after)
+                            and matches(text)):
+                        found.append((key, {"logStreamName": stream.name, "timestamp": ms,
+                                            "message": text, "ingestionTime": ms,
+                                            "eventId": f"{line.seq}-{index}"}))
+        found.sort(key=lambda item: item[0])
         answer: dict[str, Any] = {
-            "events": events[skip:skip + limit],
+            "events": [event for _, event in found[:limit]],
             "searchedLogStreams": [{"logStreamName": s.name, "searchedCompletely": True}
                                    for s in streams]}
-        if skip + limit < len(events):
-            answer["nextToken"] = f"p/{skip + limit}"
+        if len(found) > limit:
+            ms, name, seq, index = found[limit - 1][0]
+            answer["nextToken"] = f"p/{ms}/{seq}/{index}/{name}"
         return answer
 
     def _streams(self, prefix: str) -> list[Stream]:
@@ -126,17 +135,19 @@ class JobLogs:
                                           first, last))
         return streams
 
-    def get_log_events(self, logGroupName: str, logStreamName: str,  # noqa: N803
+    def get_log_events(self, logGroupName: str | None = None,  # noqa: N803
+                       logStreamName: str = "",  # noqa: N803 (the model requires it)
                        startTime: int | None = None, nextToken: str | None = None,  # noqa: N803
                        limit: int = MAX_EVENTS, startFromHead: bool = False,  # noqa: N803
+                       logGroupIdentifier: str | None = None,  # noqa: N803
                        **_: Any) -> dict[str, Any]:
-        self._group(logGroupName)
+        _group(logGroupName, logGroupIdentifier)
         job, host = self._stream(logStreamName)
         after = _position(nextToken)
         if after is None and not startFromHead:  # the newest events
-            lines = self.store.host_logs(job, host, None, startTime, limit=10**9)[-limit:]
+            lines = self.store.host_logs(job, host, None, _ms(startTime), limit=10**9)[-limit:]
         else:
-            lines = self.store.host_logs(job, host, after, startTime, limit)
+            lines = self.store.host_logs(job, host, after, _ms(startTime), limit)
         events = [{"timestamp": ms, "message": text, "ingestionTime": ms}
                   for line in lines for ms, text in line_events(line.ts, line.line)]
         if lines:
@@ -145,9 +156,6 @@ class JobLogs:
             forward = backward = nextToken or "f/-inf/0"
         return {"events": events, "nextForwardToken": forward, "nextBackwardToken": backward}
 
-    def _group(self, group: str) -> None:
-        if group != LOG_GROUP:
-            raise LogResourceNotFound(f"The specified log group does not exist: {group}")
 
     def _stream(self, stream: str) -> tuple[str, str]:
         job, _, rest = stream.partition("/")
@@ -158,6 +166,24 @@ class JobLogs:
                     and stream == log_stream_name(job, host, _started(record))):
                 return job, host
         raise LogResourceNotFound(f"The specified log stream does not exist: {stream}")
+
+
+def _group(name: str | None, identifier: str | None) -> None:
+    """The group a request names (``logGroupName``, or ``logGroupIdentifier``: a name or an
+    ARN), which must be SageMaker's training jobs' group."""
+    if (name is None) == (identifier is None):
+        raise InvalidParameter([Problem("logGroupName", (
+            "give either logGroupName or logGroupIdentifier (not both, not neither)"))])
+    group = name if name is not None else str(identifier)
+    if identifier is not None and identifier.startswith("arn:"):
+        group = identifier.partition(":log-group:")[2].removesuffix(":*")
+    if group != LOG_GROUP:
+        raise LogResourceNotFound(f"The specified log group does not exist: {group}")
+
+
+def _ms(ms: int | None) -> int | None:
+    """An epoch millisecond within what the store compares (a larger one: no event yet)."""
+    return None if ms is None else max(min(ms, 2**62), -(2**62))
 
 
 def _started(record: dict[str, Any]) -> float:
@@ -211,11 +237,16 @@ def filter_pattern(pattern: str) -> Callable[[str], bool]:
     return matches
 
 
-def _page(token: str | None) -> int:
-    kind, _, offset = (token or "p/0").partition("/")
-    if kind != "p" or not offset.isdigit():
+def _page(token: str | None) -> tuple[int, str, int, int] | None:
+    """The position of the last event a FilterLogEvents token's page handed out."""
+    if token is None:
+        return None
+    kind, ms, seq, index, stream = (token.split("/", 4) + ["", "", "", ""])[:5]
+    numbers = (ms.lstrip("-"), seq, index)
+    if kind != "p" or not stream or not all(n.isascii() and n.isdigit() and len(n) < 19
+                                            for n in numbers):
         raise InvalidParameter([Problem("nextToken", "is not a token this service handed out")])
-    return int(offset)
+    return int(ms), stream, int(seq), int(index)
 
 
 __all__ = ["JobLogs", "LogLine", "LogResourceNotFound"]

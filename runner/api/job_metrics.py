@@ -3,9 +3,10 @@
 ``TrainingJobName`` (GetMetricStatistics, GetMetricData, ListMetrics), from the store, so the
 SDK's ``TrainingJobAnalytics`` reads a job that runs here.
 
-Statistics are CloudWatch's: the points in [StartTime, EndTime) fall into Period-long buckets
-(aligned to multiples of the period since the epoch, as CloudWatch aligns them; StartTime is
-rounded down to one), and each bucket with points is one datapoint: SampleCount, Average, Sum,
+Statistics are CloudWatch's: StartTime is rounded down as CloudWatch rounds it (to the
+minute, to 5 minutes past 15 days, to the hour past 63 days; to the period for periods under
+a minute), the points in [that, EndTime) fall into Period-long buckets from there, and each
+bucket with points is one datapoint: SampleCount, Average, Sum,
 Minimum, Maximum, percentiles ``pNN`` (nearest rank). A metric is named by its namespace, name
 and exact set of dimensions, as in CloudWatch: any other query finds no data, which is not an
 error. SageMaker publishes these metrics without a unit (``None``). Instance metrics
@@ -34,8 +35,10 @@ MAX_DATA_POINTS = 100_800  # GetMetricData's MaxDatapoints when not given
 MAX_QUERIES = 500
 LIST_PAGE = 500  # ListMetrics' page
 RECENT_SECONDS = 3 * 3600  # RecentlyActive=PT3H
-_PERCENTILE = re.compile(r"^p(100(\.0{1,2})?|\d{1,2}(\.\d{1,2})?)$")
-_QUERY_ID = re.compile(r"^[a-z][a-zA-Z0-9_]*$")
+MAX_PERIOD = 455 * 86400  # what CloudWatch keeps: 455 days
+HIGH_RESOLUTION = (1, 5, 10, 20, 30)  # periods under a minute
+_PERCENTILE = re.compile(r"p(100(\.0{1,2})?|[0-9]{1,2}(\.[0-9]{1,2})?)")
+_QUERY_ID = re.compile(r"[a-z][a-zA-Z0-9_]{0,254}")
 
 Points = list[tuple[float, float]]
 
@@ -78,12 +81,12 @@ class JobMetrics:
                     for i, s in enumerate(Statistics) if s not in allowed]
         problems += [Problem(f"ExtendedStatistics[{i}]", f"must be a percentile p0 to p100, "
                              f"got {s!r}")
-                     for i, s in enumerate(ExtendedStatistics) if not _PERCENTILE.match(s)]
+                     for i, s in enumerate(ExtendedStatistics) if not _PERCENTILE.fullmatch(s)]
         if problems:
             raise InvalidParameterValue(problems)
         start, end = _window(StartTime, EndTime)
         period = _period("Period", Period)
-        first = math.floor(start / period) * period
+        first = self._first(start, period)
         wanted = math.ceil((end - first) / period)
         if wanted > MAX_STATISTICS_POINTS:
             raise InvalidParameterCombination([Problem("Period", (
@@ -91,7 +94,7 @@ class JobMetrics:
                 f"{MAX_STATISTICS_POINTS:,}: make Period longer or the time range shorter"))])
         datapoints = []
         for bucket, values in _buckets(self._points(Namespace, MetricName, Dimensions, Unit,
-                                                    first, end), period):
+                                                    first, end), first, period):
             point: dict[str, Any] = {"Timestamp": bucket, "Unit": UNIT}
             point.update({s: _statistic(s, values) for s in Statistics})
             if ExtendedStatistics:
@@ -107,6 +110,8 @@ class JobMetrics:
         **_: Any
     ) -> dict[str, Any]:
         start, end = _window(StartTime, EndTime)
+        if MaxDatapoints is not None and MaxDatapoints < 1:
+            raise InvalidParameterValue([Problem("MaxDatapoints", "must be at least 1")])
         if len(MetricDataQueries) > MAX_QUERIES:
             raise InvalidParameterValue([Problem("MetricDataQueries", (
                 f"has {len(MetricDataQueries)} queries, over the limit of {MAX_QUERIES}"))])
@@ -161,7 +166,7 @@ class JobMetrics:
     def _query_series(self, path: str, query: dict[str, Any], start: float,
                       end: float) -> Points:
         """One query's datapoints, oldest first."""
-        if not _QUERY_ID.match(query.get("Id", "")):
+        if not _QUERY_ID.fullmatch(query.get("Id", "")):
             raise InvalidParameterValue([Problem(f"{path}.Id", (
                 "must start with a lower-case letter and hold only letters, digits and _"))])
         if "Expression" in query:
@@ -170,17 +175,24 @@ class JobMetrics:
         stat = query.get("MetricStat")
         if stat is None:
             raise MissingParameter([Problem(path, "needs a MetricStat (or an Expression)")])
-        if stat["Stat"] not in _statistics() and not _PERCENTILE.match(stat["Stat"]):
+        if stat["Stat"] not in _statistics() and not _PERCENTILE.fullmatch(stat["Stat"]):
             raise InvalidParameterValue([Problem(f"{path}.MetricStat.Stat", (
                 f"must be one of {', '.join(_statistics())} or a percentile pNN, "
                 f"got {stat['Stat']!r}"))])
         period = _period(f"{path}.MetricStat.Period", stat["Period"])
         metric = stat["Metric"]
+        first = self._first(start, period)
         points = self._points(metric.get("Namespace"), metric.get("MetricName"),
-                              metric.get("Dimensions", ()), stat.get("Unit"),
-                              math.floor(start / period) * period, end)
+                              metric.get("Dimensions", ()), stat.get("Unit"), first, end)
         return [(bucket, _statistic(stat["Stat"], values))
-                for bucket, values in _buckets(points, period)]
+                for bucket, values in _buckets(points, first, period)]
+
+    def _first(self, start: float, period: int) -> float:
+        """Where the first bucket begins: ``start`` rounded down as CloudWatch rounds it."""
+        age = self._now() - start
+        unit = (3600 if age > 63 * 86400 else 300 if age > 15 * 86400
+                else 60 if period >= 60 else period)
+        return math.floor(start / unit) * unit
 
     def _points(self, namespace: str | None, name: str | None,
                 dimensions: Sequence[dict[str, str]], unit: str | None, since: float,
@@ -200,10 +212,10 @@ def _statistics() -> list[str]:
     return list(model.load_service_model("cloudwatch").shape_for("Statistic").metadata["enum"])
 
 
-def _buckets(points: Points, period: int) -> list[tuple[float, list[float]]]:
+def _buckets(points: Points, first: float, period: int) -> list[tuple[float, list[float]]]:
     buckets: dict[float, list[float]] = {}
     for ts, value in points:
-        buckets.setdefault(math.floor(ts / period) * period, []).append(value)
+        buckets.setdefault(first + math.floor((ts - first) / period) * period, []).append(value)
     return sorted(buckets.items())
 
 
@@ -245,10 +257,11 @@ def _epoch(path: str, value: Any) -> float:
 
 
 def _period(path: str, period: int) -> int:
-    if period in (1, 5, 10, 30) or (period > 0 and period % 60 == 0):
+    if period in HIGH_RESOLUTION or (0 < period <= MAX_PERIOD and period % 60 == 0):
         return period
     raise InvalidParameterValue([Problem(path, (
-        f"must be 1, 5, 10, 30 or a multiple of 60 seconds, got {period}"))])
+        f"must be 1, 5, 10, 20, 30 or a multiple of 60 seconds up to {MAX_PERIOD:,} (455 "
+        f"days), got {period}"))])
 
 
 def _unique_ids(queries: Sequence[dict[str, Any]]) -> None:
@@ -262,7 +275,7 @@ def _unique_ids(queries: Sequence[dict[str, Any]]) -> None:
 def _offset(token: str | None) -> int:
     if token is None:
         return 0
-    if not token.isdigit():
+    if not (token.isascii() and token.isdigit() and len(token) < 19):
         raise InvalidNextToken([Problem("NextToken", "is not a token this service handed out")])
     return int(token)
 

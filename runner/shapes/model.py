@@ -88,7 +88,10 @@ def validate_request(
     shape = input_shape(operation, service)
     walker = _Walker()
     walker.walk(params, shape, name="", path="")
-    report = botocore.validate.ParamValidator().validate(params, shape)
+    try:
+        report = botocore.validate.ParamValidator().validate(params, shape)
+    except (RuntimeError, OverflowError, ValueError) as exc:  # a time botocore cannot place
+        return sorted({*walker.problems, Problem("", f"a value is out of range: {exc}")})
     # ValidationErrors keeps its (reason, name, info) tuples in ``_errors`` (no public API).
     errors = cast(list[tuple[str, str, dict[str, Any]]] | None, getattr(report, "_errors", None))
     problems = set(walker.problems)

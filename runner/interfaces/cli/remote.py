@@ -42,7 +42,7 @@ TERMINAL = ("Completed", "Failed", "Stopped")
 # seen at once), then half as long again each time, up to LAST_POLL.
 FIRST_POLL, BRISK, LAST_POLL = 0.01, 5.0, 0.5
 TUNING_POLL = 0.1  # (a tuning job's poll lists its trials too)
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAILED = 0, 1
 
 Echo = Callable[[str], None]
 
@@ -226,10 +226,7 @@ def _follow_tuning(conn: Connection, name: str) -> dict[str, Any]:
     while True:
         record = conn.call("SageMaker.DescribeHyperParameterTuningJob",
                            {"HyperParameterTuningJobName": name})
-        trials = conn.call("SageMaker.ListTrainingJobsForHyperParameterTuningJob", {
-            "HyperParameterTuningJobName": name, "MaxResults": 100,
-            "SortBy": "CreationTime", "SortOrder": "Ascending"})["TrainingJobSummaries"]
-        for trial in trials:
+        for trial in _trials(conn, name):
             if trial["TrainingJobStatus"] in TERMINAL and trial["TrainingJobName"] not in told:
                 told.add(trial["TrainingJobName"])
                 metric = trial.get("FinalHyperParameterTuningJobObjectiveMetric")
@@ -241,14 +238,27 @@ def _follow_tuning(conn: Connection, name: str) -> dict[str, Any]:
         time.sleep(next(pauses))
 
 
+def _trials(conn: Connection, name: str) -> list[dict[str, Any]]:
+    """Every trial of a tuning job (all pages)."""
+    params: dict[str, Any] = {"HyperParameterTuningJobName": name, "MaxResults": 100,
+                              "SortBy": "CreationTime", "SortOrder": "Ascending"}
+    trials: list[dict[str, Any]] = []
+    while True:
+        answer = conn.call("SageMaker.ListTrainingJobsForHyperParameterTuningJob", params)
+        trials += answer["TrainingJobSummaries"]
+        if not answer.get("NextToken"):
+            return trials
+        params["NextToken"] = answer["NextToken"]
+
+
 def _describe(conn: Connection, name: str) -> tuple[bool, dict[str, Any]]:
     """(whether it is a tuning job, its Describe answer): a tuning job's name, else a
     training job's, as in-process."""
     try:
         return True, conn.call("SageMaker.DescribeHyperParameterTuningJob",
                                {"HyperParameterTuningJobName": name})
-    except RemoteError as exc:
-        if exc.code != "ResourceNotFound":
+    except RemoteError as exc:  # (a name no tuning job may have is a ValidationException)
+        if exc.code not in ("ResourceNotFound", "ValidationException"):
             raise
     return False, conn.call("SageMaker.DescribeTrainingJob", {"TrainingJobName": name})
 

@@ -10,7 +10,7 @@ import http.client
 import json
 import urllib.parse
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from runner.core.problems import Problem, SpecError
 
@@ -69,16 +69,22 @@ class Connection:
                    "Host": self._host}
         if self._signer is not None:
             headers = self._signer(target, body, headers)
-        try:
-            self._http.request("POST", "/", body, headers)
-            response = self._http.getresponse()
-            data = response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            self._http.close()
-            reason = getattr(exc, "strerror", None) or exc
-            raise SpecError([Problem("--endpoint", (
-                f"no smlocal server answers at {self.url} ({reason}): start one with "
-                f"`smlocal serve`, or unset {ENDPOINT_ENV}"))]) from None
+        for attempt in (1, 2):
+            try:
+                self._http.request("POST", "/", body, headers)
+                response = self._http.getresponse()
+                data = response.read()
+                break
+            except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected):
+                self._http.close()  # the server closed a connection idle too long: once more
+                if attempt == 2:
+                    self._unreachable("the connection was closed")
+            except (OSError, http.client.HTTPException) as exc:
+                self._http.close()
+                self._unreachable(getattr(exc, "strerror", None) or exc)
+            except BaseException:  # Ctrl-C mid-request: the next request needs a new connection
+                self._http.close()
+                raise
         try:
             answer = json.loads(data) if data else {}
         except ValueError:
@@ -90,6 +96,12 @@ class Connection:
             code = str(answer.get("__type", "InternalFailure")).rpartition("#")[2]
             raise RemoteError(code, str(answer.get("message", "")), response.status)
         return answer
+
+
+    def _unreachable(self, reason: object) -> NoReturn:
+        raise SpecError([Problem("--endpoint", (
+            f"no smlocal server answers at {self.url} ({reason}): start one with "
+            f"`smlocal serve`, or unset {ENDPOINT_ENV}"))]) from None
 
 
 Signer = Callable[[str, bytes, dict[str, str]], dict[str, str]]

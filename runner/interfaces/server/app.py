@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from runner.api.errors import NAME_ERRORS, ValidationException, error_code
 from runner.api.service import Service
+from runner.core.documents import MAX_DOCUMENT_BYTES
 from runner.core.problems import Problem, SpecError
 from runner.interfaces.server import wire
 from runner.interfaces.server.auth import Signatures
@@ -42,7 +43,10 @@ def make_app(service: Service, signatures: Signatures | None = None) -> Starlett
     (403, AWS's error shape) before it is read."""
 
     async def endpoint(request: Request) -> Response:
-        body = await request.body()
+        body = await _body(request)
+        if body is None:
+            return _error(None, 413, "SerializationException",
+                          f"the request body is over {MAX_DOCUMENT_BYTES:,} bytes")
         if signatures is not None:
             refusal = signatures.check(request.method, str(request.url), request.headers, body)
             if refusal is not None:
@@ -50,6 +54,19 @@ def make_app(service: Service, signatures: Signatures | None = None) -> Starlett
         return await run_in_threadpool(answer, service, request.headers.get("x-amz-target"), body)
 
     return Starlette(routes=[Route("/", endpoint, methods=["POST"])])
+
+
+async def _body(request: Request) -> bytes | None:
+    """The request's body, or None past MAX_DOCUMENT_BYTES (read no further than that)."""
+    length = request.headers.get("content-length", "")
+    if length.isascii() and length.isdigit() and int(length[:19]) > MAX_DOCUMENT_BYTES:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_DOCUMENT_BYTES:
+            return None
+    return bytes(body)
 
 
 def answer(service: Service, target: str | None, body: bytes) -> Response:

@@ -8,6 +8,7 @@ request says it signed (its ``SignedHeaders``, the body), never a hand-written o
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 from collections.abc import Mapping
@@ -19,9 +20,11 @@ from runner.core.problems import Problem, SpecError
 
 MAX_SKEW = timedelta(minutes=15)  # AWS refuses a signature older or newer than this
 _AUTHORIZATION = re.compile(
-    r"^AWS4-HMAC-SHA256 Credential=(?P<key>[^/,\s]+)/(?P<date>\d{8})/(?P<region>[^/,\s]+)/"
-    r"(?P<service>[^/,\s]+)/aws4_request,\s*SignedHeaders=(?P<signed>[a-z0-9;\-]+),\s*"
-    r"Signature=(?P<signature>[0-9a-f]{64})$")
+    r"AWS4-HMAC-SHA256 Credential=(?P<key>[A-Z0-9]{1,128})/(?P<date>[0-9]{8})/"
+    r"(?P<region>[a-z0-9-]{1,64})/(?P<service>[a-z0-9-]{1,64})/aws4_request,[ ]*"
+    r"SignedHeaders=(?P<signed>[a-z0-9;-]{1,2048}),[ ]*Signature=(?P<signature>[0-9a-f]{64})")
+# The signing names of the services served (CloudWatch's is "monitoring").
+SERVICES = frozenset({"sagemaker", "logs", "monitoring"})
 _TIMESTAMP = "%Y%m%dT%H%M%SZ"
 
 
@@ -34,10 +37,16 @@ class Refusal:
 
 
 class Signatures:
-    """Checks requests against one set of credentials (thread-safe: it keeps no state)."""
+    """Checks requests against one set of credentials (thread-safe: it keeps no state of its
+    own; credentials that refresh, a role's or SSO's, are read afresh at each check)."""
 
     def __init__(self, credentials: Any) -> None:
-        self._credentials = credentials  # botocore's frozen credentials
+        self._source = credentials  # botocore's credentials (or frozen ones)
+
+    @property
+    def _credentials(self) -> Any:
+        freeze = getattr(self._source, "get_frozen_credentials", None)
+        return freeze() if freeze is not None else self._source
 
     @property
     def access_key(self) -> str:
@@ -45,16 +54,25 @@ class Signatures:
 
     def check(self, method: str, url: str, headers: Mapping[str, str], body: bytes,
               now: datetime | None = None) -> Refusal | None:
-        """None for a request signed with the server's credentials, else why not."""
+        """None for a request signed with the server's credentials, else why not (never
+        raises: a header it cannot read is a refusal)."""
+        try:
+            return self._check(method, url, headers, body, now)
+        except (ValueError, TypeError, UnicodeError) as exc:
+            return Refusal("IncompleteSignatureException", f"the signature cannot be read: {exc}")
+
+    def _check(self, method: str, url: str, headers: Mapping[str, str], body: bytes,
+               now: datetime | None) -> Refusal | None:
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
 
-        found = _AUTHORIZATION.match(headers.get("authorization", ""))
+        found = _AUTHORIZATION.fullmatch(headers.get("authorization", ""))
         if found is None:
             return Refusal("MissingAuthenticationTokenException", (
                 "Missing Authentication Token: this smlocal serve checks signatures (--auth); "
                 "sign requests with the credentials it runs with"))
-        if not hmac.compare_digest(found["key"], self.access_key):
+        credentials = self._credentials
+        if not _same(found["key"], credentials.access_key):
             return Refusal("UnrecognizedClientException", (
                 "The security token included in the request is invalid: the access key is not "
                 "the one this smlocal serve runs with"))
@@ -67,22 +85,37 @@ class Signatures:
         if abs((now or datetime.now(UTC)) - signed_at) > MAX_SKEW or stamp[:8] != found["date"]:
             return Refusal("InvalidSignatureException", (
                 f"Signature expired: {stamp} is more than 15 minutes from the server's time"))
-        token = self._credentials.token
-        if token and not hmac.compare_digest(headers.get("x-amz-security-token", ""), token):
+        if found["service"] not in SERVICES:
+            return Refusal("InvalidSignatureException", (
+                f"Credential should be scoped to a valid service: {found['service']!r} is not "
+                f"one smlocal serves ({', '.join(sorted(SERVICES))})"))
+        token = credentials.token
+        if token and not _same(headers.get("x-amz-security-token", ""), token):
             return Refusal("UnrecognizedClientException", (
                 "The security token included in the request is invalid"))
+        declared = headers.get("x-amz-content-sha256")
+        if declared is not None and not _same(declared, hashlib.sha256(body).hexdigest()):
+            return Refusal("InvalidSignatureException", (
+                "X-Amz-Content-SHA256 is not the body's SHA-256 (smlocal serve takes signed "
+                "payloads only)"))
         signed = found["signed"].split(";")
         request = AWSRequest(method=method, url=url, data=body,
                              headers={n: headers[n] for n in signed if n in headers})
         request.context["timestamp"] = stamp
-        signer = SigV4Auth(self._credentials, found["service"], found["region"])
+        signer = SigV4Auth(credentials, found["service"], found["region"])
         canonical = signer.canonical_request(request)
         expected = signer.signature(signer.string_to_sign(request, canonical), request)
-        if not hmac.compare_digest(expected, found["signature"]):
+        if not _same(expected, found["signature"]):
             return Refusal("InvalidSignatureException", (
                 "The request signature we calculated does not match the signature you "
                 "provided. Check your AWS Secret Access Key and signing method."))
         return None
+
+
+def _same(given: str, known: str) -> bool:
+    """Whether two secrets match, in constant time (over bytes: any text compares)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"),
+                               known.encode("utf-8", "surrogateescape"))
 
 
 def server_signatures() -> Signatures:
@@ -94,4 +127,4 @@ def server_signatures() -> Signatures:
         raise SpecError([Problem("--auth", (
             "no AWS credentials to check requests against: give the server some as boto3 finds "
             "them (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)"))])
-    return Signatures(credentials.get_frozen_credentials())
+    return Signatures(credentials)

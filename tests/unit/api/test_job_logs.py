@@ -97,8 +97,22 @@ def test_filter_log_events_over_streams_in_time_order(logs: JobLogs) -> None:
     assert len({e["eventId"] for e in first["events"] + rest["events"]}) == 6
     with pytest.raises(InvalidParameter):
         logs.filter_log_events(GROUP, logStreamNames=["job/algo-1-105"], logStreamNamePrefix="job")
+    for token in ("f/1/2", "p/1/2/3", "p/\u00b2/1/0/job/algo-1-105", "p/1/x/0/s"):
+        with pytest.raises(InvalidParameter):
+            logs.filter_log_events(GROUP, nextToken=token)
+    # a line stored between two pages, earlier than the first page's last: no event twice
+    logs.store.add_logs("job", [("algo-1", "stdout", 100.0, "early")])
+    rest = logs.filter_log_events(GROUP, limit=4, nextToken=first["nextToken"])
+    assert [e["message"] for e in rest["events"]] == ["B", "D"]
+    # the group by its identifier (a name or an ARN), never both
+    arn = f"arn:aws:logs:us-east-1:000000000000:log-group:{GROUP}:*"
+    assert logs.filter_log_events(logGroupIdentifier=arn, logStreamNamePrefix="job-2/")[
+        "events"][0]["message"] == "F"
     with pytest.raises(InvalidParameter):
-        logs.filter_log_events(GROUP, nextToken="f/1/2")
+        logs.filter_log_events(GROUP, logGroupIdentifier=GROUP)
+    with pytest.raises(InvalidParameter):
+        logs.describe_log_streams()
+    assert logs.get_log_events(GROUP, "job/algo-1-105", startTime=2**64)["events"] == []
 
 
 def test_filter_patterns_are_cloudwatchs_term_patterns() -> None:

@@ -68,6 +68,11 @@ def test_statistics_per_period_aligned_to_the_period(metrics: JobMetrics) -> Non
     assert stats(metrics, StartTime=T0 + 30, EndTime=T0 + 71)[1]["Average"] == 1.0
     hourly = stats(metrics, Period=3600, EndTime=T0 + 3600)
     assert hourly == [{"Timestamp": T0, "Unit": "None", "Average": 2.1}]
+    # buckets begin at the start, rounded down to its minute (not to the period)
+    assert stats(metrics, Period=3600, StartTime=T0 + 65, EndTime=T0 + 3600) == [
+        {"Timestamp": T0 + 60, "Unit": "None", "Average": 0.75}]
+    assert [p["Timestamp"] for p in stats(metrics, Period=20, EndTime=T0 + 60)] == [
+        T0, T0 + 20, T0 + 40]  # a high-resolution period: rounded to itself
 
 
 def test_percentiles_and_times_as_the_wire_carries_them(metrics: JobMetrics) -> None:
@@ -97,6 +102,9 @@ def test_bad_requests_are_cloudwatchs_errors_with_the_field(metrics: JobMetrics)
         ({"Statistics": [], "ExtendedStatistics": ["p101"]}, InvalidParameterValue,
          "ExtendedStatistics[0]"),
         ({"Period": 45}, InvalidParameterValue, "Period"),
+        ({"Period": 6 * 10**400}, InvalidParameterValue, "Period"),
+        ({"Statistics": [], "ExtendedStatistics": ["p50\n"]}, InvalidParameterValue,
+         "ExtendedStatistics[0]"),
         ({"Period": 1, "EndTime": T0 + 3600}, InvalidParameterCombination, "Period"),
         ({"StartTime": T0 + 180}, InvalidParameterValue, "StartTime"),
         ({"EndTime": "yesterday-ish"}, InvalidParameterValue, "EndTime"),
@@ -134,8 +142,11 @@ def test_metric_data_newest_first_labelled_and_paged(metrics: JobMetrics) -> Non
                                    NextToken=page["NextToken"], **window)
     assert [r["Values"] for r in rest["MetricDataResults"]] == [[], [0.5]]
     assert "NextToken" not in rest
-    with pytest.raises(InvalidNextToken):
-        metrics.get_metric_data([query("l")], NextToken="x", **window)
+    for token in ("x", "\u00b2", "9" * 5000):
+        with pytest.raises(InvalidNextToken):
+            metrics.get_metric_data([query("l")], NextToken=token, **window)
+    with pytest.raises(InvalidParameterValue):
+        metrics.get_metric_data([query("l")], MaxDatapoints=0, **window)
 
 
 def test_metric_data_refusals(metrics: JobMetrics) -> None:

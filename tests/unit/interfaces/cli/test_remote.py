@@ -4,6 +4,7 @@ engine."""
 
 from __future__ import annotations
 
+import http.client
 import json
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,34 @@ def test_ctrl_c_stops_the_job_on_the_server(
     monkeypatch.undo()
     code, _, err = run(capsys, "--endpoint", endpoint, "stop", "interrupted")  # waits for it
     assert code == 0 and "smlocal: training job interrupted: Stopped" in err
+
+
+def test_ctrl_c_inside_a_request_still_stops_the_job_and_long_names_are_found(
+    endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = "a-training-job-name-longer-than-32-characters"  # (no tuning job may have it)
+    spec = request_file(tmp_path, name)
+    data = yaml.safe_load(spec.read_text())
+    data["HyperParameters"] = {"epochs": "100000", "pause": "0.05"}
+    spec.write_text(yaml.safe_dump(data))
+    real = http.client.HTTPConnection.getresponse
+    calls = []
+
+    def getresponse(self: http.client.HTTPConnection) -> http.client.HTTPResponse:
+        calls.append(1)
+        if len(calls) == 4:  # a poll's request sent, its answer not yet read
+            raise KeyboardInterrupt
+        return real(self)
+
+    monkeypatch.setattr(http.client.HTTPConnection, "getresponse", getresponse)
+    code, _, err = run(capsys, "--endpoint", endpoint, "train", str(spec), "--quiet")
+    assert code == 130 and f"stops {name}" in err
+    monkeypatch.undo()
+    code, _, err = run(capsys, "--endpoint", endpoint, "stop", name)
+    assert code == 0 and f"smlocal: training job {name}: Stopped" in err
+    code, out, _ = run(capsys, "--endpoint", endpoint, "describe", name)
+    assert code == 0 and json.loads(out)["TrainingJobName"] == name
 
 
 def test_the_clients_names_are_the_services() -> None:

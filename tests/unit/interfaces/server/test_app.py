@@ -246,7 +246,7 @@ def test_a_jobs_metrics_are_served_as_cloudwatch_serves_them(
                                          MetricName="loss", Dimensions=dims, Period=45,
                                          Statistics=["Average"], **window)
     assert refused.value.response["Error"]["Code"] == "InvalidParameterValue"
-    assert "Period: must be 1, 5, 10, 30 or a multiple of 60" in str(refused.value)
+    assert "Period: must be 1, 5, 10, 20, 30 or a multiple of 60" in str(refused.value)
 
 
 def test_local_options_cannot_be_sent(endpoint: str, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ over real HTTP."""
 
 from __future__ import annotations
 
+import http.client
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ import pytest
 from botocore.credentials import ReadOnlyCredentials
 from botocore.exceptions import ClientError
 
+from runner.core.documents import MAX_DOCUMENT_BYTES
 from runner.interfaces.cli import remote
 from runner.interfaces.cli.main import main
 from runner.interfaces.server.app import make_app
@@ -76,6 +78,19 @@ def test_a_tampered_body_or_an_old_signature_is_refused() -> None:
     later = datetime.now(UTC) + timedelta(minutes=20)
     old = signatures.check("POST", url, headers, b'{"MaxResults": 1}', now=later)
     assert old is not None and old.message.startswith("Signature expired")
+    # a payload hash declared in a signed header must be the body's
+    declared = AWSRequest(method="POST", url=url, data=b'{"MaxResults": 1}', headers={
+        "X-Amz-Target": "SageMaker.ListTrainingJobs", "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
+    SigV4Auth(credentials, "sagemaker", "us-east-1").add_auth(declared)
+    lowered = {k.lower(): v for k, v in declared.headers.items()}
+    refused = signatures.check("POST", url, lowered, b'{"MaxResults": 100}')
+    assert refused is not None and "X-Amz-Content-SHA256" in refused.message
+    # headers it cannot read, a service it does not serve: refusals, never an exception
+    odd = {**headers, "authorization": headers["authorization"].replace(KEY, "\u00e9")}
+    assert signatures.check("POST", url, odd, b"{}") is not None
+    other = {**headers, "authorization": headers["authorization"].replace("/sagemaker/", "/s3/")}
+    refused = signatures.check("POST", url, other, b'{"MaxResults": 1}')
+    assert refused is not None and "valid service" in refused.message
     with_token = Signatures(ReadOnlyCredentials(KEY, SECRET, "a-session-token"))
     refused = with_token.check("POST", url, headers, b'{"MaxResults": 1}')
     assert refused is not None and refused.code == "UnrecognizedClientException"
@@ -112,3 +127,16 @@ def test_serve_auth_needs_credentials(keep_signal_handlers: None, tmp_path: Path
         monkeypatch.delenv(name, raising=False)
     assert main(["--home", str(tmp_path / "home"), "serve", "--auth", "--port", "0"]) == 2
     assert capsys.readouterr().err.startswith("--auth: no AWS credentials")
+
+
+def test_a_body_past_the_limit_is_refused_unread(signed_endpoint: str) -> None:
+    """Refused on its Content-Length, before a byte of it is read (nor signed)."""
+    host, port = signed_endpoint.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.putrequest("POST", "/")
+    conn.putheader("X-Amz-Target", "SageMaker.ListTags")
+    conn.putheader("Content-Length", str(MAX_DOCUMENT_BYTES + 1))
+    conn.endheaders()
+    response = conn.getresponse()
+    assert response.status == 413 and b"SerializationException" in response.read()
+    conn.close()
