@@ -3,6 +3,7 @@ run in real containers: create, the completed-or-stopped waiter, describe, logs,
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -117,20 +118,31 @@ def test_a_restarted_server_carries_on_with_its_jobs(tmp_path: Path, data_dir: P
     assert "carrying on with 1 job(s) no process ran: outlives" in err
 
 
-def test_the_boto3_example_runs_against_the_server(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parents[2]  # the example's paths lie in the checkout
+ROOT = Path(__file__).resolve().parents[2]  # the examples' paths lie in the checkout
+
+
+@contextlib.contextmanager
+def serving_the_checkout(home: Path) -> Iterator[str]:
+    """`smlocal serve` run in the checkout (as a user runs it there): its URL, once it
+    answers; its stderr is checked for tracebacks when it stops."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(tmp_path / "home"),
-         "serve", "--port", str(port)], cwd=root, stderr=subprocess.PIPE, text=True)
+        [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), "serve",
+         "--port", str(port)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
     try:
-        sm = connect(server, port)
-        done = subprocess.run([sys.executable, "examples/boto3_training.py", "--endpoint-url",
-                               sm.meta.endpoint_url], cwd=root, capture_output=True, text=True,
-                              timeout=300, check=False)
+        wait_for_server(server, port)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.terminate()
-        server.communicate(timeout=30)
+        _, err = server.communicate(timeout=30)
+    assert "Traceback" not in err, err
+
+
+def test_the_boto3_example_runs_against_the_server(tmp_path: Path) -> None:
+    with serving_the_checkout(tmp_path / "home") as url:
+        done = subprocess.run([sys.executable, "examples/boto3_training.py", "--endpoint-url",
+                               url], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                              check=False)
     assert done.returncode == 0, done.stderr
     assert "Completed" in done.stdout and "model.tar.gz" in done.stdout
 
@@ -139,26 +151,16 @@ def test_the_cli_runs_the_demo_through_the_server(tmp_path: Path) -> None:
     """`smlocal --endpoint URL train` on the repo's own request file: its Local.Build is done
     by the client (the server is on loopback), the job runs in the server, the client prints
     its log and exits as in-process."""
-    root = Path(__file__).resolve().parents[2]  # the example's paths lie in the checkout
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(tmp_path / "home"),
-         "serve", "--port", str(port)], cwd=root, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for_server(server, port)
-        name = f"cli-remote-{int(time.time())}"
+    name = f"cli-remote-{int(time.time())}"
+    with serving_the_checkout(tmp_path / "home") as url:
         done = subprocess.run(
             [sys.executable, "-m", "runner.interfaces.cli.main", "--home",
-             str(tmp_path / "client"), "--endpoint", f"http://127.0.0.1:{port}", "train",
+             str(tmp_path / "client"), "--endpoint", url, "train",
              "examples/demo-training-job.yaml", "--name", name],
-            cwd=root, capture_output=True, text=True, timeout=300, check=False)
-    finally:
-        server.terminate()
-        _, err = server.communicate(timeout=30)
-    assert "Traceback" not in err, err
+            cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert "epoch=20 " in done.stdout
     assert "Local.StopGracePeriodSeconds: not applied" in done.stderr
     assert f"smlocal: training job {name}: Completed" in done.stderr
-    assert (root / ".smlocal" / "output" / name / "output" / "model.tar.gz").is_file()
-    shutil.rmtree(root / ".smlocal" / "output" / name)
+    assert (ROOT / ".smlocal" / "output" / name / "output" / "model.tar.gz").is_file()
+    shutil.rmtree(ROOT / ".smlocal" / "output" / name)
