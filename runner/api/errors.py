@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from runner.core.problems import Problem, SpecError
 from runner.engines.base import BackendError
+from runner.store.base import StoreFull
 from runner.store.jobs import JobExists, JobNotFound
 from runner.store.tuning import TuningJobExists
 
@@ -33,11 +34,12 @@ class ResourceInUse(Exception):
     http_status = 400
 
 
-# What a front end tells apart: a name unknown or taken (the CLI: exit 2) and the engine not
-# doing its part (exit 1); the store's own errors for names count as the API's.
+# What a front end tells apart: a name unknown or taken (the CLI: exit 2) and the engine or
+# the machine not doing its part (exit 1: the engine's errors, the store's disk full); the
+# store's own errors for names count as the API's.
 NAME_ERRORS: tuple[type[Exception], ...] = (ResourceNotFound, ResourceInUse, JobNotFound, JobExists,
                                             TuningJobExists)
-ENGINE_ERRORS: tuple[type[Exception], ...] = (BackendError,)
+ENGINE_ERRORS: tuple[type[Exception], ...] = (BackendError, StoreFull)  # (and the machine's)
 
 
 def error_code(exc: BaseException) -> str | None:

@@ -18,6 +18,8 @@ Rules every implementation keeps (as Optuna's ``BaseStorage`` states its own):
   ``TuningJobExists`` for a second time); a trial row is written before its training job is
   created, so a process killed at any moment leaves a state that ``resume`` replays.
 - **Order kept.** Metrics and log lines come back in the order they were added.
+- **A full disk is told, not hidden.** A write the store's disk has no room for raises
+  ``StoreFull`` (its transaction rolled back: nothing half-written); reads go on working.
 """
 
 from __future__ import annotations
@@ -35,6 +37,14 @@ class JobEnded(Exception):
     def __init__(self, name: str, status: str) -> None:
         self.name = name
         super().__init__(f"job {name} already ended as {status}; its record never changes again")
+
+
+class StoreFull(OSError):
+    """The disk under the store's folder is full: a write did not happen."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        super().__init__(f"the store's disk is full ({home}): free space there")
 
 
 class JobStore(Protocol):

@@ -7,6 +7,7 @@ Written as a job progresses, so other processes (``describe``, ``list``, ``logs 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.store.base import TERMINAL, JobEnded
+from runner.store.base import TERMINAL, JobEnded, StoreFull
 
 _ENDED = "(" + ", ".join(f"'{status}'" for status in TERMINAL) + ")"
 _SCHEMA = """
@@ -88,21 +89,32 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The connection, to this thread alone; SQLite's "disk full" as StoreFull."""
+        with self._lock:
+            try:
+                yield
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_FULL:
+                    raise
+                raise StoreFull(self.home) from None
+
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         """Run one statement; the number of rows it changed."""
-        with self._lock:
+        with self._locked():
             return int(self._db.execute(sql, params).rowcount)
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
+        with self._locked():
             return [tuple(row) for row in self._db.execute(sql, params).fetchall()]
 
     def executescript(self, sql: str) -> None:
-        with self._lock:
+        with self._locked():
             self._db.executescript(sql)
 
     def close(self) -> None:
-        with self._lock:
+        with self._locked():
             self._db.close()
 
     def jobs_dir(self, name: str) -> Path:
@@ -117,7 +129,7 @@ class Store:
         tuning_job: str | None = None,
     ) -> None:
         name = record["TrainingJobName"]
-        with self._lock:
+        with self._locked():
             try:
                 self._db.execute(
                     "INSERT INTO training_jobs(name, created, status, tuning_job, record, request, "
@@ -136,14 +148,14 @@ class Store:
                 raise JobExists(name) from None
 
     def has_training_job(self, name: str) -> bool:
-        with self._lock:
+        with self._locked():
             row = self._db.execute("SELECT 1 FROM training_jobs WHERE name = ?", (name,)).fetchone()
         return row is not None
 
     def save_record(self, record: dict[str, Any]) -> None:
         """Write the job's record; ``JobEnded`` once a terminal status was saved."""
         name = record["TrainingJobName"]
-        with self._lock:
+        with self._locked():
             cursor = self._db.execute(
                 "UPDATE training_jobs SET record = ?, status = ? WHERE name = ? AND status "
                 f"NOT IN {_ENDED}",
@@ -162,7 +174,7 @@ class Store:
         return json.loads(row[0]), json.loads(row[1])
 
     def list_training_jobs(self, tuning_job: str | None = None) -> list[dict[str, Any]]:
-        with self._lock:
+        with self._locked():
             if tuning_job is None:
                 rows = self._db.execute("SELECT record FROM training_jobs "
                                         "ORDER BY created").fetchall()
@@ -175,7 +187,7 @@ class Store:
 
     def request_stop(self, name: str, now: float) -> None:
         self._one("SELECT name FROM training_jobs WHERE name = ?", name)
-        with self._lock:
+        with self._locked():
             self._db.execute(
                 "UPDATE training_jobs SET stop_requested = COALESCE(stop_requested, ?) "
                 "WHERE name = ?",
@@ -195,19 +207,20 @@ class Store:
         )
 
     def _insert_many(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
-        with self._lock:
+        with self._locked():
             self._db.execute("BEGIN")
             try:
                 self._db.executemany(sql, rows)
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # (SQLite rolls back itself on a full disk)
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 
     def last_metric_points(self, job: str) -> dict[str, list[tuple[float, float]]]:
         """The last stored (ts, value) of each metric of ``job``, in :meth:`metric_series`'s
         shape; reads one row a metric, however long the series."""
-        with self._lock:
+        with self._locked():
             rows = self._db.execute(
                 "SELECT name, ts, value FROM metrics WHERE rowid IN "
                 "(SELECT MAX(rowid) FROM metrics WHERE job = ? GROUP BY name)", (job,),
@@ -215,7 +228,7 @@ class Store:
         return {name: [(ts, value)] for name, ts, value in rows}
 
     def metric_series(self, job: str) -> dict[str, list[tuple[float, float]]]:
-        with self._lock:
+        with self._locked():
             rows = self._db.execute(
                 "SELECT name, ts, value FROM metrics WHERE job = ? ORDER BY ts, rowid", (job,)
             ).fetchall()
@@ -227,7 +240,7 @@ class Store:
     def metric_points(self, job: str, name: str, since: float = float("-inf"),
                       until: float = float("inf")) -> list[tuple[float, float]]:
         """One metric's (ts, value) points with ``since <= ts < until``, in time order."""
-        with self._lock:
+        with self._locked():
             rows = self._db.execute(
                 "SELECT ts, value FROM metrics WHERE job = ? AND name = ? AND ts >= ? AND ts < ?"
                 " ORDER BY ts, rowid", (job, name, since, until),
@@ -236,7 +249,7 @@ class Store:
 
     def metric_keys(self) -> list[tuple[str, str, float]]:
         """Every (job, metric name, time of its last point) stored, by job and name."""
-        with self._lock:
+        with self._locked():
             rows = self._db.execute(
                 "SELECT job, name, MAX(ts) FROM metrics GROUP BY job, name ORDER BY job, name"
             ).fetchall()
@@ -251,7 +264,7 @@ class Store:
         )
 
     def logs(self, job: str, after: int = 0, limit: int = 5000) -> list[LogLine]:
-        with self._lock:
+        with self._locked():
             rows = self._db.execute(
                 "SELECT rowid, host, stream, ts, line FROM logs WHERE job = ? AND rowid > ?"
                 " ORDER BY rowid LIMIT ?",
@@ -270,7 +283,7 @@ class Store:
 
     def log_hosts(self, job: str) -> dict[str, tuple[float, float]]:
         """Each host that wrote lines: the times of its first and last."""
-        with self._lock:
+        with self._locked():
             rows = self._db.execute(
                 "SELECT host, MIN(ts), MAX(ts) FROM logs WHERE job = ? GROUP BY host", (job,)
             ).fetchall()
@@ -281,7 +294,7 @@ class Store:
         """One host's non-empty lines in time order (ties: as stored): those after the line
         at ``after`` (its time and seq), from epoch millisecond ``since_ms`` on."""
         ts, seq = after if after is not None else (float("-inf"), 0)
-        with self._lock:
+        with self._locked():
             rows = self._db.execute(
                 "SELECT rowid, host, stream, ts, line FROM logs WHERE job = ? AND host = ?"
                 " AND line != '' AND (ts > ? OR (ts = ? AND rowid > ?))"
@@ -292,17 +305,17 @@ class Store:
         return [LogLine(*row) for row in rows]
 
     def log_count(self, job: str) -> int:
-        with self._lock:
+        with self._locked():
             return int(
                 self._db.execute("SELECT COUNT(*) FROM logs WHERE job = ?", (job,)).fetchone()[0])
 
     def last_log_time(self, job: str) -> float | None:
-        with self._lock:
+        with self._locked():
             row = self._db.execute("SELECT MAX(ts) FROM logs WHERE job = ?", (job,)).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
     def tail_logs(self, job: str, count: int) -> list[LogLine]:
-        with self._lock:
+        with self._locked():
             rows = self._db.execute(
                 "SELECT rowid, host, stream, ts, line FROM logs WHERE job = ?"
                 " ORDER BY rowid DESC LIMIT ?",
@@ -311,7 +324,7 @@ class Store:
         return [LogLine(*row) for row in reversed(rows)]
 
     def _one(self, sql: str, name: str) -> tuple[Any, ...]:
-        with self._lock:
+        with self._locked():
             row = self._db.execute(sql, (name,)).fetchone()
         if row is None:
             raise JobNotFound(name)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from runner.contract.loglines import LineSplitter
 from runner.contract.metrics import MetricSample, MetricScraper
 from runner.engines.base import LogChunk
+from runner.store.base import StoreFull
 from runner.store.jobs import Store
 
 FLUSH_LINES = 2000
@@ -60,6 +61,9 @@ class LogSink:
         self.line_count = 0
         self.errors: list[str] = []  # streams that ended early for good (host, stream: why)
         self.last_ts: dict[tuple[str, str], float] = {}  # (host, stream) -> its last line's time
+        self.store_full: str | None = None  # why lines stopped being stored, when they did
+        self.unstored_full = 0  # lines not stored for it
+        self.held_metrics: dict[str, tuple[float, float]] = {}  # name -> last (ts, value) held
 
     def pump(
         self, host: str, chunks: Iterable[LogChunk | list[LogChunk]], after: float | None = None
@@ -167,12 +171,25 @@ class LogSink:
     def _write(
         self, lines: list[tuple[str, str, float, str]], samples: list[tuple[str, float, float]]
     ) -> None:
-        """Store a batch; the caller holds the write lock, released here."""
+        """Store a batch; the caller holds the write lock, released here. Once the store's
+        disk is full, lines are counted, not stored, and each metric's last sample is held
+        here (the job goes on: its log is what it cannot keep, not its result)."""
         try:
-            if lines:
-                self._store.add_logs(self._job, lines)
-            if samples:
-                self._store.add_metrics(self._job, samples)
+            if lines and self.store_full is None:
+                try:
+                    self._store.add_logs(self._job, lines)
+                    lines = []
+                except StoreFull as exc:
+                    self.store_full = str(exc)
+            self.unstored_full += len(lines)
+            if samples and self.store_full is None:
+                try:
+                    self._store.add_metrics(self._job, samples)
+                    samples = []
+                except StoreFull as exc:
+                    self.store_full = str(exc)
+            for name, value, ts in samples:
+                self.held_metrics[name] = (ts, value)
         finally:
             self._write_lock.release()
 

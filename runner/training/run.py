@@ -326,6 +326,9 @@ class TrainingRun:
             for error in sink.errors:
                 self._warn(f"a log stream ended early ({error}); lines after that "
                            "point are missing")
+            if sink.store_full:
+                self._warn(f"{sink.store_full}: {sink.unstored_full:,} log lines were scraped "
+                           "for metrics and shown, not stored")
             if sink.unstored:  # said in the log itself too, where a reader of it looks
                 self._warn(f"{sink.unstored:,} lines past Local.MaxLogLines "
                            f"({self.spec.local.max_log_lines:,}) were scraped for "
@@ -401,8 +404,10 @@ class TrainingRun:
             self.record["ExitCode"] = exit_status.code  # not in AWS's shape; kept out of describe
         if failure:
             self.record["FailureReason"] = self.redact(failure)[: files.FAILURE_REASON_MAX]
-        final_metrics = status.final_metric_data(self.scraper,
-                                                 self.ctx.store.last_metric_points(self.name))
+        points = self.ctx.store.last_metric_points(self.name)
+        if self._sink is not None:  # the last samples a full disk kept out of the store
+            points.update({name: [p] for name, p in self._sink.held_metrics.items()})
+        final_metrics = status.final_metric_data(self.scraper, points)
         if final_metrics:
             self.record["FinalMetricDataList"] = final_metrics
         self._advance(final)

@@ -107,3 +107,39 @@ def test_a_50_mb_line_without_a_line_end(tmp_path: Path) -> None:
     pieces = logs.splitlines()
     assert sum(len(p) for p in pieces) == 50_000_000 + len(" loss=0.5")
     assert max(len(p) for p in pieces) <= 256 * 1024  # stored in bounded pieces
+
+
+def test_a_full_store_disk_keeps_the_job_and_its_result(tmp_path: Path) -> None:
+    """The store's folder on a 2 MiB tmpfs, a job printing 6 MB of lines: the lines past the
+    disk's room are shown and scraped, not stored; the job completes with its final metric
+    (printed after the disk filled) and says what was not kept."""
+    home = tmp_path / "home"
+    home.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(home)],
+                             capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        job = write_job(tmp_path, "fault-store")
+        request = yaml.safe_load(job.read_text())
+        request["AlgorithmSpecification"]["ContainerEntrypoint"] = [
+            "python3", "-c", "exec(\"for i in range(40000): print('line %06d ' % i + 'x' * 150)\")"
+                             "; print('loss=0.5')"]
+        request["AlgorithmSpecification"]["MetricDefinitions"] = [{"Name": "loss",
+                                                                   "Regex": r"loss=(\S+)"}]
+        job.write_text(yaml.safe_dump(request))
+        result = subprocess.run(cli(home, "train", str(job), "--quiet"), capture_output=True,
+                                text=True, timeout=300, check=False)
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+        assert f"the store's disk is full ({home})" in result.stderr
+        assert "log lines were scraped for metrics and shown, not stored" in result.stderr
+        record = describe(home, "fault-store")
+        assert record["TrainingJobStatus"] == "Completed", record
+        assert record["FinalMetricDataList"][0]["Value"] == 0.5
+        logs = subprocess.run(cli(home, "logs", "fault-store"), capture_output=True, text=True,
+                              check=True).stdout.splitlines()
+        assert 0 < len(logs) < 40000 and logs[0].startswith("line 000000 ")
+        assert leftovers("fault-store") == []
+    finally:
+        subprocess.run(["umount", str(home)], capture_output=True, check=False)

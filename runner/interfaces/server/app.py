@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from runner.api.errors import NAME_ERRORS, ValidationException, error_code
+from runner.api.errors import ENGINE_ERRORS, NAME_ERRORS, ValidationException, error_code
 from runner.api.service import Service
 from runner.core.documents import MAX_DOCUMENT_BYTES
 from runner.core.problems import Problem, SpecError
@@ -92,6 +92,9 @@ def answer(service: Service, target: str | None, body: bytes) -> Response:
     except NAME_ERRORS as exc:
         return _error(op, 400, getattr(exc, "code", None) or error_code(exc) or "ResourceNotFound",
                       str(exc))
+    except ENGINE_ERRORS as exc:  # the engine or the machine failed it: said, not a bug
+        log.warning("smlocal: %s failed: %s", target, exc)
+        return _error(op, 500, "InternalFailure", f"smlocal: {exc}")
     except Exception as exc:  # a bug of ours: one line back, the traceback in the server's log
         log.exception("smlocal: internal error answering %s", target)
         return _error(op, 500, "InternalFailure",

@@ -128,3 +128,16 @@ def test_trial_rows_are_written_before_their_jobs_and_kept_in_order(store: Store
     assert rows[1].job_name == "t-2-retry" and rows[1].attempts == ("t-2", "t-2-retry")
     rows[0].config["x"] = "changed"
     assert tstore.trials("t")[0].config == {"x": 1}
+
+
+def test_a_full_disk_is_store_full_and_nothing_half_written(store: Store) -> None:
+    from runner.store.base import StoreFull
+
+    store.create_training_job(record("job-1"), {}, {})
+    store.execute("PRAGMA max_page_count = 30")  # SQLite's own "disk full", a few pages on
+    batch = [("algo-1", "stdout", 1000.0 + i, "x" * 200) for i in range(2000)]
+    with pytest.raises(StoreFull) as full:
+        store.add_logs("job-1", batch)
+    assert full.value.home == store.home and "the store's disk is full" in str(full.value)
+    assert store.log_count("job-1") == 0  # the batch rolled back whole
+    assert store.record("job-1")["TrainingJobName"] == "job-1"  # reads go on

@@ -275,3 +275,4 @@ def test_reopened_store_keeps_everything(tmp_path: Path) -> None:
         assert [x.line for x in second.logs("job-1")] == ["l"]
     finally:
         second.close()
+

@@ -1,0 +1,26 @@
+"""Tests for runner.training.logpump: the sink a job's container output goes through."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runner.contract.metrics import MetricScraper, compile_definitions
+from runner.store.jobs import Store
+from runner.training.logpump import FLUSH_LINES, LogSink
+
+
+def test_a_full_store_keeps_the_job_going_and_its_last_metrics(tmp_path: Path) -> None:
+    store = Store(tmp_path / "home")
+    store.execute("PRAGMA max_page_count = 200")  # SQLite's own "disk full", a few pages on
+    definitions, _ = compile_definitions([{"Name": "loss", "Regex": r"loss=(\S+)"}])
+    scraper = MetricScraper(definitions)
+    sink = LogSink(store, "job", scraper)
+    total = 20 * FLUSH_LINES
+    for i in range(total):
+        sink.add("algo-1", "stdout", 1000.0 + i, f"step {i} loss={i}" + " x" * 40)
+    sink.flush()
+    assert sink.store_full is not None and "the store's disk is full" in sink.store_full
+    stored = store.log_count("job")
+    assert 0 < stored < total and stored + sink.unstored_full == total
+    assert sink.held_metrics["loss"] == (1000.0 + total - 1, float(total - 1))
+    assert store.log_count("job") == stored  # (reads go on working on a full store)
