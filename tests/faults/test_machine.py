@@ -1,8 +1,11 @@
-"""Faults of the machine under a job: the output folder's disk full, two runners racing to
-resume one job, a 50 MB log line with no line end."""
+"""Faults of the machine under a job: the output folder's or the store's disk full, two
+runners racing to resume one job, a 50 MB log line with no line end, an image removed while a
+tuning job needs it."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,16 +19,24 @@ from tests.faults.test_engine import cli, describe, leftovers, wait_for_line, wr
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    folder = tmp_path / "out"
+@contextlib.contextmanager
+def tmpfs(folder: Path, size: str) -> Iterator[Path]:
+    """``folder`` as a tmpfs of ``size`` (a disk that fills), unmounted afterwards."""
     folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
                              capture_output=True, text=True, check=False)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
-    yield folder
-    subprocess.run(["umount", str(folder)], capture_output=True, check=False)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], capture_output=True, check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    with tmpfs(tmp_path / "out", "1m") as folder:
+        yield folder
 
 
 def test_a_full_output_disk_fails_the_job_and_leaves_no_partial_archive(
@@ -113,13 +124,7 @@ def test_a_full_store_disk_keeps_the_job_and_its_result(tmp_path: Path) -> None:
     """The store's folder on a 2 MiB tmpfs, a job printing 6 MB of lines: the lines past the
     disk's room are shown and scraped, not stored; the job completes with its final metric
     (printed after the disk filled) and says what was not kept."""
-    home = tmp_path / "home"
-    home.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(home)],
-                             capture_output=True, text=True, check=False)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "home", "2m") as home:
         job = write_job(tmp_path, "fault-store")
         request = yaml.safe_load(job.read_text())
         request["AlgorithmSpecification"]["ContainerEntrypoint"] = [
@@ -141,5 +146,48 @@ def test_a_full_store_disk_keeps_the_job_and_its_result(tmp_path: Path) -> None:
                               check=True).stdout.splitlines()
         assert 0 < len(logs) < 40000 and logs[0].startswith("line 000000 ")
         assert leftovers("fault-store") == []
+
+
+def test_an_image_removed_mid_tuning_fails_the_trials_that_need_it(tmp_path: Path) -> None:
+    """`docker rmi` of a tuning job's image after its first trial: the trials that start
+    later fail with a ClientError naming the image (not retryable: the image will not come
+    back by itself), the tuning job ends, nothing is left behind."""
+    from tests.integration.test_tuning import probe_tuning_file
+
+    image = f"smlocal/probe-copy:fault-{tmp_path.name[-8:].lower()}"
+    subprocess.run(["docker", "tag", "smlocal/probe:latest", image], check=True)
+    home = tmp_path / "home"
+    spec = probe_tuning_file(tmp_path, "fault-image", "1", jobs=3, parallel=1)
+    request = yaml.safe_load(spec.read_text())
+    request["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] = image
+    spec.write_text(yaml.safe_dump(request))
+    runner = subprocess.Popen(cli(home, "tune", str(spec), "--plain"), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            listed = subprocess.run(cli(home, "trials", "fault-image", "--output", "json"),
+                                    capture_output=True, text=True, check=False)
+            if listed.returncode == 0 and any(
+                    t["TrainingJobStatus"] == "Completed"
+                    for t in json.loads(listed.stdout)["TrainingJobSummaries"]):
+                break
+            time.sleep(0.2)
+        subprocess.run(["docker", "rmi", image], capture_output=True, check=True)
+        _, err = runner.communicate(timeout=240)
     finally:
-        subprocess.run(["umount", str(home)], capture_output=True, check=False)
+        runner.kill()
+        subprocess.run(["docker", "rmi", image], capture_output=True, check=False)
+    assert runner.returncode == 0, err
+    assert "Traceback" not in err and "internal error" not in err, err
+    trials = json.loads(subprocess.run(cli(home, "trials", "fault-image", "--output", "json"),
+                                       capture_output=True, text=True,
+                                       check=True).stdout)["TrainingJobSummaries"]
+    failed = [t for t in trials if t["TrainingJobStatus"] == "Failed"]
+    assert len(trials) == 3 and failed, trials
+    assert all(t["FailureReason"] == f"ClientError: image {image!r} not found in the local "
+               "Docker engine" for t in failed), failed
+    record = describe(home, "fault-image")
+    assert record["HyperParameterTuningJobStatus"] == "Completed"
+    assert record["TrainingJobStatusCounters"]["NonRetryableError"] == len(failed)
+    assert [c for t in trials for c in leftovers(t["TrainingJobName"])] == []
