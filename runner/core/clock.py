@@ -72,6 +72,12 @@ class FakeClock:
             self._now += seconds
             self._mono += seconds
 
+    def step(self, seconds: float) -> None:
+        """Step the wall clock alone, as an NTP correction or an operator's ``date -s`` does
+        (back when negative); monotonic time does not move."""
+        with self._lock:
+            self._now += seconds
+
     def sleep(self, seconds: float) -> None:
         time.sleep(_FAKE_PAUSE if seconds > 0 else 0.0)
         self.advance(max(seconds, 0.0))

@@ -64,7 +64,8 @@ class HostSupervisor:
         self.grace = grace
         self.engine_wait = engine_wait
         self.stopping = stopping  # a stop went out (before a resume, or during this run)
-        self._kill_at: float | None = clock.now() + grace if stopping else None
+        # (monotonic: a step of the wall clock neither hastens nor delays a SIGKILL)
+        self._kill_at: float | None = clock.monotonic() + grace if stopping else None
         self._running = set(cids)
         self._sent: dict[str, list[str]] = {cid: [] for cid in cids.values()}  # signal numbers
         self._since = clock.now() - 1.0  # the engine's events about these containers from here
@@ -77,12 +78,12 @@ class HostSupervisor:
         """Whether the engine was seen gone while the hosts ran."""
         return self._lost_at is not None
 
-    def stop_all(self, now: float) -> None:
+    def stop_all(self) -> None:
         """SIGTERM every host still running; SIGKILL those still running after the grace."""
         self.stopping = True
         for host in sorted(self._running):
             self._signal(host, "SIGTERM")
-        self._kill_at = now + self.grace
+        self._kill_at = self.clock.monotonic() + self.grace
 
     def _signal(self, host: str, name: str) -> None:
         cid = self.cids[host]
@@ -95,7 +96,8 @@ class HostSupervisor:
 
     def run(self, sink: LogSink, since: float | None, tick: Callable[[float], bool]) -> Ended:
         """Pump logs into ``sink`` and wait for every container; ``tick(now)`` is asked at
-        each poll while nothing is being stopped: True stops every host."""
+        each poll while nothing is being stopped (``now`` on the clock's monotonic time, which
+        a step of the wall clock does not move): True stops every host."""
         pumps = [
             threading.Thread(target=self._pump, args=(sink, host, cid, s, since), daemon=True)
             for host, cid in self.cids.items() for s in ("stdout", "stderr")
@@ -117,12 +119,12 @@ class HostSupervisor:
                 order.append((host, status))
                 if failed(status) and not self.stopping and failed_host is None:
                     failed_host = host  # one host failing fails the job: stop the others
-                    self.stop_all(self.clock.now())
+                    self.stop_all()
                 continue
             sink.flush(wait=False)  # never waits on log processing: stops and timeouts go out
-            now = self.clock.now()
+            now = self.clock.monotonic()
             if not self.stopping and tick(now):
-                self.stop_all(now)
+                self.stop_all()
             if self._kill_at is not None and now >= self._kill_at:
                 for host in sorted(self._running):
                     self._signal(host, "SIGKILL")
@@ -232,12 +234,12 @@ class HostSupervisor:
         """Wait for the log readers to take every line the containers wrote (the engine
         delivers them after the containers ended, at the readers' pace); none is dropped.
         A long wait is reported every DRAIN_REPORT_SECONDS."""
-        report_at = self.clock.now() + DRAIN_REPORT_SECONDS
+        report_at = self.clock.monotonic() + DRAIN_REPORT_SECONDS
         for t in pumps:
             while t.is_alive():
                 t.join(timeout=POLL_SECONDS)
                 sink.flush(wait=False)
-                now = self.clock.now()
+                now = self.clock.monotonic()
                 if now >= report_at and t.is_alive() and self.progress is not None:
                     self.progress("the containers ended; still storing their log "
                                   f"({sink.line_count:,} lines so far)")

@@ -307,12 +307,15 @@ class TrainingRun:
                        redact=self.redact, on_line=on_line if telemetry else None)
         self._sink = sink
         max_runtime = (self.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
+        # the runtime: on the wall clock before this process (a resumed job's), then on the
+        # monotonic one (a step of the wall clock is no time spent training)
+        ran = max(clock.now() - started, 0.0) - clock.monotonic()
 
         def tick(now: float) -> bool:
             if self.ctx.store.stop_requested(self.name):
                 self._stop_reason = "Stopped"
                 self._advance("Stopping")
-            elif max_runtime and now - started >= max_runtime:
+            elif max_runtime and ran + now >= max_runtime:
                 self._stop_reason = "MaxRuntimeExceeded"
             # a Pipe channel's data failed: the job fails, its hosts stop as a stop would
             return self._stop_reason is not None or self._failure is not None

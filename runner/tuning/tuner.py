@@ -57,6 +57,7 @@ class Tuner:
         self.store = store
         self.trials = trials
         self.clock: Clock = clock or SystemClock()
+        self._ran = 0.0  # (set by run: the runtime is this plus the monotonic clock)
         self.tstore = TuningStore(store)
         self.plans = make_plans(self.request)
         self.by_name = {p.name: p for p in self.plans}
@@ -105,6 +106,10 @@ class Tuner:
         self.record = self.tstore.record(self.name)
         if self.record["HyperParameterTuningJobStatus"] in ("Completed", "Failed", "Stopped"):
             return self.record
+        # its runtime: on the wall clock before this process (a resumed job's), then on the
+        # monotonic one (a step of the wall clock is no time spent)
+        self._ran = (max(self.clock.now() - self.record["CreationTime"], 0.0)
+                     - self.clock.monotonic())
         try:
             self._resume_trials()
             self._loop()
@@ -264,7 +269,7 @@ class Tuner:
             self._set_status("Stopping")
             self._stop_all("Stopped")
         elif self._stopping is None and self.max_runtime:
-            if self.clock.now() - self.record["CreationTime"] >= self.max_runtime:
+            if self._ran + self.clock.monotonic() >= self.max_runtime:
                 self.listener("completion", {"reason": "MaxRuntimeInSeconds reached"})
                 self._stop_all("Completed")
 

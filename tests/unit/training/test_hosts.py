@@ -333,3 +333,33 @@ def test_lines_past_the_cap_are_scraped_and_shown_not_stored(tmp_path: Path) -> 
     assert sink.unstored == 2 and len(shown) == 5
     assert [v for _, v in store.metric_series("job")["loss"]] == [1, 2, 3, 4, 5]
     store.close()
+
+
+class SteppedClock(SystemClock):
+    """The system's clocks, with the wall clock stepped by ``offset`` (an NTP step)."""
+
+    offset = 0.0
+
+    def now(self) -> float:
+        return super().now() + self.offset
+
+
+def test_the_grace_before_sigkill_is_monotonic_time(tmp_path: Path) -> None:
+    """A stop, then the wall clock stepped an hour back: SIGKILL still comes after the grace
+    (on the wall clock it would have come an hour late)."""
+    backend = FakeBackend(ignore_term=True)
+    backend.add("c1")
+    clock = SteppedClock()
+    store = Store(tmp_path / "home")
+
+    def tick(now: float) -> bool:
+        clock.offset = -3600.0
+        return True
+
+    started = time.monotonic()
+    ended = HostSupervisor(backend, clock, {"algo-1": "c1"}, 0.3).run(  # type: ignore[arg-type]
+        LogSink(store, "job", MetricScraper([])), None, tick)
+    assert backend.signals == [("c1", "SIGTERM"), ("c1", "SIGKILL")]
+    assert ended.statuses["algo-1"] == ExitStatus(137)
+    assert time.monotonic() - started < 5
+    store.close()

@@ -56,11 +56,12 @@ def request(tmp_path: Path, **hps: str) -> dict[str, Any]:
 
 
 def run(
-    tmp_path: Path, req: dict[str, Any], grace: float = 30
+    tmp_path: Path, req: dict[str, Any], grace: float = 30, *, clock: FakeClock | None = None,
+    store: Store | None = None, program: Any = algorithm
 ) -> tuple[dict[str, Any], Store, FakeBackend]:
-    clock = FakeClock()
-    store = Store(tmp_path / "home")
-    backend = FakeBackend(tmp_path / "engine", {IMAGE: algorithm}, clock)
+    clock = clock or FakeClock()
+    store = store or Store(tmp_path / "home")
+    backend = FakeBackend(tmp_path / "engine", {IMAGE: program}, clock)
     job = TrainingRun(Spec(req, LocalOptions(stop_grace_seconds=grace), tmp_path),
                       RunContext(store=store, backend=backend, clock=clock))
     job.create()
@@ -99,6 +100,33 @@ def test_max_runtime_stops_the_job_through_the_clock(tmp_path: Path) -> None:
             and record["SecondaryStatus"] == "MaxRuntimeExceeded")
 
 
+@pytest.mark.parametrize("step", [+7200.0, -7200.0])
+def test_a_step_of_the_wall_clock_is_no_runtime_and_no_grace(tmp_path: Path,
+                                                            step: float) -> None:
+    """MaxRuntimeInSeconds and the stop's grace are measured on monotonic time: a wall clock
+    stepped two hours on (or back) mid-job neither ends it nor keeps it past its limit."""
+    clock = FakeClock()
+    store = Store(tmp_path / "home")
+    req = request(tmp_path, epochs="3")
+    req["StoppingCondition"] = {"MaxRuntimeInSeconds": 600}
+
+    def stepped(box: FakeContainer) -> int:
+        box.print("before the step")
+        while not store.log_count(req["TrainingJobName"]):  # (until the runner reads)
+            box.sleep(1)
+        clock.step(step)
+        return algorithm(box)
+
+    record, _, _ = run(tmp_path, req, clock=clock, store=store, program=stepped)
+    assert record["TrainingJobStatus"] == "Completed", record.get("SecondaryStatus")
+    req = {**request(tmp_path, epochs="1000"), "TrainingJobName": "fake-job-2"}
+    req["StoppingCondition"] = {"MaxRuntimeInSeconds": 600}
+    started = clock.monotonic()
+    record, _, _ = run(tmp_path, req, clock=clock, store=store, program=stepped)
+    assert record["SecondaryStatus"] == "MaxRuntimeExceeded"
+    assert 600 <= clock.monotonic() - started < 700  # its limit, on monotonic time
+
+
 def test_a_stop_request_reaches_the_container(tmp_path: Path) -> None:
     clock = FakeClock()
     store = Store(tmp_path / "home")
@@ -108,11 +136,7 @@ def test_a_stop_request_reaches_the_container(tmp_path: Path) -> None:
         store.request_stop("fake-job", clock.now())
         return algorithm(box)
 
-    backend = FakeBackend(tmp_path / "engine", {IMAGE: stop_me}, clock)
-    job = TrainingRun(Spec(req, LocalOptions(), tmp_path),
-                      RunContext(store=store, backend=backend, clock=clock))
-    job.create()
-    record = job.run()
+    record, _, _ = run(tmp_path, req, clock=clock, store=store, program=stop_me)
     assert record["TrainingJobStatus"] == "Stopped" and record["SecondaryStatus"] == "Stopped"
     assert "Stopping" in [t["Status"] for t in record["SecondaryStatusTransitions"]]
 
