@@ -42,9 +42,10 @@ class JobEnded(Exception):
 class StoreFull(OSError):
     """The disk under the store's folder is full: a write did not happen."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, nearly: bool = False) -> None:
         self.home = home
-        super().__init__(f"the store's disk is full ({home}): free space there")
+        super().__init__(f"the store's disk is {'nearly ' if nearly else ''}full ({home}): "
+                         "free space there")
 
 
 class JobStore(Protocol):

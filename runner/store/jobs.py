@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -99,6 +100,10 @@ class Store:
                 if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_FULL:
                     raise
                 raise StoreFull(self.home) from None
+
+    def free_bytes(self) -> int:
+        """The free space on the store's disk."""
+        return shutil.disk_usage(self.home).free
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         """Run one statement; the number of rows it changed."""

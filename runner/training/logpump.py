@@ -15,6 +15,10 @@ from runner.store.base import StoreFull
 from runner.store.jobs import Store
 
 FLUSH_LINES = 2000
+# A job's lines stop being stored with less free on the store's disk: room for the records
+# and metrics still to come, and for SQLite's write-ahead log (up to ~4 MiB before a
+# checkpoint, which then grows the database file by as much).
+KEEP_FREE = 16 * 1024 * 1024
 TAIL_LINES = 20
 
 MetricListener = Callable[[MetricSample], None]
@@ -64,6 +68,7 @@ class LogSink:
         self.store_full: str | None = None  # why lines stopped being stored, when they did
         self.unstored_full = 0  # lines not stored for it
         self.held_metrics: dict[str, tuple[float, float]] = {}  # name -> last (ts, value) held
+        self._metrics_full = False
 
     def pump(
         self, host: str, chunks: Iterable[LogChunk | list[LogChunk]], after: float | None = None
@@ -172,9 +177,12 @@ class LogSink:
         self, lines: list[tuple[str, str, float, str]], samples: list[tuple[str, float, float]]
     ) -> None:
         """Store a batch; the caller holds the write lock, released here. Once the store's
-        disk is full, lines are counted, not stored, and each metric's last sample is held
-        here (the job goes on: its log is what it cannot keep, not its result)."""
+        disk is full, or has less than KEEP_FREE left (the room the job's records and metrics
+        need), lines are counted, not stored, and each metric's last sample a full disk did not
+        take is held here (the job goes on: its log is what it cannot keep, not its result)."""
         try:
+            if lines and self.store_full is None and self._store.free_bytes() < KEEP_FREE:
+                self.store_full = StoreFull(self._store.home, nearly=True).args[0]
             if lines and self.store_full is None:
                 try:
                     self._store.add_logs(self._job, lines)
@@ -182,12 +190,12 @@ class LogSink:
                 except StoreFull as exc:
                     self.store_full = str(exc)
             self.unstored_full += len(lines)
-            if samples and self.store_full is None:
+            if samples and not self._metrics_full:  # (the room kept free is for them too)
                 try:
                     self._store.add_metrics(self._job, samples)
                     samples = []
                 except StoreFull as exc:
-                    self.store_full = str(exc)
+                    self.store_full, self._metrics_full = self.store_full or str(exc), True
             for name, value, ts in samples:
                 self.held_metrics[name] = (ts, value)
         finally:

@@ -28,6 +28,7 @@ from runner.engines.base import (
 )
 from runner.shapes import status
 from runner.shapes.status import training_job_arn, tuning_job_arn
+from runner.store.base import StoreFull
 from runner.training import failures
 from runner.training.admission import admit_job
 from runner.training.container import container_spec
@@ -218,6 +219,9 @@ class TrainingRun:
             if not status.is_terminal(self.record):
                 self._stop_reason = "Stopped"
                 self._finish(None, None)
+            raise
+        except StoreFull:  # nothing more can be recorded: said as the machine's fault
+            self._stop_data(final_sync=False)
             raise
         except BaseException as exc:
             self._stop_data(final_sync=False)
