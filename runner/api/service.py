@@ -239,19 +239,23 @@ class Service:
         """Every check of a request, with no side effect: nothing is written (no store is
         made: warm-start parents are looked up read-only). With no engine to ask, the image
         check is skipped and ``image_check_skipped`` says why."""
-        from runner.api.tuning_validation import validate_tuning
+        from runner.api.ignored import ignored_settings
+        from runner.api.tuning_validation import validate_tuning, warm_start_notes
         from runner.api.validation import validate_training
         from runner.contract.metrics import request_warnings
 
         spec = replace(spec, request=builtin.complete(spec.request))
         image_check = _ImageCheck(self._engine(Path("."))) if check_image else None
+        notes = [*request_warnings(spec.request), *ignored_settings(spec.request)]
         if is_tuning_request(spec.request):
-            problems = validate_tuning(
-                spec, for_cloud=for_cloud, image_check=image_check,
-                parent_exists=functools.partial(stored_tuning_job_exists, self.home))
+            parent_exists = functools.partial(stored_tuning_job_exists, self.home)
+            problems = validate_tuning(spec, for_cloud=for_cloud, image_check=image_check,
+                                       parent_exists=parent_exists)
+            if for_cloud:
+                notes += warm_start_notes(spec.request, parent_exists)
         else:
             problems = validate_training(spec, for_cloud=for_cloud, image_check=image_check)
-        return Validation(problems, list(request_warnings(spec.request)),
+        return Validation(problems, notes,
                           image_check.skipped if image_check is not None else None)
 
 

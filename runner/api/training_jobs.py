@@ -17,6 +17,7 @@ from typing import Any
 from runner.api import builtin, listing
 from runner.api.background import run_held, start_in_background
 from runner.api.errors import ResourceInUse, ResourceNotFound, ValidationException
+from runner.api.ignored import ignored_settings
 from runner.api.images import build_images, request_images
 from runner.api.leases import hold
 from runner.aws.clients import AwsClients
@@ -73,6 +74,8 @@ class TrainingJobs:
         name = spec.request["TrainingJobName"]
         if self.store.has_training_job(name):
             raise ResourceInUse(f"Training job {name} already exists")
+        for note in ignored_settings(spec.request):
+            self.notify(f"training job {name}: {note}")
         build_images(self.backend, spec.local.build, request_images(spec.request), self.notify)
         return TrainingRun(spec, RunContext(store=self.store, backend=self.backend,
                                             admission=self.admission, echo=echo, aws=self.aws))

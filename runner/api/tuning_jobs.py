@@ -16,6 +16,7 @@ from typing import Any
 from runner.api import builtin, listing
 from runner.api.background import run_held, start_in_background
 from runner.api.errors import ResourceInUse, ResourceNotFound, ValidationException
+from runner.api.ignored import ignored_settings
 from runner.api.images import build_images, request_images
 from runner.api.leases import hold
 from runner.aws.clients import AwsClients
@@ -67,6 +68,8 @@ class TuningJobs:
         name = spec.request["HyperParameterTuningJobName"]
         if self.tstore.exists(name):
             raise ResourceInUse(f"Hyperparameter tuning job {name} already exists")
+        for note in ignored_settings(spec.request):
+            self.notify(f"tuning job {name}: {note}")
         build_images(self.backend, spec.local.build, request_images(spec.request), self.notify)
         return self._tuner(spec, listener)
 

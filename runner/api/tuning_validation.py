@@ -84,7 +84,7 @@ def validate_tuning(
     names: dict[str, str] = {}
     for name, path, definition in definitions:
         specific += check_training_semantics(definition, spec, for_cloud=for_cloud, prefix=path)
-        specific += _check_definition(request, config, path, definition, strategy)
+        specific += _check_definition(request, config, path, definition, strategy, for_cloud)
         specific += _check_tuning_resources(definition, path, for_cloud)
         if name in names:
             given = isinstance(definition.get("DefinitionName"), str)
@@ -109,19 +109,21 @@ def validate_tuning(
                                             "run it here; --for-cloud accepts it)"))
     specific += _check_config(config, definitions)
     specific += builtin.tuning_problems(request)
-    specific += _check_warm_start(request.get("WarmStartConfig"), parent_exists)
+    # (for the cloud, a parent is the account's: warm_start_notes says what is not here)
+    specific += _check_warm_start(request.get("WarmStartConfig"),
+                                  None if for_cloud else parent_exists)
     return sorted(set(merge_problems(general, specific)))
 
 
 def _check_definition(
     request: dict[str, Any], config: dict[str, Any], path: str, definition: dict[str, Any],
-    strategy: Any
+    strategy: Any, for_cloud: bool
 ) -> list[Problem]:
     problems: list[Problem] = []
     own_ranges = definition.get("HyperParameterRanges")
     ranges_path = f"{path}.HyperParameterRanges" if own_ranges else f"{CONFIG}.ParameterRanges"
     space, found = parse_ranges(own_ranges or config.get("ParameterRanges") or {}, ranges_path)
-    problems += found
+    problems += _for_the_cloud(found, ranges_path, request) if for_cloud else found
     static = definition.get("StaticHyperParameters")
     static = static if isinstance(static, dict) else {}  # the service model reports any other type
     if trial_jobs.OBJECTIVE_HYPERPARAMETER in static:
@@ -220,6 +222,28 @@ def _check_config(
                 Problem(f"{CONFIG}.TuningJobCompletionCriteria.TargetObjectiveMetricValue",
                         f"must be a finite number (got {target})"))
     return problems
+
+
+def _for_the_cloud(found: list[Problem], ranges_path: str,
+                   request: dict[str, Any]) -> list[Problem]:
+    """The ranges' problems as the cloud judges them: with Autotune, SageMaker chooses the
+    ranges itself (AutoParameters hint them; explicit ranges may be none); without it,
+    AutoParameters are refused as the service refuses them."""
+    auto = join_path(ranges_path, "AutoParameters")
+    if request.get("Autotune") is not None:
+        return [p for p in found
+                if p.path != auto and p.message != "at least one parameter range is required"]
+    return [Problem(auto, "is taken only with Autotune (AutoParameters hint the ranges Autotune "
+                          "chooses)") if p.path == auto else p for p in found]
+
+
+def warm_start_notes(request: dict[str, Any], parent_exists: ParentCheck) -> list[Problem]:
+    """For ``--for-cloud``: the warm-start parents not in this store, which only the account
+    can have (a note, not a refusal: the cloud looks them up there)."""
+    warm = request.get("WarmStartConfig")
+    return [Problem(p.path, f"{p.message}: for the cloud it must be a tuning job of the "
+                            "account (smlocal cannot see that)")
+            for p in _check_warm_start(warm, parent_exists)]
 
 
 def _check_warm_start(warm: Any, parent_exists: ParentCheck | None) -> list[Problem]:

@@ -132,6 +132,8 @@ class JobData:
                 self.feeders.append(feeder)
             elif channel.is_s3:
                 planned = plan_s3_channel(self._s3(), channel, self.host_index, len(self.hosts))
+                if not planned:
+                    self._empty_share(channel)
                 self.staged.append(stage_s3_channel(self._s3(), channel, planned, workspace,
                                                     self._cache))
             elif channel.sharded and len(self.hosts) > 1:
@@ -170,7 +172,15 @@ class JobData:
         folder (the whole folder is not mounted)."""
         found = self._scan_file_channel(channel)
         names = host_share(channel, list(found.files), self.host_index, len(self.hosts))
+        if not names:
+            self._empty_share(channel)
         workspace.add_channel_files(channel.name, found.sources(names), root=found.root)
+
+    def _empty_share(self, channel: ChannelSpec) -> None:
+        self._tell(f"channel {channel.name!r}: host {self.host} gets none of its data: "
+                   f"ShardedByS3Key shares out fewer objects under {channel.uri} than there are "
+                   f"hosts ({len(self.hosts)}); its channel folder is empty, as a SageMaker "
+                   "node's would be")
 
     def _scan_file_channel(self, channel: ChannelSpec) -> FolderScan:
         """The regular files of a ``file://`` channel; what is not one (a link of any kind, a

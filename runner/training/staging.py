@@ -67,23 +67,23 @@ def plan_s3_channel(
     client: Any, channel: ChannelSpec, host_index: int = 0, host_count: int = 1
 ) -> list[PlannedObject]:
     """This host's objects of ``channel``, each with its size and ETag; ChannelError when the
-    channel is empty or a key would land outside its folder."""
+    channel is empty or a key would land outside its folder. A host's share of a sharded
+    channel may be empty (fewer objects than hosts): as on SageMaker, it gets no data."""
     url = parse_s3_url(channel.uri)
     if channel.data_type == "ManifestFile":
         data = s3.read_object(client, url.bucket, url.key)
         prefix, entries = parse_manifest(data, channel.name, str(url))
-        planned = planned_share(channel, plan_manifest(channel.name, prefix, entries), host_index,
-                                host_count)
-        planned = _with_sizes(client, planned)
+        every = plan_manifest(channel.name, prefix, entries)
     elif channel.data_type == "S3Prefix":
-        planned = planned_share(channel,
-                                plan_prefix(channel.name, url, s3.list_objects(client, url)),
-                                host_index, host_count)
+        every = plan_prefix(channel.name, url, s3.list_objects(client, url))
     else:
         raise ChannelError(f"channel {channel.name!r}: S3DataType {channel.data_type} is not "
                            "supported locally (S3Prefix and ManifestFile are)")
-    if not planned:
+    if not every:
         raise ChannelError(f"channel {channel.name!r}: no S3 objects found under {channel.uri}")
+    planned = planned_share(channel, every, host_index, host_count)
+    if channel.data_type == "ManifestFile":
+        planned = _with_sizes(client, planned)
     check_layout(channel.name, planned)
     return planned
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from runner.api.tuning_validation import tuning_cloud_view, validate_tuning
+from runner.api.tuning_validation import tuning_cloud_view, validate_tuning, warm_start_notes
 from runner.core.specs import is_tuning_request, spec_from_dict
 
 CONFIG = "HyperParameterTuningJobConfig"
@@ -409,6 +409,15 @@ def test_warm_start_parent_missing(request_: dict[str, Any], base: Path) -> None
     assert asked == ["parent-1", "parent-2"]
     assert validate(request_, base, parent_exists=lambda name: True) == []
     assert validate(request_, base) == []  # no store to ask: not checked
+    # for the cloud the parents are the account's: a note, not a refusal
+    cloud = [p for p in validate(request_, base, for_cloud=True, parent_exists=exists)
+             if p[0].startswith("WarmStartConfig")]
+    assert cloud == []
+    notes = warm_start_notes(request_, exists)
+    assert [(p.path, p.message) for p in notes] == [
+        ("WarmStartConfig.ParentHyperParameterTuningJobs[1].HyperParameterTuningJobName",
+         "no tuning job 'parent-2' in this store: for the cloud it must be a tuning job of the "
+         "account (smlocal cannot see that)")]
 
 
 # --- definitions --------------------------------------------------------------------------------
@@ -682,6 +691,19 @@ def test_autotune_is_refused_locally_not_for_the_cloud(
                                          "HyperParameterTuningJobConfig (remove Autotune to run it "
                                          "here; --for-cloud accepts it)")]
     assert not [p for p in validate(request_, base, for_cloud=True) if p[0] == "Autotune"]
+
+
+def test_autotune_for_the_cloud_chooses_the_ranges(request_: dict[str, Any], base: Path) -> None:
+    ranges = f"{CONFIG}.ParameterRanges"
+    request_[CONFIG]["ParameterRanges"] = {"AutoParameters": [{"Name": "learning_rate",
+                                                               "ValueHint": "0.01"}]}
+    local = validate(request_, base)
+    assert (ranges, "at least one parameter range is required") in local
+    request_["Autotune"] = {"Mode": "Enabled"}
+    assert not [p for p in validate(request_, base, for_cloud=True) if p[0].startswith(ranges)]
+    del request_["Autotune"]  # AutoParameters without Autotune: the cloud refuses them too
+    assert (f"{ranges}.AutoParameters", "is taken only with Autotune (AutoParameters hint the "
+            "ranges Autotune chooses)") in validate(request_, base, for_cloud=True)
 
 
 def test_a_definitions_max_wait_needs_spot_training(request_: dict[str, Any], base: Path) -> None:

@@ -123,3 +123,21 @@ def test_pipe_channel_without_shuffle_keeps_key_order(
     job_data.start()
     first, second = epoch_lines(ws, 0), epoch_lines(ws, 1)
     assert first == second and len(first) == len(FILES) // 2
+
+
+def test_a_host_with_an_empty_share_is_told_so(tmp_path: Path, prepared: list[Any]) -> None:
+    data = tmp_path / "one"
+    data.mkdir()
+    (data / "only.csv").write_text("1\n")
+    spec = spec_from_dict(request(data, "File"), tmp_path)
+    told: list[str] = []
+    shares = []
+    for host in HOSTS:
+        ws = LocalWorkspace(tmp_path / "ws" / host, None)  # type: ignore[arg-type]
+        job_data = JobData(spec, no_aws, ObjectCache(tmp_path / "cache"), host, HOSTS,
+                           warn=told.append)
+        job_data.prepare(ws)
+        prepared.append((job_data, ws))
+        shares.append(sorted(p.name for p in (ws.local_folder("input/data") / "train").iterdir()))
+    assert sorted(shares) == [[], ["only.csv"]]
+    assert len(told) == 1 and "gets none of its data" in told[0]

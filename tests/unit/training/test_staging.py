@@ -149,6 +149,13 @@ def test_gzip_objects_are_staged_as_they_are_in_file_mode(client: Any, tmp_path:
     assert gzip.decompress((tmp_path / "ws/train/a.csv.gz").read_bytes()) == b"1,2\n"
 
 
+def test_a_host_whose_share_is_empty_gets_no_data_not_an_error(client: Any) -> None:
+    put(client, "one/only", "1")
+    ch = channel(f"s3://{BUCKET}/one/", distribution="ShardedByS3Key")
+    shares = [[p.key for p in plan_s3_channel(client, ch, i, 2)] for i in range(2)]
+    assert sorted(shares) == [[], ["one/only"]]  # as on SageMaker: some nodes get no data
+
+
 def test_empty_channel_is_an_error(client: Any) -> None:
     with pytest.raises(ChannelError, match="no S3 objects found under"):
         plan_s3_channel(client, channel(f"s3://{BUCKET}/nothing/here"))
