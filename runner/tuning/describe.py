@@ -138,7 +138,7 @@ def describe_tuning_job(
 def _name_objectives(out: dict[str, Any]) -> None:
     """As the service does, each training job definition's StaticHyperParameters name its
     objective metric (``_tuning_objective_metric``; the SDK's HyperparameterTuner.attach
-    reads it)."""
+    reads it), and its resources are described as a ResourceConfig too."""
     config = out.get("HyperParameterTuningJobConfig") or {}
     shared = (config.get("HyperParameterTuningJobObjective") or {}).get("MetricName")
     if isinstance(out.get("TrainingJobDefinition"), dict):
@@ -152,11 +152,25 @@ def _name_objectives(out: dict[str, Any]) -> None:
 
 
 def _with_objective(definition: dict[str, Any], metric: Any) -> dict[str, Any]:
-    if not isinstance(metric, str):
-        return definition
-    static = dict(definition.get("StaticHyperParameters") or {})
-    static.setdefault(OBJECTIVE_HYPERPARAMETER, metric)
-    return {**definition, "StaticHyperParameters": static}
+    """The definition as the service describes it: its objective's name in its static
+    hyperparameters, and a ResourceConfig beside a HyperParameterTuningResourceConfig (the
+    SDK's HyperparameterTuner.attach reads both; with several InstanceConfigs, the first)."""
+    out = dict(definition)
+    if isinstance(metric, str):
+        static = dict(definition.get("StaticHyperParameters") or {})
+        static.setdefault(OBJECTIVE_HYPERPARAMETER, metric)
+        out["StaticHyperParameters"] = static
+    tuning_rc = definition.get("HyperParameterTuningResourceConfig")
+    if isinstance(tuning_rc, dict) and "ResourceConfig" not in definition:
+        configs = tuning_rc.get("InstanceConfigs")
+        first = configs[0] if isinstance(configs, list) and configs else tuning_rc
+        if isinstance(first, dict) and first.get("InstanceType"):
+            rc = {k: first[k] for k in ("InstanceType", "InstanceCount", "VolumeSizeInGB")
+                  if k in first}
+            if tuning_rc.get("VolumeKmsKeyId"):
+                rc["VolumeKmsKeyId"] = tuning_rc["VolumeKmsKeyId"]
+            out["ResourceConfig"] = rc
+    return out
 
 
 def not_improving(views: Sequence[TrialView]) -> int:

@@ -126,6 +126,15 @@ def test_hyperparameter_tuner_with_every_kind_of_range(session: Any) -> None:
     losses = series[series["metric_name"] == "validation:loss"]
     assert len(losses) >= 1 and losses["timestamp"].min() == 0.0  # (minutes since the first)
     assert losses["value"].notna().all()
+    # the SDK's own parsers of our Describe answers: attach to the tuning job and its best trial
+    attached = HyperparameterTuner.attach(name, sagemaker_session=session)
+    assert attached.objective_metric_name == "validation:loss"
+    assert attached.best_training_job() == best
+    assert set(attached.hyperparameter_ranges()) >= {"ContinuousParameterRanges",
+                                                     "IntegerParameterRanges"}
+    trained = Estimator.attach(best, sagemaker_session=session)
+    assert trained.model_data.endswith(f"{best}/output/model.tar.gz")
+    assert trained.instance_type == "ml.m5.large"
 
 
 def test_the_sdk_tuning_example_runs_against_serve_with_moto(tmp_path: Path) -> None:

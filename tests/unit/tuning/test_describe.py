@@ -439,6 +439,27 @@ def test_describe_tuning_job_in_progress() -> None:
     assert "FailureReason" not in out
 
 
+def test_a_tuning_resource_config_is_described_as_a_resource_config_too() -> None:
+    """What the SDK's HyperparameterTuner.attach reads (it sends the tuning kind, and reads
+    ResourceConfig back); with several InstanceConfigs, the first."""
+    record = tuning_record()
+    definition = record["TrainingJobDefinition"]
+    definition.pop("ResourceConfig", None)
+    definition["HyperParameterTuningResourceConfig"] = {
+        "InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 30}
+    out = describe_tuning_job(record, trial_set(), now=T0 + 100)
+    assert_valid(out, output_shape("DescribeHyperParameterTuningJob"))
+    assert out["TrainingJobDefinition"]["ResourceConfig"] == {
+        "InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 30}
+    definition["HyperParameterTuningResourceConfig"] = {"InstanceConfigs": [
+        {"InstanceType": "ml.c5.xlarge", "InstanceCount": 2, "VolumeSizeInGB": 5},
+        {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5}],
+        "AllocationStrategy": "Prioritized"}
+    out = describe_tuning_job(record, trial_set(), now=T0 + 100)
+    assert out["TrainingJobDefinition"]["ResourceConfig"]["InstanceType"] == "ml.c5.xlarge"
+    assert "ResourceConfig" not in record["TrainingJobDefinition"]  # (the record unchanged)
+
+
 def test_describe_tuning_job_completed_with_convergence() -> None:
     record = tuning_record(
         HyperParameterTuningJobStatus="Completed", LastModifiedTime=T0 + 90.4,
