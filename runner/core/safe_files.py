@@ -196,14 +196,17 @@ def _walk(dir_fd: int, prefix: str, files: dict[str, str], skipped: list[tuple[s
             skipped.append((rel, kind(mode)))
 
 
-def link_or_copy(root: Path, relpath: str, dest: Path) -> None:
+def link_or_copy(root: Path, relpath: str, dest: Path, link: bool = True) -> None:
     """Place the regular file ``root/relpath`` at ``dest`` (a new path): a hard link where the
-    file system allows, else a copy; neither ever follows a link (UnsafeFile when the source
-    is not a regular file reached without links)."""
+    file system allows (and ``link``), else a copy (one the container may change without
+    changing the source); neither ever follows a link (UnsafeFile when the source is not a
+    regular file reached without links)."""
     parts = _parts(relpath)
     dir_fd = open_dir(root, parts[:-1])
     try:
         try:
+            if not link:
+                raise OSError("a copy is asked for")
             os.link(parts[-1], dest, src_dir_fd=dir_fd, follow_symlinks=False)
         except OSError:
             pass  # another file system, or no hard links allowed: copy below

@@ -118,9 +118,11 @@ class Workspace(Protocol):
 
     def add_channel_files(
         self, channel: str, files: Sequence[tuple[str, Path]], root: Path | None = None,
+        writable: bool = False,
     ) -> None:
         """Make ``(relpath, local file)`` pairs the content of /opt/ml/input/data/<channel>;
-        with ``root`` (a user's folder) each file is reached from it without following links."""
+        with ``root`` (a user's folder) each file is reached from it without following links;
+        ``writable``: copies the container may change, never the sources themselves."""
         ...
 
     def make_fifo(self, relpath: str) -> None:

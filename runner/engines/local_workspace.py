@@ -75,11 +75,14 @@ class LocalWorkspace:
     # -- staging (channels from S3, Pipe mode, checkpoints) ----------------------------------
     def add_channel_files(
         self, channel: str, files: Sequence[tuple[str, Path]], root: Path | None = None,
+        writable: bool = False,
     ) -> None:
-        """Place ``(relpath, local file)`` pairs in the channel's folder (hard links where the
-        file system allows, else copies) and mount it read-only at its place. With ``root``
-        (a user's folder holding every file) each file is reached from ``root`` without
-        following a link and must be a regular file (``runner.core.safe_files``)."""
+        """Place ``(relpath, local file)`` pairs in the channel's folder and mount it at its
+        place: hard links where the file system allows (else copies), read-only; ``writable``:
+        copies, which the container may change (File mode's files are on the instance's
+        volume) while the sources stay as they are. With ``root`` (a user's folder holding
+        every file) each file is reached from ``root`` without following a link and must be a
+        regular file (``runner.core.safe_files``)."""
         folder = self._inside(f"input/data/{channel}")
         if folder.exists():
             shutil.rmtree(folder)  # a job started again: stage afresh
@@ -92,15 +95,19 @@ class LocalWorkspace:
             dest.parent.mkdir(parents=True, exist_ok=True)
             if root is not None:
                 try:
-                    link_or_copy(root, source.relative_to(root).as_posix(), dest)
+                    link_or_copy(root, source.relative_to(root).as_posix(), dest,
+                                 link=not writable)
                 except UnsafeFile as exc:
                     raise BackendError(f"channel {channel!r}: {exc}") from None
                 continue
             try:
+                if writable:
+                    raise OSError("a copy is asked for")
                 os.link(source, dest, follow_symlinks=False)
             except OSError:
                 shutil.copyfile(source, dest, follow_symlinks=False)
-        self.add_mount(Mount(str(folder), f"/opt/ml/input/data/{channel}", read_only=True))
+        self.add_mount(Mount(str(folder), f"/opt/ml/input/data/{channel}",
+                             read_only=not writable))
 
     def make_fifo(self, relpath: str) -> None:
         """A FIFO at ``relpath``, readable by any uid. The folder is the container's: it is

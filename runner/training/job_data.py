@@ -152,13 +152,18 @@ class JobData:
                 workspace.add_mount(Mount(str(local_dir), files.checkpoint_dir(ckpt)))
 
     def _mount_file_channel(self, channel: ChannelSpec, workspace: Workspace) -> None:
-        """A ``file://`` File channel every host gets whole: its folder (or file) bound
-        read-only as it is; a folder holding links, FIFOs or devices is staged instead, its
-        regular files only, so the container never sees what was left out."""
+        """A ``file://`` channel every host gets whole. File mode: its regular files copied
+        into the host's channel folder, which the container may change, as the files on a
+        SageMaker instance's volume (the SDK's ModelTrainer makes its scripts executable
+        there); the sources never change. FastFile: its folder (or file) bound read-only as it
+        is (SageMaker's FastFile mount is read-only). A folder holding links, FIFOs or devices
+        is staged either way, its regular files only, so the container never sees what was
+        left out."""
         found = self._scan_file_channel(channel)
-        if found.skipped:
+        if found.skipped or channel.mode == "File":
             sources = found.sources(list(found.files))
-            workspace.add_channel_files(channel.name, sources, root=found.root)
+            workspace.add_channel_files(channel.name, sources, root=found.root,
+                                        writable=channel.mode == "File")
             return
         source = resolve_file_uri(channel.uri, self.spec.base_dir)
         target = f"{files.DATA_DIR}/{channel.name}"
@@ -167,14 +172,15 @@ class JobData:
         workspace.add_mount(Mount(str(source), target, read_only=True))
 
     def _stage_file_share(self, channel: ChannelSpec, workspace: Workspace) -> None:
-        """A ``file://`` File channel sharded between several hosts: this host's share of its
-        regular files, linked (or copied, never following a link) into the host's own channel
-        folder (the whole folder is not mounted)."""
+        """A ``file://`` channel sharded between several hosts: this host's share of its
+        regular files, copied (File mode: writable) or linked (FastFile), never following a
+        link, into the host's own channel folder (the whole folder is not mounted)."""
         found = self._scan_file_channel(channel)
         names = host_share(channel, list(found.files), self.host_index, len(self.hosts))
         if not names:
             self._empty_share(channel)
-        workspace.add_channel_files(channel.name, found.sources(names), root=found.root)
+        workspace.add_channel_files(channel.name, found.sources(names), root=found.root,
+                                    writable=channel.mode == "File")
 
     def _empty_share(self, channel: ChannelSpec) -> None:
         self._tell(f"channel {channel.name!r}: host {self.host} gets none of its data: "

@@ -34,7 +34,8 @@ HEAD_CONCURRENCY = 16
 
 
 class ChannelWorkspace(Protocol):
-    def add_channel_files(self, channel: str, files: Sequence[tuple[str, Path]]) -> None: ...
+    def add_channel_files(self, channel: str, files: Sequence[tuple[str, Path]],
+                          root: Path | None = None, writable: bool = False) -> None: ...
 
 
 class ObjectCache:
@@ -101,7 +102,9 @@ def stage_s3_channel(
     client: Any, channel: ChannelSpec, planned: list[PlannedObject], workspace: ChannelWorkspace,
     cache: ObjectCache, concurrency: int = s3.DEFAULT_CONCURRENCY,
 ) -> StagedChannel:
-    """Download what the cache lacks, then place every object in the channel's folder."""
+    """Download what the cache lacks, then place every object in the channel's folder:
+    File mode's as copies the container may change (as on the instance's volume), FastFile's
+    linked from the cache, read-only (as SageMaker's FastFile mount is)."""
     missing: dict[Path, PlannedObject] = {}
     for p in planned:
         if not cache.has(p):
@@ -109,6 +112,7 @@ def stage_s3_channel(
     downloads = [s3.Download(p.bucket, p.key, p.size or 0, path, p.etag)
                  for path, p in missing.items()]
     s3.transfer(client, downloads=downloads, concurrency=concurrency)
-    workspace.add_channel_files(channel.name, [(p.relpath, cache.path(p)) for p in planned])
+    workspace.add_channel_files(channel.name, [(p.relpath, cache.path(p)) for p in planned],
+                                writable=channel.mode == "File")
     return StagedChannel(channel.name, len(planned), len(downloads),
                          sum(p.size or 0 for p in planned))

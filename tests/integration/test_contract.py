@@ -47,13 +47,13 @@ def test_probe_sees_the_whole_contract(
                   "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
     }
     assert seen["channels"]["train"]["files"] == [["a.csv", 6], ["sub/b.csv", 12]]
-    assert seen["channels"]["train"]["writable"] is False
+    assert seen["channels"]["train"]["writable"] is True  # File mode: the instance's volume
     assert seen["marker"]["exists"] is True  # the image's own /opt/ml/code stays visible
     assert seen["dirs"]["model"] == {"exists": True, "writable": True}
     assert seen["dirs"]["output_data"] == {"exists": True, "writable": True}
     assert seen["dirs"]["checkpoints"] == {"exists": True, "writable": True}
     assert "ip" in seen["hosts_resolve"]["algo-1"]
-    assert (data_dir / "train" / "a.csv").read_text() == "1,2,3\n"  # read-only: untouched
+    assert (data_dir / "train" / "a.csv").read_text() == "1,2,3\n"  # a copy: untouched
 
 
 def test_entrypoint_and_arguments_replace_train(
@@ -64,6 +64,24 @@ def test_entrypoint_and_arguments_replace_train(
     request["AlgorithmSpecification"]["ContainerArguments"] = ["--flag", "value"]
     run_job(request, store, backend, test_label, tmp_path)
     assert report(store, "contract-2")["argv"] == ["/usr/local/bin/train", "--flag", "value"]
+
+
+def test_file_mode_channels_are_the_containers_to_change(
+    tmp_path: Path, store: Store, backend: DockerBackend, test_label: str, data_dir: Path
+) -> None:
+    """The SDK v3 ModelTrainer's script path: `chmod +x` of a script in a File channel, then
+    run it; the user's file stays as it was."""
+    (data_dir / "train" / "run.sh").write_text("echo RAN_FROM_CHANNEL > /opt/ml/model/ran.txt\n")
+    request = probe_request(tmp_path, "contract-rw")
+    request["AlgorithmSpecification"]["ContainerEntrypoint"] = [
+        "/bin/sh", "-c", "chmod +x /opt/ml/input/data/train/run.sh && "
+                         "/opt/ml/input/data/train/run.sh"]
+    run = run_job(request, store, backend, test_label, tmp_path)
+    assert run.record["TrainingJobStatus"] == "Completed", run.record.get("FailureReason")
+    with tarfile.open(tmp_path / "out" / "contract-rw" / "output" / "model.tar.gz") as tar:
+        member = tar.extractfile("ran.txt")
+        assert member is not None and member.read() == b"RAN_FROM_CHANNEL\n"
+    assert (data_dir / "train" / "run.sh").stat().st_mode & 0o111 == 0  # the user's: as it was
 
 
 def test_artifacts_are_written_on_success(

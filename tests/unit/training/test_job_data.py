@@ -83,7 +83,10 @@ def test_sharded_file_channel_gives_each_host_its_own_files(
         folder = ws.root / "input" / "data" / "train"
         shares.append({p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()})
         mounted = [m for m in ws.mounts() if m.target == "/opt/ml/input/data/train"]
-        assert [m.source for m in mounted] == [str(folder)] and mounted[0].read_only
+        # File mode: copies the container may change (never hard links to the user's files)
+        assert [m.source for m in mounted] == [str(folder)] and not mounted[0].read_only
+        assert all(p.stat().st_ino != (data / p.relative_to(folder)).stat().st_ino
+                   for p in folder.rglob("*") if p.is_file())
     assert shares[0].isdisjoint(shares[1])
     assert {name.rsplit("/", 1)[-1] for name in shares[0] | shares[1]} == set(FILES)
     assert "sub/part-01" in shares[0] | shares[1]  # paths below the channel kept
@@ -141,3 +144,10 @@ def test_a_host_with_an_empty_share_is_told_so(tmp_path: Path, prepared: list[An
         shares.append(sorted(p.name for p in (ws.local_folder("input/data") / "train").iterdir()))
     assert sorted(shares) == [[], ["only.csv"]]
     assert len(told) == 1 and "gets none of its data" in told[0]
+
+
+def test_fast_file_shares_are_linked_read_only(tmp_path: Path, data: Path,
+                                               prepared: list[Any]) -> None:
+    for _, ws in prepare(tmp_path, request(data, "FastFile"), prepared):
+        mounted = [m for m in ws.mounts() if m.target == "/opt/ml/input/data/train"]
+        assert mounted and mounted[0].read_only

@@ -119,7 +119,8 @@ def test_file_channel_with_links_is_staged_with_its_regular_files_only(
     ((_, ws),) = job.hosts
     staged = ws.root / "input" / "data" / "train"
     mount = channel_mount(ws)
-    assert mount.source == str(staged) and mount.read_only  # not the user's folder itself
+    # not the user's folder itself; File mode's copies the container may change
+    assert mount.source == str(staged) and not mount.read_only
     assert tree(staged) == {"a.csv": "file", "sub": "dir", "sub/b.csv": "file"}
     assert read_all(staged) == planted.data() and SECRET.encode() not in read_all(staged)
     (warning,) = job.warnings
@@ -127,14 +128,35 @@ def test_file_channel_with_links_is_staged_with_its_regular_files_only(
     assert "'fifo' (a FIFO)" in warning and "more" in warning
 
 
-def test_file_channel_without_links_is_bound_as_it_is(tmp_path: Path, jobs: list[Job]) -> None:
+def test_fast_file_channel_without_links_is_bound_as_it_is(tmp_path: Path,
+                                                           jobs: list[Job]) -> None:
     data = tmp_path / "data"
     data.mkdir()
     (data / "a.csv").write_text("1\n")
+    job = Job(tmp_path, request(f"file://{data}", "FastFile"))
+    jobs.append(job.prepare())
+    ((_, ws),) = job.hosts
+    mount = channel_mount(ws)
+    assert mount.source == str(data) and mount.read_only and job.warnings == []
+
+
+def test_file_channel_is_a_copy_the_container_may_change(tmp_path: Path,
+                                                         jobs: list[Job]) -> None:
+    """As on a SageMaker instance's volume (the SDK's ModelTrainer runs `chmod +x` on its
+    scripts there): what the container changes is the copy, never the user's file."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "run.sh").write_text("echo hi\n")
     job = Job(tmp_path, request(f"file://{data}", "File"))
     jobs.append(job.prepare())
     ((_, ws),) = job.hosts
-    assert channel_mount(ws).source == str(data) and job.warnings == []
+    mount = channel_mount(ws)
+    assert mount.source == str(ws.root / "input" / "data" / "train") and not mount.read_only
+    copy = Path(mount.source) / "run.sh"
+    copy.chmod(0o755)
+    copy.write_text("changed\n")
+    assert (data / "run.sh").read_text() == "echo hi\n"
+    assert (data / "run.sh").stat().st_mode & 0o111 == 0
 
 
 @pytest.mark.parametrize("copy", [False, True], ids=["hard-links", "copies across file systems"])

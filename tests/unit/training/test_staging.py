@@ -33,7 +33,8 @@ class FakeWorkspace:
         self.root = root
         self.placed: dict[str, list[str]] = {}
 
-    def add_channel_files(self, channel: str, files: Sequence[tuple[str, Path]]) -> None:
+    def add_channel_files(self, channel: str, files: Sequence[tuple[str, Path]],
+                          root: Path | None = None, writable: bool = False) -> None:
         self.placed[channel] = [rel for rel, _ in files]
         for rel, source in files:
             dest = self.root / channel / rel
