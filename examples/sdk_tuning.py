@@ -39,6 +39,8 @@ def main() -> int:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")  # (moto takes any credentials)
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+    # the SDK reports every call to AWS's telemetry over the internet unless told not to
+    os.environ.setdefault("SAGEMAKER_USER_CONFIG_OVERRIDE", str(HERE / "sagemaker-config.yaml"))
 
     import boto3
     import sagemaker
