@@ -86,7 +86,7 @@ test-integration: test-images
 	$(BIN)/python -m pytest -q tests/integration
 
 lint: venv
-	$(BIN)/ruff check runner tests benchmarks setup.py
+	$(BIN)/ruff check runner tests benchmarks examples setup.py
 	$(BIN)/mypy runner
 	$(BIN)/lint-imports
 

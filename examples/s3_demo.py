@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT))
 BUCKET = "smlocal-demo"
 REQUEST = ROOT / "examples" / "demo-training-job-s3.yaml"
 DATA = ROOT / "examples" / "data" / "demo"
-FAKE = {"AWS_ACCESS_KEY_ID": "smlocal-demo", "AWS_SECRET_ACCESS_KEY": "smlocal-demo-secret", "AWS_DEFAULT_REGION": "us-east-1"}
+FAKE = {"AWS_ACCESS_KEY_ID": "smlocal-demo", "AWS_SECRET_ACCESS_KEY": "smlocal-demo-secret",
+        "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 def main() -> int:
@@ -54,7 +55,8 @@ def main() -> int:
             if path.is_file():
                 key = f"demo/{path.relative_to(DATA).as_posix()}"
                 s3.upload_file(str(path), BUCKET, key)
-        print(f"== moto server at {endpoint}; s3://{BUCKET}/demo/ seeded from {DATA.relative_to(ROOT)}", flush=True)
+        print(f"== moto server at {endpoint}; s3://{BUCKET}/demo/ seeded from "
+              f"{DATA.relative_to(ROOT)}", flush=True)
         name = f"demo-linear-s3-{time.strftime('%Y%m%d-%H%M%S')}"
         smlocal = [sys.executable, "-m", "runner.interfaces.cli.main", "--endpoint-url", endpoint]
         code = subprocess.run([*smlocal, "train", str(REQUEST), "--name", name], env=env).returncode
@@ -71,12 +73,14 @@ def main() -> int:
         cloudwatch = aws.cloudwatch()
         print(f"\n== CloudWatch metrics in {NAMESPACE}")
         now = datetime.now(UTC)
-        for metric in sorted(cloudwatch.list_metrics(Namespace=NAMESPACE)["Metrics"], key=lambda m: m["MetricName"]):
+        listed = cloudwatch.list_metrics(Namespace=NAMESPACE)["Metrics"]
+        for metric in sorted(listed, key=lambda m: m["MetricName"]):
             dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
             if name not in dims.get("TrainingJobName", "") + dims.get("Host", ""):
                 continue
             points = cloudwatch.get_metric_statistics(
-                Namespace=NAMESPACE, MetricName=metric["MetricName"], Dimensions=metric["Dimensions"],
+                Namespace=NAMESPACE, MetricName=metric["MetricName"],
+                Dimensions=metric["Dimensions"],
                 StartTime=now - timedelta(hours=1), EndTime=now + timedelta(minutes=5), Period=3600,
                 Statistics=["SampleCount", "Minimum", "Maximum"],
             )["Datapoints"]
@@ -84,8 +88,10 @@ def main() -> int:
             low = min((p["Minimum"] for p in points), default=float("nan"))
             high = max((p["Maximum"] for p in points), default=float("nan"))
             print(f"  {metric['MetricName']:<18} {dims}  {count} values, {low:g} .. {high:g}")
-        print(f"\n== read back: smlocal --endpoint-url {endpoint} logs {name} --cloudwatch | tail -2")
-        back = subprocess.run([*smlocal, "logs", name, "--cloudwatch"], env=env, capture_output=True, text=True)
+        print(f"\n== read back: smlocal --endpoint-url {endpoint} logs {name} --cloudwatch "
+              "| tail -2")
+        back = subprocess.run([*smlocal, "logs", name, "--cloudwatch"], env=env,
+                              capture_output=True, text=True)
         for line in back.stdout.splitlines()[-2:]:
             print(f"  {line}")
         return code
