@@ -137,7 +137,9 @@ def test_every_file_channel_option_and_artifacts_in_s3(
     assert seen["manifest"]["files"] == [["x.csv", 1], ["y.csv", 1]]
     assert seen["sharded"]["files"] == [["deep.csv", 4]]  # one host: its share is everything
     assert seen["local"]["files"] == [["a.csv", 6], ["sub/b.csv", 12]]
-    assert not any(c["writable"] for c in seen.values())
+    # File mode: the instance's volume, the container's to change; FastFile: a read-only mount
+    assert {name: c["writable"] for name, c in seen.items()} == {
+        "train": True, "fast": False, "manifest": True, "sharded": True, "local": True}
     config = report(store, "s3-channels")["inputdataconfig"]
     assert config["fast"]["TrainingInputMode"] == "FastFile"
     assert config["sharded"]["S3DistributionType"] == "ShardedByS3Key"
