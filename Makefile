@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SMLOCAL := $(BIN)/smlocal
 export SMLOCAL_HOME ?= $(CURDIR)/.smlocal
 
-.PHONY: serve venv docker images algorithm-images data test-images test-faults tune tune-demo tune-mlp tune-mlp-bayes tune-hyperband train test test-unit test-integration lint bench bench-sdk clean
+.PHONY: serve venv docker images algorithm-images data test-images test-faults tune tune-demo tune-mlp tune-mlp-bayes tune-hyperband train test test-unit test-integration lint bench bench-sdk sdk-v3 clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,16 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 venv: $(BIN)/.installed
+
+# The SageMaker Python SDK v3, which cannot share a virtualenv with the v2 the tests use: its
+# own, for examples/sdk_model_trainer.py (and its test).
+SDK3 := .venv-sdk3
+$(SDK3)/bin/.installed:
+	$(PYTHON) -m venv $(SDK3)
+	$(SDK3)/bin/pip install --quiet --disable-pip-version-check 'sagemaker==3.27.0'
+	touch $@
+
+sdk-v3: $(SDK3)/bin/.installed
 
 docker:
 	bash containers/ensure-docker.sh
@@ -72,7 +82,7 @@ serve: images
 train: images
 	$(SMLOCAL) train examples/demo-training-job.yaml --name demo-linear-$$(date +%Y%m%d-%H%M%S)
 
-test: test-images lint
+test: test-images lint sdk-v3
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 # Faults injected for real (the engine stopped and started again); `make test` runs them too.
@@ -104,7 +114,7 @@ bench-sdk: test-images
 	$(BIN)/python benchmarks/sdk_local_mode.py
 
 clean:
-	rm -rf $(VENV) .smlocal
+	rm -rf $(VENV) $(SDK3) .smlocal
 
 # The demo request with s3:// paths, unchanged, against a moto server on the Docker bridge's
 # gateway (reachable from here and from the container): seeds s3://smlocal-demo/demo/, runs the

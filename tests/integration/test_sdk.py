@@ -4,6 +4,7 @@ S3 and STS at a moto server), as a user would set them. Real containers run the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -137,18 +138,11 @@ def test_hyperparameter_tuner_with_every_kind_of_range(session: Any) -> None:
     assert trained.instance_type == "ml.m5.large"
 
 
-def test_the_sdk_tuning_example_runs_against_serve_with_moto(tmp_path: Path) -> None:
-    """`smlocal serve --with-moto` and examples/sdk_tuning.py, as the README tells a user."""
-    root = Path(__file__).resolve().parents[2]
+@contextlib.contextmanager
+def serving_with_moto(tmp_path: Path, env: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """`smlocal serve --with-moto` as the README has a user start it: (its URL, moto's);
+    its stderr is checked for tracebacks when it stops."""
     port = free_port()
-    config = tmp_path / "sdk-config.yaml"  # the SDK's telemetry would call AWS: its opt-out
-    config.write_text("SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n"
-                      "      TelemetryOptOut: true\n")
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("AWS_") or k == "AWS_EC2_METADATA_DISABLED"}
-    env.update({"SAGEMAKER_USER_CONFIG_OVERRIDE": str(config), "AWS_EC2_METADATA_DISABLED": "true",
-                "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-                "AWS_CONFIG_FILE": str(tmp_path / "none")})
     server = subprocess.Popen(
         [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(tmp_path / "home"),
          "serve", "--port", str(port), "--with-moto"], cwd=tmp_path, stderr=subprocess.PIPE,
@@ -159,15 +153,50 @@ def test_the_sdk_tuning_example_runs_against_serve_with_moto(tmp_path: Path) -> 
         announced = ""
         while "moto server at" not in announced:
             announced += server.stderr.readline()
-        s3_url = announced.split("moto server at ")[1].split(",")[0]
-        done = subprocess.run(
-            [sys.executable, "examples/sdk_tuning.py", "--endpoint-url",
-             f"http://127.0.0.1:{port}", "--s3-endpoint-url", s3_url],
-            cwd=root, capture_output=True, text=True, timeout=600, check=False, env=env)
+        yield f"http://127.0.0.1:{port}", announced.split("moto server at ")[1].split(",")[0]
     finally:
         server.terminate()
         _, err = server.communicate(timeout=60)
     assert "Traceback" not in err, err
+
+
+def no_aws_of_this_machine(tmp_path: Path) -> dict[str, str]:
+    """The environment less this machine's AWS settings (as on a machine with none)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"AWS_EC2_METADATA_DISABLED": "true",
+                "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+                "AWS_CONFIG_FILE": str(tmp_path / "none")})
+    return env
+
+
+def test_the_sdk_tuning_example_runs_against_serve_with_moto(tmp_path: Path) -> None:
+    """`smlocal serve --with-moto` and examples/sdk_tuning.py, as the README tells a user."""
+    env = no_aws_of_this_machine(tmp_path)
+    with serving_with_moto(tmp_path, env) as (url, s3_url):
+        done = subprocess.run(
+            [sys.executable, "examples/sdk_tuning.py", "--endpoint-url", url,
+             "--s3-endpoint-url", s3_url],
+            cwd=EXAMPLES.parent, capture_output=True, text=True, timeout=600, check=False,
+            env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "best training job: " in done.stdout
     assert "FinalObjectiveValue" in done.stdout and "validation:loss" in done.stdout
+
+SDK3 = Path(__file__).resolve().parents[2] / ".venv-sdk3" / "bin" / "python"
+
+
+def test_the_sdk_v3_model_trainer_example_runs_against_serve_with_moto(tmp_path: Path) -> None:
+    """The SDK v3's ModelTrainer with `source_code` (its driver runs `chmod +x` on scripts in
+    its File channels) through `smlocal serve --with-moto`; `make sdk-v3` (a prerequisite of
+    `make test`) makes its virtualenv."""
+    if not SDK3.exists():
+        pytest.skip("no .venv-sdk3: `make sdk-v3` makes it (`make test` does)")
+    env = no_aws_of_this_machine(tmp_path)
+    with serving_with_moto(tmp_path, env) as (url, s3_url):
+        done = subprocess.run(
+            [str(SDK3), "examples/sdk_model_trainer.py", "--endpoint-url", url,
+             "--s3-endpoint-url", s3_url],
+            cwd=EXAMPLES.parent, capture_output=True, text=True, timeout=600, check=False,
+            env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert " Completed " in done.stdout and "/output/model.tar.gz" in done.stdout
