@@ -54,7 +54,7 @@ def test_a_step_forward_is_no_runtime(tmp_path: Path) -> None:
     runner = subprocess.Popen(cli(home, "train", str(job)), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     try:
-        wait_for_line(home, "clock-on", "PROBE_SLEEPING")
+        wait_for_line(home, "clock-on", "PROBE_SLEEPING", runner=runner)
         with wall_clock_stepped(STEP):
             time.sleep(2)  # several of the runner's polls see the stepped clock
         _, err = runner.communicate(timeout=120)
@@ -77,7 +77,7 @@ def test_a_step_back_does_not_delay_the_sigkill(tmp_path: Path) -> None:
                               stderr=subprocess.PIPE, text=True)
     stopper = None
     try:
-        wait_for_line(home, "clock-back", "PROBE_IGNORING")
+        wait_for_line(home, "clock-back", "PROBE_IGNORING", runner=runner)
         stopper = subprocess.Popen(cli(home, "stop", "clock-back"), stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30

@@ -44,15 +44,22 @@ def cli(home: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "runner.interfaces.cli.main", "--home", str(home), *args]
 
 
-def wait_for_line(home: Path, name: str, marker: str, timeout: float = 60) -> None:
+def wait_for_line(home: Path, name: str, marker: str, timeout: float = 60,
+                  runner: subprocess.Popen[str] | None = None) -> None:
+    """Until the job's log has ``marker``; its ``runner``'s output when it ended first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         out = subprocess.run(cli(home, "logs", name), capture_output=True, text=True,
                              check=False).stdout
         if marker in out:
             return
+        if runner is not None and runner.poll() is not None:
+            raise AssertionError(f"the runner ended (exit {runner.returncode}) before "
+                                 f"{marker}: {runner.communicate()}")
         time.sleep(0.3)
-    raise AssertionError(f"{marker} never appeared")
+    state = subprocess.run(["docker", "ps", "-a", "--filter", f"label=smlocal.job={name}"],
+                           capture_output=True, text=True, check=False).stdout
+    raise AssertionError(f"{marker} never appeared; the job's containers:\n{state}")
 
 
 def describe(home: Path, name: str) -> dict[str, Any]:
@@ -71,7 +78,7 @@ def test_engine_restarted_mid_job_fails_it_truthfully(tmp_path: Path, engine: En
     runner = subprocess.Popen(cli(home, "train", str(write_job(tmp_path, "fault-restart"))),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for_line(home, "fault-restart", "PROBE_SLEEPING")
+        wait_for_line(home, "fault-restart", "PROBE_SLEEPING", runner=runner)
         engine.stop()  # the engine sends the container SIGTERM; the probe exits 0
         time.sleep(3)
         engine.start()
@@ -99,7 +106,7 @@ def test_an_engine_that_stays_away_ends_the_job_after_its_wait(
     runner = subprocess.Popen(cli(home, "train", str(job)), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     try:
-        wait_for_line(home, "fault-gone", "PROBE_SLEEPING")
+        wait_for_line(home, "fault-gone", "PROBE_SLEEPING", runner=runner)
         stopped = threading.Event()
         threading.Thread(target=lambda: (engine.stop(), stopped.set()), daemon=True).start()
         _, err = runner.communicate(timeout=120)  # ends while the engine is still away
