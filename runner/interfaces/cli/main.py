@@ -234,19 +234,14 @@ def cmd_describe(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from runner.interfaces.cli.tables import print_training_jobs
     from runner.shapes.training_jobs import to_json
 
     listed = service(args).training_jobs.list_training_jobs(StatusEquals=args.status)
     if args.output == "json":
         print(to_json(listed))
         return EXIT_OK
-    rows = [("NAME", "STATUS", "SECONDARY", "CREATED")]
-    for r in listed["TrainingJobSummaries"]:
-        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["CreationTime"].timestamp()))
-        rows.append((r["TrainingJobName"], r["TrainingJobStatus"], r["SecondaryStatus"], created))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print_training_jobs(listed["TrainingJobSummaries"])
     return EXIT_OK
 
 

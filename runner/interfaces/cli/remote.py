@@ -298,14 +298,10 @@ def _list(conn: Connection, args: argparse.Namespace) -> int:
         params["NextToken"] = answer["NextToken"]
     if args.output == "json":
         return _print("ListTrainingJobs", {"TrainingJobSummaries": summaries})
-    rows = [("NAME", "STATUS", "SECONDARY", "CREATED")]
-    for r in summaries:
-        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(r["CreationTime"])))
-        rows.append((r["TrainingJobName"], r["TrainingJobStatus"], r.get("SecondaryStatus", ""),
-                     created))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    from runner.interfaces.cli.tables import print_training_jobs
+
+    print_training_jobs(_parsed("ListTrainingJobs",
+                                {"TrainingJobSummaries": summaries})["TrainingJobSummaries"])
     return EXIT_OK
 
 

@@ -120,6 +120,7 @@ def stop(service: Any, name: str) -> int:
 
 
 def cmd_trials(args: argparse.Namespace, service: Any) -> int:
+    from runner.interfaces.cli.tables import print_columns
     from runner.shapes.training_jobs import to_json
 
     response = service.tuning_jobs.list_training_jobs_for_hyper_parameter_tuning_job(
@@ -133,7 +134,5 @@ def cmd_trials(args: argparse.Namespace, service: Any) -> int:
         value = f"{metric['Value']:.6g}" if metric else "-"
         tuned = " ".join(f"{k}={v}" for k, v in s["TunedHyperParameters"].items())
         rows.append((s["TrainingJobName"], s["TrainingJobStatus"], value, tuned))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    for r in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(r[:3], widths, strict=True)) + "  " + r[3])
+    print_columns(rows, padded=3)  # (the hyperparameters, last, as long as they are)
     return EXIT_OK
