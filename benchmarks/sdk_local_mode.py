@@ -20,16 +20,16 @@ import argparse
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from trial_overhead import REPO, build_image, start_server  # (this folder's)
 
 IMAGE = "smlocal/sleep:bench"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
@@ -47,52 +47,22 @@ def has_compose() -> bool:
     return subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
 
 
-def smlocal(*argv: str) -> list[str]:
-    return [sys.executable, "-m", "runner.interfaces.cli.main", *argv]
-
-
-def build_image(work: Path) -> None:
-    ctx = work / "ctx"
-    ctx.mkdir()
-    (ctx / "train").write_text(TRAIN)
-    (ctx / "train").chmod(0o755)
-    (ctx / "Dockerfile").write_text("FROM smlocal/python:3.11\nCOPY train /usr/local/bin/train\n")
-    subprocess.run(smlocal("build", str(ctx), "-t", IMAGE), check=True, capture_output=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise SystemExit("smlocal serve did not start") from None
-            time.sleep(0.1)
-
-
-def environment(work: Path, moto: str, port: int) -> None:
-    """This process's AWS settings, as a user would set them: S3 and STS at moto, SageMaker,
-    CloudWatch Logs and CloudWatch at the server, the SDK's telemetry off."""
-    config = work / "sdk-config.yaml"
-    config.write_text("SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n"
-                      "      TelemetryOptOut: true\n")
-    server = f"http://127.0.0.1:{port}"
+def environment(moto: str) -> None:
+    """This process's AWS settings (and so the server's it starts), as a user would set them:
+    S3 and STS at moto, the SDK's telemetry off (the examples' opt-out file)."""
     os.environ.update({
         "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "bench-secret",
         "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": moto,
-        "AWS_ENDPOINT_URL_STS": moto, "AWS_ENDPOINT_URL_SAGEMAKER": server,
-        "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": server, "AWS_ENDPOINT_URL_CLOUDWATCH": server,
-        "SAGEMAKER_USER_CONFIG_OVERRIDE": str(config), "SAGEMAKER_SUPPRESS_V2_WARNING": "1"})
+        "AWS_ENDPOINT_URL_STS": moto, "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
+        "SAGEMAKER_USER_CONFIG_OVERRIDE": str(REPO / "examples" / "sagemaker-config.yaml")})
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
         os.environ.pop(name, None)
+
+
+def point_at(server: str) -> None:
+    """SageMaker, CloudWatch Logs and CloudWatch at the server."""
+    for service in ("SAGEMAKER", "CLOUDWATCH_LOGS", "CLOUDWATCH"):
+        os.environ[f"AWS_ENDPOINT_URL_{service}"] = server
 
 
 def fit_way(session: Any, instance_type: str, poll: float | None) -> Callable[[str], float]:
@@ -133,16 +103,14 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        build_image(work)
+        build_image(work, IMAGE, TRAIN)
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         moto.start()
         host, moto_port = moto.get_host_and_port()
-        port = free_port()
-        environment(work, f"http://{host}:{moto_port}", port)
-        server = subprocess.Popen(smlocal("--home", str(work / "home"), "serve", "--port",
-                                          str(port)), cwd=work, stderr=subprocess.DEVNULL)
+        environment(f"http://{host}:{moto_port}")
+        server, url = start_server(work, work / "home")
         try:
-            wait_for(port, server)
+            point_at(url)
             s3 = boto3.client("s3")
             s3.create_bucket(Bucket=BUCKET)
             s3.put_object(Bucket=BUCKET, Key="data/train/rows.csv", Body=b"1,2\n3,4\n")

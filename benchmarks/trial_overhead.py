@@ -31,14 +31,16 @@ REPO = Path(__file__).resolve().parent.parent
 IMAGE = "smlocal/noop:bench"
 
 
-def build_image(work: Path) -> None:
-    ctx = work / "ctx"
+def build_image(work: Path, tag: str = IMAGE, train: str = "#!/bin/sh\nexit 0\n") -> None:
+    """``tag``: smlocal's Python image with ``train`` as its entry point (a no-op unless
+    told), built with `smlocal build`."""
+    ctx = work / f"ctx-{tag.replace('/', '-').replace(':', '-')}"
     ctx.mkdir()
-    (ctx / "train").write_text("#!/bin/sh\nexit 0\n")
+    (ctx / "train").write_text(train)
     (ctx / "train").chmod(0o755)
     (ctx / "Dockerfile").write_text("FROM smlocal/python:3.11\nCOPY train /usr/local/bin/train\n")
     subprocess.run(
-        [sys.executable, "-m", "runner.interfaces.cli.main", "build", str(ctx), "-t", IMAGE],
+        [sys.executable, "-m", "runner.interfaces.cli.main", "build", str(ctx), "-t", tag],
         check=True, capture_output=True)
 
 

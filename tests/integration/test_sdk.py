@@ -43,11 +43,9 @@ def session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
            "AWS_ENDPOINT_URL_SAGEMAKER": f"http://127.0.0.1:{port}",
            "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": f"http://127.0.0.1:{port}",
            "AWS_ENDPOINT_URL_CLOUDWATCH": f"http://127.0.0.1:{port}"}
-    # the SDK would report each call to AWS's telemetry (over the internet): its opt-out
-    config = tmp_path / "sdk-config.yaml"
-    config.write_text("SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n"
-                      "      TelemetryOptOut: true\n")
-    env["SAGEMAKER_USER_CONFIG_OVERRIDE"] = str(config)
+    # the SDK would report each call to AWS's telemetry (over the internet): the examples'
+    # opt-out
+    env["SAGEMAKER_USER_CONFIG_OVERRIDE"] = str(EXAMPLES / "sagemaker-config.yaml")
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     server = subprocess.Popen(
