@@ -19,6 +19,8 @@ DEFAULT_REGION = "us-east-1"
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0"})
 #: What a bridged container uses to reach the Docker host.
 HOST_ALIAS = "host.docker.internal"
+NO_CREDENTIALS = ("no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+                  "AWS_SECRET_ACCESS_KEY)")
 
 
 class AwsError(Exception):
@@ -106,16 +108,10 @@ class AwsClients:
 
 
 def container_environment(clients: AwsClients) -> dict[str, str]:
-    """What a training container needs to reach the same AWS as the runner: region,
-    credentials and endpoints (loopback endpoints rewritten to the Docker host), as the
-    SageMaker SDK's local mode passes them. Never stored in records or logs."""
+    """What a training container needs to reach the same AWS as the runner: the region and
+    the endpoints (loopback endpoints rewritten to the Docker host). No credentials: the
+    container reads those from its credentials endpoint (runner.contract.credentials)."""
     env: dict[str, str] = {"AWS_REGION": clients.region(), "AWS_DEFAULT_REGION": clients.region()}
-    creds = clients.credentials()
-    if creds is not None:
-        env["AWS_ACCESS_KEY_ID"] = creds.access_key
-        env["AWS_SECRET_ACCESS_KEY"] = creds.secret_key
-        if creds.token:
-            env["AWS_SESSION_TOKEN"] = creds.token
     if clients.config.endpoint_url:
         env["AWS_ENDPOINT_URL"] = for_container(clients.config.endpoint_url)
     else:
@@ -150,6 +146,5 @@ def error_message(exc: BaseException) -> str:
         return f"{code}{' in ' + op if op else ''}: {message}".rstrip(": ")
     name = exc.__class__.__name__
     if name == "NoCredentialsError":
-        return ("no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
-                "AWS_SECRET_ACCESS_KEY)")
+        return NO_CREDENTIALS
     return f"{name}: {exc}"

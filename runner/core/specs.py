@@ -33,8 +33,8 @@ LOCAL_KEY = "Local"
 DEFAULT_GRACE_SECONDS = 120.0
 DEFAULT_ENGINE_WAIT_SECONDS = 60.0  # how long a job waits for a Docker engine that went away
 DEFAULT_MAX_LOG_LINES = 10_000_000  # lines of a job kept in the store (about 2.6 GB)
-_LOCAL_FIELDS = {"Build", "CloudWatch", "EngineWaitSeconds", "Gpus", "MaxLogLines",
-                 "StopGracePeriodSeconds"}
+_LOCAL_FIELDS = {"AssumeRole", "Build", "CloudWatch", "EngineWaitSeconds", "Gpus",
+                 "MaxLogLines", "StopGracePeriodSeconds"}
 _BUILD_FIELDS = {"Context", "Dockerfile", "BuildArgs"}
 _DEVICE_INDEX = re.compile(r"[0-9]+")
 
@@ -54,6 +54,7 @@ class LocalOptions:
     cloudwatch: bool = False  # logs and metrics to CloudWatch too
     engine_wait_seconds: float = DEFAULT_ENGINE_WAIT_SECONDS  # for an engine gone mid-job
     max_log_lines: int = DEFAULT_MAX_LOG_LINES  # past it lines are scraped and shown, not stored
+    assume_role: bool = False  # containers get the RoleArn's credentials (STS AssumeRole)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"StopGracePeriodSeconds": self.stop_grace_seconds}
@@ -63,6 +64,8 @@ class LocalOptions:
             out["MaxLogLines"] = self.max_log_lines
         if self.cloudwatch:
             out["CloudWatch"] = True
+        if self.assume_role:
+            out["AssumeRole"] = True
         if self.gpus is not None:
             out["Gpus"] = self.gpus
         if self.build is not None:
@@ -141,15 +144,20 @@ def parse_local(raw: Any, base_dir: Path) -> LocalOptions:
         problems.append(Problem(f"{LOCAL_KEY}.MaxLogLines",
                                 f"must be a whole number of lines >= 0 (got {max_lines!r})"))
         max_lines = DEFAULT_MAX_LOG_LINES
-    cloudwatch = raw.get("CloudWatch", False)
-    if not isinstance(cloudwatch, bool):
-        problems.append(Problem(f"{LOCAL_KEY}.CloudWatch",
-                                f"must be true or false (got {cloudwatch!r})"))
+    cloudwatch, assume_role = (_flag(raw, key, problems) for key in ("CloudWatch", "AssumeRole"))
     if problems:
         raise SpecError(problems)
-    return LocalOptions(build=build, gpus=gpus, stop_grace_seconds=grace,
-                        cloudwatch=bool(cloudwatch),
-                        engine_wait_seconds=engine_wait, max_log_lines=max_lines)
+    return LocalOptions(build=build, gpus=gpus, stop_grace_seconds=grace, cloudwatch=cloudwatch,
+                        engine_wait_seconds=engine_wait, max_log_lines=max_lines,
+                        assume_role=assume_role)
+
+
+def _flag(raw: dict[str, Any], key: str, problems: list[Problem]) -> bool:
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        problems.append(Problem(f"{LOCAL_KEY}.{key}", f"must be true or false (got {value!r})"))
+        return False
+    return value
 
 
 def _seconds(raw: dict[str, Any], key: str, default: float, problems: list[Problem]) -> float:

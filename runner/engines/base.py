@@ -69,6 +69,10 @@ class ContainerSpec:
     network_aliases: list[str] = field(default_factory=list)  # names it has on ``network``
     network_address: str | None = None  # its fixed address on ``network``
     extra_hosts: dict[str, str] = field(default_factory=dict)
+    # A host folder holding runner.contract.credentials' files, which the engine serves at
+    # its endpoint_url() on the container's own loopback (no other container reaches it);
+    # the environment holds the endpoint's URL and token. None: no endpoint.
+    credentials_folder: str | None = None
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,13 @@ def container_name(job: str, host: str) -> str:
 def container_spec(
     request: dict[str, Any], spec: Spec, workspace: Workspace, host: str, labels: dict[str, str],
     aws_env: dict[str, str] | None = None, job_arn: str = "", network: JobNetwork | None = None,
-    gpus: str | None = None,
+    gpus: str | None = None, credentials_folder: str | None = None,
 ) -> ContainerSpec:
     """The container one host of the job runs: image, invocation, environment, mounts, limits.
 
     ``gpus``: this host's share of the GPUs (runner.contract.gpus) for a GPU instance type.
+    ``aws_env``: the region, endpoints and credentials endpoint (its ``credentials_folder``)
+    of a job that uses AWS.
     ``network``: the job's own network (several hosts), on which the host is known by its
     name; with ``EnableNetworkIsolation`` that network is an internal one (the hosts reach
     each other, nothing else), as the service keeps inter-container traffic."""
@@ -59,6 +61,7 @@ def container_spec(
         network_address=network.addresses.get(host) if network else None,
         # Without a network Docker writes no entry for the hostname; SageMaker's hosts resolve.
         extra_hosts=_extra_hosts(host, isolated, network, env),
+        credentials_folder=None if isolated else credentials_folder,
     )
 
 

@@ -33,6 +33,7 @@ from runner.training import failures
 from runner.training.admission import admit_job
 from runner.training.container import container_spec
 from runner.training.context import RunContext, training_started
+from runner.training.credentials import JobCredentials, for_job
 from runner.training.hosts import Ended, HostSupervisor, network_name
 from runner.training.job_data import DATA_ERRORS, JobData, uses_s3
 from runner.training.logpump import LogSink, MetricListener, both_listeners
@@ -80,6 +81,7 @@ class TrainingRun:
         self._network: JobNetwork | None = None  # the job's own network (several hosts)
         self._host_gpus: dict[str, str] = {}  # host -> its GPUs (GPU instance types)
         self._release: Callable[[], None] = lambda: None  # gives back the job's admission
+        self._credentials: JobCredentials | None = None  # what the containers' endpoints serve
 
     def create(self) -> dict[str, Any]:
         now = self.ctx.clock.now()
@@ -151,6 +153,20 @@ class TrainingRun:
                 self.redact.add(creds.secret_key, creds.token)
         return clients
 
+    def _aws_environment(self) -> dict[str, str]:
+        """The region, endpoints and credentials endpoint of a job that uses AWS, with its
+        credentials written and kept current (none with network isolation, as the service)."""
+        if not (self.uses_s3 or self.uses_cloudwatch) or self.request.get(
+                "EnableNetworkIsolation"):
+            return {}
+        self._credentials = for_job(self._aws(), self.request, self.spec.local.assume_role,
+                                    {host: self.workspaces[host] for host in self.hosts},
+                                    self.redact, self._warn)
+        return {**self.data.container_environment(), **self._credentials.start()}
+
+    def _credentials_folder(self, host: str) -> str | None:
+        return str(self._credentials.folders[host]) if self._credentials else None
+
     def _run(self, cids: dict[str, str], fresh: bool) -> dict[str, Any]:
         backend = self.ctx.backend
         several = len(self.hosts) > 1
@@ -166,8 +182,7 @@ class TrainingRun:
                 try:
                     for host in self.hosts:
                         self.host_data[host].prepare(self.workspaces[host])
-                    aws_env = (self.data.container_environment() if self.uses_s3
-                               or self.uses_cloudwatch else {})
+                    aws_env = self._aws_environment()
                     self._plan_gpus()
                     if several:
                         self._network = backend.create_network(
@@ -181,7 +196,8 @@ class TrainingRun:
                 cspecs = [
                     container_spec(self.request, self.spec, self.workspaces[host], host,
                                    self.ctx.extra_labels, aws_env, training_job_arn(self.name),
-                                   network=self._network, gpus=self._host_gpus.get(host))
+                                   network=self._network, gpus=self._host_gpus.get(host),
+                                   credentials_folder=self._credentials_folder(host))
                     for host in self.hosts
                 ]
                 self._advance("Training")
@@ -201,6 +217,8 @@ class TrainingRun:
                     self._stop_reason = "Stopped"
                 for host in cids:
                     self.host_data[host].reattach(self.workspaces[host])
+                with contextlib.suppress(*DATA_ERRORS):  # its containers have the last ones
+                    self._aws_environment()
                 with contextlib.suppress(GpuError):
                     self._plan_gpus()  # which GPUs each host's instance metrics read
             for host in cids:
@@ -267,6 +285,8 @@ class TrainingRun:
         job's share of the machine)."""
         backend = self.ctx.backend
         self._release()
+        if self._credentials is not None:
+            self._credentials.stop()
         try:
             for cid in cids.values():
                 try:

@@ -4,13 +4,16 @@ the images they use). Each test gets its own store and leaves no container behin
 from __future__ import annotations
 
 import json
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from moto.server import ThreadedMotoServer
 
+from runner.aws.clients import AwsClients, AwsConfig
 from runner.core.specs import LocalOptions, Spec
 from runner.engines.docker.backend import DockerBackend, connect
 from runner.store.jobs import Store
@@ -19,6 +22,8 @@ from runner.training.run import TrainingRun
 
 PROBE = "smlocal/probe:latest"
 TOOLKIT = "smlocal/toolkit-probe:latest"
+BUCKET = "smlocal-it"  # in moto, for the tests of jobs that use S3
+SECRET = "S3cr3t/ValueThatMustNeverLeak+0123456789"  # the runner's secret key there
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +52,30 @@ def no_container_left(docker_client: Any, tmp_path: Path) -> Iterator[None]:
     for network in networks:
         network.remove()
     assert not networks, f"networks left behind: {[n.name for n in networks]}"
+
+
+@pytest.fixture(scope="module")
+def moto_url(docker_client: Any) -> Iterator[str]:
+    gateway = DockerBackend(Path("."), docker_client).host_gateway()
+    server = ThreadedMotoServer(ip_address=gateway, port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> AwsClients:
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST"),
+                           timeout=10).close()
+    clients = AwsClients(AwsConfig(endpoint_url=moto_url, max_attempts=1))
+    clients.s3().create_bucket(Bucket=BUCKET)
+    return clients
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """S3 and CloudWatch end to end: real containers, and a moto server this test module starts
-on the Docker bridge's gateway (so the runner and the containers both reach it)."""
+(conftest's ``moto_url``) on the Docker bridge's gateway, so the runner and the containers
+both reach it."""
 
 from __future__ import annotations
 
@@ -9,17 +10,14 @@ import json
 import subprocess
 import sys
 import tarfile
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from moto.server import ThreadedMotoServer
 
 from runner.aws import cloudwatch as cw
-from runner.aws.clients import AwsClients, AwsConfig
+from runner.aws.clients import AwsClients
 from runner.core.archives import safe_extract
 from runner.core.specs import LocalOptions, Spec
 from runner.engines.docker.backend import DockerBackend
@@ -28,79 +26,8 @@ from runner.store.jobs import Store
 from runner.training import telemetry
 from runner.training.context import RunContext
 from runner.training.run import TrainingRun
-from tests.integration.conftest import PROBE, report
-
-BUCKET = "smlocal-it"
-SECRET = "S3cr3t/ValueThatMustNeverLeak+0123456789"
-
-
-@pytest.fixture(scope="module")
-def moto_url(docker_client: Any) -> Iterator[str]:
-    gateway = DockerBackend(Path("."), docker_client).host_gateway()
-    server = ThreadedMotoServer(ip_address=gateway, port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> AwsClients:
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST"),
-                           timeout=10).close()
-    clients = AwsClients(AwsConfig(endpoint_url=moto_url, max_attempts=1))
-    clients.s3().create_bucket(Bucket=BUCKET)
-    return clients
-
-
-def put(aws: AwsClients, key: str, body: bytes | str) -> None:
-    aws.s3().put_object(Bucket=BUCKET, Key=key,
-                        Body=body.encode() if isinstance(body, str) else body)
-
-
-def keys(aws: AwsClients, prefix: str = "") -> list[str]:
-    pages = aws.s3().get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
-    return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
-
-
-def s3_channel(name: str, uri: str, **extra: Any) -> dict[str, Any]:
-    s3 = {"S3DataType": extra.pop("S3DataType", "S3Prefix"), "S3Uri": uri,
-          "S3DataDistributionType": extra.pop("S3DataDistributionType", "FullyReplicated")}
-    return {"ChannelName": name, "DataSource": {"S3DataSource": s3}, **extra}
-
-
-def request(
-    name: str, hps: dict[str, str], channels: list[dict[str, Any]], **extra: Any
-) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": PROBE, "TrainingInputMode": "File",
-                                   "MetricDefinitions": [{"Name": "train:loss",
-                                                          "Regex": r"loss=(\S+)"}]},
-        "HyperParameters": hps,
-        "InputDataConfig": channels,
-        "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/output/"},
-        "ResourceConfig": {"InstanceType": "local", "InstanceCount": 1, "VolumeSizeInGB": 1},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 300},
-    }
-    out.update(extra)
-    return out
-
-
-def run(req: dict[str, Any], store: Store, backend: DockerBackend, aws: AwsClients | None,
-        test_label: str, tmp_path: Path, cloudwatch: bool = False) -> TrainingRun:
-    spec = Spec(request=req, local=LocalOptions(stop_grace_seconds=5, cloudwatch=cloudwatch),
-                base_dir=tmp_path)
-    job = TrainingRun(spec, RunContext(store=store, backend=backend, aws=aws,
-                                       extra_labels={"smlocal.test": test_label}))
-    job.create()
-    job.run()
-    return job
+from tests.integration.conftest import BUCKET, SECRET, report
+from tests.integration.s3_jobs import keys, put, request, run, s3_channel
 
 
 def log_lines(store: Store, name: str) -> list[str]:
@@ -349,10 +276,11 @@ def test_cloudwatch_metrics_instance_metrics_and_redaction(
     assert (sum(p["SampleCount"] for p in stats) == 30
             and min(p["Minimum"] for p in stats) == pytest.approx(1 / 30, abs=1e-4))
     assert job.record["FinalMetricDataList"][0]["Value"] == pytest.approx(1 / 30, abs=1e-4)
-    # the container got the runner's AWS (and reached it); no credential is written anywhere
+    # the container got the runner's AWS, its credentials from an endpoint and not its
+    # environment; no credential is written anywhere
     echoed = report(store, "s3-metrics")["echo_env"]
-    assert echoed["AWS_ACCESS_KEY_ID"] == "AKIAIOSF****"
-    assert echoed["AWS_SECRET_ACCESS_KEY"] == "****" and echoed["AWS_REGION"] == "us-east-1"
+    assert echoed["AWS_ACCESS_KEY_ID"] is None and echoed["AWS_SECRET_ACCESS_KEY"] is None
+    assert echoed["AWS_REGION"] == "us-east-1"
     assert echoed["AWS_ENDPOINT_URL"] == aws.config.endpoint_url
     stream = cw.job_streams(aws.logs(), "s3-metrics")[0]
     shipped = "\n".join(m for _, m in cw.read_stream(aws.logs(), stream))

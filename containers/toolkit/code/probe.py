@@ -4,6 +4,8 @@ The toolkit computes the SM_* variables from the runner's /opt/ml/input/config/*
 passes the hyperparameters as `--name value` arguments. This prints them all as one line
 `TOOLKIT_REPORT {json}` and writes the same JSON to /opt/ml/model/toolkit.json.
 Hyperparameter `exit_code` (default 0) is the exit code, to test the toolkit's failure path.
+Hyperparameter `aws_bucket`: with boto3 as a user's script would, find credentials (reported:
+how botocore found them), ask STS who they are and list the bucket's keys.
 """
 import json
 import os
@@ -52,6 +54,9 @@ def main():
         "sm_env_parsed": {k: parsed(k) for k in JSON_VARS if k in os.environ},
         "training_job_name": os.environ.get("TRAINING_JOB_NAME"),
     }
+    args = sys.argv[1:]
+    if "--aws_bucket" in args[:-1]:
+        report["aws"] = aws_probe(args[args.index("--aws_bucket") + 1])
     line = json.dumps(report, sort_keys=True)
     sys.stdout.write("TOOLKIT_REPORT " + line + "\n")
     sys.stdout.flush()
@@ -63,10 +68,25 @@ def main():
         sys.stderr.write("TOOLKIT_WRITE_ERROR %s\n" % e)
 
     code = 0
-    args = sys.argv[1:]
     if "--exit_code" in args[:-1]:
         code = int(args[args.index("--exit_code") + 1])
     return code
+
+
+def aws_probe(bucket):
+    import boto3
+
+    session = boto3.session.Session()
+    out = {"method": None, "caller": None, "keys": None, "error": None}
+    try:
+        creds = session.get_credentials()
+        out["method"] = creds.method if creds is not None else None
+        out["caller"] = session.client("sts").get_caller_identity()["Arn"]
+        listed = session.client("s3").list_objects_v2(Bucket=bucket)
+        out["keys"] = [o["Key"] for o in listed.get("Contents", [])]
+    except Exception as e:  # reported, not raised: the test reads what happened
+        out["error"] = "%s: %s" % (type(e).__name__, e)
+    return out
 
 
 if __name__ == "__main__":

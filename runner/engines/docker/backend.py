@@ -21,7 +21,7 @@ from runner.engines.base import (
     JobNetwork,
     LogChunk,
 )
-from runner.engines.docker import instance_metrics
+from runner.engines.docker import credentials_helper, instance_metrics, networks
 from runner.engines.docker.logs import read_log_batches
 from runner.engines.local_workspace import LocalWorkspace
 
@@ -133,6 +133,27 @@ class DockerBackend:
         return LocalWorkspace(self.home / "jobs" / job_name / host, self)
 
     def start(self, spec: ContainerSpec) -> str:
+        """Create and start ``spec``'s container; with a ``credentials_folder``, first the
+        helper that serves it (credentials_helper), whose network the container joins."""
+        if spec.credentials_folder is None or spec.network_isolation:
+            return self._start(spec)
+        name = f"{spec.name}-{self.scope}"
+        helper = credentials_helper.helper_spec(
+            spec, name, credentials_helper.HELPER_IMAGE
+            if self.image_exists(credentials_helper.HELPER_IMAGE) else spec.image)
+        self.remove(f"{helper.name}-{self.scope}")  # a job started again
+        credentials_helper.place_server(spec.credentials_folder)
+        helper_id = self._start(helper)
+        try:
+            credentials_helper.wait_ready(self.api, helper_id, helper.image)
+            return self._start(spec, network_of=helper_id)
+        except BaseException:
+            self.remove(helper_id)
+            raise
+
+    def _start(self, spec: ContainerSpec, network_of: str | None = None) -> str:
+        """``network_of``: a container whose network this one joins (its hostname, network
+        and extra hosts are that container's, so the spec's are not given again)."""
         import docker.errors
         from docker.types import DeviceRequest
         from docker.types import Mount as DockerMount
@@ -142,6 +163,8 @@ class DockerBackend:
             ids = device_ids(spec.gpus)
             device_requests = [DeviceRequest(count=-1, capabilities=[["gpu"]]) if ids is None
                                else DeviceRequest(device_ids=ids, capabilities=[["gpu"]])]
+        network_mode = ("none" if spec.network_isolation else f"container:{network_of}"
+                        if network_of else (spec.network or "bridge"))
         host_config = self.api.create_host_config(
             mounts=[DockerMount(m.target, m.source, type="bind", read_only=m.read_only)
                     for m in spec.mounts],
@@ -150,19 +173,19 @@ class DockerBackend:
             mem_limit=spec.memory_bytes,
             memswap_limit=spec.memory_bytes,
             device_requests=device_requests,
-            network_mode="none" if spec.network_isolation else (spec.network or "bridge"),
-            extra_hosts=spec.extra_hosts or None,
+            network_mode=network_mode,
+            extra_hosts=(spec.extra_hosts or None) if not network_of else None,
             log_config={"Type": "json-file", "Config": {}},
         )
         networking_config = None
-        if spec.network and not spec.network_isolation:
+        if spec.network and not spec.network_isolation and not network_of:
             endpoint = self.api.create_endpoint_config(aliases=spec.network_aliases or None,
                                                        ipv4_address=spec.network_address)
             networking_config = self.api.create_networking_config({spec.network: endpoint})
         try:
             created = self.api.create_container(
                 image=spec.image, command=spec.command, entrypoint=spec.entrypoint,
-                environment=spec.environment, hostname=spec.hostname,
+                environment=spec.environment, hostname=None if network_of else spec.hostname,
                 name=f"{spec.name}-{self.scope}",
                 labels={**spec.labels, "smlocal.scope": self.scope}, host_config=host_config,
                 detach=True, networking_config=networking_config,
@@ -268,18 +291,23 @@ class DockerBackend:
             raise _engine_lost(exc) from None
 
     def remove(self, container_id: str) -> None:
+        """Remove a container, and the helper whose network it joined (if it has one)."""
         import docker.errors
 
         try:
+            mode = str((self.api.inspect_container(container_id).get("HostConfig") or {})
+                       .get("NetworkMode") or "")
             self.api.remove_container(container_id, force=True, v=True)
         except docker.errors.NotFound:
-            pass
+            return
         except docker.errors.APIError as exc:
             # a DELETE that the HTTP layer sent twice under load: the first one is removing it
             if "already in progress" not in str(exc.explanation or exc):
                 raise
         except _connection_errors() as exc:
             raise _engine_lost(exc) from None
+        if mode.startswith("container:"):
+            self.remove(mode.split(":", 1)[1])
 
     def find(self, labels: dict[str, str]) -> list[str]:
         filters = {"label": [f"{k}={v}"
@@ -289,44 +317,11 @@ class DockerBackend:
     def create_network(
         self, name: str, labels: dict[str, str], hosts: list[str], internal: bool = False
     ) -> JobNetwork:
-        """Docker gives fixed addresses only on a network created with its subnet: let the
-        engine pick a free subnet, then create the network again with that subnet given."""
-        import ipaddress
-
-        import docker.errors
-        from docker.types import IPAMConfig, IPAMPool
-
-        full = f"{name}-{self.scope}"
-        labels = {**labels, "smlocal.scope": self.scope}
-        try:
-            self.remove_network(name)  # a job started again
-            created = self.api.create_network(full, driver="bridge", internal=internal,
-                                              labels=labels)
-            config = ((self.api.inspect_network(created["Id"]).get("IPAM") or {}).get("Config")
-                      or [{}])
-            self.api.remove_network(created["Id"])
-            subnet = ipaddress.ip_network(config[0]["Subnet"])
-            pool = list(subnet.hosts())
-            gateway = str(config[0].get("Gateway") or pool[0])
-            self.api.create_network(full, driver="bridge", internal=internal, labels=labels,
-                                    ipam=IPAMConfig(pool_configs=[
-                                        IPAMPool(subnet=str(subnet), gateway=gateway)]))
-        except (docker.errors.APIError, KeyError, ValueError) as exc:
-            detail = exc.explanation if isinstance(exc, docker.errors.APIError) else exc
-            raise BackendError(f"cannot create the job's network {full!r}: {detail}") from None
-        free = [str(ip) for ip in pool if str(ip) != gateway]
-        return JobNetwork(full, dict(zip(hosts, free[9:], strict=False)))
+        return networks.create_network(self.api, f"{name}-{self.scope}",
+                                       {**labels, "smlocal.scope": self.scope}, hosts, internal)
 
     def remove_network(self, name: str) -> None:
-        import docker.errors
-
-        try:
-            self.api.remove_network(f"{name}-{self.scope}")
-        except docker.errors.NotFound:
-            pass
-        except docker.errors.APIError as exc:
-            raise BackendError("cannot remove the job's network: "
-                               f"{exc.explanation or exc}") from None
+        networks.remove_network(self.api, f"{name}-{self.scope}")
 
     def gpu_ids(self) -> list[str] | None:
         """The engine's GPUs, from nvidia-smi on this machine, when the engine runs here."""
@@ -344,14 +339,7 @@ class DockerBackend:
     def host_gateway(self) -> str:
         """The address at which containers on the default bridge reach this machine (a server
         bound there is reachable from the host and from bridged containers alike)."""
-        import ipaddress
-
-        config = (self.api.inspect_network("bridge").get("IPAM") or {}).get("Config") or [{}]
-        gateway = config[0].get("Gateway")
-        if not gateway:
-            gateway = str(
-                next(ipaddress.ip_network(config[0].get("Subnet") or "172.17.0.0/16").hosts()))
-        return str(gateway)
+        return networks.host_gateway(self.api)
 
     def instance_metrics(self, container_id: str, gpus: str | None = None) -> dict[str, float]:
         """CPUUtilization and MemoryUtilization of the container now (from ``docker stats``),

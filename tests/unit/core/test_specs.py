@@ -161,6 +161,16 @@ def test_no_local_section() -> None:
     assert local.to_json() == {"StopGracePeriodSeconds": 120.0}
 
 
+def test_assume_role_is_a_flag(tmp_path: Path) -> None:
+    local = specs.parse_local({"AssumeRole": True}, tmp_path)
+    assert local.assume_role and local.to_json()["AssumeRole"] is True
+    assert specs.stored_spec({}, {**local.to_json(), "BaseDir": "/x"}).local.assume_role
+    with pytest.raises(SpecError) as exc:
+        specs.parse_local({"AssumeRole": "yes", "CloudWatch": 1}, tmp_path)
+    assert problems_of(exc) == [("Local.CloudWatch", "must be true or false (got 1)"),
+                                ("Local.AssumeRole", "must be true or false (got 'yes')")]
+
+
 def test_local_must_be_a_mapping(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as exc:
         specs.parse_local(["Build"], tmp_path)
@@ -171,7 +181,8 @@ def test_local_unknown_keys_are_each_reported(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as exc:
         specs.parse_local({"Gpu": "all", "Grace": 3, "Gpus": "all"}, tmp_path)
     valid = (
-        "(valid: Build, CloudWatch, EngineWaitSeconds, Gpus, MaxLogLines, StopGracePeriodSeconds)")
+        "(valid: AssumeRole, Build, CloudWatch, EngineWaitSeconds, Gpus, MaxLogLines, "
+        "StopGracePeriodSeconds)")
     assert problems_of(exc) == [
         ("Local.Gpu", f"is not a known field {valid}"),
         ("Local.Grace", f"is not a known field {valid}"),

@@ -11,6 +11,13 @@ from typing import Any
 
 import pytest
 
+from runner.aws.clients import AwsClients, AwsConfig
+from runner.contract.credentials import (
+    CREDENTIALS_FILE,
+    FULL_URI_ENV,
+    SECRET_ENV,
+    endpoint_url,
+)
 from runner.core.clock import FakeClock
 from runner.core.specs import LocalOptions, Spec
 from runner.engines.fake import FakeBackend, FakeContainer
@@ -158,3 +165,58 @@ def test_a_missing_image_fails_the_job_as_a_client_error(tmp_path: Path) -> None
     assert record["TrainingJobStatus"] == "Failed"
     assert record["FailureReason"].startswith("ClientError: No such image: fake/missing:latest")
     assert "ModelArtifacts" not in record  # its containers never started: no artifacts
+
+
+def test_containers_get_credentials_from_an_endpoint_not_their_environment(
+    tmp_path: Path, moto_s3: Any
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def reader(box: FakeContainer) -> int:
+        if box.spec.credentials_folder is not None:
+            folder = Path(box.spec.credentials_folder)
+            seen["served"] = json.loads((folder / CREDENTIALS_FILE).read_text())
+            seen["mounted"] = [m.source for m in box.spec.mounts]
+        return 0
+
+    moto_s3.create_bucket(Bucket="in-data")
+    moto_s3.put_object(Bucket="in-data", Key="d/rows.csv", Body=b"1\n")
+    req = request(tmp_path)
+    req["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = "s3://in-data/d/"
+    job = TrainingRun(Spec(req, LocalOptions(assume_role=True), tmp_path), RunContext(
+        store=Store(tmp_path / "home"), backend=(backend := FakeBackend(
+            tmp_path / "engine", {IMAGE: reader}, FakeClock()))))
+    job.create()
+    assert job.run()["TrainingJobStatus"] == "Completed"
+    env, folder = backend.started[0].environment, backend.started[0].credentials_folder
+    assert not set(env) & set(SECRET_ENV) and env[FULL_URI_ENV] == endpoint_url()
+    assert seen["served"]["AccessKeyId"].startswith("ASIA") and seen["served"]["Token"]
+    assert folder and not any(folder.startswith(source) for source in seen["mounted"])
+    assert list(Path(folder).iterdir()) == []  # deleted with the job's end
+    # with network isolation: no AWS at all, as the service
+    req = {**req, "TrainingJobName": "isolated", "EnableNetworkIsolation": True}
+    job = TrainingRun(Spec(req, LocalOptions(), tmp_path), RunContext(
+        store=Store(tmp_path / "home2"), backend=backend))
+    job.create()
+    assert job.run()["TrainingJobStatus"] == "Completed"
+    assert backend.started[-1].credentials_folder is None
+    assert not any(name.startswith("AWS_") for name in backend.started[-1].environment)
+
+
+def test_a_role_that_cannot_be_assumed_fails_the_job_before_it_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "long-term-secret")
+    store = Store(tmp_path / "home")
+    backend = FakeBackend(tmp_path / "engine", {IMAGE: algorithm}, FakeClock())
+    aws = AwsClients(AwsConfig(endpoint_url="http://127.0.0.1:9", max_attempts=1,
+                               region="us-east-1"))
+    job = TrainingRun(Spec(request(tmp_path), LocalOptions(assume_role=True, cloudwatch=True),
+                           tmp_path), RunContext(store=store, backend=backend, aws=aws))
+    job.create()
+    record = job.run()
+    assert record["TrainingJobStatus"] == "Failed" and backend.started == []
+    assert record["FailureReason"].startswith(
+        "ClientError: cannot assume the job's RoleArn arn:aws:iam::123456789012:role/"
+        "SageMakerRole (")
