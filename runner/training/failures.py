@@ -1,9 +1,31 @@
-"""FailureReason texts for what the runner sees go wrong with a container (pure)."""
+"""FailureReason texts for what the runner sees go wrong with a container (pure but for
+reading a failure file through the workspace)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from runner.contract import paths as files
-from runner.engines.base import ExitStatus, WorkspaceEscape
+from runner.engines.base import ExitStatus, Workspace, WorkspaceEscape
+
+
+def host_failure(
+    exit_status: ExitStatus, stopped: bool, workspace: Workspace | None,
+    our_reason: Callable[[], str],
+) -> str | None:
+    """The FailureReason of a job whose failing host ended as ``exit_status``: ours when the
+    platform ended it; else (unless the job was stopped) the host's failure file's, or ours
+    when it wrote none."""
+    if exit_status.outside:
+        return our_reason()
+    if stopped:
+        return None
+    try:
+        text = (workspace.read_text("output/failure", files.FAILURE_REASON_MAX) if workspace
+                else None)
+    except WorkspaceEscape as exc:
+        text = f"AlgorithmError: {escape_reason(exc)}"
+    return files.failure_reason(text) or our_reason()
 
 
 def exit_reason(

@@ -231,11 +231,6 @@ class JobData:
                               workspace.local_folder("checkpoints"),
                               on_error=self._warn, shared=len(self.hosts) > 1)
 
-    def container_environment(self) -> dict[str, str]:
-        from runner.aws.clients import container_environment
-
-        return container_environment(self._aws())
-
     # -- while it runs ------------------------------------------------------------------------
     def start(self) -> None:
         """The job's containers all started: feed and sync (and remember they started)."""

@@ -70,6 +70,19 @@ class LogSink:
         self.held_metrics: dict[str, tuple[float, float]] = {}  # name -> last (ts, value) held
         self._metrics_full = False
 
+    def notes(self, max_log_lines: int) -> list[str]:
+        """What the job's end says about lines it lost or did not store (``max_log_lines``:
+        the job's Local.MaxLogLines)."""
+        out = [f"a log stream ended early ({error}); lines after that point are missing"
+               for error in self.errors]
+        if self.store_full:
+            out.append(f"{self.store_full}: {self.unstored_full:,} log lines were scraped for "
+                       "metrics and shown, not stored")
+        if self.unstored:
+            out.append(f"{self.unstored:,} lines past Local.MaxLogLines ({max_log_lines:,}) "
+                       "were scraped for metrics, not stored")
+        return out
+
     def pump(
         self, host: str, chunks: Iterable[LogChunk | list[LogChunk]], after: float | None = None
     ) -> str | None:

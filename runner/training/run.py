@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from runner.aws.clients import AwsClients
 from runner.contract import instances
 from runner.contract import paths as files
 from runner.contract.gpus import GpuError, plan_gpus
@@ -33,9 +32,9 @@ from runner.training import failures
 from runner.training.admission import admit_job
 from runner.training.container import container_spec
 from runner.training.context import RunContext, training_started
-from runner.training.credentials import JobCredentials, for_job
 from runner.training.hosts import Ended, HostSupervisor, network_name
-from runner.training.job_data import DATA_ERRORS, JobData, uses_s3
+from runner.training.job_aws import JobAws
+from runner.training.job_data import DATA_ERRORS, JobData
 from runner.training.logpump import LogSink, MetricListener, both_listeners
 from runner.training.staging import ObjectCache
 
@@ -65,15 +64,13 @@ class TrainingRun:
         # fails the job and stops its hosts (a Pipe channel's data)
         self._failure: str | None = None
         self._sink: LogSink | None = None
-        self.uses_s3 = uses_s3(self.request)
-        self.uses_cloudwatch = spec.local.cloudwatch
         self.redact = Redactor()
-        self._masking_aws = False
+        self.aws = JobAws(spec, ctx, self.redact, self._warn)
         self.hosts = files.host_names(int(self.request["ResourceConfig"].get("InstanceCount") or 1))
         cache = ObjectCache(ctx.store.home / "cache" / "s3")
         self.host_data = {
-            host: JobData(spec, self._aws, cache, host, self.hosts, on_error=self._on_failure,
-                          warn=self._warn)
+            host: JobData(spec, self.aws.clients, cache, host, self.hosts,
+                          on_error=self._on_failure, warn=self._warn)
             for host in self.hosts
         }
         self.data = self.host_data[HOST]
@@ -81,7 +78,6 @@ class TrainingRun:
         self._network: JobNetwork | None = None  # the job's own network (several hosts)
         self._host_gpus: dict[str, str] = {}  # host -> its GPUs (GPU instance types)
         self._release: Callable[[], None] = lambda: None  # gives back the job's admission
-        self._credentials: JobCredentials | None = None  # what the containers' endpoints serve
 
     def create(self) -> dict[str, Any]:
         now = self.ctx.clock.now()
@@ -143,30 +139,6 @@ class TrainingRun:
             self._clean_up(found)
         return self.record
 
-    def _aws(self) -> AwsClients:
-        """The context's AWS clients; their secrets join what the logs mask."""
-        clients = self.ctx.aws_clients()
-        if not self._masking_aws:
-            self._masking_aws = True
-            creds = clients.credentials()
-            if creds is not None:
-                self.redact.add(creds.secret_key, creds.token)
-        return clients
-
-    def _aws_environment(self) -> dict[str, str]:
-        """The region, endpoints and credentials endpoint of a job that uses AWS, with its
-        credentials written and kept current (none with network isolation, as the service)."""
-        if not (self.uses_s3 or self.uses_cloudwatch) or self.request.get(
-                "EnableNetworkIsolation"):
-            return {}
-        self._credentials = for_job(self._aws(), self.request, self.spec.local.assume_role,
-                                    {host: self.workspaces[host] for host in self.hosts},
-                                    self.redact, self._warn)
-        return {**self.data.container_environment(), **self._credentials.start()}
-
-    def _credentials_folder(self, host: str) -> str | None:
-        return str(self._credentials.folders[host]) if self._credentials else None
-
     def _run(self, cids: dict[str, str], fresh: bool) -> dict[str, Any]:
         backend = self.ctx.backend
         several = len(self.hosts) > 1
@@ -182,7 +154,7 @@ class TrainingRun:
                 try:
                     for host in self.hosts:
                         self.host_data[host].prepare(self.workspaces[host])
-                    aws_env = self._aws_environment()
+                    aws_env = self.aws.container_environment(self.workspaces)
                     self._plan_gpus()
                     if several:
                         self._network = backend.create_network(
@@ -197,7 +169,7 @@ class TrainingRun:
                     container_spec(self.request, self.spec, self.workspaces[host], host,
                                    self.ctx.extra_labels, aws_env, training_job_arn(self.name),
                                    network=self._network, gpus=self._host_gpus.get(host),
-                                   credentials_folder=self._credentials_folder(host))
+                                   credentials_folder=self.aws.credentials_folder(host))
                     for host in self.hosts
                 ]
                 self._advance("Training")
@@ -218,7 +190,7 @@ class TrainingRun:
                 for host in cids:
                     self.host_data[host].reattach(self.workspaces[host])
                 with contextlib.suppress(*DATA_ERRORS):  # its containers have the last ones
-                    self._aws_environment()
+                    self.aws.container_environment(self.workspaces)
                 with contextlib.suppress(GpuError):
                     self._plan_gpus()  # which GPUs each host's instance metrics read
             for host in cids:
@@ -285,8 +257,7 @@ class TrainingRun:
         job's share of the machine)."""
         backend = self.ctx.backend
         self._release()
-        if self._credentials is not None:
-            self._credentials.stop()
+        self.aws.close()
         try:
             for cid in cids.values():
                 try:
@@ -313,8 +284,8 @@ class TrainingRun:
     def _supervise(self, cids: dict[str, str], since: float | None) -> Ended:
         clock = self.ctx.clock
         started = training_started(self.record, clock.now())
-        telemetry = {host: t
-                     for host in self.hosts if (t := self._telemetry(host, started)) is not None}
+        telemetry = {host: t for host in self.hosts if (t := self.aws.telemetry(
+            self.name, host, started, self._host_gpus.get(host))) is not None}
         on_metric = self.on_metric
         if telemetry:
             first = next(iter(telemetry.values()))
@@ -350,16 +321,9 @@ class TrainingRun:
                                     engine_wait=self.spec.local.engine_wait_seconds)
         try:
             ended = supervisor.run(sink, since, tick)
-            for error in sink.errors:
-                self._warn(f"a log stream ended early ({error}); lines after that "
-                           "point are missing")
-            if sink.store_full:
-                self._warn(f"{sink.store_full}: {sink.unstored_full:,} log lines were scraped "
-                           "for metrics and shown, not stored")
+            for note in sink.notes(self.spec.local.max_log_lines):
+                self._warn(note)
             if sink.unstored:  # said in the log itself too, where a reader of it looks
-                self._warn(f"{sink.unstored:,} lines past Local.MaxLogLines "
-                           f"({self.spec.local.max_log_lines:,}) were scraped for "
-                           "metrics, not stored")
                 self.ctx.store.add_logs(self.name, [("smlocal", "stderr", clock.now(), (
                     f"[smlocal: {sink.unstored:,} lines past Local.MaxLogLines were not stored]"))])
             return ended
@@ -370,16 +334,6 @@ class TrainingRun:
     def _log_room(self) -> int:
         """How many more lines the store takes for this job (a resumed job has some)."""
         return max(self.spec.local.max_log_lines - self.ctx.store.log_count(self.name), 0)
-
-    def _telemetry(self, host: str, started: float) -> Any:
-        """The CloudWatch side of the job when CloudWatch is on, else None."""
-        if not self.uses_cloudwatch:
-            return None
-        from runner.training.telemetry import start_telemetry
-
-        return start_telemetry(self._aws(), self.name, host, started,
-                               self.ctx.backend.instance_metrics,
-                               self._host_gpus.get(host), self._warn)
 
     def _plan_gpus(self) -> None:
         """Each host's GPUs into ``_host_gpus`` (none for a CPU instance type); GpuError when
@@ -397,20 +351,11 @@ class TrainingRun:
     def _finish(self, ended: Ended | None, error: str | None) -> None:
         failure: str | None = error
         failed = ended.first_failure(self.hosts) if ended is not None else None
-        if (failure is None and ended is not None and failed is not None
-                and ended.statuses[failed].outside):
-            # the platform's doing
-            failure = self._our_failure_reason(failed, ended.statuses[failed])
-        if (failure is None and ended is not None and failed is not None
-                and self._stop_reason is None):
-            workspace = self.workspaces.get(failed)
-            try:
-                text = (workspace.read_text("output/failure", files.FAILURE_REASON_MAX) if workspace
-                        else None)
-            except WorkspaceEscape as exc:
-                text = f"AlgorithmError: {failures.escape_reason(exc)}"
-            failure = (files.failure_reason(text)
-                       or self._our_failure_reason(failed, ended.statuses[failed]))
+        if failure is None and ended is not None and failed is not None:
+            how = ended.statuses[failed]
+            failure = failures.host_failure(how, self._stop_reason is not None,
+                                            self.workspaces.get(failed),
+                                            lambda: self._our_failure_reason(failed, how))
         final = self._stop_reason or ("Failed" if failure else "Completed")
         if final == "Completed":
             self._advance("Uploading")
