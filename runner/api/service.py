@@ -30,6 +30,8 @@ from runner.store.tuning import stored_tuning_job_exists
 from runner.training.admission import MachineCapacity
 
 if TYPE_CHECKING:  # (imported on first use: a training job's process needs no tuner)
+    from runner.api.doctor import DoctorOptions
+    from runner.api.doctor_clauses import Clause
     from runner.api.job_logs import JobLogs
     from runner.api.job_metrics import JobMetrics
     from runner.api.tuning_jobs import TuningJobs
@@ -257,6 +259,19 @@ class Service:
             problems = validate_training(spec, for_cloud=for_cloud, image_check=image_check)
         return Validation(problems, notes,
                           image_check.skipped if image_check is not None else None)
+
+
+    def doctor(self, target: Spec | str, options: DoctorOptions) -> list[Clause]:
+        """``smlocal doctor``: a training request (or an image, run with nothing more said)
+        run under the contract a few times; a verdict for each clause."""
+        from runner.api.doctor import Doctor, image_spec
+
+        spec = target if isinstance(target, Spec) else image_spec(target, Path.cwd())
+        if is_tuning_request(spec.request):
+            raise ValidationException([Problem("HyperParameterTuningJobName", (
+                "doctor examines a training job's image: give it a CreateTrainingJob request "
+                "or an image"))])
+        return Doctor(self.training_jobs, self.notify).examine(spec, options)
 
 
 class _ImageCheck:

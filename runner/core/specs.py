@@ -34,7 +34,7 @@ DEFAULT_GRACE_SECONDS = 120.0
 DEFAULT_ENGINE_WAIT_SECONDS = 60.0  # how long a job waits for a Docker engine that went away
 DEFAULT_MAX_LOG_LINES = 10_000_000  # lines of a job kept in the store (about 2.6 GB)
 _LOCAL_FIELDS = {"AssumeRole", "Build", "CloudWatch", "EngineWaitSeconds", "Gpus",
-                 "MaxLogLines", "StopGracePeriodSeconds"}
+                 "InitProcess", "MaxLogLines", "StopGracePeriodSeconds"}
 _BUILD_FIELDS = {"Context", "Dockerfile", "BuildArgs"}
 _DEVICE_INDEX = re.compile(r"[0-9]+")
 
@@ -55,6 +55,9 @@ class LocalOptions:
     engine_wait_seconds: float = DEFAULT_ENGINE_WAIT_SECONDS  # for an engine gone mid-job
     max_log_lines: int = DEFAULT_MAX_LOG_LINES  # past it lines are scraped and shown, not stored
     assume_role: bool = False  # containers get the RoleArn's credentials (STS AssumeRole)
+    # an init as PID 1 passes SIGTERM to the entry point; False: the entry point is PID 1, as
+    # on SageMaker (a shell there ignores SIGTERM: the stop waits for the grace period)
+    init_process: bool = True
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"StopGracePeriodSeconds": self.stop_grace_seconds}
@@ -66,6 +69,8 @@ class LocalOptions:
             out["CloudWatch"] = True
         if self.assume_role:
             out["AssumeRole"] = True
+        if not self.init_process:
+            out["InitProcess"] = False
         if self.gpus is not None:
             out["Gpus"] = self.gpus
         if self.build is not None:
@@ -145,18 +150,19 @@ def parse_local(raw: Any, base_dir: Path) -> LocalOptions:
                                 f"must be a whole number of lines >= 0 (got {max_lines!r})"))
         max_lines = DEFAULT_MAX_LOG_LINES
     cloudwatch, assume_role = (_flag(raw, key, problems) for key in ("CloudWatch", "AssumeRole"))
+    init_process = _flag(raw, "InitProcess", problems, default=True)
     if problems:
         raise SpecError(problems)
     return LocalOptions(build=build, gpus=gpus, stop_grace_seconds=grace, cloudwatch=cloudwatch,
                         engine_wait_seconds=engine_wait, max_log_lines=max_lines,
-                        assume_role=assume_role)
+                        assume_role=assume_role, init_process=init_process)
 
 
-def _flag(raw: dict[str, Any], key: str, problems: list[Problem]) -> bool:
-    value = raw.get(key, False)
+def _flag(raw: dict[str, Any], key: str, problems: list[Problem], default: bool = False) -> bool:
+    value = raw.get(key, default)
     if not isinstance(value, bool):
         problems.append(Problem(f"{LOCAL_KEY}.{key}", f"must be true or false (got {value!r})"))
-        return False
+        return default
     return value
 
 

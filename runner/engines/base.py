@@ -73,6 +73,7 @@ class ContainerSpec:
     # its endpoint_url() on the container's own loopback (no other container reaches it);
     # the environment holds the endpoint's URL and token. None: no endpoint.
     credentials_folder: str | None = None
+    init: bool = True  # an init process as PID 1 (it passes signals on); False: the entry point
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,11 @@ class Backend(Protocol):
     def gpu_ids(self) -> list[str] | None:
         """The ids of the GPUs containers can be given (for splitting them between hosts);
         None when they cannot be told."""
+        ...
+
+    def architectures(self, image: str) -> tuple[str, str | None]:
+        """The engine's CPU architecture and the image's (None: no such image), in the
+        image platform's words (``amd64``, ``arm64``)."""
         ...
 
     def instance_metrics(self, container_id: str, gpus: str | None = None) -> dict[str, float]:

@@ -119,6 +119,7 @@ class FakeBackend:
         self.programs = programs
         self.clock = clock or SystemClock()
         self.started: list[ContainerSpec] = []  # every container started, in order
+        self.image_architectures: dict[str, str] = {}  # image -> its architecture (amd64)
         self._containers: dict[str, _Container] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -233,6 +234,10 @@ class FakeBackend:
 
     def remove_network(self, name: str) -> None:
         pass
+
+    def architectures(self, image: str) -> tuple[str, str | None]:
+        return "amd64", (self.image_architectures.get(image, "amd64")
+                         if image in self.programs else None)
 
     def gpu_ids(self) -> list[str] | None:
         return None

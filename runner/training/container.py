@@ -62,6 +62,7 @@ def container_spec(
         # Without a network Docker writes no entry for the hostname; SageMaker's hosts resolve.
         extra_hosts=_extra_hosts(host, isolated, network, env),
         credentials_folder=None if isolated else credentials_folder,
+        init=spec.local.init_process,
     )
 
 

@@ -4,6 +4,8 @@ The toolkit computes the SM_* variables from the runner's /opt/ml/input/config/*
 passes the hyperparameters as `--name value` arguments. This prints them all as one line
 `TOOLKIT_REPORT {json}` and writes the same JSON to /opt/ml/model/toolkit.json.
 Hyperparameter `exit_code` (default 0) is the exit code, to test the toolkit's failure path.
+Hyperparameter `sleep`: then sleep that many seconds, with a SIGTERM handler that prints
+`TOOLKIT_SIGTERM` and exits 0 (a user script that would checkpoint on SIGTERM).
 Hyperparameter `aws_bucket`: with boto3 as a user's script would, find credentials (reported:
 how botocore found them), ask STS who they are and list the bucket's keys.
 """
@@ -68,6 +70,19 @@ def main():
         sys.stderr.write("TOOLKIT_WRITE_ERROR %s\n" % e)
 
     code = 0
+    if "--sleep" in args[:-1]:
+        import signal
+        import time
+
+        def on_term(signum, frame):
+            sys.stdout.write("TOOLKIT_SIGTERM\n")
+            sys.stdout.flush()
+            os._exit(0)
+
+        signal.signal(signal.SIGTERM, on_term)
+        sys.stdout.write("TOOLKIT_SLEEPING\n")
+        sys.stdout.flush()
+        time.sleep(float(args[args.index("--sleep") + 1]))
     if "--exit_code" in args[:-1]:
         code = int(args[args.index("--exit_code") + 1])
     return code

@@ -168,7 +168,7 @@ class DockerBackend:
         host_config = self.api.create_host_config(
             mounts=[DockerMount(m.target, m.source, type="bind", read_only=m.read_only)
                     for m in spec.mounts],
-            init=True,
+            init=spec.init,
             nano_cpus=int(min(spec.cpus, self.engine_cpus()) * 1e9) if spec.cpus else None,
             mem_limit=spec.memory_bytes,
             memswap_limit=spec.memory_bytes,
@@ -323,6 +323,13 @@ class DockerBackend:
     def remove_network(self, name: str) -> None:
         networks.remove_network(self.api, f"{name}-{self.scope}")
 
+    def architectures(self, image: str) -> tuple[str, str | None]:
+        engine = str(self.client.info().get("Architecture") or "")
+        if not self.image_exists(image):
+            return platform_architecture(engine), None
+        found = str(self.api.inspect_image(image).get("Architecture") or "")
+        return platform_architecture(engine), platform_architecture(found)
+
     def gpu_ids(self) -> list[str] | None:
         """The engine's GPUs, from nvidia-smi on this machine, when the engine runs here."""
         base = str(getattr(self.api, "base_url", ""))
@@ -375,6 +382,11 @@ class DockerBackend:
             image, ["chown", "-R", f"{uid}:{gid}", "/w"], remove=True, network_mode="none",
             volumes={str(root): {"bind": "/w", "mode": "rw"}},
         )
+
+
+def platform_architecture(name: str) -> str:
+    """An architecture as an image platform names it (``uname -m``'s x86_64 is amd64)."""
+    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}.get(name, name)
 
 
 def _build_failure(tag: str, detail: str, tail: list[str]) -> str:

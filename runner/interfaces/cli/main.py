@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     from runner.interfaces.cli import validate as cli_validate
 
     cli_validate.add_parser(sub)
+    from runner.interfaces.cli import doctor as cli_doctor
+
+    cli_doctor.add_parser(sub)
 
     p = sub.add_parser("train", help="run a CreateTrainingJob request")
     p.add_argument("spec", type=Path, nargs="?")
@@ -354,10 +357,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return cli_validate.cmd_validate(args)
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from runner.interfaces.cli import doctor as cli_doctor
+
+    return cli_doctor.cmd_doctor(args)
+
+
 _COMMANDS = {
     "validate": cmd_validate, "train": cmd_train, "describe": cmd_describe, "list": cmd_list,
     "logs": cmd_logs, "stop": cmd_stop, "build": cmd_build, "tune": cmd_tune, "trials": cmd_trials,
-    "report": cmd_report, "serve": cmd_serve,
+    "report": cmd_report, "serve": cmd_serve, "doctor": cmd_doctor,
 }
 
 if __name__ == "__main__":

@@ -165,6 +165,9 @@ def test_assume_role_is_a_flag(tmp_path: Path) -> None:
     local = specs.parse_local({"AssumeRole": True}, tmp_path)
     assert local.assume_role and local.to_json()["AssumeRole"] is True
     assert specs.stored_spec({}, {**local.to_json(), "BaseDir": "/x"}).local.assume_role
+    local = specs.parse_local({"InitProcess": False}, tmp_path)
+    assert not local.init_process and local.to_json()["InitProcess"] is False
+    assert specs.parse_local({}, tmp_path).init_process
     with pytest.raises(SpecError) as exc:
         specs.parse_local({"AssumeRole": "yes", "CloudWatch": 1}, tmp_path)
     assert problems_of(exc) == [("Local.CloudWatch", "must be true or false (got 1)"),
@@ -181,8 +184,8 @@ def test_local_unknown_keys_are_each_reported(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as exc:
         specs.parse_local({"Gpu": "all", "Grace": 3, "Gpus": "all"}, tmp_path)
     valid = (
-        "(valid: AssumeRole, Build, CloudWatch, EngineWaitSeconds, Gpus, MaxLogLines, "
-        "StopGracePeriodSeconds)")
+        "(valid: AssumeRole, Build, CloudWatch, EngineWaitSeconds, Gpus, InitProcess, "
+        "MaxLogLines, StopGracePeriodSeconds)")
     assert problems_of(exc) == [
         ("Local.Gpu", f"is not a known field {valid}"),
         ("Local.Grace", f"is not a known field {valid}"),
