@@ -27,7 +27,7 @@ from runner.api.doctor_clauses import Clause, Outcome
 from runner.api.training_jobs import TrainingJobs
 from runner.contract.paths import DEFAULT_CHECKPOINT_DIR
 from runner.core.specs import LocalOptions, Spec
-from runner.shapes.status import is_terminal
+from runner.shapes.status import is_terminal, training_start
 from runner.store.jobs import JobNotFound
 
 PLACEHOLDER_ROLE = "arn:aws:iam::123456789012:role/SmlocalDoctor"
@@ -137,7 +137,7 @@ class Doctor:
              local: LocalOptions | None = None, checkpoints: bool = True) -> Outcome:
         """One run; ``checkpoints``: a request's CheckpointConfig gets an empty folder of
         the doctor's (False: it has one of the doctor's already)."""
-        name = self._name(label)
+        name = self.jobs.free_name(f"{self.base}-doctor-{label}")
         output = self.folder / "output"
         request = {**request, "TrainingJobName": name,
                    "OutputDataConfig": {"S3OutputPath": f"file://{output}"},
@@ -169,7 +169,7 @@ class Doctor:
                 record = {}
             if record and is_terminal(record):
                 return None
-            started = _training_start(record)
+            started = training_start(record)
             if started is not None and time.time() - started >= seconds:
                 at = time.time()
                 self.jobs.stop_training_job(TrainingJobName=name)
@@ -179,7 +179,7 @@ class Doctor:
 
     def _outcome(self, name: str, record: dict[str, Any], output: Path,
                  stop_at: float | None) -> Outcome:
-        started = _training_start(record)
+        started = training_start(record)
         ended = float(record.get("TrainingEndTime") or time.time())
         workspace = self.backend.workspace(name, "algo-1")
         model = output / name / "output" / "model.tar.gz"
@@ -197,19 +197,6 @@ class Doctor:
             failure_file=workspace.read_text("output/failure", 1024),
             model_files=files, stop_to_end=ended - stop_at if stopped and stop_at else None)
 
-    def _name(self, label: str) -> str:
-        name, n = f"{self.base}-doctor-{label}", 1
-        while self.store.has_training_job(name):
-            n += 1
-            name = f"{self.base}-doctor-{label}-{n}"
-        return name
-
-
-def _training_start(record: dict[str, Any]) -> float | None:
-    for transition in record.get("SecondaryStatusTransitions") or []:
-        if transition.get("Status") == "Training":
-            return float(transition["StartTime"])
-    return None
 
 
 def _start(lines: list[str]) -> list[str]:

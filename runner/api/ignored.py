@@ -28,7 +28,8 @@ NOT_EMULATED = {
     "EnableInterContainerTrafficEncryption": "traffic between the hosts is not encrypted",
     "RetryStrategy": "a training job is not retried after an internal error (a tuning job's "
                      "trials are)",
-    "EnableManagedSpotTraining": "the job is never interrupted: it runs as on-demand",
+    "EnableManagedSpotTraining": ("the job is never interrupted unless told: rehearse a spot "
+                                  "interruption with --interrupt-after or Local.Interruptions"),
 }
 RESOURCE_CONFIG = {
     "KeepAlivePeriodInSeconds": "every job starts afresh, no instance is kept warm (images and "

@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # (imported on first use: a training job's process needs no t
     from runner.api.job_logs import JobLogs
     from runner.api.job_metrics import JobMetrics
     from runner.api.tuning_jobs import TuningJobs
+    from runner.tuning.corners import CornerResult
     from runner.tuning.tuner import Listener
 
 
@@ -260,6 +261,21 @@ class Service:
         return Validation(problems, notes,
                           image_check.skipped if image_check is not None else None)
 
+
+    def rehearse(self, spec: Spec, seconds: float) -> list[CornerResult]:
+        """``tune --rehearse``: the tuning request checked as for ``tune``, then one short
+        trial at each corner of its search space (jobs of their own, not the tuning job's)."""
+        from runner.api.rehearsal import rehearse
+        from runner.api.tuning_validation import validate_tuning
+
+        spec = replace(spec, request=builtin.complete(spec.request))
+        problems = validate_tuning(spec, for_cloud=False, image_check=self.backend.image_exists,
+                                   parent_exists=self.tuning_jobs.tstore.exists,
+                                   cache_dir=self.home / "cache" / "validation")
+        if problems:
+            raise ValidationException(problems)
+        self.build_request_images(spec)
+        return rehearse(self.training_jobs, spec, seconds, self.notify)
 
     def doctor(self, target: Spec | str, options: DoctorOptions) -> list[Clause]:
         """``smlocal doctor``: a training request (or an image, run with nothing more said)

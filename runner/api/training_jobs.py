@@ -31,6 +31,7 @@ from runner.store.jobs import JobNotFound, Store
 from runner.store.tags import TagStore
 from runner.training.admission import MachineCapacity
 from runner.training.context import Echo, RunContext
+from runner.training.logpump import MetricListener
 from runner.training.run import TrainingRun
 
 Notify = Callable[[str], None]
@@ -59,7 +60,8 @@ class TrainingJobs:
         self.tags = TagStore(self.store)
 
     # -- CreateTrainingJob -------------------------------------------------------------------
-    def create_training_job(self, spec: Spec, echo: Echo | None = None) -> TrainingRun:
+    def create_training_job(self, spec: Spec, echo: Echo | None = None,
+                            on_metric: MetricListener | None = None) -> TrainingRun:
         """Check the request (ValidationException, with field paths), refuse a name in use
         (ResourceInUse), build the image of ``Local.Build``; the returned run is not yet
         recorded: :meth:`run` records and runs it."""
@@ -78,7 +80,16 @@ class TrainingJobs:
             self.notify(f"training job {name}: {note}")
         build_images(self.backend, spec.local.build, request_images(spec.request), self.notify)
         return TrainingRun(spec, RunContext(store=self.store, backend=self.backend,
-                                            admission=self.admission, echo=echo, aws=self.aws))
+                                            admission=self.admission, echo=echo, aws=self.aws,
+                                            on_metric=on_metric))
+
+    def free_name(self, name: str) -> str:
+        """``name``, or ``name-2``, ``name-3`` ... when the store has a job of that name."""
+        found, n = name, 1
+        while self.store.has_training_job(found):
+            n += 1
+            found = f"{name}-{n}"
+        return found
 
     def start(self, job: TrainingRun) -> dict[str, Any]:
         """Record a created job and run it on a thread of its own (holding its lease); the

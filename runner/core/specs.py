@@ -34,7 +34,7 @@ DEFAULT_GRACE_SECONDS = 120.0
 DEFAULT_ENGINE_WAIT_SECONDS = 60.0  # how long a job waits for a Docker engine that went away
 DEFAULT_MAX_LOG_LINES = 10_000_000  # lines of a job kept in the store (about 2.6 GB)
 _LOCAL_FIELDS = {"AssumeRole", "Build", "CloudWatch", "EngineWaitSeconds", "Gpus",
-                 "InitProcess", "MaxLogLines", "StopGracePeriodSeconds"}
+                 "InitProcess", "Interruptions", "MaxLogLines", "StopGracePeriodSeconds"}
 _BUILD_FIELDS = {"Context", "Dockerfile", "BuildArgs"}
 _DEVICE_INDEX = re.compile(r"[0-9]+")
 
@@ -58,6 +58,8 @@ class LocalOptions:
     # an init as PID 1 passes SIGTERM to the entry point; False: the entry point is PID 1, as
     # on SageMaker (a shell there ignores SIGTERM: the stop waits for the grace period)
     init_process: bool = True
+    # rehearsed spot interruptions: after each (re)start, this many seconds of training
+    interruptions: tuple[float, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"StopGracePeriodSeconds": self.stop_grace_seconds}
@@ -71,6 +73,8 @@ class LocalOptions:
             out["AssumeRole"] = True
         if not self.init_process:
             out["InitProcess"] = False
+        if self.interruptions:
+            out["Interruptions"] = list(self.interruptions)
         if self.gpus is not None:
             out["Gpus"] = self.gpus
         if self.build is not None:
@@ -151,11 +155,29 @@ def parse_local(raw: Any, base_dir: Path) -> LocalOptions:
         max_lines = DEFAULT_MAX_LOG_LINES
     cloudwatch, assume_role = (_flag(raw, key, problems) for key in ("CloudWatch", "AssumeRole"))
     init_process = _flag(raw, "InitProcess", problems, default=True)
+    interruptions = _interruptions(raw.get("Interruptions", []), problems)
     if problems:
         raise SpecError(problems)
     return LocalOptions(build=build, gpus=gpus, stop_grace_seconds=grace, cloudwatch=cloudwatch,
                         engine_wait_seconds=engine_wait, max_log_lines=max_lines,
-                        assume_role=assume_role, init_process=init_process)
+                        assume_role=assume_role, init_process=init_process,
+                        interruptions=interruptions)
+
+
+def _interruptions(raw: Any, problems: list[Problem]) -> tuple[float, ...]:
+    path = f"{LOCAL_KEY}.Interruptions"
+    if not isinstance(raw, list):
+        problems.append(Problem(path, "must be a list of seconds of training, one per "
+                                      f"interruption (got {raw!r})"))
+        return ()
+    for index, value in enumerate(raw):
+        if (isinstance(value, bool) or not isinstance(value, int | float)
+                or not math.isfinite(value) or value <= 0):
+            problems.append(Problem(join_path(path, index),
+                                    f"must be a number of seconds > 0 (got {value!r})"))
+    if any(p.path.startswith(path) for p in problems):
+        return ()
+    return tuple(float(v) for v in raw)
 
 
 def _flag(raw: dict[str, Any], key: str, problems: list[Problem], default: bool = False) -> bool:

@@ -117,6 +117,11 @@ class Workspace(Protocol):
         ``within``, the folders below ``within`` are entered without following links)."""
         ...
 
+    def reset(self) -> None:
+        """Empty the folders the container sees (a new instance's volume); the runner's own
+        files stay."""
+        ...
+
     def reclaim(self) -> None:
         """Give files the container wrote back to the user running smlocal."""
         ...

@@ -10,8 +10,8 @@ the backend's clock, so a ``FakeClock`` runs a job of minutes in milliseconds.
 A program (``Program``) gets a ``FakeContainer``: its ``ContainerSpec``, its /opt/ml as
 folders (``path``), ``print`` for its output, ``sleep`` (True once it was sent SIGTERM) and
 ``hyperparameters``. What it returns is its exit code; an exception is exit code 1 with the
-exception's line on stderr. SIGKILL ends a container at once (exit 137), whatever its
-program does next.
+exception's line on stderr; ``OutOfMemory`` is an OOM kill. SIGKILL ends a container at
+once (exit 137), whatever its program does next.
 """
 
 from __future__ import annotations
@@ -30,6 +30,11 @@ from runner.engines.local_workspace import LocalWorkspace
 
 Program = Callable[["FakeContainer"], int]
 _READ_PAUSE = 0.05  # real seconds a log reader waits for more output before looking again
+
+
+class OutOfMemory(Exception):
+    """Raised by a program: its container ends as the kernel's OOM killer ends one (exit 137,
+    OOMKilled)."""
 
 
 class FakeContainer:
@@ -158,15 +163,18 @@ class FakeBackend:
         return cid
 
     def _run(self, container: _Container, program: Program) -> None:
+        oom = False
         try:
             code = int(program(container.box))
+        except OutOfMemory:
+            code, oom = 137, True
         except Exception as exc:  # the algorithm's bug: exit 1 with its line on stderr
             container.box.print(f"{type(exc).__name__}: {exc}", "stderr")
             code = 1
         if container.box.killed_from_outside:
             container.delivered.append(str(int(signals.SIGKILL)))
             code = 137
-        self._finish(container, ExitStatus(code))
+        self._finish(container, ExitStatus(code, oom_killed=oom))
 
     def _finish(self, container: _Container, status: ExitStatus) -> None:
         with self._lock:

@@ -24,6 +24,9 @@ class TreeOwner(Protocol):
     def chown_tree(self, root: Path, uid: int, gid: int) -> None: ...
 
 
+_FOLDERS = ("input/config", "input/data", "model", "output/data")
+
+
 class LocalWorkspace:
     """A host folder per host of a job, bind-mounted piecewise under /opt/ml."""
 
@@ -31,7 +34,7 @@ class LocalWorkspace:
         self.root = root
         self._backend = backend
         self._extra: list[Mount] = []
-        for sub in ("input/config", "input/data", "model", "output/data"):
+        for sub in _FOLDERS:
             (root / sub).mkdir(parents=True, exist_ok=True)
 
     def write_text(self, relpath: str, text: str) -> None:
@@ -164,6 +167,16 @@ class LocalWorkspace:
         path = self._inside(relpath)
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def reset(self) -> None:
+        """Empty what the container sees, as a new instance's volume is (a restart after a
+        spot interruption); the runner's own files (markers, credentials) stay."""
+        self.reclaim()
+        for sub in ("input", "model", "output", "checkpoints"):
+            shutil.rmtree(self.root / sub, ignore_errors=True)
+        self._extra = []
+        for sub in _FOLDERS:
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
 
     def reclaim(self) -> None:
         if os.getuid() == 0:

@@ -29,6 +29,8 @@ MESSAGES = {
     "Stopping": "Stopping the training job",
     "Stopped": "Training job stopped",
     "MaxRuntimeExceeded": "Training job exceeded MaxRuntimeInSeconds provided",
+    "Interrupted": "Training job interrupted: the spot instances were reclaimed (rehearsed)",
+    "Restarting": "Restarting the training job on new instances",
 }
 
 # Secondary status that ends a job -> the TrainingJobStatus it ends in.
@@ -82,10 +84,21 @@ def advance(record: dict[str, Any], secondary: str, now: float, message: str | N
         if start is not None:
             seconds = max(0, int(round(now - start)))
             record["TrainingTimeInSeconds"] = seconds
-            record["BillableTimeInSeconds"] = seconds
+            # no instance between a spot interruption and the restart: that time is not billed
+            unbilled = sum(t["EndTime"] - t["StartTime"] for t in transitions
+                           if t["Status"] == "Interrupted" and "EndTime" in t)
+            record["BillableTimeInSeconds"] = max(0, int(round(now - start - unbilled)))
     if secondary == "Downloading" and "TrainingStartTime" not in record:
         record["TrainingStartTime"] = now
     transitions.append(step)
+
+
+def training_start(record: dict[str, Any]) -> float | None:
+    """When the job's (first) Training step began; None before it did."""
+    for step in record.get("SecondaryStatusTransitions") or []:
+        if step.get("Status") == "Training":
+            return float(step["StartTime"])
+    return None
 
 
 def is_terminal(record: dict[str, Any]) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 from runner.aws.clients import AwsClients
 from runner.core.clock import Clock, SystemClock
 from runner.engines.base import Backend
+from runner.shapes.status import training_start
 from runner.store.jobs import Store
 from runner.training.admission import MachineCapacity
 from runner.training.logpump import MetricListener
@@ -38,7 +39,5 @@ class RunContext:
 
 
 def training_started(record: dict[str, Any], default: float) -> float:
-    for step in record.get("SecondaryStatusTransitions", []):
-        if step["Status"] == "Training":
-            return float(step["StartTime"])
-    return default
+    start = training_start(record)
+    return default if start is None else start

@@ -108,8 +108,10 @@ class JobData:
 
     # -- before the container starts ------------------------------------------------------------
     def prepare(self, workspace: Workspace) -> None:
-        """Config files, channels (mounted, staged or piped) and checkpoints (mounted or seeded)."""
+        """Config files, channels (mounted, staged or piped) and checkpoints (mounted or seeded),
+        on a workspace as a new instance has it (also after a restart)."""
         self._workspace = workspace
+        self.feeders, self.staged, self.checkpoints = [], [], None
         request = self.request
         algo = request["AlgorithmSpecification"]
         channels = request.get("InputDataConfig") or []

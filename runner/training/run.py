@@ -11,17 +11,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from runner.contract import instances
 from runner.contract import paths as files
-from runner.contract.gpus import GpuError, plan_gpus
+from runner.contract.gpus import GpuError
 from runner.contract.metrics import MetricScraper, compile_definitions
 from runner.core.redaction import Redactor
 from runner.core.specs import Spec
 from runner.engines.base import (
     BackendError,
-    EngineLost,
     ExitStatus,
-    JobNetwork,
     Workspace,
     WorkspaceEscape,
 )
@@ -30,16 +27,15 @@ from runner.shapes.status import training_job_arn, tuning_job_arn
 from runner.store.base import StoreFull
 from runner.training import failures
 from runner.training.admission import admit_job
-from runner.training.container import container_spec
 from runner.training.context import RunContext, training_started
-from runner.training.hosts import Ended, HostSupervisor, network_name
+from runner.training.hosts import Ended, HostSupervisor
 from runner.training.job_aws import JobAws
 from runner.training.job_data import DATA_ERRORS, JobData
+from runner.training.job_hosts import CREATED_MARKER, JobHosts
 from runner.training.logpump import LogSink, MetricListener, both_listeners
 from runner.training.staging import ObjectCache
 
 HOST = "algo-1"  # the first host: its model and output are the job's artifacts
-CREATED_MARKER = "container-created"  # in a host's workspace (not mounted): its container was made
 log = logging.getLogger("smlocal")
 
 
@@ -74,10 +70,9 @@ class TrainingRun:
             for host in self.hosts
         }
         self.data = self.host_data[HOST]
-        self.workspaces: dict[str, Workspace] = {}
-        self._network: JobNetwork | None = None  # the job's own network (several hosts)
-        self._host_gpus: dict[str, str] = {}  # host -> its GPUs (GPU instance types)
+        self.job_hosts = JobHosts(spec, ctx, self.hosts, self.host_data, self.aws, self._warn)
         self._release: Callable[[], None] = lambda: None  # gives back the job's admission
+        self._interrupted = False  # a rehearsed spot interruption ended the containers
 
     def create(self) -> dict[str, Any]:
         now = self.ctx.clock.now()
@@ -109,10 +104,10 @@ class TrainingRun:
         if len(found) == len(self.hosts):
             return self._run(found, fresh=False)
         stopping = self.ctx.store.stop_requested(self.name)
-        self.workspaces = {host: self.ctx.backend.workspace(self.name, host) for host in self.hosts}
+        self.job_hosts.open_workspaces()
+        workspaces = self.job_hosts.workspaces
         gone = [host for host in self.hosts if host not in found]
-        never = [host
-                 for host in gone if self.workspaces[host].read_text(CREATED_MARKER, 1) is None]
+        never = [host for host in gone if workspaces[host].read_text(CREATED_MARKER, 1) is None]
         if not found and stopping:
             self._stop_reason = "Stopped"  # stopped before (or while) its containers were made
         elif (not found
@@ -141,9 +136,9 @@ class TrainingRun:
 
     def _run(self, cids: dict[str, str], fresh: bool) -> dict[str, Any]:
         backend = self.ctx.backend
-        several = len(self.hosts) > 1
+        hosts = self.job_hosts
         try:
-            self.workspaces = {host: backend.workspace(self.name, host) for host in self.hosts}
+            hosts.open_workspaces()
             since = None
             if fresh:
                 if not self._admit():  # stopped while it waited for capacity
@@ -152,34 +147,14 @@ class TrainingRun:
                     return self.record
                 self._advance("Downloading")
                 try:
-                    for host in self.hosts:
-                        self.host_data[host].prepare(self.workspaces[host])
-                    aws_env = self.aws.container_environment(self.workspaces)
-                    self._plan_gpus()
-                    if several:
-                        self._network = backend.create_network(
-                            network_name(self.name),
-                            {"smlocal.job": self.name, **self.ctx.extra_labels},
-                            self.hosts, internal=bool(self.request.get("EnableNetworkIsolation")),
-                        )
+                    hosts.prepare()
                 except (*DATA_ERRORS, BackendError, GpuError) as exc:
                     self._finish(None, f"ClientError: {exc}")
                     return self.record
-                cspecs = [
-                    container_spec(self.request, self.spec, self.workspaces[host], host,
-                                   self.ctx.extra_labels, aws_env, training_job_arn(self.name),
-                                   network=self._network, gpus=self._host_gpus.get(host),
-                                   credentials_folder=self.aws.credentials_folder(host))
-                    for host in self.hosts
-                ]
                 self._advance("Training")
-                try:
-                    for cspec in cspecs:  # the marker lets a resume tell "never made" from "gone"
-                        cids[cspec.hostname] = backend.start(cspec)
-                        self.workspaces[cspec.hostname].write_text(CREATED_MARKER, "created\n")
-                except BackendError as exc:
-                    self._stop_data(final_sync=False)
-                    self._finish(None, f"ClientError: {exc}")
+                refused = hosts.start(cids)
+                if refused is not None:
+                    self._finish(None, refused)
                     return self.record
             else:
                 self._admit(at_once=True)  # its containers hold their share already
@@ -188,33 +163,40 @@ class TrainingRun:
                         and self.record["SecondaryStatus"] == "Stopping"):
                     self._stop_reason = "Stopped"
                 for host in cids:
-                    self.host_data[host].reattach(self.workspaces[host])
+                    self.host_data[host].reattach(hosts.workspaces[host])
                 with contextlib.suppress(*DATA_ERRORS):  # its containers have the last ones
-                    self.aws.container_environment(self.workspaces)
+                    self.aws.container_environment(hosts.workspaces)
                 with contextlib.suppress(GpuError):
-                    self._plan_gpus()  # which GPUs each host's instance metrics read
+                    hosts.plan_gpus()  # which GPUs each host's instance metrics read
             for host in cids:
                 self.host_data[host].start()
             ended = self._supervise(cids, since)
+            while self._interrupted:  # a rehearsed spot interruption: on new instances again
+                self._interrupted = False
+                refused = hosts.restart(cids, self._advance)
+                if refused is not None:
+                    self._finish(None, refused)
+                    return self.record
+                ended = self._supervise(cids, None)
             error = self._failure
             try:
-                self._stop_data()
+                self.job_hosts.stop_data()
             except DATA_ERRORS as exc:
                 error = error or f"ClientError: could not upload the checkpoints: {exc}"
             self._finish(ended, error)
         except KeyboardInterrupt:
             for cid in cids.values():
                 backend.signal(cid, "SIGKILL")
-            self._stop_data(final_sync=False)
+            self.job_hosts.stop_data(final_sync=False)
             if not status.is_terminal(self.record):
                 self._stop_reason = "Stopped"
                 self._finish(None, None)
             raise
         except StoreFull:  # nothing more can be recorded: said as the machine's fault
-            self._stop_data(final_sync=False)
+            self.job_hosts.stop_data(final_sync=False)
             raise
         except BaseException as exc:
-            self._stop_data(final_sync=False)
+            self.job_hosts.stop_data(final_sync=False)
             if not status.is_terminal(self.record):
                 reason = f"InternalServerError: smlocal failed: {exc.__class__.__name__}: {exc}"
                 try:
@@ -226,18 +208,6 @@ class TrainingRun:
         finally:
             self._clean_up(cids)
         return self.record
-
-    def _stop_data(self, final_sync: bool = True) -> None:
-        """Stop every host's data flow; the first error (a last checkpoint sync) is raised
-        once every host was stopped."""
-        first: BaseException | None = None
-        for data in self.host_data.values():
-            try:
-                data.stop(final_sync)
-            except DATA_ERRORS as exc:
-                first = first or exc
-        if first is not None:
-            raise first
 
     def _admit(self, at_once: bool = False) -> bool:
         """The job's share of the machine, waited for in Starting (False: a stop came first)."""
@@ -255,23 +225,8 @@ class TrainingRun:
     def _clean_up(self, cids: dict[str, str]) -> None:
         """Remove the containers and the job's network; hand the workspaces back (and the
         job's share of the machine)."""
-        backend = self.ctx.backend
         self._release()
-        self.aws.close()
-        try:
-            for cid in cids.values():
-                try:
-                    backend.remove(cid)
-                except EngineLost as exc:
-                    self._warn(f"container {cid[:12]} could not be removed: {exc}")
-            if len(self.hosts) > 1:
-                try:
-                    backend.remove_network(network_name(self.name))
-                except BackendError as exc:
-                    self._warn(str(exc))
-        finally:
-            for workspace in self.workspaces.values():
-                workspace.reclaim()
+        self.job_hosts.clean_up(cids)
 
     def _on_failure(self, message: str) -> None:
         if self._failure is None:
@@ -285,7 +240,7 @@ class TrainingRun:
         clock = self.ctx.clock
         started = training_started(self.record, clock.now())
         telemetry = {host: t for host in self.hosts if (t := self.aws.telemetry(
-            self.name, host, started, self._host_gpus.get(host))) is not None}
+            self.name, host, started, self.job_hosts.gpus.get(host))) is not None}
         on_metric = self.on_metric
         if telemetry:
             first = next(iter(telemetry.values()))
@@ -305,6 +260,7 @@ class TrainingRun:
         # the runtime: on the wall clock before this process (a resumed job's), then on the
         # monotonic one (a step of the wall clock is no time spent training)
         ran = max(clock.now() - started, 0.0) - clock.monotonic()
+        interrupt_at = self._next_interruption(clock.monotonic())
 
         def tick(now: float) -> bool:
             if self.ctx.store.stop_requested(self.name):
@@ -312,8 +268,11 @@ class TrainingRun:
                 self._advance("Stopping")
             elif max_runtime and ran + now >= max_runtime:
                 self._stop_reason = "MaxRuntimeExceeded"
+            elif interrupt_at is not None and now >= interrupt_at:
+                self._interrupted = True  # SIGTERM, the grace, SIGKILL: as a spot reclaim
             # a Pipe channel's data failed: the job fails, its hosts stop as a stop would
-            return self._stop_reason is not None or self._failure is not None
+            return (self._stop_reason is not None or self._failure is not None
+                    or self._interrupted)
 
         supervisor = HostSupervisor(self.ctx.backend, clock, cids,
                                     self.spec.local.stop_grace_seconds,
@@ -321,6 +280,8 @@ class TrainingRun:
                                     engine_wait=self.spec.local.engine_wait_seconds)
         try:
             ended = supervisor.run(sink, since, tick)
+            if self._stop_reason is not None or self._failure is not None:
+                self._interrupted = False  # a stop or a failure meanwhile ends the job
             for note in sink.notes(self.spec.local.max_log_lines):
                 self._warn(note)
             if sink.unstored:  # said in the log itself too, where a reader of it looks
@@ -331,21 +292,16 @@ class TrainingRun:
             for t in telemetry.values():
                 t.close()
 
+    def _next_interruption(self, now: float) -> float | None:
+        """When (monotonic) the next rehearsed interruption comes: ``Local.Interruptions``'
+        next entry's seconds after the containers (re)started now."""
+        done = sum(t["Status"] == "Interrupted" for t in self.record["SecondaryStatusTransitions"])
+        planned = self.spec.local.interruptions
+        return now + planned[done] if done < len(planned) else None
+
     def _log_room(self) -> int:
         """How many more lines the store takes for this job (a resumed job has some)."""
         return max(self.spec.local.max_log_lines - self.ctx.store.log_count(self.name), 0)
-
-    def _plan_gpus(self) -> None:
-        """Each host's GPUs into ``_host_gpus`` (none for a CPU instance type); GpuError when
-        they cannot be split."""
-        itype = instances.lookup(self.request["ResourceConfig"]["InstanceType"])
-        if itype is None or not itype.wants_gpu:
-            return
-        plan = plan_gpus(self.spec.local.gpus, itype.gpus, self.hosts, self.ctx.backend.gpu_ids(),
-                         itype.name)
-        if plan.warning:
-            self._warn(plan.warning)
-        self._host_gpus = plan.by_host
 
     # -- the end -----------------------------------------------------------------------------
     def _finish(self, ended: Ended | None, error: str | None) -> None:
@@ -354,12 +310,12 @@ class TrainingRun:
         if failure is None and ended is not None and failed is not None:
             how = ended.statuses[failed]
             failure = failures.host_failure(how, self._stop_reason is not None,
-                                            self.workspaces.get(failed),
+                                            self.job_hosts.workspaces.get(failed),
                                             lambda: self._our_failure_reason(failed, how))
         final = self._stop_reason or ("Failed" if failure else "Completed")
         if final == "Completed":
             self._advance("Uploading")
-        workspace = self.workspaces.get(HOST)  # SageMaker's artifacts: the first host's
+        workspace = self.job_hosts.workspaces.get(HOST)  # SageMaker's artifacts: the first's
         if workspace is not None:
             try:
                 self._upload(workspace)

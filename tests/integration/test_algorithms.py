@@ -172,6 +172,31 @@ def test_mlp_job_completes_with_the_objective(tmp_path: Path, images: None, mlp_
     no_containers_left("it-mlp")
 
 
+def test_a_spot_interruption_rehearsed_on_the_mlp_continues_its_epochs(
+    tmp_path: Path, images: None, mlp_data: Path
+) -> None:
+    """SIGTERM, the grace, the checkpoints kept, the container gone; then the job on fresh
+    volumes from its checkpoints, as SageMaker restarts an interrupted spot job."""
+    home = tmp_path / "home"
+    chans = {ch: mlp_data / ch for ch in ("train", "validation")}
+    hps = {"num_classes": "3", "hidden_units": "64", "epochs": "2500", "learning_rate": "0.001",
+           "seed": "1", "early_stopping_patience": "0"}
+    spec = request(tmp_path, "mlp", "it-mlp-spot", hps, chans, EnableManagedSpotTraining=True,
+                   CheckpointConfig={"S3Uri": f"file://{tmp_path}/ckpt"})
+    result = smlocal(home, "train", str(spec), "--interrupt-after", "4")
+    assert result.returncode == 0, result.stdout + result.stderr
+    described = describe(home, "it-mlp-spot")
+    assert [t["Status"] for t in described["SecondaryStatusTransitions"]] == [
+        "Starting", "Downloading", "Training", "Interrupted", "Restarting", "Training",
+        "Uploading", "Completed"]
+    before, _, after = result.stdout.partition("continuing at epoch ")
+    resumed_at = int(after.split()[0].rstrip(",:."))
+    assert resumed_at > 1 and f"epoch={resumed_at - 1}, validation" in before  # none lost
+    assert "epoch=1," not in after and "epoch=2500, validation" in after
+    assert described["BillableTimeInSeconds"] <= described["TrainingTimeInSeconds"]
+    no_containers_left("it-mlp-spot")
+
+
 def test_bad_hyperparameters_are_refused_before_any_container(
     tmp_path: Path, images: None, ntm_data: Path
 ) -> None:

@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="do not echo the container's output")
     p.add_argument("--cloudwatch", action="store_true",
                    help="ship logs and metrics to CloudWatch too (as Local.CloudWatch: true)")
+    p.add_argument("--interrupt-after", type=float, action="append", metavar="SECONDS",
+                   help="rehearse a spot interruption after this many seconds of training "
+                        "(again for each restart: give it once per interruption; as "
+                        "Local.Interruptions)")
 
     p = sub.add_parser("describe", help="DescribeTrainingJob, as JSON")
     p.add_argument("name")

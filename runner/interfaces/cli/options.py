@@ -21,7 +21,8 @@ def service(args: argparse.Namespace) -> Any:
 
 
 def apply_local_options(spec: Spec, args: argparse.Namespace) -> Spec:
-    """The spec with the command line's --gpus, --grace and --cloudwatch over its Local section."""
+    """The spec with the command line's --gpus, --grace, --cloudwatch and --interrupt-after
+    over its Local section."""
     from dataclasses import replace
 
     from runner.core import specs
@@ -39,6 +40,13 @@ def apply_local_options(spec: Spec, args: argparse.Namespace) -> Spec:
         local = replace(local, stop_grace_seconds=args.grace)
     if getattr(args, "cloudwatch", False):
         local = replace(local, cloudwatch=True)
+    if getattr(args, "interrupt_after", None):
+        try:
+            parsed = specs.parse_local({"Interruptions": args.interrupt_after}, spec.base_dir)
+        except SpecError as exc:
+            raise SpecError([Problem("--interrupt-after", p.message)
+                             for p in exc.problems]) from None
+        local = replace(local, interruptions=parsed.interruptions)
     return replace(spec, local=local)
 
 

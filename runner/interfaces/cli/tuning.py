@@ -26,6 +26,13 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--plain", action="store_true", help="a line per event even on a terminal")
     p.add_argument("--cloudwatch", action="store_true",
                    help="ship every trial's logs and metrics to CloudWatch")
+    p.add_argument("--rehearse", action="store_true",
+                   help="instead of the tuning job: one short trial at each corner of the "
+                        "search space (each range's min and max, each categorical value); "
+                        "exit 1 when one crashed, ran out of memory, gave NaN or no objective")
+    p.add_argument("--rehearse-seconds", type=float, default=60.0, metavar="S",
+                   help="the most a rehearsal trial may take (default 60); each is stopped "
+                        "at its first objective value")
 
     add_report_parser(sub)
 
@@ -88,10 +95,29 @@ def cmd_tune(args: argparse.Namespace, service: Any) -> int:
         if args.name is not None:  # --name "" is refused by validation, not ignored
             spec.request["HyperParameterTuningJobName"] = args.name
         spec = apply_local_options(spec, args)
+        if args.rehearse:
+            return _rehearse(service, spec, args.rehearse_seconds)
         tuner = jobs.create_hyper_parameter_tuning_job(spec, _view(spec, args.plain))
     record = jobs.run(tuner, resume=bool(args.resume))
     _print_outcome(jobs, tuner.name)
     return EXIT_OK if record["HyperParameterTuningJobStatus"] == "Completed" else EXIT_FAILED
+
+
+def _rehearse(service: Any, spec: Spec, seconds: float) -> int:
+    from runner.interfaces.cli.tables import print_columns
+    from runner.tuning.corners import OK
+
+    if not seconds > 0:
+        raise SpecError([Problem("--rehearse-seconds",
+                                 f"must be a number of seconds > 0 (got {seconds})")])
+    found = service.rehearse(spec, seconds)
+    print_columns([("CORNER", "VERDICT", "HYPERPARAMETERS", "DETAIL")] + [
+        (r.job, r.verdict, " ".join(f"{k}={v}" for k, v in r.hyperparameters.items()), r.detail)
+        for r in found], padded=3)
+    bad = [r for r in found if r.verdict != OK]
+    print(f"smlocal: rehearsal: {len(found) - len(bad)} of {len(found)} corner(s) ok"
+          + (f"; see smlocal logs {bad[0].job}" if bad else ""), file=sys.stderr)
+    return EXIT_FAILED if bad else EXIT_OK
 
 
 def _print_outcome(jobs: Any, name: str) -> None:

@@ -168,6 +168,18 @@ def test_assume_role_is_a_flag(tmp_path: Path) -> None:
     local = specs.parse_local({"InitProcess": False}, tmp_path)
     assert not local.init_process and local.to_json()["InitProcess"] is False
     assert specs.parse_local({}, tmp_path).init_process
+
+
+def test_interruptions_are_seconds_of_training(tmp_path: Path) -> None:
+    local = specs.parse_local({"Interruptions": [30, 2.5]}, tmp_path)
+    assert local.interruptions == (30.0, 2.5) and local.to_json()["Interruptions"] == [30, 2.5]
+    with pytest.raises(SpecError) as exc:
+        specs.parse_local({"Interruptions": [0, "x", True]}, tmp_path)
+    assert [p for p, _ in problems_of(exc)] == [
+        "Local.Interruptions[0]", "Local.Interruptions[1]", "Local.Interruptions[2]"]
+    with pytest.raises(SpecError) as exc:
+        specs.parse_local({"Interruptions": 30}, tmp_path)
+    assert problems_of(exc)[0][0] == "Local.Interruptions"
     with pytest.raises(SpecError) as exc:
         specs.parse_local({"AssumeRole": "yes", "CloudWatch": 1}, tmp_path)
     assert problems_of(exc) == [("Local.CloudWatch", "must be true or false (got 1)"),
@@ -185,7 +197,7 @@ def test_local_unknown_keys_are_each_reported(tmp_path: Path) -> None:
         specs.parse_local({"Gpu": "all", "Grace": 3, "Gpus": "all"}, tmp_path)
     valid = (
         "(valid: AssumeRole, Build, CloudWatch, EngineWaitSeconds, Gpus, InitProcess, "
-        "MaxLogLines, StopGracePeriodSeconds)")
+        "Interruptions, MaxLogLines, StopGracePeriodSeconds)")
     assert problems_of(exc) == [
         ("Local.Gpu", f"is not a known field {valid}"),
         ("Local.Grace", f"is not a known field {valid}"),

@@ -174,9 +174,20 @@ def test_max_runtime_exceeded_ends_stopped() -> None:
 def test_unknown_secondary_uses_its_name_as_message() -> None:
     clock = FakeClock()
     record = fresh(clock)
-    status.advance(record, "Interrupted", clock.now())
-    assert record["SecondaryStatusTransitions"][-1]["StatusMessage"] == "Interrupted"
+    status.advance(record, "Updating", clock.now())
+    assert record["SecondaryStatusTransitions"][-1]["StatusMessage"] == "Updating"
     assert record["TrainingJobStatus"] == "InProgress"
+
+
+def test_the_time_between_an_interruption_and_the_restart_is_not_billed() -> None:
+    clock = FakeClock()
+    record = fresh(clock)
+    for secondary, seconds in (("Downloading", 5), ("Training", 100), ("Interrupted", 40),
+                               ("Restarting", 10), ("Training", 50), ("Uploading", 5)):
+        status.advance(record, secondary, clock.now())
+        clock.advance(seconds)
+    status.advance(record, "Completed", clock.now())
+    assert (record["TrainingTimeInSeconds"], record["BillableTimeInSeconds"]) == (210, 170)
 
 
 @pytest.mark.parametrize("final", ["Completed", "Failed", "Stopped", "MaxRuntimeExceeded"])

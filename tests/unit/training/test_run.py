@@ -220,3 +220,49 @@ def test_a_role_that_cannot_be_assumed_fails_the_job_before_it_starts(
     assert record["FailureReason"].startswith(
         "ClientError: cannot assume the job's RoleArn arn:aws:iam::123456789012:role/"
         "SageMakerRole (")
+
+
+def resuming(box: FakeContainer) -> int:
+    """Carries on from its checkpoint; saves one each epoch and on SIGTERM."""
+    ckpt = box.path("/opt/ml/checkpoints") / "epoch.txt"
+    epoch = int(ckpt.read_text()) if ckpt.exists() else 0
+    box.print(f"starting at epoch {epoch + 1}")
+    while epoch < 5:
+        if box.sleep(60):
+            box.print(f"SIGTERM at epoch {epoch}")
+            return 143
+        epoch += 1
+        ckpt.write_text(str(epoch))
+        box.print(f"epoch={epoch} loss={1 / epoch:.4f}")
+    (box.path("/opt/ml/model") / "weights.txt").write_text("w")
+    return 0
+
+
+def test_a_rehearsed_spot_interruption_restarts_the_job_from_its_checkpoints(
+    tmp_path: Path
+) -> None:
+    clock = FakeClock()
+    backend = FakeBackend(tmp_path / "engine", {IMAGE: resuming}, clock)
+    req = request(tmp_path)
+    req["CheckpointConfig"] = {"S3Uri": f"file://{tmp_path / 'ckpt'}"}
+    job = TrainingRun(Spec(req, LocalOptions(stop_grace_seconds=30, interruptions=(150.0,)),
+                           tmp_path),
+                      RunContext(store=Store(tmp_path / "home"), backend=backend, clock=clock))
+    job.create()
+    record = job.run()
+    assert record["TrainingJobStatus"] == "Completed", record.get("FailureReason")
+    assert [t["Status"] for t in record["SecondaryStatusTransitions"]] == [
+        "Starting", "Downloading", "Training", "Interrupted", "Restarting", "Training",
+        "Uploading", "Completed"]
+    lines = [e.line for e in job.ctx.store.iter_logs("fake-job")]
+    term = next(i for i, line in enumerate(lines) if line.startswith("SIGTERM at epoch "))
+    done = int(lines[term].rsplit(" ", 1)[1])
+    assert 1 <= done < 5 and lines[0] == "starting at epoch 1"
+    assert lines[term + 1] == f"starting at epoch {done + 1}"  # its progress survived
+    assert lines[-1] == "epoch=5 loss=0.2000"
+    assert len(backend.started) == 2 and backend.running() == []
+    assert record["BillableTimeInSeconds"] <= record["TrainingTimeInSeconds"]
+    assert record["FinalMetricDataList"][0]["Value"] == pytest.approx(0.2)
+    model = tmp_path / "output" / "fake-job" / "output" / "model.tar.gz"
+    with tarfile.open(model) as tar:
+        assert tar.getnames() == ["weights.txt"]
