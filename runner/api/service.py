@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,7 @@ class Validation:
     problems: list[Problem]
     warnings: list[Problem]
     image_check_skipped: str | None
+    limits: list[str] = field(default_factory=list)  # --for-cloud: quotas, instance-hours
 
 
 class Service:
@@ -238,10 +239,13 @@ class Service:
 
         return write_report(self.store, name, out or self.home / "reports" / name, fmt)
 
-    def validate(self, spec: Spec, for_cloud: bool, check_image: bool) -> Validation:
+    def validate(self, spec: Spec, for_cloud: bool, check_image: bool,
+                 quotas: bool = False) -> Validation:
         """Every check of a request, with no side effect: nothing is written (no store is
         made: warm-start parents are looked up read-only). With no engine to ask, the image
-        check is skipped and ``image_check_skipped`` says why."""
+        check is skipped and ``image_check_skipped`` says why. ``for_cloud``: also the job's
+        worst-case instance-hours, and with ``quotas`` the account's Service Quotas against
+        the instances it takes at once (the only AWS call; what it could not check is said)."""
         from runner.api.ignored import ignored_settings
         from runner.api.tuning_validation import validate_tuning, warm_start_notes
         from runner.api.validation import validate_training
@@ -258,9 +262,28 @@ class Service:
                 notes += warm_start_notes(spec.request, parent_exists)
         else:
             problems = validate_training(spec, for_cloud=for_cloud, image_check=image_check)
-        return Validation(problems, notes,
-                          image_check.skipped if image_check is not None else None)
+        over, limits = self._cloud_limits(spec.request, quotas) if for_cloud else ([], [])
+        return Validation(problems + over, notes,
+                          image_check.skipped if image_check is not None else None, limits)
 
+    def _cloud_limits(self, request: dict[str, Any],
+                      quotas: bool) -> tuple[list[Problem], list[str]]:
+        """Quotas the job would pass (problems) and what is worth knowing about its limits."""
+        from runner.api import cloud_limits
+        from runner.aws.clients import AwsError
+
+        hours = cloud_limits.instance_hours(request)
+        out = [hours] if hours else []
+        if not quotas:
+            return [], out + ["quotas not checked (--quotas reads the account's Service Quotas)"]
+        from runner.aws.quotas import sagemaker_quotas
+
+        try:
+            found = sagemaker_quotas(self.aws)
+        except AwsError as exc:
+            return [], out + [f"quotas not checked: {exc}"]
+        over, notes = cloud_limits.check(cloud_limits.needs(request), found)
+        return over, out + notes
 
     def rehearse(self, spec: Spec, seconds: float) -> list[CornerResult]:
         """``tune --rehearse``: the tuning request checked as for ``tune``, then one short

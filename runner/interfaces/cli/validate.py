@@ -28,6 +28,11 @@ def add_parser(sub: Any) -> None:
         "--no-image-check", action="store_true", help="do not ask the Docker engine about the image"
     )
     p.add_argument(
+        "--quotas", action="store_true",
+        help="with --for-cloud: read the account's SageMaker Service Quotas (the AWS "
+        "credentials boto3 finds) and refuse a job that takes more instances at once",
+    )
+    p.add_argument(
         "--require-image",
         action="store_true",
         help="fail when no Docker engine answers to check the image (by default the "
@@ -41,12 +46,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     if args.no_image_check and args.require_image:
         raise SpecError([Problem("--require-image", "cannot go with --no-image-check")])
+    if args.quotas and not args.for_cloud:
+        raise SpecError([Problem("--quotas", "goes with --for-cloud")])
     spec = specs.load_spec(args.spec)
     found = service(args).validate(spec, for_cloud=args.for_cloud,
-                                   check_image=not args.no_image_check)
+                                   check_image=not args.no_image_check, quotas=args.quotas)
     problems, skipped = found.problems, found.image_check_skipped
     for warning in found.warnings:  # worth knowing, not a reason to refuse
         print(f"smlocal: warning: {warning}", file=sys.stderr)
+    for note in found.limits:
+        print(f"smlocal: note: {note}", file=sys.stderr)
     if skipped is not None and args.require_image:
         for problem in problems:
             print(problem, file=sys.stderr)

@@ -353,3 +353,22 @@ def test_validate_warns_about_regexes_that_backtrack_with_their_paths(
     warned = [line for line in err.splitlines() if line.startswith("smlocal: warning: ")]
     assert [w.split(": ")[2] for w in warned] == [f"{path}[1].Regex", f"{path}[2].Regex"]
     assert "super-linear" in warned[0] and "RE2 refuses it" in warned[1]
+
+
+# -- cloud limits -------------------------------------------------------------------------------
+
+
+def test_for_cloud_prints_the_worst_case_and_says_quotas_were_not_read(
+    capsys: pytest.CaptureFixture[str], workdir: Path
+) -> None:
+    text = (TRAINING.replace("InstanceType: local", "InstanceType: ml.m5.xlarge")
+            .replace('"file://data/train"', '"s3://b/train"').replace('"file://out"', '"s3://b/o"')
+            + "RoleArn: arn:aws:iam::123456789012:role/R\n")
+    spec = write(workdir, "cloud.yaml", text)
+    code, out, err = run(capsys, "validate", "--no-image-check", "--for-cloud", spec)
+    assert (code, out) == (0, "valid\n"), err
+    assert ("smlocal: note: worst case 0.02 instance-hours: MaxRuntimeInSeconds x InstanceCount"
+            in err)
+    assert "smlocal: note: quotas not checked (--quotas reads" in err
+    code, _, err = run(capsys, "validate", "--no-image-check", "--quotas", spec)
+    assert (code, err) == (2, "--quotas: goes with --for-cloud\n")
