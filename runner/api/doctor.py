@@ -109,7 +109,8 @@ class Doctor:
             return out + [clauses.resumed(None, False, False, stopped.job)]
         marked = _mark_unread(folder)
         again = self._run("resume", with_ckpt, stop_after=options.stop_after, checkpoints=False)
-        read = _were_read(folder, marked) if marked else None
+        read = _were_read(marked) if marked else None
+        shutil.rmtree(folder.with_name(folder.name + "-read"), ignore_errors=True)
         same = _start(again.lines) == _start(stopped.lines)
         return out + [clauses.resumed(read, same, True, again.job)]
 
@@ -205,23 +206,29 @@ def _start(lines: list[str]) -> list[str]:
 
 def _mark_unread(folder: Path) -> dict[Path, int]:
     """Set every file's access time well before its change time, so that a read moves it
-    (also under ``relatime``); {} when this folder keeps no access times (``noatime``)."""
-    probe = folder / ".doctor-atime"
+    (also under ``relatime``), and keep a hard link to each beside the folder: a program that
+    reads its checkpoint and then deletes it (keeping the last few) has read it all the same.
+    {} when this filesystem keeps no access times (``noatime``)."""
+    shadow = folder.with_name(folder.name + "-read")
+    if shadow.exists():
+        shutil.rmtree(shadow)
+    shadow.mkdir()
+    probe = shadow / ".doctor-atime"
     probe.write_text("x")
     marked = {}
-    try:
-        for path in [probe, *(p for p in folder.rglob("*") if p.is_file() and p != probe)]:
-            st = path.stat()
-            os.utime(path, ns=(st.st_mtime_ns - 60 * 10**9, st.st_mtime_ns))
-            marked[path] = st.st_mtime_ns - 60 * 10**9
-        probe.read_bytes()
-        if probe.stat().st_atime_ns == marked[probe]:
-            return {}
-        del marked[probe]
-        return marked
-    finally:
-        probe.unlink()
+    for index, path in enumerate([probe, *(p for p in folder.rglob("*") if p.is_file())]):
+        link = probe if path == probe else shadow / str(index)
+        if link != probe:
+            os.link(path, link)
+        st = link.stat()
+        os.utime(link, ns=(st.st_mtime_ns - 60 * 10**9, st.st_mtime_ns))
+        marked[link] = st.st_mtime_ns - 60 * 10**9
+    probe.read_bytes()
+    if probe.stat().st_atime_ns == marked.pop(probe):
+        return {}
+    return marked
 
 
-def _were_read(folder: Path, marked: dict[Path, int]) -> bool:
-    return any(path.exists() and path.stat().st_atime_ns != at for path, at in marked.items())
+def _were_read(marked: dict[Path, int]) -> bool:
+    """Whether any file ``_mark_unread`` marked was read since (through its hard link)."""
+    return any(link.stat().st_atime_ns != at for link, at in marked.items())

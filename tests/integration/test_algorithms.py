@@ -197,6 +197,60 @@ def test_a_spot_interruption_rehearsed_on_the_mlp_continues_its_epochs(
     no_containers_left("it-mlp-spot")
 
 
+def test_the_doctor_finds_the_mlp_keeps_the_contract(
+    tmp_path: Path, images: None, mlp_data: Path
+) -> None:
+    """Every clause passes: SIGTERM handled as PID 1, a failure file on missing data, its
+    checkpoints written and read back by a second run, its metric regexes matching."""
+    home = tmp_path / "home"
+    chans = {ch: mlp_data / ch for ch in ("train", "validation", "test")}
+    hps = {"num_classes": "3", "hidden_units": "64", "epochs": "500", "learning_rate": "0.001",
+           "seed": "1", "early_stopping_patience": "0"}
+    spec = request(tmp_path, "mlp", "it-mlp-doctor", hps, chans,
+                   CheckpointConfig={"S3Uri": f"file://{tmp_path}/ckpt"})
+    result = smlocal(home, "doctor", str(spec), "--stop-after", "3", "--grace", "30",
+                     "--budget", "120", "--output", "json")
+    clauses = {c["name"]: c for c in json.loads(result.stdout)["Clauses"]}
+    assert result.returncode == 0, [c for c in clauses.values() if c["verdict"] != "pass"]
+    assert {c["verdict"] for c in clauses.values()} == {"pass"}
+    assert len(clauses) == 9 + len(manifest("mlp")["MetricDefinitions"])  # one line a metric
+
+
+def test_a_rehearsal_of_the_mlp_search_space(tmp_path: Path, images: None, mlp_data: Path) -> None:
+    definition = yaml.safe_load(request(tmp_path, "mlp", "unused", {
+        "num_classes": "3", "hidden_units": "16", "epochs": "5", "seed": "1"},
+        {ch: mlp_data / ch for ch in ("train", "validation")}).read_text())
+    del definition["TrainingJobName"]
+    local = definition.pop("Local")
+    definition["StaticHyperParameters"] = definition.pop("HyperParameters")
+    tuning = {
+        "HyperParameterTuningJobName": "it-mlp-rehearse",
+        "HyperParameterTuningJobConfig": {
+            "Strategy": "Bayesian",
+            "HyperParameterTuningJobObjective": {"Type": "Maximize",
+                                                 "MetricName": "validation:accuracy"},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": 8, "MaxParallelTrainingJobs": 2},
+            "ParameterRanges": {
+                "ContinuousParameterRanges": [
+                    {"Name": "learning_rate", "MinValue": "0.0001", "MaxValue": "0.1",
+                     "ScalingType": "Logarithmic"},
+                    {"Name": "dropout", "MinValue": "0.0", "MaxValue": "0.5"}],
+                "CategoricalParameterRanges": [{"Name": "batch_norm",
+                                                "Values": ["true", "false"]}]}},
+        "TrainingJobDefinition": definition,
+        "Local": local,
+    }
+    spec = tmp_path / "rehearse.yaml"
+    spec.write_text(yaml.safe_dump(tuning))
+    result = smlocal(tmp_path / "home", "tune", str(spec), "--rehearse",
+                     "--rehearse-seconds", "60")
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = result.stdout.splitlines()[1:]
+    assert [row.split()[:2] for row in rows] == [["it-mlp-rehearse-rehearse-01", "ok"],
+                                                 ["it-mlp-rehearse-rehearse-02", "ok"]]
+    assert "learning_rate=0.0001" in rows[0] and "learning_rate=0.1" in rows[1]
+
+
 def test_bad_hyperparameters_are_refused_before_any_container(
     tmp_path: Path, images: None, ntm_data: Path
 ) -> None:
