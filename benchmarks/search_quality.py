@@ -1,5 +1,6 @@
-"""Search quality: Random and Bayesian search on Branin and Hartmann6, side by side with
-Optuna's TPE and GP samplers when optuna (and, for its GP sampler, torch) is installed.
+"""Search quality: Random and Bayesian search on Branin, Hartmann6 and Hartmann3 (also with a
+region where every trial fails), side by side with Optuna's TPE and GP samplers when optuna
+(and, for its GP sampler, torch) is installed.
 
     .venv/bin/python benchmarks/search_quality.py [--seeds 20] [--trials 50,100]
         [--problems branin,hartmann6] [--samplers random,bayesian,tpe,optuna-gp] [--parallel 1]
@@ -62,6 +63,9 @@ class Problem:
     bounds: dict[str, tuple[float, float]]
     objective: Objective
     minimum: float
+    # where a trial fails (a learning rate that diverges, a batch that does not fit): the
+    # trial is Failed, no objective
+    fails: Callable[[Mapping[str, float]], bool] | None = None
 
     def space(self) -> SearchSpace:
         ranges = {
@@ -105,36 +109,72 @@ def hartmann6(p: Mapping[str, float]) -> float:
     return total
 
 
+_H3_ALPHA = (1.0, 1.2, 3.0, 3.2)
+_H3_A = ((3.0, 10, 30), (0.1, 10, 35), (3.0, 10, 30), (0.1, 10, 35))
+_H3_P = ((0.3689, 0.1170, 0.2673), (0.4699, 0.4387, 0.7470), (0.1091, 0.8732, 0.5547),
+         (0.0381, 0.5743, 0.8828))
+
+
+def hartmann3(p: Mapping[str, float]) -> float:
+    x = [p[f"x{i + 1}"] for i in range(3)]
+    total = 0.0
+    for alpha, a, q in zip(_H3_ALPHA, _H3_A, _H3_P, strict=True):
+        total -= alpha * math.exp(-sum(aj * (xj - qj) ** 2
+                                       for aj, xj, qj in zip(a, x, q, strict=True)))
+    return total
+
+
 PROBLEMS = {
     "branin": Problem("Branin", {"x1": (-5.0, 10.0), "x2": (0.0, 15.0)}, branin, 0.397887357729738),
     "hartmann6": Problem(
         "Hartmann6", {f"x{i + 1}": (0.0, 1.0) for i in range(6)}, hartmann6, -3.322368011415515
     ),
+    "hartmann3": Problem(
+        "Hartmann3", {f"x{i + 1}": (0.0, 1.0) for i in range(3)}, hartmann3, -3.86278214782076
+    ),
+    # the minimum (x1 = 0.1146) is inside; every trial with x1 > 0.6 fails
+    "hartmann3-failing": Problem(
+        "Hartmann3, failing where x1 > 0.6", {f"x{i + 1}": (0.0, 1.0) for i in range(3)},
+        hartmann3, -3.86278214782076, fails=lambda p: p["x1"] > 0.6),
+    # the good region bordered by failures: x1 > 0.15 fails, just past the minimum's 0.1146
+    "hartmann3-bordered": Problem(
+        "Hartmann3, failing where x1 > 0.15", {f"x{i + 1}": (0.0, 1.0) for i in range(3)},
+        hartmann3, -3.86278214782076, fails=lambda p: p["x1"] > 0.15),
 }
+FAILED_FROM = 10  # the failed share is counted over the trials after the initial design
 
 
 def run_ours(
-    name: str, problem: Problem, seed: int, trials: int, parallel: int = 1
+    name: str, problem: Problem, seed: int, trials: int, parallel: int = 1, blind: bool = False
 ) -> tuple[list[float], Timing]:
     """Best value after each finished trial, and time spent suggesting. With ``parallel``
     slots, trials run asynchronously: a new one is suggested (with the others still
-    Pending) whenever the oldest running one finishes."""
+    Pending) whenever the oldest running one finishes. ``blind``: failed trials are shown to
+    the strategy as Stopped without an objective, so it leaves them out of its model (what
+    it did before failures informed it), for a side-by-side figure."""
     space = problem.space()
     strategy = make_strategy(name, space, Direction.MINIMIZE, seed=seed, max_jobs=trials, config={})
     history: list[Trial] = []
     running: list[Trial] = []
     best, watch = math.inf, Stopwatch()
     curve: list[float] = []
+    failures.clear()
     while len(curve) < trials:
         while len(running) < parallel and len(history) + len(running) < trials:
             with watch:
                 (config,) = strategy.suggest(history + running, 1)
             running.append(Trial(len(history) + len(running), config, TrialStatus.PENDING))
         done = running.pop(0)
-        value = problem.objective({k: float(v) for k, v in done.config.items()})
-        history.append(Trial(done.number, done.config, TrialStatus.COMPLETED, value))
+        point = {k: float(v) for k, v in done.config.items()}
+        if problem.fails is not None and problem.fails(point):
+            history.append(Trial(done.number, done.config,
+                                 TrialStatus.STOPPED if blind else TrialStatus.FAILED))
+            failures.append(done.number)
+        else:
+            value = problem.objective(point)
+            history.append(Trial(done.number, done.config, TrialStatus.COMPLETED, value))
+            best = min(best, value)
         running = [Trial(t.number, t.config, TrialStatus.IN_PROGRESS) for t in running]
-        best = min(best, value)
         curve.append(best)
     return curve, watch.timing
 
@@ -146,6 +186,7 @@ def run_optuna(name: str, problem: Problem, seed: int, trials: int) -> tuple[lis
     sampler = (optuna.samplers.TPESampler(seed=seed) if name == "tpe"
                else optuna.samplers.GPSampler(seed=seed))
     study = optuna.create_study(sampler=sampler, direction="minimize")
+    failures.clear()
     best, watch = math.inf, Stopwatch()
     curve: list[float] = []
     for _ in range(trials):
@@ -153,16 +194,21 @@ def run_optuna(name: str, problem: Problem, seed: int, trials: int) -> tuple[lis
             trial = study.ask()
             config: Config = {n: trial.suggest_float(n, lo, hi)
                               for n, (lo, hi) in problem.bounds.items()}
-        value = problem.objective({k: float(v) for k, v in config.items()})
-        study.tell(trial, value)
-        best = min(best, value)
+        point = {k: float(v) for k, v in config.items()}
+        if problem.fails is not None and problem.fails(point):
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            failures.append(trial.number)
+        else:
+            value = problem.objective(point)
+            study.tell(trial, value)
+            best = min(best, value)
         curve.append(best)
     return curve, watch.timing
 
 
 def available(sampler: str) -> str | None:
     """Why ``sampler`` cannot run here, or None."""
-    if sampler in ("random", "bayesian"):
+    if sampler in ("random", "bayesian", "bayesian-blind"):
         return None
     try:
         import optuna  # noqa: F401
@@ -176,10 +222,13 @@ def available(sampler: str) -> str | None:
     return None
 
 
+#: The numbers of the trials the last run saw fail (a run's side channel, read after it).
+failures: list[int] = []
 Runner = Callable[[Problem, int, int, int], tuple[list[float], Timing]]
 RUNNERS: dict[str, Runner] = {
     "random": lambda p, s, t, n: run_ours("Random", p, s, t, n),
     "bayesian": lambda p, s, t, n: run_ours("Bayesian", p, s, t, n),
+    "bayesian-blind": lambda p, s, t, n: run_ours("Bayesian", p, s, t, n, blind=True),
     "tpe": lambda p, s, t, n: run_optuna("tpe", p, s, t),
     "optuna-gp": lambda p, s, t, n: run_optuna("gp", p, s, t),
 }
@@ -207,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     problems = [PROBLEMS[p] for p in args.problems.split(",")]
     samplers = args.samplers.split(",")
     header = ["sampler"] + [f"{p.name} @{c}" for p in problems for c in checkpoints]
+    header += [f"{p.name}: failed share of trials {FAILED_FROM + 1}-{checkpoints[-1]}"
+               for p in problems if p.fails is not None]
     header += [f"{p.name} s/100 trials (wall, cpu)" for p in problems]
     rows: list[list[str]] = []
     for sampler in samplers:
@@ -215,22 +266,27 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipping {sampler}: {why}", file=sys.stderr)
             continue
         regrets: list[str] = []
+        shares: list[str] = []
         times: list[str] = []
         for problem in problems:
             curves: list[list[float]] = []
             walls: list[float] = []
             cpus: list[float] = []
+            failed = 0
             for seed in range(args.seeds):
                 curve, (wall, cpu) = RUNNERS[sampler](problem, seed, checkpoints[-1], args.parallel)
                 curves.append(curve)
                 walls.append(wall * 100 / checkpoints[-1])
                 cpus.append(cpu * 100 / checkpoints[-1])
+                failed += sum(n >= FAILED_FROM for n in failures)
             for c in checkpoints:
                 regrets.append(
                     fmt(statistics.median(curve[c - 1] - problem.minimum for curve in curves)))
+            if problem.fails is not None:
+                shares.append(f"{failed / (args.seeds * (checkpoints[-1] - FAILED_FROM)):.0%}")
             times.append(f"{statistics.median(walls):.2f}, {statistics.median(cpus):.2f}")
             print(f"  {sampler} {problem.name}: done", file=sys.stderr, flush=True)
-        rows.append([sampler] + regrets + times)
+        rows.append([sampler] + regrets + shares + times)
     print(
         f"median simple regret over {args.seeds} seeds; suggestion time per 100 trials (median);"
         f" {args.parallel} slot(s) for ours"

@@ -7,6 +7,7 @@ rebuilding this history from the store and asking again.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -36,7 +37,8 @@ class Trial:
 
     ``objective`` is the last value of the objective metric (None while none is known or when
     the trial never emitted a finite one); ``intermediate`` every value in order, one per
-    emission (one per epoch: Hyperband's unit of resource).
+    emission (one per epoch: Hyperband's unit of resource). ``retryable``: it failed for the
+    platform's reasons (an ``InternalServerError``), not its configuration's.
     """
 
     number: int
@@ -44,6 +46,16 @@ class Trial:
     status: TrialStatus
     objective: float | None = None
     intermediate: tuple[float, ...] = field(default_factory=tuple)
+    retryable: bool = False
+
+    @property
+    def failed_by_config(self) -> bool:
+        """Whether its configuration failed it: Failed (not for the platform's reasons), or
+        Completed without a finite objective (a NaN loss, a metric never printed)."""
+        if self.status is TrialStatus.FAILED:
+            return not self.retryable
+        return self.status is TrialStatus.COMPLETED and (
+            self.objective is None or not math.isfinite(self.objective))
 
     @property
     def finished(self) -> bool:

@@ -351,7 +351,8 @@ def replay(row: TrialRow, record: dict[str, Any], values: list[float], metric: s
         objective = None
     elif trial_status.running:
         objective = values[-1] if values else None
-    return Trial(row.number, row.config, trial_status, objective, tuple(values))
+    return Trial(row.number, row.config, trial_status, objective, tuple(values),
+                 retryable=trial_status is TrialStatus.FAILED and is_retryable(record))
 
 
 _TRIAL_STATUS = {

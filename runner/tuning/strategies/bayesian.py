@@ -9,8 +9,11 @@
   expects nothing better than the worst trial: with the usual prior mean (the average loss)
   EI keeps sending trials to the corners of the cube, where the variance is largest; on
   Hartmann6 up to half of them (De Ath et al., "What do you mean? The role of the mean
-  function in Bayesian optimisation", GECCO 2020, found the same). Failed trials are left out
-  (but never suggested again). See ``runner.tuning.strategies.gp`` for the kernel and its fit.
+  function in Bayesian optimisation", GECCO 2020, found the same). A trial its configuration
+  failed (Failed other than for the platform's reasons, or Completed with no finite
+  objective) enters the model as the worst loss seen: left out, a failing region (a learning
+  rate that diverges, a batch that does not fit) looks unexplored and keeps drawing trials.
+  See ``runner.tuning.strategies.gp`` for the kernel and its fit.
 - Acquisition: log expected improvement over the best observed (standardised) loss. It is
   evaluated on ``CANDIDATES`` seeded uniform draws; local searches start from the best of
   them, the incumbent (best trial) and a roulette draw of others weighted by EI (as Optuna's
@@ -138,6 +141,8 @@ class BayesianSearch:
             and math.isfinite(t.objective)
             and self.space.contains(t.config)
         ]
+        failed = [t for t in history
+                  if t.finished and t.failed_by_config and self.space.contains(t.config)]
         batch: list[Config] = []
         post: Posterior | None = None
         best, incumbent = 0.0, np.zeros(self.space.dims)
@@ -147,7 +152,7 @@ class BayesianSearch:
                 config = fresh_sample(self.space, trial_rng(self.seed, number), seen)
             else:
                 if post is None:
-                    post, best, incumbent = self._model(history, observed)
+                    post, best, incumbent = self._model(history, observed, failed)
                 rng = trial_rng(self.seed, number, 1)
                 config = self._acquire(post, best, incumbent, rng, seen)
                 if j + 1 < count:
@@ -158,19 +163,23 @@ class BayesianSearch:
         return batch
 
     def _model(
-        self, history: Sequence[Trial], observed: list[Trial]
+        self, history: Sequence[Trial], observed: list[Trial], failed: list[Trial]
     ) -> tuple[Posterior, float, FloatArray]:
         x = self.space.encode_many([t.config for t in observed])
         losses = np.array([self.direction.loss(float(t.objective or 0.0)) for t in observed])
         y = warp(losses)
         y -= y.max()  # the GP's prior mean (zero) is now the worst loss seen: see above
+        best_at = x[int(np.argmin(y))]
+        if failed:  # as bad as the worst seen: their region stops looking unexplored
+            x = np.vstack([x, self.space.encode_many([t.config for t in failed])])
+            y = np.concatenate([y, np.zeros(len(failed))])
         kernel = fit_kernel(x, y, trial_rng(self.seed, len(history), 3))
         post = Posterior(x, y, kernel)
         running = [t.config for t in history if t.status.running and self.space.contains(t.config)]
         if running:
             xr = self.space.encode_many(running)
             post = post.condition(xr, post.predict(xr)[0])
-        return post, float(y.min()), x[int(np.argmin(y))]
+        return post, float(y.min()), best_at
 
     def _acquire(
         self,

@@ -343,3 +343,30 @@ def test_yeo_johnson_fit_matches_scipy_and_keeps_the_order() -> None:
         assert np.array_equal(np.argsort(warped), np.argsort(sample))
         assert warped.mean() == pytest.approx(0.0, abs=1e-12) and warped.std() == pytest.approx(1.0)
     assert np.array_equal(warp(np.array([2.0, 2.0, 2.0])), np.zeros(3))
+
+
+def test_which_trials_their_configuration_failed() -> None:
+    assert Trial(0, {}, TrialStatus.FAILED).failed_by_config
+    assert not Trial(0, {}, TrialStatus.FAILED, retryable=True).failed_by_config
+    assert Trial(0, {}, TrialStatus.COMPLETED, None).failed_by_config
+    assert Trial(0, {}, TrialStatus.COMPLETED, math.nan).failed_by_config
+    assert not Trial(0, {}, TrialStatus.COMPLETED, 0.5).failed_by_config
+    assert not Trial(0, {}, TrialStatus.STOPPED, None).failed_by_config  # stopped, not failed
+
+
+def test_bayesian_search_keeps_away_from_a_failing_region() -> None:
+    """Failed trials enter the model as the worst loss seen: with failures wherever x > 0.6,
+    the next trials go where the model is, not to the 'unexplored' failing region; failures
+    of the platform's (retryable) do not count against their region."""
+    space = SearchSpace((NumericParameter("x", 0.0, 1.0),))
+    ok = [(0.05, 1.0), (0.2, 0.8), (0.35, 0.6), (0.5, 0.4)]  # better and better to the right
+    history = [Trial(i, {"x": x}, TrialStatus.COMPLETED, y) for i, (x, y) in enumerate(ok)]
+    failing = [0.62, 0.7, 0.78, 0.86, 0.93, 0.99]
+    failed = [Trial(len(history) + i, {"x": x}, TrialStatus.FAILED)
+              for i, x in enumerate(failing)]
+    search = BayesianSearch(space, Direction.MINIMIZE, seed=3, initial_points=2)
+    picks = [float(c["x"]) for c in search.suggest(history + failed, 4)]
+    assert all(x < 0.62 for x in picks), picks
+    retryable = [Trial(t.number, t.config, t.status, retryable=True) for t in failed]
+    picks = [float(c["x"]) for c in search.suggest(history + retryable, 4)]
+    assert any(x > 0.6 for x in picks), picks  # as if they never ran
