@@ -100,28 +100,27 @@ _H6_P = (
 )
 
 
-def hartmann6(p: Mapping[str, float]) -> float:
-    x = [p[f"x{i + 1}"] for i in range(6)]
+def _hartmann(p: Mapping[str, float], a_rows: tuple[tuple[float, ...], ...],
+              p_rows: tuple[tuple[float, ...], ...]) -> float:
+    x = [p[f"x{i + 1}"] for i in range(len(a_rows[0]))]
     total = 0.0
-    for alpha, a, q in zip(_H6_ALPHA, _H6_A, _H6_P, strict=True):
+    for alpha, a, q in zip(_H6_ALPHA, a_rows, p_rows, strict=True):  # the same alphas for both
         total -= alpha * math.exp(-sum(aj * (xj - qj) ** 2
                                        for aj, xj, qj in zip(a, x, q, strict=True)))
     return total
 
 
-_H3_ALPHA = (1.0, 1.2, 3.0, 3.2)
+def hartmann6(p: Mapping[str, float]) -> float:
+    return _hartmann(p, _H6_A, _H6_P)
+
+
 _H3_A = ((3.0, 10, 30), (0.1, 10, 35), (3.0, 10, 30), (0.1, 10, 35))
 _H3_P = ((0.3689, 0.1170, 0.2673), (0.4699, 0.4387, 0.7470), (0.1091, 0.8732, 0.5547),
          (0.0381, 0.5743, 0.8828))
 
 
 def hartmann3(p: Mapping[str, float]) -> float:
-    x = [p[f"x{i + 1}"] for i in range(3)]
-    total = 0.0
-    for alpha, a, q in zip(_H3_ALPHA, _H3_A, _H3_P, strict=True):
-        total -= alpha * math.exp(-sum(aj * (xj - qj) ** 2
-                                       for aj, xj, qj in zip(a, x, q, strict=True)))
-    return total
+    return _hartmann(p, _H3_A, _H3_P)
 
 
 PROBLEMS = {
