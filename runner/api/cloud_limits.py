@@ -30,18 +30,25 @@ def needs(request: dict[str, Any]) -> list[Need]:
     """The instances the job takes at once, by quota."""
     out: list[Need] = []
     if "HyperParameterTuningJobName" in request:
+        # MaxParallelTrainingJobs bounds the trials of every definition together: at worst
+        # they are all of the definition that takes the most of a quota
         config = request.get("HyperParameterTuningJobConfig") or {}
         parallel = int((config.get("ResourceLimits") or {}).get("MaxParallelTrainingJobs") or 1)
-        for _, path, definition in trial_jobs.definitions(request):
+        path = "HyperParameterTuningJobConfig.ResourceLimits.MaxParallelTrainingJobs"
+        most: dict[str, Need] = {}
+        for _, def_path, definition in trial_jobs.definitions(request):
             itype, count = _resources(definition)
-            out += _needs(definition, itype, count * parallel, f"{path}.ResourceConfig",
-                          "HyperParameterTuningJobConfig.ResourceLimits.MaxParallelTrainingJobs")
+            for need in _needs(definition, itype, count * parallel, f"{def_path}.ResourceConfig",
+                               path):
+                if need.quota not in most or need.instances > most[need.quota].instances:
+                    most[need.quota] = need
+        out = list(most.values())
     else:
         itype, count = _resources(request)
-        out += _needs(request, itype, count, "ResourceConfig", "ResourceConfig.InstanceCount")
-    total = sum(n.instances for n in out if "warm pool" not in n.quota)
-    if out:
-        out.append(Need(out[0].path, ALL_INSTANCES, total))
+        out = _needs(request, itype, count, "ResourceConfig", "ResourceConfig.InstanceCount")
+    running = [n.instances for n in out if "warm pool" not in n.quota]
+    if running:
+        out.append(Need(out[0].path, ALL_INSTANCES, max(running)))
     return out
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import shutil
 import tarfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -27,7 +26,7 @@ from runner.api.doctor_clauses import Clause, Outcome
 from runner.api.training_jobs import TrainingJobs
 from runner.contract.paths import DEFAULT_CHECKPOINT_DIR
 from runner.core.specs import LocalOptions, Spec
-from runner.shapes.status import is_terminal, training_start
+from runner.shapes.status import training_start
 from runner.store.jobs import JobNotFound
 
 PLACEHOLDER_ROLE = "arn:aws:iam::123456789012:role/SmlocalDoctor"
@@ -127,10 +126,14 @@ class Doctor:
         return {**request, "InputDataConfig": channels}
 
     def _checkpoints(self, label: str) -> Path:
-        """An empty checkpoint folder for one run (never the request's: its S3 stays as is)."""
-        folder = self.folder / f"checkpoints-{label}"
-        if folder.exists():
-            shutil.rmtree(folder)
+        """An empty checkpoint folder for one run (never the request's: its S3 stays as is);
+        a new name when an earlier run's cannot be emptied (its containers' files)."""
+        folder, n = self.folder / f"checkpoints-{label}", 1
+        while folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            if folder.exists():
+                n += 1
+                folder = self.folder / f"checkpoints-{label}-{n}"
         folder.mkdir(parents=True)
         return folder
 
@@ -149,34 +152,17 @@ class Doctor:
         self.notify(f"doctor: {label} ({name})")
         job = self.jobs.create_training_job(
             replace(self.spec, request=request, local=local or self.spec.local))
-        stop_at: float | None = None
-        if stop_after is None:
-            record = self.jobs.run(job)
-        else:
-            runner = threading.Thread(target=self.jobs.run, args=(job,), daemon=True)
-            runner.start()
-            stop_at = self._stop_when_trained(name, stop_after, runner)
-            runner.join()
-            record = self.store.record(name)
-        return self._outcome(name, record, output, stop_at)
-
-    def _stop_when_trained(self, name: str, seconds: float,
-                           runner: threading.Thread) -> float | None:
-        """Stop the job once it trained ``seconds``; when it was stopped (None: it ended first)."""
-        while runner.is_alive():
+        def trained_enough() -> bool:
+            """Whether it trained ``stop_after`` seconds (never without a ``stop_after``)."""
             try:
-                record = self.store.record(name)
+                started = training_start(self.store.record(name))
             except JobNotFound:  # not recorded yet
-                record = {}
-            if record and is_terminal(record):
-                return None
-            started = training_start(record)
-            if started is not None and time.time() - started >= seconds:
-                at = time.time()
-                self.jobs.stop_training_job(TrainingJobName=name)
-                return at
-            time.sleep(0.1)
-        return None
+                return False
+            return (stop_after is not None and started is not None
+                    and time.time() - started >= stop_after)
+
+        stop_at = self.jobs.run_until(job, trained_enough)
+        return self._outcome(name, self.store.record(name), output, stop_at)
 
     def _outcome(self, name: str, record: dict[str, Any], output: Path,
                  stop_at: float | None) -> Outcome:
@@ -210,20 +196,22 @@ def _mark_unread(folder: Path) -> dict[Path, int]:
     reads its checkpoint and then deletes it (keeping the last few) has read it all the same.
     {} when this filesystem keeps no access times (``noatime``)."""
     shadow = folder.with_name(folder.name + "-read")
-    if shadow.exists():
-        shutil.rmtree(shadow)
-    shadow.mkdir()
-    probe = shadow / ".doctor-atime"
-    probe.write_text("x")
+    shutil.rmtree(shadow, ignore_errors=True)
     marked = {}
-    for index, path in enumerate([probe, *(p for p in folder.rglob("*") if p.is_file())]):
-        link = probe if path == probe else shadow / str(index)
-        if link != probe:
-            os.link(path, link)
-        st = link.stat()
-        os.utime(link, ns=(st.st_mtime_ns - 60 * 10**9, st.st_mtime_ns))
-        marked[link] = st.st_mtime_ns - 60 * 10**9
-    probe.read_bytes()
+    try:
+        shadow.mkdir()
+        probe = shadow / ".doctor-atime"
+        probe.write_text("x")
+        for index, path in enumerate([probe, *(p for p in folder.rglob("*") if p.is_file())]):
+            link = probe if path == probe else shadow / str(index)
+            if link != probe:
+                os.link(path, link)
+            st = link.stat()
+            os.utime(link, ns=(st.st_mtime_ns - 60 * 10**9, st.st_mtime_ns))
+            marked[link] = st.st_mtime_ns - 60 * 10**9
+        probe.read_bytes()
+    except OSError:  # files the containers made, which this user may not touch: cannot tell
+        return {}
     if probe.stat().st_atime_ns == marked.pop(probe):
         return {}
     return marked

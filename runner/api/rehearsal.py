@@ -9,7 +9,6 @@ cut to the budget, stopped at its first objective value, its artifacts in
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -53,21 +52,13 @@ def _trial(jobs: TrainingJobs, spec: Spec, metric: str, tuned: dict[str, str],
            seconds: float) -> c.CornerResult:
     name = spec.request["TrainingJobName"]
     first: list[MetricSample] = []
-    stop = threading.Event()
 
     def on_metric(sample: MetricSample) -> None:
         if sample.name == metric and not first:
             first.append(sample)
-            stop.set()
 
     job = jobs.create_training_job(spec, on_metric=on_metric)
-    runner = threading.Thread(target=jobs.run, args=(job,), daemon=True)
-    runner.start()
-    while runner.is_alive():
-        if stop.wait(0.2):
-            jobs.stop_training_job(TrainingJobName=name)  # the objective came: enough
-            break
-    runner.join()
+    jobs.run_until(job, lambda: bool(first))  # the objective came: enough
     record = jobs.store.record(name)
     started = training_start(record)
     seen = ((first[0].value, max(first[0].timestamp - started, 0.0))

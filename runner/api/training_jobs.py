@@ -7,7 +7,9 @@ every refusal is one of ``runner.api.errors``. Records are returned in AWS's res
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -102,6 +104,30 @@ class TrainingJobs:
         with hold(self.store.home, lease.TRAINING, job.name):
             self._create(job)
             return job.run()
+
+    def run_until(self, job: TrainingRun, stop_when: Callable[[], bool]) -> float | None:
+        """Record and run a created job on a thread, asking ``stop_when()`` every 0.1 s until
+        it says to stop it (then StopTrainingJob) or the job ends; when the stop was asked
+        (None: never). Ctrl-C stops the job too, and waits for its end, before it goes on."""
+        runner = threading.Thread(target=self.run, args=(job,), name=f"run-{job.name}",
+                                  daemon=True)
+        runner.start()
+        asked: float | None = None
+        try:
+            while runner.is_alive():
+                if asked is None and stop_when():
+                    asked = time.time()
+                    self._stop_if_running(job.name)
+                runner.join(0.1)
+        except KeyboardInterrupt:
+            self._stop_if_running(job.name)
+            runner.join()
+            raise
+        return asked
+
+    def _stop_if_running(self, name: str) -> None:
+        with contextlib.suppress(ResourceNotFound, ValidationException):  # not yet, or ended
+            self.stop_training_job(TrainingJobName=name)
 
     def _create(self, job: TrainingRun) -> dict[str, Any]:
         """Record the job, and the Tags of its request."""

@@ -44,6 +44,11 @@ class WorkspaceEscape(BackendError):
         return "/opt/ml/" + self.relpath.strip("/")
 
 
+#: The label of the containers an engine starts beside a job's own (a credentials endpoint's
+#: helper), set to the job's name: ``find({HELPER_JOB_LABEL: job})`` lists them.
+HELPER_JOB_LABEL = "smlocal.helper-job"
+
+
 @dataclass(frozen=True)
 class Mount:
     source: str

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,8 +43,9 @@ class JobCredentials:
         self._redact = redact
         self._warn = warn
         self._stop = threading.Event()
+        self._files = threading.Lock()  # a renewal's writes, or stop()'s deletes
         self._thread: threading.Thread | None = None
-        self.source = ""
+        self.source = ""  # how they were made (no secret)
 
     def start(self) -> dict[str, str]:
         """Write the credentials (and the token, kept from an earlier start of the same job:
@@ -60,25 +61,19 @@ class JobCredentials:
         return endpoint.endpoint_environment(token)
 
     def stop(self) -> None:
-        """Stop renewing and delete the files: nothing of them outlives the job."""
+        """Stop renewing and delete the files: nothing of them outlives the job (a renewal
+        still waiting on STS writes nothing once this returns)."""
         self._stop.set()
+        with self._files:
+            remove_files(self.folders.values())
         if self._thread is not None:
             self._thread.join(timeout=10)
-        for folder in self.folders.values():
-            for name in (endpoint.CREDENTIALS_FILE, endpoint.TOKEN_FILE):
-                try:
-                    (folder / name).unlink()
-                except FileNotFoundError:
-                    pass
 
     def _token(self) -> str:
-        found = ""
-        for folder in self.folders.values():
-            try:
-                found = (folder / endpoint.TOKEN_FILE).read_text().strip()
-            except OSError:
-                pass
-            break
+        try:
+            found = (next(iter(self.folders.values())) / endpoint.TOKEN_FILE).read_text().strip()
+        except (OSError, StopIteration):
+            found = ""
         return found or secrets.token_urlsafe(32)
 
     def _renew(self) -> datetime:
@@ -87,8 +82,11 @@ class JobCredentials:
         self._redact.add(creds.secret_key, creds.token)
         document = endpoint.credentials_document(creds.access_key, creds.secret_key, creds.token,
                                                  found.expiration)
-        for folder in self.folders.values():
-            _write(folder / endpoint.CREDENTIALS_FILE, document)
+        with self._files:
+            if self._stop.is_set():
+                return found.expiration
+            for folder in self.folders.values():
+                _write(folder / endpoint.CREDENTIALS_FILE, document)
         self.source = found.source
         return found.expiration
 
@@ -116,6 +114,14 @@ def for_job(
 
     folders = {host: workspace.local_folder(FOLDER) for host, workspace in workspaces.items()}
     return JobCredentials(folders, fetch, redact, warn)
+
+
+def remove_files(folders: Iterable[Path]) -> None:
+    """Delete what the endpoints serve from ``folders`` (also a job's left by a runner that
+    died)."""
+    for folder in folders:
+        for name in (endpoint.CREDENTIALS_FILE, endpoint.TOKEN_FILE):
+            (folder / name).unlink(missing_ok=True)
 
 
 def _write(path: Path, text: str) -> None:

@@ -11,7 +11,7 @@ from runner.core.redaction import Redactor
 from runner.core.specs import Spec
 from runner.engines.base import Workspace
 from runner.training.context import RunContext
-from runner.training.credentials import JobCredentials, for_job
+from runner.training.credentials import FOLDER, JobCredentials, for_job, remove_files
 from runner.training.job_data import uses_s3
 
 
@@ -44,13 +44,15 @@ class JobAws:
         """The region, endpoints and credentials endpoint of a job that uses AWS, with its
         credentials written and kept current (none with network isolation, as the service);
         AwsError when there are none to give."""
-        if not (self.uses_s3 or self.uses_cloudwatch) or self.spec.request.get(
-                "EnableNetworkIsolation"):
+        if not self._serves_credentials():
             return {}
         clients = self.clients()
         self.credentials = for_job(clients, self.spec.request, self.spec.local.assume_role,
                                    workspaces, self.redact, self.warn)
-        return {**container_environment(clients), **self.credentials.start()}
+        env = self.credentials.start()
+        if self.credentials.source.startswith("your own keys"):
+            self.warn(f"the containers get {self.credentials.source}")
+        return {**container_environment(clients), **env}
 
     def credentials_folder(self, host: str) -> str | None:
         return str(self.credentials.folders[host]) if self.credentials else None
@@ -64,7 +66,14 @@ class JobAws:
         return start_telemetry(self.clients(), name, host, started,
                                self.ctx.backend.instance_metrics, gpus, self.warn)
 
-    def close(self) -> None:
-        """The job ended: its containers' credentials stop being renewed and are deleted."""
+    def close(self, workspaces: dict[str, Workspace]) -> None:
+        """The job ended: its containers' credentials stop being renewed and are deleted
+        (also those a runner that died left in ``workspaces``)."""
         if self.credentials is not None:
             self.credentials.stop()
+        if self._serves_credentials():
+            remove_files(workspace.local_folder(FOLDER) for workspace in workspaces.values())
+
+    def _serves_credentials(self) -> bool:
+        return ((self.uses_s3 or self.uses_cloudwatch)
+                and not self.spec.request.get("EnableNetworkIsolation"))

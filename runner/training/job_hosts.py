@@ -9,7 +9,13 @@ from collections.abc import Callable
 from runner.contract import instances
 from runner.contract.gpus import plan_gpus
 from runner.core.specs import Spec
-from runner.engines.base import BackendError, EngineLost, JobNetwork, Workspace
+from runner.engines.base import (
+    HELPER_JOB_LABEL,
+    BackendError,
+    EngineLost,
+    JobNetwork,
+    Workspace,
+)
 from runner.shapes.status import training_job_arn
 from runner.training.container import container_spec
 from runner.training.context import RunContext
@@ -92,13 +98,14 @@ class JobHosts:
             return f"ClientError: could not upload the checkpoints: {exc}"
         advance("Interrupted")
         for host in list(cids):
-            self.ctx.backend.remove(cids.pop(host))
+            self.ctx.backend.remove(cids[host])
+            del cids[host]
         advance("Restarting")
         try:
             for host in self.hosts:
                 self.workspaces[host].reset()
                 self.data[host].prepare(self.workspaces[host])
-        except DATA_ERRORS as exc:
+        except (*DATA_ERRORS, BackendError) as exc:
             return f"ClientError: {exc}"
         advance("Training")
         refused = self.start(cids)
@@ -119,16 +126,25 @@ class JobHosts:
         if first is not None:
             raise first
 
+    def _remove(self, cid: str) -> None:
+        try:
+            self.ctx.backend.remove(cid)
+        except EngineLost as exc:
+            self.warn(f"container {cid[:12]} could not be removed: {exc}")
+
     def clean_up(self, cids: dict[str, str]) -> None:
         """Remove the containers and the job's network; hand the workspaces back."""
         backend = self.ctx.backend
-        self.aws.close()
+        self.aws.close(self.workspaces)
         try:
             for cid in cids.values():
-                try:
-                    backend.remove(cid)
-                except EngineLost as exc:
-                    self.warn(f"container {cid[:12]} could not be removed: {exc}")
+                self._remove(cid)
+            try:  # any helper beside them (its container gone, or never made)
+                helpers = backend.find({HELPER_JOB_LABEL: self.name})
+            except EngineLost:
+                helpers = []
+            for cid in helpers:
+                self._remove(cid)
             if len(self.hosts) > 1:
                 try:
                     backend.remove_network(network_name(self.name))

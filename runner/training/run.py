@@ -73,6 +73,7 @@ class TrainingRun:
         self.job_hosts = JobHosts(spec, ctx, self.hosts, self.host_data, self.aws, self._warn)
         self._release: Callable[[], None] = lambda: None  # gives back the job's admission
         self._interrupted = False  # a rehearsed spot interruption ended the containers
+        self._resumed = False  # carried on after its runner died
 
     def create(self) -> dict[str, Any]:
         now = self.ctx.clock.now()
@@ -137,6 +138,7 @@ class TrainingRun:
     def _run(self, cids: dict[str, str], fresh: bool) -> dict[str, Any]:
         backend = self.ctx.backend
         hosts = self.job_hosts
+        self._resumed = not fresh
         try:
             hosts.open_workspaces()
             since = None
@@ -173,6 +175,9 @@ class TrainingRun:
             ended = self._supervise(cids, since)
             while self._interrupted:  # a rehearsed spot interruption: on new instances again
                 self._interrupted = False
+                if self.ctx.store.stop_requested(self.name):  # asked meanwhile: no restart
+                    self._stop_reason = "Stopped"
+                    break
                 refused = hosts.restart(cids, self._advance)
                 if refused is not None:
                     self._finish(None, refused)
@@ -294,7 +299,10 @@ class TrainingRun:
 
     def _next_interruption(self, now: float) -> float | None:
         """When (monotonic) the next rehearsed interruption comes: ``Local.Interruptions``'
-        next entry's seconds after the containers (re)started now."""
+        next entry's seconds after the containers (re)started now. None for a job carried on
+        after its runner died (its network and containers' environment are not rebuilt)."""
+        if self._resumed:
+            return None
         done = sum(t["Status"] == "Interrupted" for t in self.record["SecondaryStatusTransitions"])
         planned = self.spec.local.interruptions
         return now + planned[done] if done < len(planned) else None

@@ -137,9 +137,8 @@ class DockerBackend:
         helper that serves it (credentials_helper), whose network the container joins."""
         if spec.credentials_folder is None or spec.network_isolation:
             return self._start(spec)
-        name = f"{spec.name}-{self.scope}"
         helper = credentials_helper.helper_spec(
-            spec, name, credentials_helper.HELPER_IMAGE
+            spec, credentials_helper.HELPER_IMAGE
             if self.image_exists(credentials_helper.HELPER_IMAGE) else spec.image)
         self.remove(f"{helper.name}-{self.scope}")  # a job started again
         credentials_helper.place_server(spec.credentials_folder)
@@ -312,7 +311,10 @@ class DockerBackend:
     def find(self, labels: dict[str, str]) -> list[str]:
         filters = {"label": [f"{k}={v}"
                              for k, v in {**labels, "smlocal.scope": self.scope}.items()]}
-        return [str(c["Id"]) for c in self.api.containers(all=True, filters=filters)]
+        try:
+            return [str(c["Id"]) for c in self.api.containers(all=True, filters=filters)]
+        except _connection_errors() as exc:
+            raise _engine_lost(exc) from None
 
     def create_network(
         self, name: str, labels: dict[str, str], hosts: list[str], internal: bool = False

@@ -112,3 +112,13 @@ def test_what_could_not_be_checked_is_said(tmp_path: Path, service: Service) -> 
     plain = service.validate(Spec(TRAINING, LocalOptions(), tmp_path), for_cloud=True,
                              check_image=False)
     assert plain.limits[-1].startswith("quotas not checked (--quotas")
+
+
+def test_parallel_trials_of_several_definitions_are_not_counted_twice() -> None:
+    small = {**TUNING["TrainingJobDefinition"], "DefinitionName": "small",
+             "ResourceConfig": {**TRAINING["ResourceConfig"], "InstanceCount": 1}}
+    big = {**TUNING["TrainingJobDefinition"], "DefinitionName": "big"}
+    request = {k: v for k, v in TUNING.items() if k != "TrainingJobDefinition"}
+    request["TrainingJobDefinitions"] = [small, big]
+    assert [(n.quota, n.instances) for n in cl.needs(request)] == [
+        ("ml.p3.2xlarge for spot training job usage", 8), (cl.ALL_INSTANCES, 8)]

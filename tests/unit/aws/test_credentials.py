@@ -48,7 +48,7 @@ def test_an_endpoint_without_sts_gets_the_runners_own(monkeypatch: pytest.Monkey
                                    region="us-east-1"))
     found = job_credentials(clients, ROLE, "j", assume_role=False)
     assert found.credentials.secret_key == "long-term-secret"
-    assert found.source.startswith("your own credentials (GetSessionToken failed: ")
+    assert found.source.startswith("your own keys (the endpoint has no STS: ")
     with pytest.raises(AwsError) as exc:
         job_credentials(clients, ROLE, "j", assume_role=True)
     assert str(exc.value).startswith(f"cannot assume the job's RoleArn {ROLE} (")
@@ -69,3 +69,15 @@ def test_session_names_are_what_sts_accepts() -> None:
     assert session_name("my-job") == "smlocal-my-job"
     assert len(session_name("x" * 63)) == 64
     assert session_name("a b/c") == "smlocal-a-b-c"
+
+
+def test_against_aws_itself_long_term_keys_never_reach_a_container(moto_aws: AwsClients) -> None:
+    from botocore.stub import Stubber
+
+    with Stubber(moto_aws.client("sts")) as stub:
+        stub.add_client_error("get_session_token", "AccessDenied", "explicit deny")
+        with pytest.raises(AwsError) as exc:
+            job_credentials(moto_aws, ROLE, "j", assume_role=False)
+    assert str(exc.value).startswith("cannot make session credentials for the job's containers "
+                                     "(GetSessionToken: AccessDenied")
+    assert "testing-secret" not in str(exc.value)
