@@ -150,8 +150,9 @@ class Doctor:
             request["CheckpointConfig"] = {**request["CheckpointConfig"],
                                            "S3Uri": f"file://{self._checkpoints(label)}"}
         self.notify(f"doctor: {label} ({name})")
-        job = self.jobs.create_training_job(
-            replace(self.spec, request=request, local=local or self.spec.local))
+        # every run's stop (the budget's, the stop run's) waits the doctor's grace, not 120 s
+        local = local or replace(self.spec.local, stop_grace_seconds=self.options.grace)
+        job = self.jobs.create_training_job(replace(self.spec, request=request, local=local))
         def trained_enough() -> bool:
             """Whether it trained ``stop_after`` seconds (never without a ``stop_after``)."""
             try:
