@@ -53,7 +53,8 @@ def needs(request: dict[str, Any]) -> list[Need]:
 
 
 def _resources(job: dict[str, Any]) -> tuple[str | None, int]:
-    config = job.get("ResourceConfig") or job.get("HyperParameterTuningResourceConfig") or {}
+    """A training request's instance type and count, or a tuning definition's trials'."""
+    config = trial_jobs.resource_config(job)
     return config.get("InstanceType"), int(config.get("InstanceCount") or 1)
 
 

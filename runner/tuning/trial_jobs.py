@@ -83,7 +83,7 @@ def trial_request(
         if key in definition:
             out[key] = copy.deepcopy(definition[key])
     if "ResourceConfig" not in out and definition.get("HyperParameterTuningResourceConfig"):
-        out["ResourceConfig"] = _resource_config(definition["HyperParameterTuningResourceConfig"])
+        out["ResourceConfig"] = resource_config(definition)
     ckpt = definition.get("CheckpointConfig")
     if ckpt:
         # each trial its own checkpoint folder: trials must not resume from each other
@@ -91,7 +91,12 @@ def trial_request(
     return out
 
 
-def _resource_config(hptrc: dict[str, Any]) -> dict[str, Any]:
+def resource_config(definition: dict[str, Any]) -> dict[str, Any]:
+    """The ResourceConfig a trial of ``definition`` runs with: its own, else the one its
+    HyperParameterTuningResourceConfig (its first InstanceConfig, when it has those) gives."""
+    if definition.get("ResourceConfig"):
+        return dict(definition["ResourceConfig"])
+    hptrc = definition.get("HyperParameterTuningResourceConfig") or {}
     itype = hptrc.get("InstanceType")
     count = hptrc.get("InstanceCount", 1)
     volume = hptrc.get("VolumeSizeInGB", 1)

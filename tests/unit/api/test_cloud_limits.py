@@ -122,3 +122,14 @@ def test_parallel_trials_of_several_definitions_are_not_counted_twice() -> None:
     request["TrainingJobDefinitions"] = [small, big]
     assert [(n.quota, n.instances) for n in cl.needs(request)] == [
         ("ml.p3.2xlarge for spot training job usage", 8), (cl.ALL_INSTANCES, 8)]
+
+
+def test_instances_from_hyperparameter_tuning_resource_config() -> None:
+    definition = {k: v for k, v in TUNING["TrainingJobDefinition"].items()
+                  if k != "ResourceConfig"}
+    definition["HyperParameterTuningResourceConfig"] = {
+        "AllocationStrategy": "Prioritized", "InstanceConfigs": [
+            {"InstanceType": "ml.g5.xlarge", "InstanceCount": 3, "VolumeSizeInGB": 5}]}
+    request = {**TUNING, "TrainingJobDefinition": definition}
+    assert [(n.quota, n.instances) for n in cl.needs(request)] == [
+        ("ml.g5.xlarge for spot training job usage", 12), (cl.ALL_INSTANCES, 12)]
