@@ -13,7 +13,8 @@ import os
 import shutil
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,27 @@ class LogLine:
     line: str
 
 
+_BUSY_SECONDS = 30.0
+
+
+def _while_busy(step: Callable[[], object]) -> None:
+    """``step``, tried again while SQLite answers "database is locked", for as long as a busy
+    connection waits. Turning a new database to WAL asks for a lock that SQLite's own busy
+    wait does not cover: another process creating the same store at the same moment (a job
+    starting while ``smlocal logs`` polls its new home) holds it and the switch fails at once.
+    """
+    deadline = time.monotonic() + _BUSY_SECONDS
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # (BUSY_RECOVERY... too)
+            if code != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+        time.sleep(0.01)
+
+
 def default_home() -> Path:
     return Path(os.environ.get("SMLOCAL_HOME") or Path.cwd() / ".smlocal")
 
@@ -84,9 +106,10 @@ class Store:
         self.home.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(
-            self.home / "smlocal.db", timeout=30.0, check_same_thread=False, isolation_level=None
+            self.home / "smlocal.db", timeout=_BUSY_SECONDS, check_same_thread=False,
+            isolation_level=None,
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
+        _while_busy(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 

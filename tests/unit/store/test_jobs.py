@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -261,6 +263,31 @@ def test_two_stores_on_one_folder_see_each_others_writes(tmp_path: Path) -> None
     finally:
         writer.close()
         reader.close()
+
+
+def test_a_store_opened_while_another_process_creates_it_waits_for_it(tmp_path: Path) -> None:
+    """Another process midway through creating the database (its first write transaction open,
+    not yet in WAL mode): SQLite refuses the switch to WAL at once, without its busy wait; the
+    store waits for the lock instead of failing (seen as "database is locked" in a job that
+    started while ``smlocal logs`` polled its new home)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    other = sqlite3.connect(home / "smlocal.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN")
+    other.execute("CREATE TABLE early(x)")
+    timer = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    timer.start()
+    started = time.monotonic()
+    try:
+        store = Store(home)
+    finally:
+        timer.join()
+        other.close()
+    assert time.monotonic() - started >= 0.25
+    store.create_training_job(make_record("job-1"), {}, {})
+    assert store.has_training_job("job-1")
+    assert store.query("PRAGMA journal_mode") == [("wal",)]
+    store.close()
 
 
 def test_reopened_store_keeps_everything(tmp_path: Path) -> None:
