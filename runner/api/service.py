@@ -24,12 +24,14 @@ from runner.core.problems import Problem
 from runner.core.specs import Spec, is_tuning_request
 from runner.engines.base import Backend, EngineUnavailable
 from runner.shapes.status import is_terminal
+from runner.shapes.training_jobs import cloud_place
 from runner.store.jobs import JobNotFound, LogLine, Store, default_home
 from runner.store.tags import TagStore
 from runner.store.tuning import stored_tuning_job_exists
 from runner.training.admission import MachineCapacity
 
 if TYPE_CHECKING:  # (imported on first use: a training job's process needs no tuner)
+    from runner.api.cloud_jobs import CloudJobs
     from runner.api.doctor import DoctorOptions
     from runner.api.doctor_clauses import Clause
     from runner.api.job_logs import JobLogs
@@ -94,6 +96,13 @@ class Service:
 
         return TuningJobs(self.store, self.backend, self.aws, notify=self.notify,
                           admission=self.admission, background=self.background)
+
+    @functools.cached_property
+    def cloud_jobs(self) -> CloudJobs:
+        """Training jobs on SageMaker itself, recorded in this store."""
+        from runner.api.cloud_jobs import CloudJobs
+
+        return CloudJobs(self.store, self.endpoint_url, notify=self.notify)
 
     @functools.cached_property
     def job_logs(self) -> JobLogs:
@@ -178,8 +187,8 @@ class Service:
         from runner.store import lease
 
         records = self.store.list_training_jobs()
-        running = [r["TrainingJobName"]
-                   for r in records if not is_terminal(r) and not r.get("TuningJobArn")]
+        running = [r["TrainingJobName"] for r in records if not is_terminal(r)
+                   and not r.get("TuningJobArn") and cloud_place(r) is None]
         carried = []
         for name, held in orphans(self.home, lease.TRAINING, running):
             run_held(held, lease.TRAINING, name,

@@ -27,7 +27,11 @@ from runner.core.problems import Problem
 from runner.core.specs import Spec, stored_spec
 from runner.engines.base import Backend
 from runner.shapes.status import is_terminal
-from runner.shapes.training_jobs import describe_training_job, training_job_summary
+from runner.shapes.training_jobs import (
+    cloud_place,
+    describe_training_job,
+    training_job_summary,
+)
 from runner.store import lease
 from runner.store.jobs import JobNotFound, Store
 from runner.store.tags import TagStore
@@ -45,6 +49,14 @@ def _found(name: str) -> Iterator[None]:
         yield
     except JobNotFound as exc:
         raise ResourceNotFound(str(exc)) from None
+
+
+def _not_in_the_cloud(record: dict[str, Any]) -> None:
+    """ValidationException for a job that runs on SageMaker: this engine has no part in it."""
+    if cloud_place(record) is not None:
+        raise ValidationException([Problem(record["TrainingJobName"], (
+            "runs on SageMaker: `smlocal stop` and `smlocal train --resume` reach it there "
+            "(this service runs local jobs only)"))])
 
 
 @dataclass
@@ -161,6 +173,7 @@ class TrainingJobs:
         name = TrainingJobName
         with _found(name):
             record = self.store.record(name)
+        _not_in_the_cloud(record)
         if is_terminal(record):
             raise ValidationException([Problem(name, (
                 f"the training job already ended as {record['TrainingJobStatus']}; "
@@ -190,6 +203,7 @@ class TrainingJobs:
         name = TrainingJobName
         with _found(name):
             record = self.store.record(name)
+        _not_in_the_cloud(record)
         if record.get("TuningJobArn"):
             tuning = record["TuningJobArn"].rsplit("/", 1)[-1]
             raise ValidationException([Problem(name, (

@@ -33,8 +33,10 @@ LOCAL_KEY = "Local"
 DEFAULT_GRACE_SECONDS = 120.0
 DEFAULT_ENGINE_WAIT_SECONDS = 60.0  # how long a job waits for a Docker engine that went away
 DEFAULT_MAX_LOG_LINES = 10_000_000  # lines of a job kept in the store (about 2.6 GB)
-_LOCAL_FIELDS = {"AssumeRole", "Build", "CloudWatch", "EngineWaitSeconds", "Gpus",
-                 "InitProcess", "Interruptions", "MaxLogLines", "StopGracePeriodSeconds"}
+_LOCAL_FIELDS = {"AssumeRole", "Backend", "Build", "CloudImage", "CloudWatch",
+                 "EngineWaitSeconds", "Gpus", "InitProcess", "Interruptions", "MaxLogLines",
+                 "StopGracePeriodSeconds"}
+BACKENDS = ("local", "sagemaker")  # Local.Backend: where the job runs
 _BUILD_FIELDS = {"Context", "Dockerfile", "BuildArgs"}
 _DEVICE_INDEX = re.compile(r"[0-9]+")
 
@@ -60,6 +62,8 @@ class LocalOptions:
     init_process: bool = True
     # rehearsed spot interruptions: after each (re)start, this many seconds of training
     interruptions: tuple[float, ...] = ()
+    backend: str = "local"  # or "sagemaker": submitted to SageMaker and followed from here
+    cloud_image: str | None = None  # the TrainingImage SageMaker runs instead (an ECR URI)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"StopGracePeriodSeconds": self.stop_grace_seconds}
@@ -77,6 +81,10 @@ class LocalOptions:
             out["Interruptions"] = list(self.interruptions)
         if self.gpus is not None:
             out["Gpus"] = self.gpus
+        if self.backend != "local":
+            out["Backend"] = self.backend
+        if self.cloud_image is not None:
+            out["CloudImage"] = self.cloud_image
         if self.build is not None:
             out["Build"] = {
                 "Context": str(self.build.context),
@@ -156,12 +164,20 @@ def parse_local(raw: Any, base_dir: Path) -> LocalOptions:
     cloudwatch, assume_role = (_flag(raw, key, problems) for key in ("CloudWatch", "AssumeRole"))
     init_process = _flag(raw, "InitProcess", problems, default=True)
     interruptions = _interruptions(raw.get("Interruptions", []), problems)
+    backend = raw.get("Backend", "local")
+    if backend not in BACKENDS:
+        problems.append(Problem(f"{LOCAL_KEY}.Backend",
+                                f"must be one of {', '.join(BACKENDS)} (got {backend!r})"))
+    cloud_image = raw.get("CloudImage")
+    if cloud_image is not None and (not isinstance(cloud_image, str) or not cloud_image.strip()):
+        problems.append(Problem(f"{LOCAL_KEY}.CloudImage",
+                                f"must be an image URI (ECR) for SageMaker (got {cloud_image!r})"))
     if problems:
         raise SpecError(problems)
     return LocalOptions(build=build, gpus=gpus, stop_grace_seconds=grace, cloudwatch=cloudwatch,
                         engine_wait_seconds=engine_wait, max_log_lines=max_lines,
                         assume_role=assume_role, init_process=init_process,
-                        interruptions=interruptions)
+                        interruptions=interruptions, backend=backend, cloud_image=cloud_image)
 
 
 def _interruptions(raw: Any, problems: list[Problem]) -> tuple[float, ...]:

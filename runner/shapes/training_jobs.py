@@ -37,6 +37,23 @@ def output_members(operation: str) -> frozenset[str]:
     return frozenset(shape.members) if shape is not None else frozenset()
 
 
+PLACE_KEY = "RanOn"  # smlocal's bookkeeping in a cloud job's record (no member of the API's)
+
+
+def cloud_place(record: dict[str, Any]) -> dict[str, str] | None:
+    """Where a stored job runs when it runs on SageMaker (``Backend``, ``Region``,
+    ``EndpointUrl``); None for a local job."""
+    place = record.get(PLACE_KEY)
+    return place if isinstance(place, dict) else None
+
+
+def input_members(operation: str) -> frozenset[str]:
+    from runner.shapes import model as schema
+
+    shape = schema.load_service_model().operation_model(operation).input_shape
+    return frozenset(shape.members) if shape is not None else frozenset()
+
+
 def describe_training_job(record: dict[str, Any]) -> dict[str, Any]:
     members = output_members("DescribeTrainingJob")
     out = {k: v for k, v in record.items() if k in members}

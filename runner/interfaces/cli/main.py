@@ -18,7 +18,7 @@ from types import FrameType
 from typing import Any
 
 from runner.core.problems import Problem, SpecError
-from runner.interfaces.cli import closed_pipe, remote
+from runner.interfaces.cli import closed_pipe, cloud, remote
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE  # 141, as a shell reports `cat` whose reader went away
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rehearse a spot interruption after this many seconds of training "
                         "(again for each restart: give it once per interruption; as "
                         "Local.Interruptions)")
+    cloud.add_train_options(p)
 
     p = sub.add_parser("describe", help="DescribeTrainingJob, as JSON")
     p.add_argument("name")
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     from runner.interfaces.cli import tuning as cli_tuning
 
     cli_tuning.add_parsers(sub)
+    cloud.add_parsers(sub)
 
     p = sub.add_parser("serve", help="answer SageMaker's API over HTTP (boto3, the SageMaker SDK)")
     p.add_argument("--host", default="127.0.0.1",
@@ -169,6 +171,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from runner.interfaces.cli.options import apply_local_options
 
     echo = None if args.quiet else _job_echo
+    if args.resume and service(args).cloud_jobs.is_cloud_job(args.resume):
+        return cloud.follow(service(args), args.resume, echo, _summary)
     if args.resume:
         record = service(args).training_jobs.resume_training_job(args.resume, echo)
         _summary(record)
@@ -183,6 +187,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.name is not None:  # --name "" is refused by validation, not ignored
         spec.request["TrainingJobName"] = args.name
     spec = apply_local_options(spec, args)
+    if spec.local.backend == "sagemaker":
+        return cloud.train(service(args), spec, echo, _summary)
     jobs = service(args).training_jobs
     record = jobs.run(jobs.create_training_job(spec, echo))
     _summary(record)
@@ -278,6 +284,9 @@ def cmd_stop(args: argparse.Namespace) -> int:
     svc = service(args)
     if svc.is_tuning_job(args.name):
         return cli_tuning.stop(svc, args.name)
+    if svc.cloud_jobs.is_cloud_job(args.name):
+        svc.cloud_jobs.stop_training_job(args.name)
+        return EXIT_OK
     final = svc.training_jobs.stop_training_job(TrainingJobName=args.name)
     if final is not None:
         _summary(final)
@@ -361,6 +370,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return cli_validate.cmd_validate(args)
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    return cloud.cmd_import(args, service(args), _job_echo, _summary)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from runner.interfaces.cli import doctor as cli_doctor
 
@@ -370,7 +383,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 _COMMANDS = {
     "validate": cmd_validate, "train": cmd_train, "describe": cmd_describe, "list": cmd_list,
     "logs": cmd_logs, "stop": cmd_stop, "build": cmd_build, "tune": cmd_tune, "trials": cmd_trials,
-    "report": cmd_report, "serve": cmd_serve, "doctor": cmd_doctor,
+    "report": cmd_report, "serve": cmd_serve, "doctor": cmd_doctor, "import": cmd_import,
 }
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ def service(args: argparse.Namespace) -> Any:
 
 
 def apply_local_options(spec: Spec, args: argparse.Namespace) -> Spec:
-    """The spec with the command line's --gpus, --grace, --cloudwatch and --interrupt-after
-    over its Local section."""
+    """The spec with the command line's --gpus, --grace, --cloudwatch, --interrupt-after,
+    --backend and --cloud-image over its Local section."""
     from dataclasses import replace
 
     from runner.core import specs
@@ -47,6 +47,10 @@ def apply_local_options(spec: Spec, args: argparse.Namespace) -> Spec:
             raise SpecError([Problem("--interrupt-after", p.message)
                              for p in exc.problems]) from None
         local = replace(local, interruptions=parsed.interruptions)
+    if getattr(args, "backend", None) is not None:
+        local = replace(local, backend=args.backend)
+    if getattr(args, "cloud_image", None) is not None:
+        local = replace(local, cloud_image=args.cloud_image)
     return replace(spec, local=local)
 
 

@@ -112,7 +112,8 @@ def _request(command: str, args: argparse.Namespace, url: str) -> dict[str, Any]
             "a server carries on with its own jobs when it starts: run without --endpoint "
             f"(unset {ENDPOINT_ENV}) to resume in-process"))])
     given = [f"--{o.replace('_', '-')}" for o in ("gpus", "grace", "cloudwatch", "interrupt_after",
-                                                  "rehearse") if getattr(args, o, None)]
+                                                  "rehearse", "backend", "cloud_image")
+             if getattr(args, o, None)]
     if given:
         raise SpecError([Problem(given[0], (
             "is a local option: the server runs every job with its own; run without "

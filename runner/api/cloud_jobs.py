@@ -1,0 +1,171 @@
+"""Training jobs on SageMaker itself (``Local.Backend: sagemaker``, ``--backend sagemaker``):
+the same request file, checked as ``validate --for-cloud`` checks it, submitted with boto3,
+recorded in the same store as local jobs, and followed from here (``runner.cloud.follow``).
+
+A cloud job is recorded under its name with its request, its DescribeTrainingJob answers and
+where it runs (region and endpoint: a ``stop`` or ``--resume`` from another process reaches it
+there, or says why it cannot). Local ways that have no cloud meaning (``Local.Build``,
+``Gpus``, rehearsed interruptions) are refused rather than dropped silently.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from runner.api import builtin
+from runner.api.errors import ResourceInUse, ResourceNotFound, ValidationException
+from runner.api.leases import hold
+from runner.aws.clients import AwsClients, AwsConfig
+from runner.aws.sagemaker import CloudError, SageMakerCloud
+from runner.cloud.follow import CloudFollower, Echo, epoch_seconds, to_record
+from runner.core.clock import Clock, SystemClock
+from runner.core.problems import Problem
+from runner.core.specs import Spec
+from runner.shapes.training_jobs import cloud_place
+from runner.store import lease
+from runner.store.jobs import Store
+
+Notify = Callable[[str], None]
+
+
+@dataclass
+class CloudJobs:
+    """Training jobs on SageMaker, recorded in ``store``."""
+
+    store: Store
+    endpoint_url: str | None = None  # --endpoint-url: every AWS service there
+    notify: Notify = lambda message: None
+    clock: Clock = SystemClock()  # noqa: RUF009 - stateless
+    interval: float = 2.0  # seconds between rounds of following
+
+    @functools.cached_property
+    def cloud(self) -> SageMakerCloud:
+        return SageMakerCloud(AwsClients(AwsConfig(endpoint_url=self.endpoint_url)))
+
+    def is_cloud_job(self, name: str) -> bool:
+        return (self.store.has_training_job(name)
+                and cloud_place(self.store.record(name)) is not None)
+
+    # -- CreateTrainingJob on SageMaker ------------------------------------------------------
+    def create_training_job(self, spec: Spec) -> str:
+        """Check the request as the cloud would (ValidationException), submit it to SageMaker
+        and record it here; its name. SageMaker's refusals are CloudErrors (nothing recorded)."""
+        request = self.cloud_request(spec)
+        name = str(request["TrainingJobName"])
+        if self.store.has_training_job(name):
+            raise ResourceInUse(f"Training job {name} already exists in this store (--name "
+                                "gives the cloud run a name of its own)")
+        self._refuse_cloud(self.cloud.create_training_job, request)
+        place = self.cloud.place()
+        try:
+            record = to_record(self.cloud.describe_training_job(name), place)
+        except CloudError:  # (not yet visible: eventual consistency) the record it will have
+            now = self.clock.now()
+            record = {"TrainingJobName": name, "TrainingJobStatus": "InProgress",
+                      "SecondaryStatus": "Starting", "CreationTime": now,
+                      "LastModifiedTime": now, **to_record({}, place)}
+        self.store.create_training_job(record, request, {**spec.stored_local(),
+                                                         "Backend": "sagemaker"})
+        self.notify(f"training job {name}: submitted to SageMaker ({place.region}, "
+                    f"{place.endpoint_url})")
+        return name
+
+    def cloud_request(self, spec: Spec) -> dict[str, Any]:
+        """The CreateTrainingJob request SageMaker is sent: the file's, less its ``Local``
+        section, built-in images swapped for ``Local.CloudImage`` (ValidationException)."""
+        local = spec.local
+        request = builtin.complete(spec.request)
+        algorithm = dict(request.get("AlgorithmSpecification") or {})
+        problems: list[Problem] = []
+        if local.cloud_image is not None:
+            algorithm["TrainingImage"] = local.cloud_image
+            request = {**request, "AlgorithmSpecification": algorithm}
+        elif builtin.manifest_for(algorithm.get("TrainingImage")) is not None:
+            problems.append(Problem("AlgorithmSpecification.TrainingImage", (
+                f"{algorithm['TrainingImage']} is smlocal's built-in image, which SageMaker "
+                "cannot pull: push it to ECR and give its URI as Local.CloudImage "
+                "(or --cloud-image)")))
+        for field, used in (("Build", local.build is not None), ("Gpus", local.gpus is not None),
+                            ("Interruptions", bool(local.interruptions))):
+            if used:
+                problems.append(Problem(f"Local.{field}", "has no meaning on SageMaker: remove "
+                                                          "it to run this job there"))
+        from runner.api.validation import validate_training
+
+        problems += validate_training(replace(spec, request=request), for_cloud=True)
+        if problems:
+            raise ValidationException(sorted(set(problems)))
+        return request
+
+    # -- following, stopping, importing ------------------------------------------------------
+    def follow(self, name: str, echo: Echo | None = None) -> dict[str, Any]:
+        """Follow the cloud job until it ends (holding its lease: one follower at a time);
+        its final record. Ctrl-C leaves the cloud job running."""
+        cloud = self._reaching(name)
+        with hold(self.store.home, lease.TRAINING, name):
+            return CloudFollower(name, self.store, cloud, self.clock, self.notify, echo,
+                                 self.interval).follow()
+
+    def stop_training_job(self, name: str) -> None:
+        """StopTrainingJob on SageMaker (the job ends there; following shows it)."""
+        self._refuse_cloud(self._reaching(name).stop_training_job, name)
+        self.notify(f"training job {name}: StopTrainingJob sent to SageMaker")
+
+    def import_training_job(self, name: str, echo: Echo | None = None) -> dict[str, Any]:
+        """Record a training job that ran (or runs) on SageMaker: its request as SageMaker
+        describes it, its record, its log lines and metrics; its record. A job still running
+        is followed to its end (Ctrl-C: recorded, left running; ``train --resume`` follows)."""
+        if self.store.has_training_job(name):
+            raise ResourceInUse(f"Training job {name} already exists in this store")
+        try:
+            described = self.cloud.describe_training_job(name)
+        except CloudError as exc:
+            if exc.code in ("ValidationException", "ResourceNotFound"):
+                raise ResourceNotFound(f"SageMaker has no training job {name}: {exc}") from None
+            raise
+        self.store.create_training_job(to_record(described, self.cloud.place()),
+                                       _request_of(described), {"Backend": "sagemaker"})
+        return self.follow(name, echo)
+
+    def _reaching(self, name: str) -> SageMakerCloud:
+        """The cloud where the stored job ``name`` runs (ResourceNotFound: not a cloud job
+        of this store; ValidationException: this process reaches another endpoint)."""
+        if not self.store.has_training_job(name):
+            raise ResourceNotFound(f"Training job {name} does not exist")
+        place = cloud_place(self.store.record(name))
+        if place is None:
+            raise ResourceNotFound(f"Training job {name} ran here, not on SageMaker")
+        cloud = self.cloud
+        if cloud.clients.region() != place["Region"]:
+            cloud = SageMakerCloud(AwsClients(AwsConfig(endpoint_url=self.endpoint_url,
+                                                        region=place["Region"])))
+        here = cloud.place().endpoint_url
+        if here != place["EndpointUrl"]:
+            raise ValidationException([Problem("AWS_ENDPOINT_URL_SAGEMAKER", (
+                f"training job {name} runs at {place['EndpointUrl']}; this process reaches "
+                f"SageMaker at {here}: set the endpoint (and credentials) it was submitted "
+                "with"))])
+        return cloud
+
+    @staticmethod
+    def _refuse_cloud(call: Callable[[Any], Any], argument: Any) -> None:
+        """``call(argument)``; SageMaker's ValidationException as ours (exit 2, not 1)."""
+        try:
+            call(argument)
+        except CloudError as exc:
+            if exc.code == "ValidationException":
+                raise ValidationException([Problem("SageMaker", str(exc))]) from None
+            raise
+
+
+def _request_of(described: dict[str, Any]) -> dict[str, Any]:
+    """The CreateTrainingJob request a described job was made from, as far as its answer
+    tells: the answer's members that are the request's too (what SageMaker filled in is kept:
+    ``diff`` shows it)."""
+    from runner.shapes.training_jobs import input_members
+
+    members = input_members("CreateTrainingJob")
+    return dict(epoch_seconds({k: v for k, v in described.items() if k in members}))

@@ -1,0 +1,1 @@
+"""Jobs that run on SageMaker itself, followed from here."""

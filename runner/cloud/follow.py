@@ -1,0 +1,151 @@
+"""Following a training job that runs on SageMaker, into the store, as a local job is recorded:
+its record (DescribeTrainingJob's answer, times as epoch seconds, and where it runs) saved
+whenever it changes, each new SecondaryStatus told, its CloudWatch log lines stored and
+echoed, and the values of its MetricDefinitions scraped from those lines and stored (the
+same scraper as a local job's), so ``describe``, ``logs``, ``report`` and ``diff`` read a
+cloud job as they read a local one.
+
+Pacing: one round (a DescribeTrainingJob, a DescribeLogStreams and one GetLogEvents page per
+stream) every ``interval`` seconds on the injected clock, never more often than once a second.
+A transient failure (throttling left after botocore's retries, a network error, a 5xx) is
+told once and waited out, the interval doubling up to a minute; any other failure ends the
+following, not the job. Ctrl-C (KeyboardInterrupt) leaves the cloud job running: following
+it again (another process, later) carries on from the lines already stored.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from runner.aws.sagemaker import CloudError, Place, SageMakerCloud
+from runner.contract.metrics import MetricScraper, compile_definitions
+from runner.core.clock import Clock
+from runner.shapes.status import is_terminal
+from runner.shapes.training_jobs import PLACE_KEY
+from runner.store.jobs import Store
+
+MIN_INTERVAL = 1.0
+MAX_INTERVAL = 60.0
+Echo = Callable[[str, str, str], None]  # (host, stream, line)
+
+
+def to_record(described: dict[str, Any], place: Place) -> dict[str, Any]:
+    """A DescribeTrainingJob answer as the store keeps records: datetimes as epoch seconds."""
+    return {**epoch_seconds(described), PLACE_KEY: place.to_record()}
+
+
+def epoch_seconds(node: Any) -> Any:
+    """``node`` with every datetime in it as epoch seconds, as the store keeps times."""
+    if isinstance(node, datetime):
+        return node.timestamp()
+    if isinstance(node, dict):
+        return {k: epoch_seconds(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [epoch_seconds(v) for v in node]
+    return node
+
+
+def host_of(stream: str) -> str:
+    """``job/algo-2-1700000000`` -> ``algo-2``."""
+    tail = stream.rpartition("/")[2]
+    head, _, stamp = tail.rpartition("-")
+    return head if head and stamp.isdigit() else tail
+
+
+class CloudFollower:
+    """Follows one stored cloud training job until it ends (see the module's rules)."""
+
+    def __init__(self, name: str, store: Store, cloud: SageMakerCloud, clock: Clock,
+                 notify: Callable[[str], None], echo: Echo | None = None,
+                 interval: float = 2.0) -> None:
+        self.name = name
+        self.store = store
+        self.cloud = cloud
+        self.clock = clock
+        self.notify = notify
+        self.echo = echo
+        self.interval = max(MIN_INTERVAL, interval)
+        self.place = cloud.place()
+        request, _ = store.request(name)
+        definitions = (request.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []
+        self.scraper = MetricScraper(compile_definitions(definitions)[0], warn=notify)
+        self._tokens: dict[str, str | None] = {}
+        self._skip = Counter(line.host for line in store.iter_logs(name))  # stored already
+        self._told = 0  # transitions told (a follower starts with the story so far)
+
+    def follow(self) -> dict[str, Any]:
+        """Until the job ends: its final record (as stored). A job recorded as ended (one
+        imported after its end) gets its log lines read, nothing more."""
+        stored = self.store.record(self.name)
+        if is_terminal(stored):
+            self._drain()
+            return stored
+        wait = self.interval
+        while True:
+            started = self.clock.monotonic()
+            try:
+                record = self._round()
+            except CloudError as exc:
+                if not exc.transient:
+                    raise
+                wait = min(MAX_INTERVAL, wait * 2)
+                self.notify(f"training job {self.name}: SageMaker did not answer ({exc}); "
+                            f"asking again in {wait:g} s")
+            else:
+                wait = self.interval
+                if is_terminal(record):
+                    self._drain()
+                    self.store.save_record(record)
+                    return record
+                self.store.save_record(record)
+            self.clock.sleep(max(MIN_INTERVAL, wait - (self.clock.monotonic() - started)))
+
+    def _round(self) -> dict[str, Any]:
+        """One round: the job's record now (not yet saved) and its new log lines (stored)."""
+        record = to_record(self.cloud.describe_training_job(self.name), self.place)
+        self._tell(record)
+        self._read_logs()
+        return record
+
+    def _tell(self, record: dict[str, Any]) -> None:
+        transitions = record.get("SecondaryStatusTransitions") or []
+        for transition in transitions[self._told:]:
+            message = transition.get("StatusMessage")
+            self.notify(f"training job {self.name}: {transition.get('Status')}"
+                        + (f": {message}" if message else ""))
+        self._told = max(self._told, len(transitions))
+
+    def _read_logs(self) -> int:
+        """One page of each stream's new events, stored (and echoed); how many there were."""
+        for stream in self.cloud.log_streams(self.name):
+            self._tokens.setdefault(stream, None)
+        count = 0
+        for stream, token in list(self._tokens.items()):
+            events, self._tokens[stream] = self.cloud.log_events(stream, token)
+            count += self._keep(host_of(stream), events)
+        return count
+
+    def _keep(self, host: str, events: list[tuple[float, str]]) -> int:
+        skipped = min(self._skip[host], len(events))
+        self._skip[host] -= skipped
+        events = events[skipped:]
+        if not events:
+            return 0
+        self.store.add_logs(self.name, [(host, "stdout", ts, line) for ts, line in events])
+        samples = self.scraper.feed_lines([line for _, line in events],
+                                          [ts for ts, _ in events])
+        if samples:
+            self.store.add_metrics(self.name, [(s.name, s.value, s.timestamp) for s in samples])
+        if self.echo is not None:
+            for _, line in events:
+                self.echo(host, "stdout", line)
+        return len(events)
+
+    def _drain(self) -> None:
+        """The lines written before the job ended that the rounds have not read yet (CloudWatch
+        may deliver them late): pages until a round brings nothing new."""
+        while self._read_logs():
+            self.clock.sleep(MIN_INTERVAL)

@@ -1,0 +1,65 @@
+"""The cloud commands of ``smlocal``: ``train --backend sagemaker``, following a cloud job again
+(``train --resume``), stopping it, and ``import`` of a job that ran on SageMaker."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from runner.core.specs import Spec
+
+EXIT_OK, EXIT_FAILED = 0, 1
+EXIT_DETACHED = 130  # Ctrl-C: this process let go; the cloud job goes on
+Summary = Callable[[dict[str, Any]], None]
+Echo = Callable[[str, str, str], None]
+
+
+def add_train_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=["local", "sagemaker"],
+                   help="where the job runs (as Local.Backend; default local): sagemaker "
+                        "submits it to SageMaker (boto3's region, credentials and endpoints) "
+                        "and follows it from here")
+    p.add_argument("--cloud-image", metavar="URI",
+                   help="the TrainingImage SageMaker runs (an ECR URI; as Local.CloudImage), "
+                        "for a built-in or locally built image")
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("import", help="record a training job that ran (or runs) on SageMaker: "
+                                      "its request, record, log lines and metrics")
+    p.add_argument("name")
+    p.add_argument("--quiet", action="store_true", help="do not echo its log lines")
+
+
+def train(service: Any, spec: Spec, echo: Echo | None, summary: Summary) -> int:
+    """``train --backend sagemaker``: submit, then follow until the job ends."""
+    name = service.cloud_jobs.create_training_job(spec)
+    return follow(service, name, echo, summary)
+
+
+def follow(service: Any, name: str, echo: Echo | None, summary: Summary) -> int:
+    """Follow a cloud job to its end; Ctrl-C lets go of it (it goes on in the cloud)."""
+    try:
+        record = service.cloud_jobs.follow(name, echo)
+    except KeyboardInterrupt:
+        _detached(name)
+        return EXIT_DETACHED
+    summary(record)
+    return EXIT_OK if record["TrainingJobStatus"] == "Completed" else EXIT_FAILED
+
+
+def cmd_import(args: argparse.Namespace, service: Any, echo: Echo, summary: Summary) -> int:
+    try:
+        record = service.cloud_jobs.import_training_job(args.name, None if args.quiet else echo)
+    except KeyboardInterrupt:
+        _detached(args.name)
+        return EXIT_DETACHED
+    summary(record)
+    return EXIT_OK
+
+
+def _detached(name: str) -> None:
+    print(f"smlocal: let go of training job {name}: it goes on in SageMaker (`smlocal train "
+          f"--resume {name}` follows it again, `smlocal stop {name}` stops it)", file=sys.stderr)
