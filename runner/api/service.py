@@ -11,7 +11,7 @@ It never prints: ``notify`` gets what a user may want to know; refusals are the 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # (imported on first use: a training job's process needs no t
     from runner.api.cloud_jobs import CloudJobs
     from runner.api.doctor import DoctorOptions
     from runner.api.doctor_clauses import Clause
+    from runner.api.job_diff import JobDiff
     from runner.api.job_logs import JobLogs
     from runner.api.job_metrics import JobMetrics
     from runner.api.tuning_jobs import TuningJobs
@@ -225,6 +226,30 @@ class Service:
         from runner.aws.cloudwatch import print_job_logs
 
         return print_job_logs(self.aws.logs(), name, out, err)
+
+    # -- comparing two jobs ------------------------------------------------------------------
+    def diff(self, a: str, b: str, metric_tolerance: float) -> JobDiff:
+        """``smlocal diff``: two training jobs of the store side by side (ResourceNotFound for
+        a name the store lacks); their artifacts read where their records say they are."""
+        from runner.api.job_diff import diff_training_jobs
+
+        for name in (a, b):
+            if not self.store.has_training_job(name):
+                raise ResourceNotFound(f"Training job {name} does not exist")
+        return diff_training_jobs(self.store, a, b, self._artifact_chunks, metric_tolerance)
+
+    def _artifact_chunks(self, uri: str) -> Iterator[bytes]:
+        from urllib.parse import unquote, urlsplit
+
+        if uri.startswith("file://"):
+            with open(unquote(urlsplit(uri).path), "rb") as f:
+                yield from iter(lambda: f.read(1 << 20), b"")
+            return
+        from runner.aws.s3 import stream_object
+        from runner.core.s3_urls import parse_s3_url
+
+        url = parse_s3_url(uri)
+        yield from stream_object(self.aws.s3(), url.bucket, url.key)
 
     # -- images, reports, validation -----------------------------------------------------------
     def build_image(self, context: Path, tag: str, dockerfile: str, build_args: dict[str, str],

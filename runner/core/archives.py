@@ -11,11 +11,14 @@ folder, a device or FIFO.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import posixpath
 import stat
 import tarfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from runner.core.safe_files import (
     DIR_FLAGS,
@@ -156,3 +159,32 @@ def safe_extract(archive: Path, destination: Path) -> list[str]:
         except tarfile.FilterError as exc:
             raise UnsafeArchive(str(exc)) from None
     return [m.name for m in members]
+
+
+def list_members(chunks: Iterable[bytes]) -> list[tuple[str, int]]:
+    """The (name, size) of each file in a tar.gz that arrives as ``chunks`` (read as a stream:
+    nothing is written, and the whole archive is never in memory), in archive order."""
+    with tarfile.open(fileobj=_ChunkReader(iter(chunks)), mode="r|*") as tar:
+        return [(m.name, m.size) for m in tar if m.isfile()]
+
+
+class _ChunkReader(io.RawIOBase):
+    """A readable file over an iterator of byte chunks."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._left = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._left:
+            try:
+                self._left = next(self._chunks)
+            except StopIteration:
+                return 0
+        count = min(len(buffer), len(self._left))
+        buffer[:count] = self._left[:count]
+        self._left = self._left[count:]
+        return count

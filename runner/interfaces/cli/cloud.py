@@ -32,6 +32,15 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("name")
     p.add_argument("--quiet", action="store_true", help="do not echo its log lines")
 
+    p = sub.add_parser("diff", help="two training jobs side by side (the local run and the "
+                                    "SageMaker run of a request): exit 0 when they agree")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--metric-tolerance", type=float, default=0.01, metavar="R",
+                   help="the largest relative difference of a final metric that still agrees "
+                        "(default 0.01: 1%%)")
+    p.add_argument("--output", choices=["table", "json"], default="table")
+
 
 def train(service: Any, spec: Spec, echo: Echo | None, summary: Summary) -> int:
     """``train --backend sagemaker``: submit, then follow until the job ends."""
@@ -58,6 +67,36 @@ def cmd_import(args: argparse.Namespace, service: Any, echo: Echo, summary: Summ
         return EXIT_DETACHED
     summary(record)
     return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace, service: Any) -> int:
+    import json
+    import math
+
+    from runner.core.problems import Problem, SpecError
+
+    tolerance = args.metric_tolerance
+    if not math.isfinite(tolerance) or tolerance < 0:
+        raise SpecError([Problem("--metric-tolerance",
+                                 f"must be a relative difference >= 0 (got {tolerance})")])
+    found = service.diff(args.a, args.b, tolerance)
+    if args.output == "json":
+        print(json.dumps(found.to_json(), indent=2))
+    else:
+        _print_rows(found)
+    return EXIT_OK if found.agree else EXIT_FAILED
+
+
+def _print_rows(found: Any) -> None:
+    rows = [("", found.a, found.b, "")] + [
+        (r.field, r.a, r.b, {True: "same", False: "DIFFERS", None: ""}[r.agrees])
+        for r in found.rows]
+    widths = [min(48, max(len(row[i]) for row in rows)) for i in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+              + "  " + row[3])
+    print(f"smlocal: {found.a} and {found.b} "
+          + ("agree" if found.agree else "differ"), file=sys.stderr)
 
 
 def _detached(name: str) -> None:

@@ -374,6 +374,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     return cloud.cmd_import(args, service(args), _job_echo, _summary)
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    return cloud.cmd_diff(args, service(args))
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from runner.interfaces.cli import doctor as cli_doctor
 
@@ -384,6 +388,7 @@ _COMMANDS = {
     "validate": cmd_validate, "train": cmd_train, "describe": cmd_describe, "list": cmd_list,
     "logs": cmd_logs, "stop": cmd_stop, "build": cmd_build, "tune": cmd_tune, "trials": cmd_trials,
     "report": cmd_report, "serve": cmd_serve, "doctor": cmd_doctor, "import": cmd_import,
+    "diff": cmd_diff,
 }
 
 if __name__ == "__main__":
