@@ -59,19 +59,28 @@ class CloudJobs:
             raise ResourceInUse(f"Training job {name} already exists in this store (--name "
                                 "gives the cloud run a name of its own)")
         self._refuse_cloud(self.cloud.create_training_job, request)
+        self.record_created(request, {**spec.stored_local(), "Backend": "sagemaker"})
         place = self.cloud.place()
+        self.notify(f"training job {name}: submitted to SageMaker ({place.region}, "
+                    f"{place.endpoint_url})")
+        return name
+
+    def record_created(self, request: dict[str, Any], local: dict[str, Any],
+                       tuning_job: str | None = None, tuning_arn: str | None = None) -> None:
+        """Record a job just created on SageMaker, as it describes it (or, not yet visible
+        there, as it will be: InProgress, Starting); a trial's with its tuning job's ARN."""
+        place = self.cloud.place()
+        name = request["TrainingJobName"]
         try:
             record = to_record(self.cloud.describe_training_job(name), place)
-        except CloudError:  # (not yet visible: eventual consistency) the record it will have
+        except CloudError:  # (eventual consistency)
             now = self.clock.now()
             record = {"TrainingJobName": name, "TrainingJobStatus": "InProgress",
                       "SecondaryStatus": "Starting", "CreationTime": now,
                       "LastModifiedTime": now, **to_record({}, place)}
-        self.store.create_training_job(record, request, {**spec.stored_local(),
-                                                         "Backend": "sagemaker"})
-        self.notify(f"training job {name}: submitted to SageMaker ({place.region}, "
-                    f"{place.endpoint_url})")
-        return name
+        if tuning_arn is not None:
+            record["TuningJobArn"] = tuning_arn
+        self.store.create_training_job(record, request, local, tuning_job)
 
     def cloud_request(self, spec: Spec) -> dict[str, Any]:
         """The CreateTrainingJob request SageMaker is sent: the file's, less its ``Local``
@@ -79,7 +88,10 @@ class CloudJobs:
         local = spec.local
         request = builtin.complete(spec.request)
         algorithm = dict(request.get("AlgorithmSpecification") or {})
-        problems: list[Problem] = []
+        from runner.api.validation import validate_training
+
+        # (checked with its own image: a built-in's hyperparameters against its manifest)
+        problems = validate_training(replace(spec, request=request), for_cloud=True)
         if local.cloud_image is not None:
             algorithm["TrainingImage"] = local.cloud_image
             request = {**request, "AlgorithmSpecification": algorithm}
@@ -93,9 +105,6 @@ class CloudJobs:
             if used:
                 problems.append(Problem(f"Local.{field}", "has no meaning on SageMaker: remove "
                                                           "it to run this job there"))
-        from runner.api.validation import validate_training
-
-        problems += validate_training(replace(spec, request=request), for_cloud=True)
         if problems:
             raise ValidationException(sorted(set(problems)))
         return request
@@ -105,6 +114,11 @@ class CloudJobs:
         """Follow the cloud job until it ends (holding its lease: one follower at a time);
         its final record. Ctrl-C leaves the cloud job running."""
         cloud = self._reaching(name)
+        tuning = self.store.record(name).get("TuningJobArn")
+        if tuning:
+            raise ValidationException([Problem(name, (
+                f"is a trial of tuning job {tuning.rpartition('/')[2]}, which follows it "
+                "(smlocal tune --resume carries that one on)"))])
         with hold(self.store.home, lease.TRAINING, name):
             return CloudFollower(name, self.store, cloud, self.clock, self.notify, echo,
                                  self.interval).follow()

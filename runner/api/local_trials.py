@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import queue
 import threading
 from dataclasses import replace
 from typing import Any
@@ -15,7 +14,7 @@ from runner.core.specs import Spec
 from runner.store.jobs import JobNotFound
 from runner.training.context import RunContext
 from runner.training.run import TrainingRun
-from runner.tuning.trial_backend import TrialEvent
+from runner.tuning.trial_backend import TrialEvent, TrialEvents
 from runner.tuning.tuner import Listener, Tuner
 
 log = logging.getLogger("smlocal")
@@ -28,8 +27,7 @@ class LocalTrials:
         self.spec = spec  # the tuning job's: its local options and folder serve every trial
         self.ctx = ctx
         self.tuning_job = tuning_job
-        self._events: queue.Queue[TrialEvent] = queue.Queue()
-        self._ready = threading.Event()
+        self._events = TrialEvents(ctx.clock)
 
     def start(self, request: dict[str, Any], metric: str) -> None:
         run = self._run(request, metric)
@@ -47,11 +45,7 @@ class LocalTrials:
             self.ctx.store.request_stop(job, self.ctx.clock.now())
 
     def poll(self, timeout: float) -> list[TrialEvent]:
-        events = self._take()
-        if not events:
-            self.ctx.clock.wait(self._ready, timeout)
-            events = self._take()
-        return events
+        return self._events.poll(timeout)
 
     def describe(self, job: str) -> dict[str, Any] | None:
         try:
@@ -88,16 +82,6 @@ class LocalTrials:
 
     def _put(self, event: TrialEvent) -> None:
         self._events.put(event)
-        self._ready.set()
-
-    def _take(self) -> list[TrialEvent]:
-        self._ready.clear()  # before taking: an event put meanwhile sets it again
-        out = []
-        while True:
-            try:
-                out.append(self._events.get_nowait())
-            except queue.Empty:
-                return out
 
 
 def local_tuner(spec: Spec, ctx: RunContext, listener: Listener | None = None) -> Tuner:

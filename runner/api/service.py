@@ -96,7 +96,8 @@ class Service:
         from runner.api.tuning_jobs import TuningJobs
 
         return TuningJobs(self.store, self.backend, self.aws, notify=self.notify,
-                          admission=self.admission, background=self.background)
+                          admission=self.admission, background=self.background,
+                          cloud_jobs=lambda: self.cloud_jobs)
 
     @functools.cached_property
     def cloud_jobs(self) -> CloudJobs:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.api import builtin, listing
 from runner.api.background import run_held, start_in_background
@@ -31,6 +31,9 @@ from runner.training.admission import MachineCapacity
 from runner.training.context import RunContext
 from runner.tuning.tuner import Listener, Tuner
 
+if TYPE_CHECKING:
+    from runner.api.cloud_jobs import CloudJobs
+
 Notify = Callable[[str], None]
 ENDED = ("Completed", "Failed", "Stopped")
 
@@ -45,6 +48,7 @@ class TuningJobs:
     notify: Notify = lambda message: None
     admission: MachineCapacity | None = None  # the machine's queue (the server's); None: none
     background: bool = False  # a stop that finishes a job does it on a thread (the server's)
+    cloud_jobs: Callable[[], CloudJobs] | None = None  # for trials on SageMaker
 
     def __post_init__(self) -> None:
         self.tstore = TuningStore(self.store)
@@ -60,9 +64,14 @@ class TuningJobs:
         from runner.api.tuning_validation import validate_tuning
 
         spec = replace(spec, request=builtin.complete(spec.request))
-        problems = validate_tuning(spec, for_cloud=False, image_check=self.backend.image_exists,
-                                   parent_exists=self.tstore.exists,
-                                   cache_dir=self.store.home / "cache" / "validation")
+        in_cloud = spec.local.trials_on == "sagemaker"
+        problems = validate_tuning(
+            spec, for_cloud=in_cloud, image_check=None if in_cloud else self.backend.image_exists,
+            parent_exists=self.tstore.exists, cache_dir=self.store.home / "cache" / "validation")
+        if in_cloud:
+            from runner.api.cloud_trials import cloud_trial_problems
+
+            problems = sorted(set(problems + cloud_trial_problems(spec)))
         if problems:
             raise ValidationException(problems)
         name = spec.request["HyperParameterTuningJobName"]
@@ -190,6 +199,10 @@ class TuningJobs:
     def _tuner(self, spec: Spec, listener: Listener) -> Tuner:
         from runner.api.local_trials import local_tuner
 
+        if spec.local.trials_on == "sagemaker" and self.cloud_jobs is not None:
+            from runner.api.cloud_trials import cloud_tuner
+
+            return cloud_tuner(spec, self.cloud_jobs(), listener)
         return local_tuner(spec, RunContext(store=self.store, backend=self.backend,
                                             admission=self.admission, aws=self.aws),
                            listener)

@@ -10,7 +10,9 @@ stream) every ``interval`` seconds on the injected clock, never more often than 
 A transient failure (throttling left after botocore's retries, a network error, a 5xx) is
 told once and waited out, the interval doubling up to a minute; any other failure ends the
 following, not the job. Ctrl-C (KeyboardInterrupt) leaves the cloud job running: following
-it again (another process, later) carries on from the lines already stored.
+it again (another process, later) carries on from the lines already stored. Lines are stored
+under their stream's own name (``algo-1-1700000000``) as their host, so that a follower that
+carries on skips exactly what each stream gave before (a restarted host has a stream more).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from runner.aws.sagemaker import CloudError, Place, SageMakerCloud
-from runner.contract.metrics import MetricScraper, compile_definitions
+from runner.contract.metrics import MetricSample, MetricScraper, compile_definitions
 from runner.core.clock import Clock
 from runner.shapes.status import is_terminal
 from runner.shapes.training_jobs import PLACE_KEY
@@ -48,19 +50,13 @@ def epoch_seconds(node: Any) -> Any:
     return node
 
 
-def host_of(stream: str) -> str:
-    """``job/algo-2-1700000000`` -> ``algo-2``."""
-    tail = stream.rpartition("/")[2]
-    head, _, stamp = tail.rpartition("-")
-    return head if head and stamp.isdigit() else tail
-
-
 class CloudFollower:
     """Follows one stored cloud training job until it ends (see the module's rules)."""
 
     def __init__(self, name: str, store: Store, cloud: SageMakerCloud, clock: Clock,
                  notify: Callable[[str], None], echo: Echo | None = None,
-                 interval: float = 2.0) -> None:
+                 interval: float = 2.0,
+                 on_metric: Callable[[MetricSample], None] | None = None) -> None:
         self.name = name
         self.store = store
         self.cloud = cloud
@@ -68,6 +64,7 @@ class CloudFollower:
         self.notify = notify
         self.echo = echo
         self.interval = max(MIN_INTERVAL, interval)
+        self.on_metric = on_metric
         self.place = cloud.place()
         request, _ = store.request(name)
         definitions = (request.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []
@@ -75,37 +72,40 @@ class CloudFollower:
         self._tokens: dict[str, str | None] = {}
         self._skip = Counter(line.host for line in store.iter_logs(name))  # stored already
         self._told = 0  # transitions told (a follower starts with the story so far)
+        stored = store.record(name)  # what only this store knows: the trial's tuning job
+        self._kept = {k: stored[k] for k in ("TuningJobArn",) if k in stored}
 
     def follow(self) -> dict[str, Any]:
         """Until the job ends: its final record (as stored). A job recorded as ended (one
         imported after its end) gets its log lines read, nothing more."""
         stored = self.store.record(self.name)
-        if is_terminal(stored):
-            self._drain()
-            return stored
+        ended = stored if is_terminal(stored) else None
         wait = self.interval
         while True:
             started = self.clock.monotonic()
             try:
+                if ended is not None:
+                    self._drain()
+                    return ended
                 record = self._round()
+                if is_terminal(record):
+                    self._drain()  # (a failure here: the next round describes it again)
+                    self.store.save_record(record)
+                    return record
+                self.store.save_record(record)
+                wait = self.interval
             except CloudError as exc:
                 if not exc.transient:
                     raise
                 wait = min(MAX_INTERVAL, wait * 2)
                 self.notify(f"training job {self.name}: SageMaker did not answer ({exc}); "
                             f"asking again in {wait:g} s")
-            else:
-                wait = self.interval
-                if is_terminal(record):
-                    self._drain()
-                    self.store.save_record(record)
-                    return record
-                self.store.save_record(record)
             self.clock.sleep(max(MIN_INTERVAL, wait - (self.clock.monotonic() - started)))
 
     def _round(self) -> dict[str, Any]:
         """One round: the job's record now (not yet saved) and its new log lines (stored)."""
-        record = to_record(self.cloud.describe_training_job(self.name), self.place)
+        record = {**to_record(self.cloud.describe_training_job(self.name), self.place),
+                  **self._kept}
         self._tell(record)
         self._read_logs()
         return record
@@ -125,7 +125,7 @@ class CloudFollower:
         count = 0
         for stream, token in list(self._tokens.items()):
             events, self._tokens[stream] = self.cloud.log_events(stream, token)
-            count += self._keep(host_of(stream), events)
+            count += self._keep(stream.rpartition("/")[2], events)
         return count
 
     def _keep(self, host: str, events: list[tuple[float, str]]) -> int:
@@ -139,6 +139,9 @@ class CloudFollower:
                                           [ts for ts, _ in events])
         if samples:
             self.store.add_metrics(self.name, [(s.name, s.value, s.timestamp) for s in samples])
+            for sample in samples:
+                if self.on_metric is not None:
+                    self.on_metric(sample)
         if self.echo is not None:
             for _, line in events:
                 self.echo(host, "stdout", line)

@@ -35,7 +35,7 @@ DEFAULT_ENGINE_WAIT_SECONDS = 60.0  # how long a job waits for a Docker engine t
 DEFAULT_MAX_LOG_LINES = 10_000_000  # lines of a job kept in the store (about 2.6 GB)
 _LOCAL_FIELDS = {"AssumeRole", "Backend", "Build", "CloudImage", "CloudWatch",
                  "EngineWaitSeconds", "Gpus", "InitProcess", "Interruptions", "MaxLogLines",
-                 "StopGracePeriodSeconds"}
+                 "StopGracePeriodSeconds", "TrialsOn"}
 BACKENDS = ("local", "sagemaker")  # Local.Backend: where the job runs
 _BUILD_FIELDS = {"Context", "Dockerfile", "BuildArgs"}
 _DEVICE_INDEX = re.compile(r"[0-9]+")
@@ -64,6 +64,7 @@ class LocalOptions:
     interruptions: tuple[float, ...] = ()
     backend: str = "local"  # or "sagemaker": submitted to SageMaker and followed from here
     cloud_image: str | None = None  # the TrainingImage SageMaker runs instead (an ECR URI)
+    trials_on: str = "local"  # a tuning job's trials: here, or each a SageMaker training job
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"StopGracePeriodSeconds": self.stop_grace_seconds}
@@ -85,6 +86,8 @@ class LocalOptions:
             out["Backend"] = self.backend
         if self.cloud_image is not None:
             out["CloudImage"] = self.cloud_image
+        if self.trials_on != "local":
+            out["TrialsOn"] = self.trials_on
         if self.build is not None:
             out["Build"] = {
                 "Context": str(self.build.context),
@@ -164,10 +167,11 @@ def parse_local(raw: Any, base_dir: Path) -> LocalOptions:
     cloudwatch, assume_role = (_flag(raw, key, problems) for key in ("CloudWatch", "AssumeRole"))
     init_process = _flag(raw, "InitProcess", problems, default=True)
     interruptions = _interruptions(raw.get("Interruptions", []), problems)
-    backend = raw.get("Backend", "local")
-    if backend not in BACKENDS:
-        problems.append(Problem(f"{LOCAL_KEY}.Backend",
-                                f"must be one of {', '.join(BACKENDS)} (got {backend!r})"))
+    backend, trials_on = (raw.get(key, "local") for key in ("Backend", "TrialsOn"))
+    for key, value in (("Backend", backend), ("TrialsOn", trials_on)):
+        if value not in BACKENDS:
+            problems.append(Problem(f"{LOCAL_KEY}.{key}",
+                                    f"must be one of {', '.join(BACKENDS)} (got {value!r})"))
     cloud_image = raw.get("CloudImage")
     if cloud_image is not None and (not isinstance(cloud_image, str) or not cloud_image.strip()):
         problems.append(Problem(f"{LOCAL_KEY}.CloudImage",
@@ -177,7 +181,8 @@ def parse_local(raw: Any, base_dir: Path) -> LocalOptions:
     return LocalOptions(build=build, gpus=gpus, stop_grace_seconds=grace, cloudwatch=cloudwatch,
                         engine_wait_seconds=engine_wait, max_log_lines=max_lines,
                         assume_role=assume_role, init_process=init_process,
-                        interruptions=interruptions, backend=backend, cloud_image=cloud_image)
+                        interruptions=interruptions, backend=backend, cloud_image=cloud_image,
+                        trials_on=trials_on)
 
 
 def _interruptions(raw: Any, problems: list[Problem]) -> tuple[float, ...]:

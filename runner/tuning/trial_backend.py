@@ -24,8 +24,12 @@ Rules every implementation keeps:
 
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from runner.core.clock import Clock
 
 
 @dataclass(frozen=True)
@@ -62,3 +66,33 @@ class TrialBackend(Protocol):
     def metric_values(self, job: str, metric: str) -> list[float]:
         """Every value of ``metric`` the job reported, in order."""
         ...
+
+
+class TrialEvents:
+    """The events of a backend whose jobs run on threads of their own: ``put`` from any
+    thread, ``poll`` (the backend's, as its rules say) from the tuner's."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._events: queue.Queue[TrialEvent] = queue.Queue()
+        self._ready = threading.Event()
+
+    def put(self, event: TrialEvent) -> None:
+        self._events.put(event)
+        self._ready.set()
+
+    def poll(self, timeout: float) -> list[TrialEvent]:
+        events = self._take()
+        if not events:
+            self.clock.wait(self._ready, timeout)
+            events = self._take()
+        return events
+
+    def _take(self) -> list[TrialEvent]:
+        self._ready.clear()  # before taking: an event put meanwhile sets it again
+        out = []
+        while True:
+            try:
+                out.append(self._events.get_nowait())
+            except queue.Empty:
+                return out

@@ -22,7 +22,7 @@ def service(args: argparse.Namespace) -> Any:
 
 def apply_local_options(spec: Spec, args: argparse.Namespace) -> Spec:
     """The spec with the command line's --gpus, --grace, --cloudwatch, --interrupt-after,
-    --backend and --cloud-image over its Local section."""
+    --backend, --trials-on and --cloud-image over its Local section."""
     from dataclasses import replace
 
     from runner.core import specs
@@ -51,6 +51,8 @@ def apply_local_options(spec: Spec, args: argparse.Namespace) -> Spec:
         local = replace(local, backend=args.backend)
     if getattr(args, "cloud_image", None) is not None:
         local = replace(local, cloud_image=args.cloud_image)
+    if getattr(args, "trials_on", None) is not None:
+        local = replace(local, trials_on=args.trials_on)
     return replace(spec, local=local)
 
 

@@ -112,7 +112,7 @@ def _request(command: str, args: argparse.Namespace, url: str) -> dict[str, Any]
             "a server carries on with its own jobs when it starts: run without --endpoint "
             f"(unset {ENDPOINT_ENV}) to resume in-process"))])
     given = [f"--{o.replace('_', '-')}" for o in ("gpus", "grace", "cloudwatch", "interrupt_after",
-                                                  "rehearse", "backend", "cloud_image")
+                                                  "rehearse", "backend", "cloud_image", "trials_on")
              if getattr(args, o, None)]
     if given:
         raise SpecError([Problem(given[0], (

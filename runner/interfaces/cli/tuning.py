@@ -30,6 +30,12 @@ def add_parsers(sub: Any) -> None:
                    help="instead of the tuning job: one short trial at each corner of the "
                         "search space (each range's min and max, each categorical value); "
                         "exit 1 when one crashed, ran out of memory, gave NaN or no objective")
+    p.add_argument("--trials-on", choices=["local", "sagemaker"],
+                   help="where the trials run (as Local.TrialsOn; default local): sagemaker "
+                        "makes each trial a SageMaker training job, the tuner running here")
+    p.add_argument("--cloud-image", metavar="URI",
+                   help="the TrainingImage SageMaker runs for the trials (an ECR URI; as "
+                        "Local.CloudImage)")
     p.add_argument("--rehearse-seconds", type=float, default=60.0, metavar="S",
                    help="the most a rehearsal trial may take (default 60); each is stopped "
                         "at its first objective value")

@@ -192,12 +192,23 @@ def test_local_must_be_a_mapping(tmp_path: Path) -> None:
     assert problems_of(exc) == [("Local", "must be a mapping")]
 
 
+def test_local_backend_trials_on_and_cloud_image(tmp_path: Path) -> None:
+    local = specs.parse_local({"Backend": "sagemaker", "TrialsOn": "sagemaker",
+                               "CloudImage": "1.dkr.ecr.us-east-1.amazonaws.com/x:1"}, tmp_path)
+    assert (local.backend, local.trials_on) == ("sagemaker", "sagemaker")
+    assert specs.parse_local(local.to_json(), tmp_path) == local
+    with pytest.raises(SpecError) as exc:
+        specs.parse_local({"Backend": "cloud", "TrialsOn": 1, "CloudImage": " "}, tmp_path)
+    assert [path for path, _ in problems_of(exc)] == [
+        "Local.Backend", "Local.TrialsOn", "Local.CloudImage"]
+
+
 def test_local_unknown_keys_are_each_reported(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as exc:
         specs.parse_local({"Gpu": "all", "Grace": 3, "Gpus": "all"}, tmp_path)
     valid = (
-        "(valid: AssumeRole, Build, CloudWatch, EngineWaitSeconds, Gpus, InitProcess, "
-        "Interruptions, MaxLogLines, StopGracePeriodSeconds)")
+        "(valid: AssumeRole, Backend, Build, CloudImage, CloudWatch, EngineWaitSeconds, Gpus, "
+        "InitProcess, Interruptions, MaxLogLines, StopGracePeriodSeconds, TrialsOn)")
     assert problems_of(exc) == [
         ("Local.Gpu", f"is not a known field {valid}"),
         ("Local.Grace", f"is not a known field {valid}"),
