@@ -21,7 +21,8 @@ from runner.api import builtin
 from runner.api.cloud_jobs import CloudJobs
 from runner.api.errors import ValidationException
 from runner.aws.sagemaker import CloudError
-from runner.cloud.follow import MAX_INTERVAL, CloudFollower
+from runner.cloud.follow import CloudFollower
+from runner.cloud.pacing import MAX_INTERVAL
 from runner.contract.metrics import MetricSample
 from runner.core.problems import Problem, join_path
 from runner.core.specs import Spec

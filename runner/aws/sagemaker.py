@@ -70,6 +70,33 @@ class SageMakerCloud:
     def stop_training_job(self, name: str) -> None:
         self._call(self._sagemaker().stop_training_job, TrainingJobName=name)
 
+    def create_hyper_parameter_tuning_job(self, request: dict[str, Any]) -> str:
+        """CreateHyperParameterTuningJob; the job's ARN."""
+        answer = self._call(self._sagemaker().create_hyper_parameter_tuning_job, **request)
+        return str(answer["HyperParameterTuningJobArn"])
+
+    def describe_hyper_parameter_tuning_job(self, name: str) -> dict[str, Any]:
+        return self._call(self._sagemaker().describe_hyper_parameter_tuning_job,
+                          HyperParameterTuningJobName=name)
+
+    def stop_hyper_parameter_tuning_job(self, name: str) -> None:
+        self._call(self._sagemaker().stop_hyper_parameter_tuning_job,
+                   HyperParameterTuningJobName=name)
+
+    def tuning_job_trials(self, name: str) -> list[dict[str, Any]]:
+        """Every TrainingJobSummary of ListTrainingJobsForHyperParameterTuningJob, oldest
+        first (all pages)."""
+        summaries: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"HyperParameterTuningJobName": name, "MaxResults": 100,
+                                  "SortBy": "CreationTime", "SortOrder": "Ascending"}
+        while True:
+            page = self._call(
+                self._sagemaker().list_training_jobs_for_hyper_parameter_tuning_job, **kwargs)
+            summaries += page.get("TrainingJobSummaries", [])
+            if not page.get("NextToken"):
+                return summaries
+            kwargs["NextToken"] = page["NextToken"]
+
     def log_streams(self, job: str) -> list[str]:
         """The job's log streams (``<job>/algo-N-<epoch>``), in name order; none while the
         job has not started (or its log group does not exist yet)."""

@@ -5,12 +5,11 @@ echoed, and the values of its MetricDefinitions scraped from those lines and sto
 same scraper as a local job's), so ``describe``, ``logs``, ``report`` and ``diff`` read a
 cloud job as they read a local one.
 
-Pacing: one round (a DescribeTrainingJob, a DescribeLogStreams and one GetLogEvents page per
-stream) every ``interval`` seconds on the injected clock, never more often than once a second.
-A transient failure (throttling left after botocore's retries, a network error, a 5xx) is
-told once and waited out, the interval doubling up to a minute; any other failure ends the
-following, not the job. Ctrl-C (KeyboardInterrupt) leaves the cloud job running: following
-it again (another process, later) carries on from the lines already stored. Lines are stored
+Pacing (``runner.cloud.pacing``): one round (a DescribeTrainingJob, a DescribeLogStreams and one
+GetLogEvents page per stream) every ``interval`` seconds, never more often than once a second;
+transient failures waited out, any other ends the following, not the job. Ctrl-C
+(KeyboardInterrupt) leaves the cloud job running: following it again (another process, later)
+carries on from the lines already stored. Lines are stored
 under their stream's own name (``algo-1-1700000000``) as their host, so that a follower that
 carries on skips exactly what each stream gave before (a restarted host has a stream more).
 """
@@ -22,15 +21,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from runner.aws.sagemaker import CloudError, Place, SageMakerCloud
+from runner.aws.sagemaker import Place, SageMakerCloud
+from runner.cloud.pacing import MIN_INTERVAL, until_done
 from runner.contract.metrics import MetricSample, MetricScraper, compile_definitions
 from runner.core.clock import Clock
 from runner.shapes.status import is_terminal
 from runner.shapes.training_jobs import PLACE_KEY
 from runner.store.jobs import Store
 
-MIN_INTERVAL = 1.0
-MAX_INTERVAL = 60.0
 Echo = Callable[[str, str, str], None]  # (host, stream, line)
 
 
@@ -63,7 +61,7 @@ class CloudFollower:
         self.clock = clock
         self.notify = notify
         self.echo = echo
-        self.interval = max(MIN_INTERVAL, interval)
+        self.interval = interval
         self.on_metric = on_metric
         self.place = cloud.place()
         request, _ = store.request(name)
@@ -80,27 +78,21 @@ class CloudFollower:
         imported after its end) gets its log lines read, nothing more."""
         stored = self.store.record(self.name)
         ended = stored if is_terminal(stored) else None
-        wait = self.interval
-        while True:
-            started = self.clock.monotonic()
-            try:
-                if ended is not None:
-                    self._drain()
-                    return ended
-                record = self._round()
-                if is_terminal(record):
-                    self._drain()  # (a failure here: the next round describes it again)
-                    self.store.save_record(record)
-                    return record
-                self.store.save_record(record)
-                wait = self.interval
-            except CloudError as exc:
-                if not exc.transient:
-                    raise
-                wait = min(MAX_INTERVAL, wait * 2)
-                self.notify(f"training job {self.name}: SageMaker did not answer ({exc}); "
-                            f"asking again in {wait:g} s")
-            self.clock.sleep(max(MIN_INTERVAL, wait - (self.clock.monotonic() - started)))
+        return until_done(lambda: self._step(ended), self.clock, self.interval, self.notify,
+                          f"training job {self.name}")
+
+    def _step(self, ended: dict[str, Any] | None) -> dict[str, Any] | None:
+        """One round; the final record once the job ended and its last lines are read."""
+        if ended is not None:
+            self._drain()
+            return ended
+        record = self._round()
+        if is_terminal(record):
+            self._drain()  # (a failure here: the next round describes it again)
+            self.store.save_record(record)
+            return record
+        self.store.save_record(record)
+        return None
 
     def _round(self) -> dict[str, Any]:
         """One round: the job's record now (not yet saved) and its new log lines (stored)."""
