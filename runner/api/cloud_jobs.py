@@ -58,7 +58,7 @@ class CloudJobs:
         if self.store.has_training_job(name):
             raise ResourceInUse(f"Training job {name} already exists in this store (--name "
                                 "gives the cloud run a name of its own)")
-        self._refuse_cloud(self.cloud.create_training_job, request)
+        self.refuse_cloud(self.cloud.create_training_job, request)
         self.record_created(request, {**spec.stored_local(), "Backend": "sagemaker"})
         place = self.cloud.place()
         self.notify(f"training job {name}: submitted to SageMaker ({place.region}, "
@@ -125,7 +125,7 @@ class CloudJobs:
 
     def stop_training_job(self, name: str) -> None:
         """StopTrainingJob on SageMaker (the job ends there; following shows it)."""
-        self._refuse_cloud(self._reaching(name).stop_training_job, name)
+        self.refuse_cloud(self._reaching(name).stop_training_job, name)
         self.notify(f"training job {name}: StopTrainingJob sent to SageMaker")
 
     def import_training_job(self, name: str, echo: Echo | None = None) -> dict[str, Any]:
@@ -165,7 +165,7 @@ class CloudJobs:
         return cloud
 
     @staticmethod
-    def _refuse_cloud(call: Callable[[Any], Any], argument: Any) -> None:
+    def refuse_cloud(call: Callable[[Any], Any], argument: Any) -> None:
         """``call(argument)``; SageMaker's ValidationException as ours (exit 2, not 1)."""
         try:
             call(argument)

@@ -111,7 +111,7 @@ class CloudTrials:
                     try:
                         CloudFollower(name, self.store, self.jobs.cloud, self.jobs.clock,
                                       self.jobs.notify, None, self.jobs.interval,
-                                      on_metric).follow()
+                                      on_metric, tell=False).follow()
                         return
                     except CloudError as exc:  # told; following goes on (the job does)
                         self.jobs.notify(f"trial {name}: cannot follow it on SageMaker "

@@ -32,6 +32,7 @@ from runner.training.admission import MachineCapacity
 
 if TYPE_CHECKING:  # (imported on first use: a training job's process needs no tuner)
     from runner.api.cloud_jobs import CloudJobs
+    from runner.api.cloud_tuning import CloudTuning
     from runner.api.doctor import DoctorOptions
     from runner.api.doctor_clauses import Clause
     from runner.api.job_diff import JobDiff
@@ -105,6 +106,14 @@ class Service:
         from runner.api.cloud_jobs import CloudJobs
 
         return CloudJobs(self.store, self.endpoint_url, notify=self.notify)
+
+    @functools.cached_property
+    def cloud_tuning(self) -> CloudTuning:
+        """Tuning jobs on SageMaker itself, recorded in this store."""
+        from runner.api.cloud_tuning import CloudTuning
+        from runner.store.tuning import TuningStore
+
+        return CloudTuning(self.cloud_jobs, TuningStore(self.store))
 
     @functools.cached_property
     def job_logs(self) -> JobLogs:
@@ -197,7 +206,8 @@ class Service:
                      functools.partial(self.training_jobs.resume_held, name, held))
             carried.append(name)
         tuning = [r["HyperParameterTuningJobName"] for r in self.tuning_jobs.tstore.list_jobs()
-                  if r["HyperParameterTuningJobStatus"] not in ("Completed", "Failed", "Stopped")]
+                  if r["HyperParameterTuningJobStatus"] not in ("Completed", "Failed", "Stopped")
+                  and cloud_place(r) is None]
         for name, held in orphans(self.home, lease.TUNING, tuning):
             run_held(held, lease.TUNING, name,
                      functools.partial(self._carry_on_tuning, name, listener))

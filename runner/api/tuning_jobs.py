@@ -23,6 +23,7 @@ from runner.aws.clients import AwsClients
 from runner.core.problems import Problem
 from runner.core.specs import Spec, stored_spec
 from runner.engines.base import Backend
+from runner.shapes.training_jobs import cloud_place, output_members, to_timestamps
 from runner.store import lease
 from runner.store.jobs import Store
 from runner.store.tags import TagStore
@@ -108,7 +109,10 @@ class TuningJobs:
     def resume_hyper_parameter_tuning_job(self, spec: Spec, listener: Listener) -> Tuner:
         """The tuner of a tuning job whose process is gone (``spec``: its stored one, local
         options changed as the caller wants); :meth:`run` with ``resume=True`` carries it on."""
-        self._stored(spec.request["HyperParameterTuningJobName"])  # ResourceNotFound when unknown
+        name = spec.request["HyperParameterTuningJobName"]
+        if cloud_place(self._record(name)) is not None:  # (ResourceNotFound when unknown)
+            raise ValidationException([Problem(name, (
+                "runs on SageMaker: `smlocal tune --resume` follows it there"))])
         return self._tuner(spec, listener)
 
     # -- Describe, ListTrainingJobsFor... -------------------------------------------------------
@@ -120,6 +124,9 @@ class TuningJobs:
 
         name = HyperParameterTuningJobName
         record = self._record(name)
+        if cloud_place(record) is not None:  # SageMaker's own answer, as it gave it
+            members = output_members("DescribeHyperParameterTuningJob")
+            return dict(to_timestamps({k: v for k, v in record.items() if k in members}))
         return describe_tuning_job(record, trial_views(self.store, self.tstore, name), time.time())
 
     def list_hyper_parameter_tuning_jobs(
@@ -179,6 +186,10 @@ class TuningJobs:
         trials and end it from here."""
         name = HyperParameterTuningJobName
         record = self._record(name)
+        if cloud_place(record) is not None:
+            raise ValidationException([Problem(name, (
+                "runs on SageMaker: `smlocal stop` and `smlocal tune --resume` reach it there "
+                "(this service runs local jobs only)"))])
         if record["HyperParameterTuningJobStatus"] in ENDED:
             raise ValidationException([Problem(name, (
                 f"the tuning job already ended as {record['HyperParameterTuningJobStatus']}; "

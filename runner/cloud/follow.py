@@ -54,7 +54,8 @@ class CloudFollower:
     def __init__(self, name: str, store: Store, cloud: SageMakerCloud, clock: Clock,
                  notify: Callable[[str], None], echo: Echo | None = None,
                  interval: float = 2.0,
-                 on_metric: Callable[[MetricSample], None] | None = None) -> None:
+                 on_metric: Callable[[MetricSample], None] | None = None,
+                 tell: bool = True) -> None:
         self.name = name
         self.store = store
         self.cloud = cloud
@@ -63,6 +64,7 @@ class CloudFollower:
         self.echo = echo
         self.interval = interval
         self.on_metric = on_metric
+        self.tell = tell  # each new SecondaryStatus to ``notify`` (a trial's are not told)
         self.place = cloud.place()
         request, _ = store.request(name)
         definitions = (request.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []
@@ -98,7 +100,8 @@ class CloudFollower:
         """One round: the job's record now (not yet saved) and its new log lines (stored)."""
         record = {**to_record(self.cloud.describe_training_job(self.name), self.place),
                   **self._kept}
-        self._tell(record)
+        if self.tell:
+            self._tell(record)
         self._read_logs()
         return record
 

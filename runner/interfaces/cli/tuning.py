@@ -30,6 +30,9 @@ def add_parsers(sub: Any) -> None:
                    help="instead of the tuning job: one short trial at each corner of the "
                         "search space (each range's min and max, each categorical value); "
                         "exit 1 when one crashed, ran out of memory, gave NaN or no objective")
+    p.add_argument("--backend", choices=["local", "sagemaker"],
+                   help="where the tuning job runs (as Local.Backend; default local): sagemaker "
+                        "submits it to SageMaker and follows it from here")
     p.add_argument("--trials-on", choices=["local", "sagemaker"],
                    help="where the trials run (as Local.TrialsOn; default local): sagemaker "
                         "makes each trial a SageMaker training job, the tuner running here")
@@ -87,6 +90,8 @@ def cmd_tune(args: argparse.Namespace, service: Any) -> int:
     from runner.core import specs
 
     jobs = service.tuning_jobs
+    if args.resume and service.cloud_tuning.is_cloud_job(args.resume):
+        return _follow_cloud(service, args.resume, args.plain)
     if args.resume:
         spec = apply_local_options(jobs.stored_spec(args.resume), args)
         tuner = jobs.resume_hyper_parameter_tuning_job(spec, _view(spec, args.plain))
@@ -103,9 +108,26 @@ def cmd_tune(args: argparse.Namespace, service: Any) -> int:
         spec = apply_local_options(spec, args)
         if args.rehearse:
             return _rehearse(service, spec, args.rehearse_seconds)
+        if spec.local.backend == "sagemaker":
+            name = service.cloud_tuning.create_hyper_parameter_tuning_job(spec)
+            return _follow_cloud(service, name, args.plain)
         tuner = jobs.create_hyper_parameter_tuning_job(spec, _view(spec, args.plain))
     record = jobs.run(tuner, resume=bool(args.resume))
     _print_outcome(jobs, tuner.name)
+    return EXIT_OK if record["HyperParameterTuningJobStatus"] == "Completed" else EXIT_FAILED
+
+
+def _follow_cloud(service: Any, name: str, plain: bool) -> int:
+    """Follow a tuning job on SageMaker to its end; Ctrl-C lets go (it goes on there)."""
+    jobs = service.tuning_jobs
+    try:
+        record = service.cloud_tuning.follow(name, _view(jobs.stored_spec(name), plain))
+    except KeyboardInterrupt:
+        print(f"smlocal: let go of tuning job {name}: it goes on in SageMaker (`smlocal tune "
+              f"--resume {name}` follows it again, `smlocal stop {name}` stops it)",
+              file=sys.stderr)
+        return 130
+    _print_outcome(jobs, name)
     return EXIT_OK if record["HyperParameterTuningJobStatus"] == "Completed" else EXIT_FAILED
 
 
@@ -146,6 +168,9 @@ def print_outcome(described: dict[str, Any]) -> None:
 
 
 def stop(service: Any, name: str) -> int:
+    if service.cloud_tuning.is_cloud_job(name):
+        service.cloud_tuning.stop(name)
+        return EXIT_OK
     jobs = service.tuning_jobs
     jobs.stop_hyper_parameter_tuning_job(name, _view(jobs.stored_spec(name), plain=True))
     return EXIT_OK

@@ -1,0 +1,195 @@
+"""Tuning jobs on SageMaker itself (``tune --backend sagemaker``): the request file, less its
+``Local`` section, checked as ``validate --for-cloud`` checks it, submitted with boto3, and
+followed from here into the same store as local tuning jobs, so that ``describe``, ``trials``,
+``report`` and warm start read it as they read a local one.
+
+Following (one round every ``interval`` seconds, paced as ``runner.cloud.pacing`` says): a
+DescribeHyperParameterTuningJob and the pages of ListTrainingJobsForHyperParameterTuningJob.
+A training job seen for the first time becomes a trial row (numbered in creation order, its
+TunedHyperParameters as its configuration) and a training-job record; when it ends, it is
+described and its CloudWatch lines read (``CloudFollower``), once. Running trials' lines are
+not read while they run: that would cost calls for every trial every round. The tuning job's
+record is SageMaker's answer, and ``describe`` returns it as SageMaker gave it.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import replace
+from typing import Any
+
+from runner.api import builtin
+from runner.api.cloud_jobs import CloudJobs
+from runner.api.errors import ResourceInUse, ValidationException
+from runner.api.leases import hold
+from runner.cloud.follow import CloudFollower, to_record
+from runner.cloud.pacing import until_done
+from runner.core.problems import Problem, join_path
+from runner.core.specs import Spec
+from runner.shapes.status import is_terminal
+from runner.shapes.training_jobs import cloud_place
+from runner.store import lease
+from runner.store.tuning import TuningStore
+from runner.tuning import trial_jobs
+from runner.tuning.records import spaces
+from runner.tuning.tuner import Listener
+
+ENDED = ("Completed", "Failed", "Stopped")
+
+
+class CloudTuning:
+    """Tuning jobs on SageMaker, recorded in ``jobs.store`` (see the module's rules)."""
+
+    def __init__(self, jobs: CloudJobs, tstore: TuningStore) -> None:
+        self.jobs = jobs
+        self.store = jobs.store
+        self.tstore = tstore
+
+    def is_cloud_job(self, name: str) -> bool:
+        return self.tstore.exists(name) and cloud_place(self.tstore.record(name)) is not None
+
+    def create_hyper_parameter_tuning_job(self, spec: Spec) -> str:
+        """Check as the cloud would (ValidationException), submit, record; the job's name."""
+        request = self.cloud_request(spec)
+        name = str(request["HyperParameterTuningJobName"])
+        if self.tstore.exists(name):
+            raise ResourceInUse(f"Hyperparameter tuning job {name} already exists in this "
+                                "store (--name gives the cloud run a name of its own)")
+        cloud = self.jobs.cloud
+        CloudJobs.refuse_cloud(cloud.create_hyper_parameter_tuning_job, request)
+        place = cloud.place()
+        record = to_record(cloud.describe_hyper_parameter_tuning_job(name), place)
+        self.tstore.create(record, request, {**spec.stored_local(), "Backend": "sagemaker"})
+        self.jobs.notify(f"tuning job {name}: submitted to SageMaker ({place.region}, "
+                         f"{place.endpoint_url})")
+        return name
+
+    def cloud_request(self, spec: Spec) -> dict[str, Any]:
+        """The request SageMaker is sent: the file's, less ``Local``, each definition's
+        built-in image swapped for ``Local.CloudImage`` (ValidationException)."""
+        from runner.api.tuning_validation import validate_tuning
+
+        request = builtin.complete(spec.request)
+        problems = validate_tuning(replace(spec, request=request), for_cloud=True,
+                                   image_check=None, parent_exists=self.tstore.exists)
+        local = spec.local
+        for field, used in (("Build", local.build is not None), ("Gpus", local.gpus is not None),
+                            ("TrialsOn", local.trials_on != "local")):
+            if used:
+                problems.append(Problem(f"Local.{field}", "has no meaning for a tuning job on "
+                                                          "SageMaker: remove it to run it there"))
+        for _, path, definition in trial_jobs.definitions(request):
+            algorithm = dict(definition.get("AlgorithmSpecification") or {})
+            if local.cloud_image is not None:
+                algorithm["TrainingImage"] = local.cloud_image
+                definition["AlgorithmSpecification"] = algorithm
+            elif builtin.manifest_for(algorithm.get("TrainingImage")) is not None:
+                problems.append(Problem(join_path(path, "AlgorithmSpecification.TrainingImage"), (
+                    f"{algorithm['TrainingImage']} is smlocal's built-in image, which SageMaker "
+                    "cannot pull: push it to ECR and give its URI as Local.CloudImage "
+                    "(or --cloud-image)")))
+        if problems:
+            raise ValidationException(sorted(set(problems)))
+        return request
+
+    def follow(self, name: str, listener: Listener) -> dict[str, Any]:
+        """Follow the cloud tuning job until it and its trials end (holding its lease); its
+        final record. Ctrl-C leaves it running on SageMaker."""
+        with hold(self.store.home, lease.TUNING, name):
+            follower = _TuningFollower(self, name, listener)
+            return until_done(follower.round, self.jobs.clock, self.jobs.interval,
+                              self.jobs.notify, f"tuning job {name}")
+
+    def stop(self, name: str) -> None:
+        """StopHyperParameterTuningJob on SageMaker."""
+        CloudJobs.refuse_cloud(self.jobs.cloud.stop_hyper_parameter_tuning_job, name)
+        self.jobs.notify(f"tuning job {name}: StopHyperParameterTuningJob sent to SageMaker")
+
+
+class _TuningFollower:
+    def __init__(self, tuning: CloudTuning, name: str, listener: Listener) -> None:
+        self.tuning = tuning
+        self.name = name
+        self.listener = listener
+        self.cloud = tuning.jobs.cloud
+        self.place = self.cloud.place()
+        self.arn = tuning.tstore.record(name).get("HyperParameterTuningJobArn")
+        request, _ = tuning.tstore.request(name)
+        self.request = request
+        self.spaces = spaces(request)
+        self.numbers = {row.job_name: row.number for row in tuning.tstore.trials(name)}
+        self.status = ""
+
+    def round(self) -> dict[str, Any] | None:
+        record = to_record(self.cloud.describe_hyper_parameter_tuning_job(self.name), self.place)
+        trials = self.cloud.tuning_job_trials(self.name)
+        for summary in trials:
+            self._trial(summary)
+        status = record["HyperParameterTuningJobStatus"]
+        if status != self.status:
+            self.status = status
+            self.listener("status", {"status": status})
+        if status in ENDED and all(s.get("TrainingJobStatus") in ENDED for s in trials):
+            self.tuning.tstore.save(record)
+            return record
+        self.tuning.tstore.save(record)
+        return None
+
+    def _trial(self, summary: dict[str, Any]) -> None:
+        job = summary["TrainingJobName"]
+        store, tstore = self.tuning.store, self.tuning.tstore
+        if job not in self.numbers:
+            number = len(self.numbers) + 1
+            definition = summary.get("TrainingJobDefinitionName") or trial_jobs.SINGLE_DEFINITION
+            config = self._config(definition, summary.get("TunedHyperParameters") or {})
+            tstore.add_trial(self.name, number, definition, config, job)
+            self.numbers[job] = number
+            self.listener("trial-started", {"trial": number, "job": job, "config": config})
+        if not store.has_training_job(job):
+            record = {**to_record(_summary_record(summary), self.place), "TuningJobArn": self.arn}
+            request = self._trial_request(summary)
+            store.create_training_job(record, request, {"Backend": "sagemaker"}, self.name)
+        if summary.get("TrainingJobStatus") in ENDED and not is_terminal(store.record(job)):
+            jobs = self.tuning.jobs
+            final = CloudFollower(job, store, self.cloud, jobs.clock, jobs.notify,
+                                  interval=jobs.interval, tell=False).follow()
+            metric = summary.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
+            self.listener("trial-ended", {"trial": self.numbers[job], "job": job,
+                                          "record": final, "objective": metric.get("Value")})
+
+    def _trial_request(self, summary: dict[str, Any]) -> dict[str, Any]:
+        """The trial's request as far as this store needs it: its definition's algorithm
+        (the MetricDefinitions its lines are scraped with) and hyperparameters."""
+        name = summary.get("TrainingJobDefinitionName") or trial_jobs.SINGLE_DEFINITION
+        definition = next((d for n, _, d in trial_jobs.definitions(self.request) if n == name),
+                          {})
+        tuned = dict(summary.get("TunedHyperParameters") or {})
+        return {"TrainingJobName": summary["TrainingJobName"],
+                "AlgorithmSpecification": definition.get("AlgorithmSpecification") or {},
+                "HyperParameters": {**(definition.get("StaticHyperParameters") or {}), **tuned}}
+
+    def _config(self, definition: str, tuned: dict[str, str]) -> dict[str, Any]:
+        space = self.spaces.get(definition)
+        try:
+            return dict(space.parse(tuned)) if space is not None else dict(tuned)
+        except ValueError:  # (a value our parser reads otherwise: kept as SageMaker gave it)
+            return dict(tuned)
+
+
+@functools.cache
+def _summary_keys() -> frozenset[str]:
+    from runner.shapes.training_jobs import output_members
+
+    return output_members("DescribeTrainingJob")
+
+
+def _summary_record(summary: dict[str, Any]) -> dict[str, Any]:
+    """A training job's record as far as its TrainingJobSummary tells, until it is described
+    at its end: the summary's members that DescribeTrainingJob has too, and InProgress (a job
+    seen first after its end is still to be described, its lines still to be read)."""
+    record = {k: v for k, v in summary.items() if k in _summary_keys()}
+    if record.get("TrainingJobStatus") in ENDED:
+        record["TrainingJobStatus"] = "InProgress"
+    record.setdefault("TrainingJobStatus", "InProgress")
+    record.setdefault("SecondaryStatus", "Starting")
+    return record
