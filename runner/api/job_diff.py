@@ -53,8 +53,8 @@ class JobDiff:
 def diff_training_jobs(store: Store, a: str, b: str, chunks: Chunks,
                        metric_tolerance: float = DEFAULT_METRIC_TOLERANCE) -> JobDiff:
     ra, rb = store.record(a), store.record(b)
-    rows = [Row("where", _where(ra), _where(rb))]
-    rows += _request_rows(store.request(a)[0], store.request(b)[0])
+    rows = [Row("where", where(ra), where(rb))]
+    rows += request_rows(store.request(a)[0], store.request(b)[0])
     rows.append(_same("TrainingJobStatus", ra["TrainingJobStatus"], rb["TrainingJobStatus"]))
     fa, fb = str(ra.get("FailureReason") or ""), str(rb.get("FailureReason") or "")
     if fa or fb:
@@ -74,7 +74,7 @@ def _same(field: str, a: str, b: str) -> Row:
     return Row(field, a, b, a == b)
 
 
-def _where(record: dict[str, Any]) -> str:
+def where(record: dict[str, Any]) -> str:
     place = cloud_place(record)
     return "here" if place is None else f"SageMaker ({place['Region']}, {place['EndpointUrl']})"
 
@@ -87,9 +87,11 @@ def _sequence(record: dict[str, Any]) -> str:
     return " > ".join(str(t.get("Status")) for t in record.get("SecondaryStatusTransitions") or [])
 
 
-def _request_rows(a: dict[str, Any], b: dict[str, Any]) -> list[Row]:
+def request_rows(a: dict[str, Any], b: dict[str, Any],
+                 ignored: str = "TrainingJobName") -> list[Row]:
+    """The requests' differences, field by field (less the job's name), shown only."""
     flat_a, flat_b = _flatten(a), _flatten(b)
-    keys = sorted((set(flat_a) | set(flat_b)) - {"TrainingJobName"})
+    keys = sorted((set(flat_a) | set(flat_b)) - {ignored})
     return [Row(f"request {key}", flat_a.get(key, "-"), flat_b.get(key, "-"))
             for key in keys if flat_a.get(key) != flat_b.get(key)]
 

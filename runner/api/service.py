@@ -240,14 +240,36 @@ class Service:
 
     # -- comparing two jobs ------------------------------------------------------------------
     def diff(self, a: str, b: str, metric_tolerance: float) -> JobDiff:
-        """``smlocal diff``: two training jobs of the store side by side (ResourceNotFound for
-        a name the store lacks); their artifacts read where their records say they are."""
+        """``smlocal diff``: two training jobs, or two tuning jobs, of the store side by side
+        (ResourceNotFound for a name it lacks); artifacts read where the records say."""
         from runner.api.job_diff import diff_training_jobs
 
-        for name in (a, b):
-            if not self.store.has_training_job(name):
-                raise ResourceNotFound(f"Training job {name} does not exist")
-        return diff_training_jobs(self.store, a, b, self._artifact_chunks, metric_tolerance)
+        kinds = [self._kind(name) for name in (a, b)]
+        if kinds[0] != kinds[1]:
+            raise ValidationException([Problem(b, (
+                f"is a {kinds[1]} job and {a} a {kinds[0]} job: diff compares two of a kind"))])
+        if kinds[0] == "training":
+            return diff_training_jobs(self.store, a, b, self._artifact_chunks, metric_tolerance)
+        from runner.api.tuning_diff import diff_tuning_jobs
+
+        jobs = self.tuning_jobs
+
+        def both(read: Callable[[str], Any]) -> tuple[Any, Any]:
+            return read(a), read(b)
+
+        return diff_tuning_jobs(
+            a, b, both(jobs.describe_hyper_parameter_tuning_job),
+            both(lambda n: jobs.list_training_jobs_for_hyper_parameter_tuning_job(n)[
+                "TrainingJobSummaries"]),  # (every page: no MaxResults)
+            both(lambda n: jobs.tstore.request(n)[0]), both(jobs.tstore.record),
+            metric_tolerance)
+
+    def _kind(self, name: str) -> str:
+        if self.is_tuning_job(name):
+            return "tuning"
+        if self.store.has_training_job(name):
+            return "training"
+        raise ResourceNotFound(f"Could not find job {name}")
 
     def _artifact_chunks(self, uri: str) -> Iterator[bytes]:
         from urllib.parse import unquote, urlsplit

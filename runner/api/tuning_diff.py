@@ -1,0 +1,85 @@
+"""``smlocal diff A B`` of two tuning jobs, typically one run here and the same request run on
+SageMaker: read through DescribeHyperParameterTuningJob and
+ListTrainingJobsForHyperParameterTuningJob answers, so a local job and a cloud one are read
+alike.
+
+Compared: HyperParameterTuningJobStatus; the training jobs' status counters; the best
+objective value, within the relative tolerance; and, for every configuration of tuned
+hyperparameters that both jobs tried, its final objective value, within the tolerance (a
+configuration tried by one job only is shown, not compared: a Random or Bayesian search picks
+its own). Shown only: where each ran, the requests' differences, the consumed seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runner.api.job_diff import JobDiff, Row, relative_difference, request_rows, where
+
+
+def diff_tuning_jobs(a: str, b: str, described: tuple[dict[str, Any], dict[str, Any]],
+                     summaries: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+                     requests: tuple[dict[str, Any], dict[str, Any]],
+                     records: tuple[dict[str, Any], dict[str, Any]],
+                     tolerance: float) -> JobDiff:
+    da, db = described
+    rows = [Row("where", where(records[0]), where(records[1]))]
+    rows += request_rows(*requests, ignored="HyperParameterTuningJobName")
+    rows.append(_same("HyperParameterTuningJobStatus", da["HyperParameterTuningJobStatus"],
+                      db["HyperParameterTuningJobStatus"]))
+    rows.append(_same("TrainingJobStatusCounters", _counters(da), _counters(db)))
+    best_a, best_b = _best(da), _best(db)
+    if best_a is not None or best_b is not None:
+        rows.append(_close("best objective", best_a, best_b, tolerance))
+    by_a, by_b = _by_config(summaries[0]), _by_config(summaries[1])
+    for config in sorted(set(by_a) | set(by_b)):
+        va, vb = by_a.get(config), by_b.get(config)
+        label = f"trial {config}"
+        if config in by_a and config in by_b:
+            rows.append(_close(label, va, vb, tolerance))
+        else:
+            rows.append(Row(label, _number(va) if config in by_a else "not tried",
+                            _number(vb) if config in by_b else "not tried"))
+    seconds = [str((d.get("ConsumedResources") or {}).get("RuntimeInSeconds", "-"))
+               for d in described]
+    rows.append(Row("RuntimeInSeconds", *seconds))
+    return JobDiff(a, b, rows)
+
+
+def _same(field: str, a: str, b: str) -> Row:
+    return Row(field, a, b, a == b)
+
+
+def _close(field: str, a: float | None, b: float | None, tolerance: float) -> Row:
+    if a is None or b is None:
+        return Row(field, _number(a), _number(b), a is None and b is None)
+    difference = relative_difference(a, b)
+    return Row(field, _number(a), f"{_number(b)} ({difference:.2%} apart)",
+               difference <= tolerance)
+
+
+def _counters(described: dict[str, Any]) -> str:
+    counters = described.get("TrainingJobStatusCounters") or {}
+    return ", ".join(f"{k} {v}" for k, v in sorted(counters.items()) if v) or "none"
+
+
+def _best(described: dict[str, Any]) -> float | None:
+    metric = (described.get("BestTrainingJob") or {}).get(
+        "FinalHyperParameterTuningJobObjectiveMetric") or {}
+    value = metric.get("Value")
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _by_config(summaries: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Each configuration's final objective (its last attempt's), keyed by its tuned values."""
+    out: dict[str, float | None] = {}
+    for summary in summaries:
+        tuned = summary.get("TunedHyperParameters") or {}
+        key = " ".join(f"{k}={tuned[k]}" for k in sorted(tuned))
+        value = (summary.get("FinalHyperParameterTuningJobObjectiveMetric") or {}).get("Value")
+        out[key] = float(value) if isinstance(value, int | float) else None
+    return out
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
