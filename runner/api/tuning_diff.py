@@ -40,9 +40,9 @@ def diff_tuning_jobs(a: str, b: str, described: tuple[dict[str, Any], dict[str, 
         else:
             rows.append(Row(label, _number(va) if config in by_a else "not tried",
                             _number(vb) if config in by_b else "not tried"))
-    seconds = [str((d.get("ConsumedResources") or {}).get("RuntimeInSeconds", "-"))
-               for d in described]
-    rows.append(Row("RuntimeInSeconds", *seconds))
+    ra, rb = (str((d.get("ConsumedResources") or {}).get("RuntimeInSeconds", "-"))
+              for d in described)
+    rows.append(Row("RuntimeInSeconds", ra, rb))
     return JobDiff(a, b, rows)
 
 
