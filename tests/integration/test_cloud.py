@@ -101,6 +101,58 @@ def test_the_same_request_here_and_in_the_cloud_agrees(cloud: dict[str, str],
     assert "final train:loss" in differs.stdout and "DIFFERS" in differs.stdout
 
 
+def tuning_file(tmp_path: Path, name: str) -> Path:
+    definition = request("unused", {"mode": "metrics", "interval": "0.2"},
+                         [s3_channel("train", f"s3://{BUCKET}/data/train")], RoleArn=ROLE)
+    definition["ResourceConfig"]["InstanceType"] = "ml.m5.large"
+    definition["StaticHyperParameters"] = definition.pop("HyperParameters")
+    del definition["TrainingJobName"]
+    tuning = {
+        "HyperParameterTuningJobName": name,
+        "HyperParameterTuningJobConfig": {
+            "Strategy": "Grid",
+            "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "train:loss"},
+            "ResourceLimits": {"MaxParallelTrainingJobs": 2},
+            "ParameterRanges": {"CategoricalParameterRanges": [{"Name": "lines", "Values": [
+                json.dumps(["loss=0.9", "loss=0.5"]), json.dumps(["loss=0.7", "loss=0.3"]),
+                json.dumps(["loss=0.1"])]}]},
+        },
+        "TrainingJobDefinition": definition,
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(tuning))
+    return path
+
+
+def test_a_tuning_job_here_in_the_cloud_and_with_cloud_trials_agrees(
+        cloud: dict[str, str], tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    spec = tuning_file(tmp_path, "grid")
+    smlocal(home, cloud, "tune", str(spec), "--plain", check=True)
+    there = smlocal(home, cloud, "tune", str(spec), "--plain", "--backend", "sagemaker",
+                    "--name", "grid-cloud", check=True)
+    assert "submitted to SageMaker" in there.stderr
+    assert "best: grid-cloud-" in there.stderr and "train:loss = 0.1" in there.stderr
+    trials = smlocal(home, cloud, "trials", "grid-cloud", "--output", "json", check=True)
+    summaries = json.loads(trials.stdout)["TrainingJobSummaries"]
+    assert sorted(s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+                  for s in summaries) == [0.1, 0.3, 0.5]
+    first = summaries[0]["TrainingJobName"]  # its lines were read when it ended
+    assert loss_lines(smlocal(home, cloud, "logs", first, check=True).stdout)
+    cloud_trials = smlocal(home, cloud, "tune", str(spec), "--plain", "--trials-on",
+                           "sagemaker", "--name", "grid-trials", check=True)
+    assert "best: grid-trials-" in cloud_trials.stderr
+    for other in ("grid-cloud", "grid-trials"):
+        diff = smlocal(home, cloud, "diff", "grid", other, "--output", "json")
+        assert diff.returncode == 0, diff.stdout
+        rows = json.loads(diff.stdout)["Rows"]
+        assert sum(1 for r in rows if r["field"].startswith("trial ") and r["agrees"]) == 3
+    sm = boto3_client(cloud)  # the trials ran "in the cloud": the stand-in has them
+    assert sm.describe_training_job(TrainingJobName=first)["TrainingJobStatus"] == "Completed"
+    listed = sm.list_training_jobs(NameContains="grid-trials")["TrainingJobSummaries"]
+    assert len(listed) == 3
+
+
 def test_a_followed_job_is_let_go_stopped_and_followed_again(cloud: dict[str, str],
                                                                tmp_path: Path) -> None:
     home = tmp_path / "home"
