@@ -152,6 +152,11 @@ class CloudJobs:
         place = cloud_place(self.store.record(name))
         if place is None:
             raise ResourceNotFound(f"Training job {name} ran here, not on SageMaker")
+        return self.reach(f"training job {name}", place)
+
+    def reach(self, what: str, place: dict[str, str]) -> SageMakerCloud:
+        """SageMaker where a recorded job runs (``place``: its region and endpoint), or
+        ValidationException when this process reaches another endpoint."""
         cloud = self.cloud
         if cloud.clients.region() != place["Region"]:
             cloud = SageMakerCloud(AwsClients(AwsConfig(endpoint_url=self.endpoint_url,
@@ -159,9 +164,8 @@ class CloudJobs:
         here = cloud.place().endpoint_url
         if here != place["EndpointUrl"]:
             raise ValidationException([Problem("AWS_ENDPOINT_URL_SAGEMAKER", (
-                f"training job {name} runs at {place['EndpointUrl']}; this process reaches "
-                f"SageMaker at {here}: set the endpoint (and credentials) it was submitted "
-                "with"))])
+                f"{what} runs at {place['EndpointUrl']}; this process reaches SageMaker at "
+                f"{here}: set the endpoint (and credentials) it was submitted with"))])
         return cloud
 
     @staticmethod

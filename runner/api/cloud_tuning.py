@@ -20,9 +20,10 @@ from typing import Any
 
 from runner.api import builtin
 from runner.api.cloud_jobs import CloudJobs
-from runner.api.errors import ResourceInUse, ValidationException
+from runner.api.errors import ResourceInUse, ResourceNotFound, ValidationException
 from runner.api.leases import hold
-from runner.cloud.follow import CloudFollower, to_record
+from runner.aws.sagemaker import CloudError, SageMakerCloud
+from runner.cloud.follow import CloudFollower, epoch_seconds, to_record
 from runner.cloud.pacing import until_done
 from runner.core.problems import Problem, join_path
 from runner.core.specs import Spec
@@ -95,23 +96,56 @@ class CloudTuning:
     def follow(self, name: str, listener: Listener) -> dict[str, Any]:
         """Follow the cloud tuning job until it and its trials end (holding its lease); its
         final record. Ctrl-C leaves it running on SageMaker."""
+        cloud = self._reaching(name)
         with hold(self.store.home, lease.TUNING, name):
-            follower = _TuningFollower(self, name, listener)
+            follower = _TuningFollower(self, name, listener, cloud)
             return until_done(follower.round, self.jobs.clock, self.jobs.interval,
                               self.jobs.notify, f"tuning job {name}")
 
     def stop(self, name: str) -> None:
         """StopHyperParameterTuningJob on SageMaker."""
-        CloudJobs.refuse_cloud(self.jobs.cloud.stop_hyper_parameter_tuning_job, name)
+        CloudJobs.refuse_cloud(self._reaching(name).stop_hyper_parameter_tuning_job, name)
         self.jobs.notify(f"tuning job {name}: StopHyperParameterTuningJob sent to SageMaker")
 
 
+    def import_hyper_parameter_tuning_job(self, name: str) -> None:
+        """Record a tuning job that ran (or runs) on SageMaker, with its request as SageMaker
+        describes it; :meth:`follow` then records its trials and reads each ended one's
+        lines (until then it is recorded InProgress, whatever its status there)."""
+        if self.tstore.exists(name):
+            raise ResourceInUse(f"Hyperparameter tuning job {name} already exists in this store")
+        cloud = self.jobs.cloud
+        try:
+            described = cloud.describe_hyper_parameter_tuning_job(name)
+        except CloudError as exc:
+            if exc.code in ("ValidationException", "ResourceNotFound"):
+                raise ResourceNotFound(f"SageMaker has no tuning job {name}: {exc}") from None
+            raise
+        from runner.shapes.training_jobs import input_members
+
+        members = input_members("CreateHyperParameterTuningJob")
+        request = epoch_seconds({k: v for k, v in described.items() if k in members})
+        record = to_record(described, cloud.place())
+        if record["HyperParameterTuningJobStatus"] in ENDED:  # (its trials are read first)
+            record["HyperParameterTuningJobStatus"] = "InProgress"
+        self.tstore.create(record, request, {"Backend": "sagemaker"})
+
+    def _reaching(self, name: str) -> SageMakerCloud:
+        if not self.tstore.exists(name):
+            raise ResourceNotFound(f"Could not find job {name}")
+        place = cloud_place(self.tstore.record(name))
+        if place is None:
+            raise ResourceNotFound(f"Tuning job {name} ran here, not on SageMaker")
+        return self.jobs.reach(f"tuning job {name}", place)
+
+
 class _TuningFollower:
-    def __init__(self, tuning: CloudTuning, name: str, listener: Listener) -> None:
+    def __init__(self, tuning: CloudTuning, name: str, listener: Listener,
+                 cloud: SageMakerCloud) -> None:
         self.tuning = tuning
         self.name = name
         self.listener = listener
-        self.cloud = tuning.jobs.cloud
+        self.cloud = cloud
         self.place = self.cloud.place()
         self.arn = tuning.tstore.record(name).get("HyperParameterTuningJobArn")
         request, _ = tuning.tstore.request(name)

@@ -152,6 +152,15 @@ def test_a_tuning_job_here_in_the_cloud_and_with_cloud_trials_agrees(
     listed = sm.list_training_jobs(NameContains="grid-trials")["TrainingJobSummaries"]
     assert len(listed) == 3
 
+    elsewhere = tmp_path / "elsewhere"  # another store imports the cloud's tuning job
+    imported = smlocal(elsewhere, cloud, "import", "grid-cloud", check=True)
+    assert "tuning job grid-cloud: Completed (Completed 3)" in imported.stderr
+    again = json.loads(smlocal(elsewhere, cloud, "trials", "grid-cloud", "--output", "json",
+                               check=True).stdout)["TrainingJobSummaries"]
+    assert sorted(s["TrainingJobName"] for s in again) == sorted(
+        s["TrainingJobName"] for s in summaries)
+    assert loss_lines(smlocal(elsewhere, cloud, "logs", first, check=True).stdout)
+
 
 def test_a_followed_job_is_let_go_stopped_and_followed_again(cloud: dict[str, str],
                                                                tmp_path: Path) -> None:

@@ -371,7 +371,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    return cloud.cmd_import(args, service(args), _job_echo, _summary)
+    from runner.api.errors import ResourceNotFound
+    from runner.interfaces.cli import tuning as cli_tuning
+
+    svc = service(args)
+    try:
+        return cloud.cmd_import(args, svc, _job_echo, _summary)
+    except ResourceNotFound:  # not a training job there: a tuning job, perhaps
+        return cli_tuning.import_tuning_job(svc, args.name)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:

@@ -117,6 +117,12 @@ def cmd_tune(args: argparse.Namespace, service: Any) -> int:
     return EXIT_OK if record["HyperParameterTuningJobStatus"] == "Completed" else EXIT_FAILED
 
 
+def import_tuning_job(service: Any, name: str) -> int:
+    """``smlocal import`` of a tuning job on SageMaker: recorded, and followed to its end."""
+    service.cloud_tuning.import_hyper_parameter_tuning_job(name)
+    return _follow_cloud(service, name, plain=False)
+
+
 def _follow_cloud(service: Any, name: str, plain: bool) -> int:
     """Follow a tuning job on SageMaker to its end; Ctrl-C lets go (it goes on there)."""
     jobs = service.tuning_jobs
