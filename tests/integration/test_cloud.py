@@ -19,6 +19,10 @@ import pytest
 import yaml
 
 from runner.aws.clients import AwsClients
+from runner.store.jobs import Store
+from runner.store.tuning import TuningStore
+from runner.tuning import trial_jobs
+from runner.tuning.records import spaces, warm_start_trials
 from tests.integration.conftest import BUCKET, SECRET
 from tests.integration.s3_jobs import put, request, s3_channel
 from tests.integration.test_server import connect
@@ -151,6 +155,24 @@ def test_a_tuning_job_here_in_the_cloud_and_with_cloud_trials_agrees(
     assert sm.describe_training_job(TrainingJobName=first)["TrainingJobStatus"] == "Completed"
     listed = sm.list_training_jobs(NameContains="grid-trials")["TrainingJobSummaries"]
     assert len(listed) == 3
+
+    warm = yaml.safe_load(spec.read_text())  # a local job warm-starts from the cloud's
+    warm["HyperParameterTuningJobName"] = "warm"
+    warm["HyperParameterTuningJobConfig"].update(
+        Strategy="Random", ResourceLimits={"MaxNumberOfTrainingJobs": 1,
+                                           "MaxParallelTrainingJobs": 1})
+    warm["WarmStartConfig"] = {"WarmStartType": "IdenticalDataAndAlgorithm",
+                               "ParentHyperParameterTuningJobs": [
+                                   {"HyperParameterTuningJobName": "grid-cloud"}]}
+    (tmp_path / "warm.yaml").write_text(yaml.safe_dump(warm))
+    smlocal(home, cloud, "tune", str(tmp_path / "warm.yaml"), "--plain", check=True)
+    store = Store(home)
+    try:  # the parent's three trials are the history the warm-started search was given
+        space = spaces(warm)[trial_jobs.SINGLE_DEFINITION]
+        parents = warm_start_trials(store, TuningStore(store), warm["WarmStartConfig"], space)
+    finally:
+        store.close()
+    assert sorted(t.objective for t in parents) == [0.1, 0.3, 0.5]  # type: ignore[type-var]
 
     elsewhere = tmp_path / "elsewhere"  # another store imports the cloud's tuning job
     imported = smlocal(elsewhere, cloud, "import", "grid-cloud", check=True)
