@@ -264,6 +264,14 @@ class Service:
             both(lambda n: jobs.tstore.request(n)[0]), both(jobs.tstore.record),
             metric_tolerance)
 
+    def write_comparison(self, found: JobDiff, out: Path | None) -> list[Path]:
+        """The comparison page of a diff (both jobs' curves on one plot per metric)."""
+        from runner.report.compare import write_comparison
+
+        rows = [(r.field, r.a, r.b, r.agrees) for r in found.rows]
+        return write_comparison(self.store, found.a, found.b, rows, found.agree,
+                                out or self.home / "reports" / f"{found.a}-vs-{found.b}")
+
     def _kind(self, name: str) -> str:
         if self.is_tuning_job(name):
             return "tuning"

@@ -16,7 +16,7 @@ from runner.report.data import (
     ranked,
 )
 
-_CSS = """body{font-family:sans-serif;margin:2em;color:#222}\
+CSS = """body{font-family:sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:90%}th{background:#eee}
 tr.best td{background:#fff3c4}td.num{text-align:right;font-family:monospace}\
@@ -99,7 +99,7 @@ def render_html(data: ReportData, images: dict[str, str], notes: list[str] | Non
     parts.append(_tuning_table(data) if data.kind == TUNING else _training_tables(data))
     body = "\n".join(parts)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{e(data.name)}</title><style>{_CSS}</style></head>\n<body>\n{body}\n</body></html>\n")
+            f"<title>{e(data.name)}</title><style>{CSS}</style></head>\n<body>\n{body}\n</body></html>\n")
 
 
 def omitted_note(series: ObjectiveSeries) -> str:

@@ -69,7 +69,7 @@ def save(fig: Any, path: Path) -> None:
     fig.savefig(path, dpi=DPI, metadata={"Software": None})
 
 
-def _figure(width: float, height: float) -> Any:
+def figure(width: float, height: float) -> Any:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -78,7 +78,7 @@ def _figure(width: float, height: float) -> Any:
     return fig
 
 
-def _grid(fig: Any, count: int, ncols: int) -> list[Any]:
+def grid(fig: Any, count: int, ncols: int) -> list[Any]:
     nrows = max(1, math.ceil(count / ncols))
     axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(nrows * ncols)]
     for ax in axes[count:]:
@@ -86,7 +86,7 @@ def _grid(fig: Any, count: int, ncols: int) -> list[Any]:
     return axes[:count]
 
 
-def _auto_log_y(ax: Any, values: Sequence[float]) -> None:
+def auto_log_y(ax: Any, values: Sequence[float]) -> None:
     """A log y axis when the values are positive and span two orders of magnitude or more."""
     finite = [v for v in values if math.isfinite(v)]
     if finite and min(finite) > 0 and max(finite) / min(finite) >= 100:
@@ -141,7 +141,7 @@ def objective_figure(data: ReportData) -> Any:
     from matplotlib.ticker import MaxNLocator
 
     series = objective_series(data)
-    fig = _figure(9, 4.8)
+    fig = figure(9, 4.8)
     ax = fig.add_subplot()
     for status in ("Completed", "Stopped"):
         points = [p for p in series.points if p[2] == status]
@@ -158,7 +158,7 @@ def objective_figure(data: ReportData) -> Any:
         if best is not None and best.objective is not None:
             ax.scatter([best.number], [best.objective], marker="*", s=220, color=BEST_COLOUR,
                        edgecolor="black", zorder=4, label=f"best: #{best.number}")
-        _auto_log_y(ax, [p[1] for p in series.points])
+        auto_log_y(ax, [p[1] for p in series.points])
         ax.legend(loc="best", fontsize=9)
     else:
         ax.text(0.5, 0.5, f"no training job has a final {series.metric} yet", ha="center",
@@ -199,10 +199,10 @@ def _x_position(p: Parameter, value: Any, number: int) -> float | None:
 def hyperparameter_figure(data: ReportData) -> Any:
     params = list(data.parameters)
     ncols = min(3, max(1, len(params)))
-    fig = _figure(4.4 * ncols, 3.6 * max(1, math.ceil(len(params) / ncols)))
+    fig = figure(4.4 * ncols, 3.6 * max(1, math.ceil(len(params) / ncols)))
     best = data.best
     scored = [j for j in data.jobs if j.objective is not None]
-    for i, (ax, p) in enumerate(zip(_grid(fig, len(params), ncols), params, strict=True)):
+    for i, (ax, p) in enumerate(zip(grid(fig, len(params), ncols), params, strict=True)):
         for status in ("Completed", "Stopped"):
             xy = [(_x_position(p, j.tuned.get(p.name), j.number), j.objective)
                   for j in scored if j.status == status]
@@ -236,7 +236,7 @@ def hyperparameter_figure(data: ReportData) -> Any:
         ax.set_xlabel(label)
         if i % ncols == 0:
             ax.set_ylabel(f"final {data.metric}")
-        _auto_log_y(ax, [j.objective for j in scored if j.objective is not None])
+        auto_log_y(ax, [j.objective for j in scored if j.objective is not None])
         ax.grid(alpha=0.3)
         if i == 0 and scored:
             ax.legend(fontsize=8, loc="best")
@@ -252,9 +252,9 @@ def learning_curve_figure(data: ReportData) -> Any:
     x_label, curves = learning_curves(data)
     names = list(curves)
     ncols = min(2, len(names))
-    fig = _figure(6.8 * ncols + (1.2 if data.kind == TUNING else 0),
+    fig = figure(6.8 * ncols + (1.2 if data.kind == TUNING else 0),
                   4.2 * math.ceil(len(names) / ncols))
-    axes = _grid(fig, len(names), ncols)
+    axes = grid(fig, len(names), ncols)
     scale = objective_colours(data) if data.kind == TUNING else None
     best = data.best if data.kind == TUNING else None
     statuses: set[str] = set()
@@ -274,7 +274,7 @@ def learning_curve_figure(data: ReportData) -> Any:
                 ax.plot([curve.xs[-1]], [curve.ys[-1]], marker="x", color=colour, ms=8, mew=2,
                         zorder=4)
             values += curve.ys
-        _auto_log_y(ax, values)
+        auto_log_y(ax, values)
         ax.set_title(metric)
         ax.set_xlabel(x_label)
         ax.set_ylabel(metric)
@@ -348,7 +348,7 @@ def parallel_figure(data: ReportData) -> Any:
     axes, lines = parallel_coordinates(data)
     scale = objective_colours(data)
     best = data.best
-    fig = _figure(max(8.0, 1.9 * len(axes) + 1.5), 5.2)
+    fig = figure(max(8.0, 1.9 * len(axes) + 1.5), 5.2)
     ax = fig.add_subplot()
     xs = list(range(len(axes)))
     # no objective first (underneath), then worst to best, the best last (on top)

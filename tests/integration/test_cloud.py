@@ -88,8 +88,12 @@ def test_the_same_request_here_and_in_the_cloud_agrees(cloud: dict[str, str],
     assert loss_lines(smlocal(home, cloud, "logs", "twin-cloud", check=True).stdout) == [
         "loss=0.9", "loss=0.5", "loss=0.25"]  # stored once each, in order
 
-    diff = smlocal(home, cloud, "diff", "twin", "twin-cloud", "--output", "json")
+    diff = smlocal(home, cloud, "diff", "twin", "twin-cloud", "--output", "json", "--report",
+                   str(tmp_path / "compared"))
     assert diff.returncode == 0, diff.stdout
+    page = (tmp_path / "compared" / "index.html").read_text()
+    assert "twin vs twin-cloud: agree" in page and "curves.png" in page
+    assert (tmp_path / "compared" / "curves.png").stat().st_size > 1000
     rows = {row["field"]: row for row in json.loads(diff.stdout)["Rows"]}
     assert rows["where"]["b"].startswith("SageMaker (us-east-1, http://127.0.0.1:")
     assert rows["final train:loss"]["agrees"] is True

@@ -32,14 +32,17 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("name")
     p.add_argument("--quiet", action="store_true", help="do not echo its log lines")
 
-    p = sub.add_parser("diff", help="two training jobs side by side (the local run and the "
-                                    "SageMaker run of a request): exit 0 when they agree")
+    p = sub.add_parser("diff", help="two training (or tuning) jobs side by side, e.g. the local "
+                                    "and the SageMaker run of a request: exit 0 if they agree")
     p.add_argument("a")
     p.add_argument("b")
     p.add_argument("--metric-tolerance", type=float, default=0.01, metavar="R",
                    help="the largest relative difference of a final metric that still agrees "
                         "(default 0.01: 1%%)")
     p.add_argument("--output", choices=["table", "json"], default="table")
+    p.add_argument("--report", nargs="?", const="", metavar="DIR",
+                   help="also write the comparison page, both jobs' curves on one plot "
+                        "(default folder: <store>/reports/A-vs-B)")
 
 
 def train(service: Any, spec: Spec, echo: Echo | None, summary: Summary) -> int:
@@ -84,6 +87,11 @@ def cmd_diff(args: argparse.Namespace, service: Any) -> int:
         print(json.dumps(found.to_json(), indent=2))
     else:
         _print_rows(found)
+    if args.report is not None:
+        from pathlib import Path
+
+        written = service.write_comparison(found, Path(args.report) if args.report else None)
+        print(f"smlocal: comparison page: {written[0]}", file=sys.stderr)
     return EXIT_OK if found.agree else EXIT_FAILED
 
 
