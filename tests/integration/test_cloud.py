@@ -207,6 +207,11 @@ def test_a_followed_job_is_let_go_stopped_and_followed_again(cloud: dict[str, st
     assert sm.describe_training_job(TrainingJobName="long")["TrainingJobStatus"] == "InProgress"
 
     smlocal(home, cloud, "stop", "long", check=True)
+    followed = smlocal(home, cloud, "logs", "--follow", "long")  # no process follows it:
+    assert followed.returncode == 0, followed.stderr  # this one does, to its end
+    assert "training job long: Stopping" in followed.stderr
+    assert json.loads(smlocal(home, cloud, "describe", "long").stdout)[
+        "TrainingJobStatus"] == "Stopped"
     resumed = smlocal(home, cloud, "train", "--resume", "long")
     assert resumed.returncode == 1, resumed.stderr  # Stopped
     assert "training job long: Stopped" in resumed.stderr

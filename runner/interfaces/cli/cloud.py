@@ -62,6 +62,21 @@ def follow(service: Any, name: str, echo: Echo | None, summary: Summary) -> int:
     return EXIT_OK if record["TrainingJobStatus"] == "Completed" else EXIT_FAILED
 
 
+def follow_logs(service: Any, name: str, echo: Echo) -> bool:
+    """``logs --follow`` of a cloud job that no process follows: follow it from here (its new
+    lines echoed, and stored) until it ends; False when it is not one (local, or followed by
+    another process: its lines come through the store)."""
+    from runner.api.errors import ResourceInUse, ValidationException
+
+    if not service.cloud_jobs.is_cloud_job(name):
+        return False
+    try:
+        service.cloud_jobs.follow(name, echo)
+    except (ResourceInUse, ValidationException):  # (a trial: its tuning job follows it)
+        return False
+    return True
+
+
 def cmd_import(args: argparse.Namespace, service: Any, echo: Echo, summary: Summary) -> int:
     try:
         record = service.cloud_jobs.import_training_job(args.name, None if args.quiet else echo)

@@ -263,7 +263,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     if args.cloudwatch:
         found = svc.cloudwatch_logs(args.name, sys.stdout.write, sys.stderr.write)
         return EXIT_OK if found else EXIT_FAILED
-    after = 0
+    after, tried = 0, False
     while True:
         batch = svc.log_lines(args.name, after)  # ResourceNotFound when unknown
         for entry in batch:
@@ -275,6 +275,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
             if args.follow and svc.log_lines(args.name, after):
                 continue
             return EXIT_OK
+        if not tried and cloud.follow_logs(svc, args.name, _echo):
+            return EXIT_OK  # a cloud job no other process followed: followed from here
+        tried = True
         time.sleep(0.3)
 
 
@@ -327,41 +330,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import logging
+    from runner.interfaces.cli import serve
 
-    from runner.interfaces.server.app import serve
-    from runner.interfaces.server.auth import server_signatures
-
-    if not 0 <= args.port <= 65535:
-        raise SpecError([Problem("--port", f"must be a port number, 0 to 65535 (got {args.port})")])
-    signatures = server_signatures() if args.auth else None
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    where = "loopback only: this machine" if args.host in ("127.0.0.1", "::1", "localhost") else (
-        "NOT loopback: other machines can reach it")
-    if signatures is not None:
-        where += f"; requests must be signed with access key ...{signatures.access_key[-4:]}"
-    elif not where.startswith("loopback"):
-        where += "; requests are not authenticated (--auth checks them)"
-
-    def announce(url: str) -> None:
-        print(f"smlocal: serving SageMaker's API on {url} ({where}); point endpoint_url (or "
-              f"AWS_ENDPOINT_URL_SAGEMAKER) there. Ctrl-C stops.", file=sys.stderr)
-
-    moto = None
-    if args.with_moto:
-        if args.endpoint_url:
-            raise SpecError([Problem("--with-moto", "cannot be used with --endpoint-url")])
-        from runner.interfaces.server.demo_s3 import start_moto
-
-        moto, s3_url = start_moto()
-        print(f"smlocal: S3 is a moto server at {s3_url}, in memory: what is put there is gone "
-              f"when this server stops; point AWS_ENDPOINT_URL_S3 there", file=sys.stderr)
-    try:
-        serve(service(args), args.host, args.port, announce, signatures)
-    finally:
-        if moto is not None:
-            moto.stop()
-    return EXIT_OK
+    return serve.cmd_serve(args, service(args))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
