@@ -54,16 +54,35 @@ class CloudJobs:
         """Check the request as the cloud would (ValidationException), submit it to SageMaker
         and record it here; its name. SageMaker's refusals are CloudErrors (nothing recorded)."""
         request = self.cloud_request(spec)
-        name = str(request["TrainingJobName"])
-        if self.store.has_training_job(name):
-            raise ResourceInUse(f"Training job {name} already exists in this store (--name "
-                                "gives the cloud run a name of its own)")
+        name = self.cloud_name(request["TrainingJobName"], "CreateTrainingJob",
+                               "TrainingJobName", self.store.has_training_job)
+        request["TrainingJobName"] = name
         self.refuse_cloud(self.cloud.create_training_job, request)
         self.record_created(request, {**spec.stored_local(), "Backend": "sagemaker"})
         place = self.cloud.place()
         self.notify(f"training job {name}: submitted to SageMaker ({place.region}, "
                     f"{place.endpoint_url})")
         return name
+
+    def cloud_name(self, name: str, operation: str, member: str,
+                   taken: Callable[[str], bool]) -> str:
+        """``name``; or, when this store holds a job of that name already (the local run of
+        the same file), ``<name>-cloud`` (``-cloud-2`` ...), told. ResourceInUse when that
+        is longer than SageMaker allows (``--name`` names the cloud run then)."""
+        if not taken(name):
+            return name
+        from runner.shapes.model import string_rule
+
+        found, n = f"{name}-cloud", 1
+        while taken(found):
+            n += 1
+            found = f"{name}-cloud-{n}"
+        if len(found) > (string_rule(operation, member)["maximum"] or len(found)):
+            raise ResourceInUse(f"{name} already exists in this store, and {found} is too "
+                                "long a name for SageMaker: --name gives the cloud run its own")
+        self.notify(f"{name} is recorded here already: the SageMaker run is {found} (--name "
+                    "names it)")
+        return found
 
     def record_created(self, request: dict[str, Any], local: dict[str, Any],
                        tuning_job: str | None = None, tuning_arn: str | None = None) -> None:

@@ -52,10 +52,10 @@ class CloudTuning:
     def create_hyper_parameter_tuning_job(self, spec: Spec) -> str:
         """Check as the cloud would (ValidationException), submit, record; the job's name."""
         request = self.cloud_request(spec)
-        name = str(request["HyperParameterTuningJobName"])
-        if self.tstore.exists(name):
-            raise ResourceInUse(f"Hyperparameter tuning job {name} already exists in this "
-                                "store (--name gives the cloud run a name of its own)")
+        name = self.jobs.cloud_name(request["HyperParameterTuningJobName"],
+                                    "CreateHyperParameterTuningJob",
+                                    "HyperParameterTuningJobName", self.tstore.exists)
+        request["HyperParameterTuningJobName"] = name
         cloud = self.jobs.cloud
         CloudJobs.refuse_cloud(cloud.create_hyper_parameter_tuning_job, request)
         place = cloud.place()

@@ -76,8 +76,8 @@ def test_the_same_request_here_and_in_the_cloud_agrees(cloud: dict[str, str],
     home = tmp_path / "home"
     spec = job_file(tmp_path, "twin", {"mode": "metrics", "lines": LINES, "interval": "0.2"})
     here = smlocal(home, cloud, "train", str(spec), "--quiet", check=True)
-    there = smlocal(home, cloud, "train", str(spec), "--backend", "sagemaker",
-                    "--name", "twin-cloud", check=True)
+    there = smlocal(home, cloud, "train", str(spec), "--backend", "sagemaker", check=True)
+    assert "twin is recorded here already: the SageMaker run is twin-cloud" in there.stderr
     assert "loss=0.25" in there.stdout  # its CloudWatch lines, echoed as they were followed
     assert "submitted to SageMaker" in there.stderr and "Training" in there.stderr
     assert "train:loss = 0.25" in there.stderr and "train:loss = 0.25" in here.stderr
@@ -138,7 +138,7 @@ def test_a_tuning_job_here_in_the_cloud_and_with_cloud_trials_agrees(
     spec = tuning_file(tmp_path, "grid")
     smlocal(home, cloud, "tune", str(spec), "--plain", check=True)
     there = smlocal(home, cloud, "tune", str(spec), "--plain", "--backend", "sagemaker",
-                    "--name", "grid-cloud", check=True)
+                    check=True)  # the same file: the cloud run is grid-cloud
     assert "submitted to SageMaker" in there.stderr
     assert "best: grid-cloud-" in there.stderr and "train:loss = 0.1" in there.stderr
     trials = smlocal(home, cloud, "trials", "grid-cloud", "--output", "json", check=True)

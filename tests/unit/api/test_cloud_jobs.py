@@ -225,12 +225,20 @@ def test_create_submits_and_records_the_job_with_its_place(jobs: CloudJobs, tmp_
         "training job cloud-job: submitted to SageMaker (us-east-1, http://fake-sagemaker.test)"]
 
 
-def test_a_second_create_of_the_same_name_is_refused(jobs: CloudJobs, tmp_path: Path,
-                                                     cloud: FakeCloud) -> None:
-    jobs.create_training_job(spec(cloud_request(), tmp_path))
-    with pytest.raises(ResourceInUse, match="cloud-job already exists"):
-        jobs.create_training_job(spec(cloud_request(), tmp_path))
-    assert len(cloud.created) == 1  # SageMaker was not asked again
+def test_a_name_the_store_holds_gives_the_cloud_run_a_name_of_its_own(
+        jobs: CloudJobs, tmp_path: Path, cloud: FakeCloud) -> None:
+    """The local run and the cloud run of one file: the second is ``<name>-cloud`` (then
+    ``-cloud-2``), told; a name past SageMaker's 63 characters so made is refused."""
+    names = [jobs.create_training_job(spec(cloud_request(), tmp_path)) for _ in range(3)]
+    assert names == ["cloud-job", "cloud-job-cloud", "cloud-job-cloud-2"]
+    assert [r["TrainingJobName"] for r in cloud.created] == names
+    notes: list[str] = jobs.notify.__self__  # type: ignore[attr-defined] # (list.append)
+    assert any("the SageMaker run is cloud-job-cloud-2" in note for note in notes)
+    long = "x" * 60
+    jobs.create_training_job(spec(cloud_request(long), tmp_path))
+    with pytest.raises(ResourceInUse, match="too long a name for SageMaker: --name"):
+        jobs.create_training_job(spec(cloud_request(long), tmp_path))
+    assert len(cloud.created) == 4  # SageMaker was not asked again
 
 
 def test_a_job_not_yet_visible_is_recorded_as_starting(jobs: CloudJobs, tmp_path: Path,
