@@ -13,11 +13,15 @@ and ARNs are never compared: they always differ.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
+from runner.aws.clients import AwsClients
+from runner.aws.s3 import stream_object
 from runner.core.archives import list_members
+from runner.core.s3_urls import parse_s3_url
 from runner.shapes.training_jobs import cloud_place
 from runner.store.jobs import Store
 
@@ -68,6 +72,16 @@ def diff_training_jobs(store: Store, a: str, b: str, chunks: Chunks,
         if key in ra or key in rb:
             rows.append(Row(key, str(ra.get(key, "-")), str(rb.get(key, "-"))))
     return JobDiff(a, b, rows)
+
+
+def artifact_chunks(aws: AwsClients, uri: str) -> Iterator[bytes]:
+    """An artifact's bytes as they arrive: from S3 (``s3://``) or this machine (``file://``)."""
+    if uri.startswith("file://"):
+        with open(unquote(urlsplit(uri).path), "rb") as f:
+            yield from iter(lambda: f.read(1 << 20), b"")
+        return
+    url = parse_s3_url(uri)
+    yield from stream_object(aws.s3(), url.bucket, url.key)
 
 
 def _same(field: str, a: str, b: str) -> Row:

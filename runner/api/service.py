@@ -11,7 +11,7 @@ It never prints: ``notify`` gets what a user may want to know; refusals are the 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -242,27 +242,18 @@ class Service:
     def diff(self, a: str, b: str, metric_tolerance: float) -> JobDiff:
         """``smlocal diff``: two training jobs, or two tuning jobs, of the store side by side
         (ResourceNotFound for a name it lacks); artifacts read where the records say."""
-        from runner.api.job_diff import diff_training_jobs
+        from runner.api.job_diff import artifact_chunks, diff_training_jobs
+        from runner.api.tuning_diff import diff_stored_tuning_jobs
 
         kinds = [self._kind(name) for name in (a, b)]
         if kinds[0] != kinds[1]:
             raise ValidationException([Problem(b, (
                 f"is a {kinds[1]} job and {a} a {kinds[0]} job: diff compares two of a kind"))])
         if kinds[0] == "training":
-            return diff_training_jobs(self.store, a, b, self._artifact_chunks, metric_tolerance)
-        from runner.api.tuning_diff import diff_tuning_jobs
-
-        jobs = self.tuning_jobs
-
-        def both(read: Callable[[str], Any]) -> tuple[Any, Any]:
-            return read(a), read(b)
-
-        return diff_tuning_jobs(
-            a, b, both(jobs.describe_hyper_parameter_tuning_job),
-            both(lambda n: jobs.list_training_jobs_for_hyper_parameter_tuning_job(n)[
-                "TrainingJobSummaries"]),  # (every page: no MaxResults)
-            both(lambda n: jobs.tstore.request(n)[0]), both(jobs.tstore.record),
-            metric_tolerance)
+            return diff_training_jobs(self.store, a, b,
+                                      functools.partial(artifact_chunks, self.aws),
+                                      metric_tolerance)
+        return diff_stored_tuning_jobs(self.tuning_jobs, a, b, metric_tolerance)
 
     def write_comparison(self, found: JobDiff, out: Path | None) -> list[Path]:
         """The comparison page of a diff (both jobs' curves on one plot per metric)."""
@@ -278,19 +269,6 @@ class Service:
         if self.store.has_training_job(name):
             return "training"
         raise ResourceNotFound(f"Could not find job {name}")
-
-    def _artifact_chunks(self, uri: str) -> Iterator[bytes]:
-        from urllib.parse import unquote, urlsplit
-
-        if uri.startswith("file://"):
-            with open(unquote(urlsplit(uri).path), "rb") as f:
-                yield from iter(lambda: f.read(1 << 20), b"")
-            return
-        from runner.aws.s3 import stream_object
-        from runner.core.s3_urls import parse_s3_url
-
-        url = parse_s3_url(uri)
-        yield from stream_object(self.aws.s3(), url.bucket, url.key)
 
     # -- images, reports, validation -----------------------------------------------------------
     def build_image(self, context: Path, tag: str, dockerfile: str, build_args: dict[str, str],

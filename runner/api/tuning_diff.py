@@ -12,9 +12,26 @@ its own). Shown only: where each ran, the requests' differences, the consumed se
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from runner.api.job_diff import JobDiff, Row, relative_difference, request_rows, where
+
+if TYPE_CHECKING:
+    from runner.api.tuning_jobs import TuningJobs
+
+
+def diff_stored_tuning_jobs(jobs: TuningJobs, a: str, b: str, tolerance: float) -> JobDiff:
+    """Two tuning jobs of the store, read through the service's answers."""
+
+    def both(read: Callable[[str], Any]) -> tuple[Any, Any]:
+        return read(a), read(b)
+
+    return diff_tuning_jobs(
+        a, b, both(jobs.describe_hyper_parameter_tuning_job),
+        both(lambda n: jobs.list_training_jobs_for_hyper_parameter_tuning_job(n)[
+            "TrainingJobSummaries"]),  # (every page: no MaxResults)
+        both(lambda n: jobs.tstore.request(n)[0]), both(jobs.tstore.record), tolerance)
 
 
 def diff_tuning_jobs(a: str, b: str, described: tuple[dict[str, Any], dict[str, Any]],
