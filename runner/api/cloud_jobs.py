@@ -24,6 +24,7 @@ from runner.cloud.follow import CloudFollower, Echo, epoch_seconds, to_record
 from runner.core.clock import Clock, SystemClock
 from runner.core.problems import Problem
 from runner.core.specs import Spec
+from runner.shapes.status import training_job_arn
 from runner.shapes.training_jobs import cloud_place
 from runner.store import lease
 from runner.store.jobs import Store
@@ -57,8 +58,8 @@ class CloudJobs:
         name = self.cloud_name(request["TrainingJobName"], "CreateTrainingJob",
                                "TrainingJobName", self.store.has_training_job)
         request["TrainingJobName"] = name
-        self.refuse_cloud(self.cloud.create_training_job, request)
-        self.record_created(request, {**spec.stored_local(), "Backend": "sagemaker"})
+        arn = self.refuse_cloud(self.cloud.create_training_job, request)
+        self.record_created(request, {**spec.stored_local(), "Backend": "sagemaker"}, arn=arn)
         place = self.cloud.place()
         self.notify(f"training job {name}: submitted to SageMaker ({place.region}, "
                     f"{place.endpoint_url})")
@@ -85,16 +86,20 @@ class CloudJobs:
         return found
 
     def record_created(self, request: dict[str, Any], local: dict[str, Any],
-                       tuning_job: str | None = None, tuning_arn: str | None = None) -> None:
-        """Record a job just created on SageMaker, as it describes it (or, not yet visible
-        there, as it will be: InProgress, Starting); a trial's with its tuning job's ARN."""
+                       tuning_job: str | None = None, tuning_arn: str | None = None,
+                       arn: str | None = None) -> None:
+        """Record a job just created on SageMaker (``arn``: as CreateTrainingJob answered),
+        as it describes it (or, not yet visible there, as it will be: InProgress,
+        Starting); a trial's with its tuning job's ARN."""
         place = self.cloud.place()
         name = request["TrainingJobName"]
         try:
             record = to_record(self.cloud.describe_training_job(name), place)
         except CloudError:  # (eventual consistency)
             now = self.clock.now()
-            record = {"TrainingJobName": name, "TrainingJobStatus": "InProgress",
+            record = {"TrainingJobName": name,
+                      "TrainingJobArn": arn or training_job_arn(name),
+                      "TrainingJobStatus": "InProgress",
                       "SecondaryStatus": "Starting", "CreationTime": now,
                       "LastModifiedTime": now, **to_record({}, place)}
         if tuning_arn is not None:
@@ -188,10 +193,10 @@ class CloudJobs:
         return cloud
 
     @staticmethod
-    def refuse_cloud(call: Callable[[Any], Any], argument: Any) -> None:
-        """``call(argument)``; SageMaker's ValidationException as ours (exit 2, not 1)."""
+    def refuse_cloud(call: Callable[[Any], Any], argument: Any) -> Any:
+        """``call(argument)``'s answer; SageMaker's ValidationException as ours (exit 2)."""
         try:
-            call(argument)
+            return call(argument)
         except CloudError as exc:
             if exc.code == "ValidationException":
                 raise ValidationException([Problem("SageMaker", str(exc))]) from None

@@ -21,12 +21,12 @@ from runner.api import builtin
 from runner.api.cloud_jobs import CloudJobs
 from runner.api.errors import ValidationException
 from runner.aws.sagemaker import CloudError
-from runner.cloud.follow import CloudFollower
+from runner.cloud.follow import CloudFollower, to_record
 from runner.cloud.pacing import MAX_INTERVAL
 from runner.contract.metrics import MetricSample
 from runner.core.problems import Problem, join_path
 from runner.core.specs import Spec
-from runner.shapes.status import tuning_job_arn
+from runner.shapes.status import training_job_arn, tuning_job_arn
 from runner.store.jobs import JobNotFound
 from runner.tuning import trial_jobs
 from runner.tuning.trial_backend import TrialEvent, TrialEvents
@@ -51,13 +51,14 @@ class CloudTrials:
     def start(self, request: dict[str, Any], metric: str) -> None:
         request = self._for_the_cloud(request)
         name = request["TrainingJobName"]
+        arn = None
         try:
-            self.jobs.cloud.create_training_job(request)
+            arn = self.jobs.cloud.create_training_job(request)
         except CloudError as exc:
             if exc.code != "ResourceInUse":  # (in use: created by a runner that died since)
                 self._refused(request, exc)
                 return
-        self.jobs.record_created(request, LOCAL, self.tuning_job, self.tuning_arn)
+        self.jobs.record_created(request, LOCAL, self.tuning_job, self.tuning_arn, arn)
         self._go(name, metric)
 
     def resume(self, request: dict[str, Any], metric: str) -> list[float]:
@@ -93,10 +94,11 @@ class CloudTrials:
         """A trial SageMaker would not create: recorded Failed with its reason; it ends."""
         name = request["TrainingJobName"]
         now = self.jobs.clock.now()
-        record = {"TrainingJobName": name, "TrainingJobStatus": "Failed",
-                  "SecondaryStatus": "Failed", "FailureReason": f"SageMaker refused it: {exc}",
-                  "CreationTime": now, "LastModifiedTime": now, "TrainingEndTime": now,
-                  "TuningJobArn": self.tuning_arn}
+        record = {"TrainingJobName": name, "TrainingJobArn": training_job_arn(name),
+                  "TrainingJobStatus": "Failed", "SecondaryStatus": "Failed",
+                  "FailureReason": f"SageMaker refused it: {exc}", "CreationTime": now,
+                  "LastModifiedTime": now, "TrainingEndTime": now,
+                  "TuningJobArn": self.tuning_arn, **to_record({}, self.jobs.cloud.place())}
         self.store.create_training_job(record, request, LOCAL, self.tuning_job)
         self._events.put(TrialEvent(name, ended=True))
 
