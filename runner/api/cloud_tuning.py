@@ -14,6 +14,7 @@ record is SageMaker's answer, and ``describe`` returns it as SageMaker gave it.
 
 from __future__ import annotations
 
+import copy
 import functools
 from dataclasses import replace
 from typing import Any
@@ -57,9 +58,15 @@ class CloudTuning:
                                     "HyperParameterTuningJobName", self.tstore.exists)
         request["HyperParameterTuningJobName"] = name
         cloud = self.jobs.cloud
-        CloudJobs.refuse_cloud(cloud.create_hyper_parameter_tuning_job, request)
+        arn = CloudJobs.refuse_cloud(cloud.create_hyper_parameter_tuning_job, request)
         place = cloud.place()
-        record = to_record(cloud.describe_hyper_parameter_tuning_job(name), place)
+        try:
+            record = to_record(cloud.describe_hyper_parameter_tuning_job(name), place)
+        except CloudError:  # (not yet visible there: recorded as it will be; following fills in)
+            now = self.jobs.clock.now()
+            record = {"HyperParameterTuningJobName": name, "HyperParameterTuningJobArn": arn,
+                      "HyperParameterTuningJobStatus": "InProgress", "CreationTime": now,
+                      "LastModifiedTime": now, **to_record({}, place)}
         self.tstore.create(record, request, {**spec.stored_local(), "Backend": "sagemaker"})
         self.jobs.notify(f"tuning job {name}: submitted to SageMaker ({place.region}, "
                          f"{place.endpoint_url})")
@@ -70,7 +77,7 @@ class CloudTuning:
         built-in image swapped for ``Local.CloudImage`` (ValidationException)."""
         from runner.api.tuning_validation import validate_tuning
 
-        request = builtin.complete(spec.request)
+        request = copy.deepcopy(builtin.complete(spec.request))  # (its definitions edited below)
         problems = validate_tuning(replace(spec, request=request), for_cloud=True,
                                    image_check=None, parent_exists=self.tstore.exists)
         local = spec.local
@@ -98,6 +105,9 @@ class CloudTuning:
         final record. Ctrl-C leaves it running on SageMaker."""
         cloud = self._reaching(name)
         with hold(self.store.home, lease.TUNING, name):
+            stored = self.tstore.record(name)
+            if stored["HyperParameterTuningJobStatus"] in ENDED:  # followed to its end before
+                return stored
             follower = _TuningFollower(self, name, listener, cloud)
             return until_done(follower.round, self.jobs.clock, self.jobs.interval,
                               self.jobs.notify, f"tuning job {name}")
@@ -163,11 +173,11 @@ class _TuningFollower:
         if status != self.status:
             self.status = status
             self.listener("status", {"status": status})
-        if status in ENDED and all(s.get("TrainingJobStatus") in ENDED for s in trials):
-            self.tuning.tstore.save(record)
-            return record
+        ended = all(s.get("TrainingJobStatus") in ENDED for s in trials)
+        if status in ENDED and not ended:  # (its last trials still stopping: not saved yet,
+            return None  # an ended record never changes again)
         self.tuning.tstore.save(record)
-        return None
+        return record if status in ENDED else None
 
     def _trial(self, summary: dict[str, Any]) -> None:
         job = summary["TrainingJobName"]

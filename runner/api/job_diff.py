@@ -174,8 +174,9 @@ def _artifact_rows(ra: dict[str, Any], rb: dict[str, Any], chunks: Chunks) -> li
         if ua is None and ub is None:
             continue
         la, lb = _listing(ua, chunks), _listing(ub, chunks)
-        if isinstance(la, str) or isinstance(lb, str):  # one could not be read
-            rows.append(Row(archive, _describe(la), _describe(lb), None if la == lb else False))
+        if isinstance(la, str) or isinstance(lb, str):  # one could not be read (or neither:
+            agrees = None if isinstance(la, str) and isinstance(lb, str) else False  # shown)
+            rows.append(Row(archive, _describe(la), _describe(lb), agrees))
             continue
         rows.append(Row(f"{archive} files", ", ".join(sorted(la)) or "(empty)",
                         ", ".join(sorted(lb)) or "(empty)", sorted(la) == sorted(lb)))

@@ -13,6 +13,7 @@ its own). Shown only: where each ran, the requests' differences, the consumed se
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from runner.api.job_diff import JobDiff, Row, relative_difference, request_rows, where
@@ -88,14 +89,22 @@ def _best(described: dict[str, Any]) -> float | None:
 
 
 def _by_config(summaries: list[dict[str, Any]]) -> dict[str, float | None]:
-    """Each configuration's final objective (its last attempt's), keyed by its tuned values."""
+    """Each configuration's final objective (its last attempt's: the latest created; a
+    retry's name sorts anywhere), keyed by its tuned values."""
     out: dict[str, float | None] = {}
-    for summary in summaries:
+    for summary in sorted(summaries, key=_created):
         tuned = summary.get("TunedHyperParameters") or {}
         key = " ".join(f"{k}={tuned[k]}" for k in sorted(tuned))
         value = (summary.get("FinalHyperParameterTuningJobObjectiveMetric") or {}).get("Value")
         out[key] = float(value) if isinstance(value, int | float) else None
     return out
+
+
+def _created(summary: dict[str, Any]) -> float:
+    created = summary.get("CreationTime")
+    if isinstance(created, datetime):
+        return created.timestamp()
+    return float(created) if isinstance(created, int | float) else 0.0
 
 
 def _number(value: float | None) -> str:
