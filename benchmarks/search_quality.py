@@ -66,11 +66,21 @@ class Problem:
     # where a trial fails (a learning rate that diverges, a batch that does not fit): the
     # trial is Failed, no objective
     fails: Callable[[Mapping[str, float]], bool] | None = None
+    integer: bool = False  # IntegerParameterRanges (bounds whole numbers) instead
+    # the regret of a best value, in the units of the function's own (default: best - minimum)
+    regret: Callable[[float], float] | None = None
+    trap: float | None = None  # a local minimum's regret: seeds that end at or above half of it
+
+
+    def regret_of(self, best: float) -> float:
+        return self.regret(best) if self.regret is not None else best - self.minimum
 
     def space(self) -> SearchSpace:
+        kind = "IntegerParameterRanges" if self.integer else "ContinuousParameterRanges"
         ranges = {
-            "ContinuousParameterRanges": [
-                {"Name": n, "MinValue": repr(lo), "MaxValue": repr(hi), "ScalingType": "Linear"}
+            kind: [
+                {"Name": n, "MinValue": str(int(lo)) if self.integer else repr(lo),
+                 "MaxValue": str(int(hi)) if self.integer else repr(hi), "ScalingType": "Linear"}
                 for n, (lo, hi) in self.bounds.items()
             ]
         }
@@ -123,11 +133,16 @@ def hartmann3(p: Mapping[str, float]) -> float:
     return _hartmann(p, _H3_A, _H3_P)
 
 
+def hartmann3_thousandths(p: Mapping[str, float]) -> float:
+    """Hartmann3 at whole thousandths: ``x1`` 0..1000 is 0.000..1.000."""
+    return hartmann3({k: v / 1000 for k, v in p.items()})
+
+
 PROBLEMS = {
     "branin": Problem("Branin", {"x1": (-5.0, 10.0), "x2": (0.0, 15.0)}, branin, 0.397887357729738),
     "hartmann6": Problem(
-        "Hartmann6", {f"x{i + 1}": (0.0, 1.0) for i in range(6)}, hartmann6, -3.322368011415515
-    ),
+        "Hartmann6", {f"x{i + 1}": (0.0, 1.0) for i in range(6)}, hartmann6, -3.322368011415515,
+        trap=0.119),  # (its local minimum at -3.2032)
     "hartmann3": Problem(
         "Hartmann3", {f"x{i + 1}": (0.0, 1.0) for i in range(3)}, hartmann3, -3.86278214782076
     ),
@@ -140,6 +155,19 @@ PROBLEMS = {
         "Hartmann3, failing where x1 > 0.15", {f"x{i + 1}": (0.0, 1.0) for i in range(3)},
         hartmann3, -3.86278214782076, fails=lambda p: p["x1"] > 0.15),
 }
+# heavy tails: exp(k (H3 - H3min)), 1 at the minimum; its regret is told in Hartmann3's units
+# (log(best) / k) to compare with Hartmann3's. k = 5: the worst trials near 2e8; k = 100:
+# past 1e154, where standardising the losses overflows
+for _k, _name in ((5.0, "hartmann3-heavy"), (100.0, "hartmann3-huge")):
+    PROBLEMS[_name] = Problem(
+        f"exp({_k:g} (Hartmann3 - min))", {f"x{i + 1}": (0.0, 1.0) for i in range(3)},
+        lambda p, k=_k: math.exp(k * (hartmann3(p) + 3.86278214782076)), 1.0,
+        regret=lambda best, k=_k: math.log(best) / k)
+# Hartmann3 over three IntegerParameterRanges 0..1000 (as wide as mini_batch_size 16..2048):
+# the best grid point (115, 556, 853) is 2.6e-5 above the continuous minimum
+PROBLEMS["hartmann3-int"] = Problem(
+    "Hartmann3, integers 0..1000", {f"x{i + 1}": (0.0, 1000.0) for i in range(3)},
+    hartmann3_thousandths, -3.86278214782076, integer=True)
 FAILED_FROM = 10  # the failed share is counted over the trials after the initial design
 
 
@@ -191,7 +219,8 @@ def run_optuna(name: str, problem: Problem, seed: int, trials: int) -> tuple[lis
     for _ in range(trials):
         with watch:
             trial = study.ask()
-            config: Config = {n: trial.suggest_float(n, lo, hi)
+            config: Config = {n: (trial.suggest_int(n, int(lo), int(hi)) if problem.integer
+                                  else trial.suggest_float(n, lo, hi))
                               for n, (lo, hi) in problem.bounds.items()}
         point = {k: float(v) for k, v in config.items()}
         if problem.fails is not None and problem.fails(point):
@@ -233,6 +262,45 @@ RUNNERS: dict[str, Runner] = {
 }
 
 
+def suggestion_cost(sizes: list[int], repeats: int) -> None:
+    """Seconds one Bayesian suggestion takes after ``n`` finished trials of Hartmann6, with
+    the kernel fitted on a subset (``FIT_LIMIT``, the default) and on every trial (exact),
+    side by side: median of ``repeats`` seeds. Histories are half uniform draws and half
+    clustered around the minimum (as a search's are late), smooth or with noise (sd 0.1)."""
+    import numpy as np
+
+    from runner.tuning.strategies.bayesian import FIT_LIMIT, BayesianSearch
+
+    problem = PROBLEMS["hartmann6"]
+    space = problem.space()
+    minimum_at = np.array([0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573])
+    print(f"seconds per suggestion (median of {repeats}), Hartmann6; fit on at most "
+          f"{FIT_LIMIT} trials against every trial")
+    print("| trials | smooth, subset | smooth, exact | noisy, subset | noisy, exact |")
+    print("|---|---|---|---|---|")
+    for n in sizes:
+        cells = []
+        for noise in (0.0, 0.1):
+            for limit in (FIT_LIMIT, None):
+                times = []
+                for seed in range(repeats):
+                    rng = np.random.default_rng(seed)
+                    points = np.vstack([rng.random((n - n // 2, 6)), np.clip(
+                        minimum_at + rng.normal(0, 0.05, (n // 2, 6)), 0, 1)])
+                    history = []
+                    for i, row in enumerate(points):
+                        config = {f"x{j + 1}": float(v) for j, v in enumerate(row)}
+                        value = hartmann6(config) + noise * rng.normal()
+                        history.append(Trial(i, config, TrialStatus.COMPLETED, value))
+                    strategy = BayesianSearch(space, Direction.MINIMIZE, seed=seed,
+                                              fit_limit=limit)
+                    started = time.perf_counter()
+                    strategy.suggest(history, 1)
+                    times.append(time.perf_counter() - started)
+                cells.append(f"{statistics.median(times):.3f}")
+        print(f"| {n} | " + " | ".join(cells) + " |", flush=True)
+
+
 def fmt(value: float) -> str:
     return f"{value:.2g}" if value >= 1e-3 or value == 0 else f"{value:.1e}"
 
@@ -250,13 +318,22 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="asynchronous slots for our strategies (Optuna's samplers always run sequentially)",
     )
+    parser.add_argument("--cost", metavar="N,N,...",
+                        help="instead: the time of one suggestion after N trials (e.g. "
+                             "100,200,400,750), subset fit and exact side by side")
+    parser.add_argument("--cost-repeats", type=int, default=3)
     args = parser.parse_args(argv)
+    if args.cost:
+        suggestion_cost([int(n) for n in args.cost.split(",")], args.cost_repeats)
+        return 0
     checkpoints = sorted(int(t) for t in args.trials.split(","))
     problems = [PROBLEMS[p] for p in args.problems.split(",")]
     samplers = args.samplers.split(",")
     header = ["sampler"] + [f"{p.name} @{c}" for p in problems for c in checkpoints]
     header += [f"{p.name}: failed share of trials {FAILED_FROM + 1}-{checkpoints[-1]}"
                for p in problems if p.fails is not None]
+    header += [f"{p.name}: seeds in its local minimum @{checkpoints[-1]}"
+               for p in problems if p.trap is not None]
     header += [f"{p.name} s/100 trials (wall, cpu)" for p in problems]
     rows: list[list[str]] = []
     for sampler in samplers:
@@ -266,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         regrets: list[str] = []
         shares: list[str] = []
+        trapped: list[str] = []
         times: list[str] = []
         for problem in problems:
             curves: list[list[float]] = []
@@ -280,12 +358,15 @@ def main(argv: list[str] | None = None) -> int:
                 failed += sum(n >= FAILED_FROM for n in failures)
             for c in checkpoints:
                 regrets.append(
-                    fmt(statistics.median(curve[c - 1] - problem.minimum for curve in curves)))
+                    fmt(statistics.median(problem.regret_of(curve[c - 1]) for curve in curves)))
+            if problem.trap is not None:
+                stuck = sum(problem.regret_of(c[-1]) >= problem.trap / 2 for c in curves)
+                trapped.append(f"{stuck} of {args.seeds}")
             if problem.fails is not None:
                 shares.append(f"{failed / (args.seeds * (checkpoints[-1] - FAILED_FROM)):.0%}")
             times.append(f"{statistics.median(walls):.2f}, {statistics.median(cpus):.2f}")
             print(f"  {sampler} {problem.name}: done", file=sys.stderr, flush=True)
-        rows.append([sampler] + regrets + shares + times)
+        rows.append([sampler] + regrets + shares + trapped + times)
     print(
         f"median simple regret over {args.seeds} seeds; suggestion time per 100 trials (median);"
         f" {args.parallel} slot(s) for ours"

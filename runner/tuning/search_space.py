@@ -107,6 +107,13 @@ class SearchSpace:
             ]
         ).astype(np.bool_)
 
+    @property
+    def categorical_dims(self) -> BoolArray:
+        """Which encoded dimensions belong to categorical parameters (their one-hot blocks)."""
+        return np.concatenate(
+            [np.full(p.width, isinstance(p, CategoricalParameter)) for p in self.parameters]
+        ).astype(np.bool_)
+
     def _slices(self) -> list[slice]:
         edges = np.cumsum([0] + [p.width for p in self.parameters])
         return [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]

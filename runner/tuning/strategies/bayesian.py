@@ -3,6 +3,9 @@
 - Initial design: the first ``initial_points`` trials are seeded random draws (the same as
   Random search's), and so is any later trial while fewer than two have a finite objective.
   (A scrambled Sobol design did worse on Hartmann6 in our benchmark.)
+- Cost: past ``FIT_LIMIT`` observations the kernel's hyperparameters are fitted on a subset
+  of them (``fit_subset``); the posterior conditions on all. A suggestion then costs a fit of
+  bounded size plus one Cholesky of the whole history.
 - Model: every finished trial with a finite objective (Completed or Stopped), its
   ``Direction.loss`` warped (``warping``: standardised, Yeo-Johnson, standardised) and shifted
   so that the worst loss seen is 0, the GP's prior mean. Far from the data the model then
@@ -18,9 +21,11 @@
   evaluated on ``CANDIDATES`` seeded uniform draws; local searches start from the best of
   them, the incumbent (best trial) and a roulette draw of others weighted by EI (as Optuna's
   GP sampler does), and run side by side (``batch_lbfgs``) over the continuous dimensions in
-  lengthscale-scaled coordinates. Integer and categorical dimensions keep the start's snapped
-  values (rounding / one-hot decoding then re-encoding); the one-step integer and categorical
-  neighbours of the best refined point and of the incumbent are scored as well. The best
+  lengthscale-scaled coordinates. Integer dimensions are refined with them, relaxed to the
+  continuum and rounded after (a wide range, ``mini_batch_size`` 16..2048, is searched over
+  all of it); categorical dimensions keep the start's values (one-hot decoding then
+  re-encoding). The one-step integer and categorical neighbours of the best refined point
+  and of the incumbent are scored as well (rounding may have stepped off the best). The best
   configuration not tried yet wins.
 - Parallel slots: running trials (Pending/InProgress) and the batch's own earlier picks are
   added to the model with the posterior mean as their value (kriging believer), which takes
@@ -52,6 +57,17 @@ from runner.tuning.strategies.warping import warp
 from runner.tuning.trials import Config, Direction, Trial
 
 CANDIDATES = 512
+# Kernel hyperparameters are fitted on at most this many observations (half the best, half
+# spread over the rest, in trial order): each step of the fit is a Cholesky of that size,
+# and 120 x 120 float64 matrices stay under glibc's 128 KiB mmap threshold. The posterior
+# still conditions on every observation.
+FIT_LIMIT = 120
+# A search that found nothing better in STALL finished trials looks away from its incumbent
+# every other trial: the best EI at least AWAY * sqrt(dims) from it (encoded unit cube), so
+# a model sure of a local minimum's basin still visits the others' (Hartmann6 has one 0.12
+# above its minimum).
+STALL = 15
+AWAY = 0.2
 REFINE_FTOL = 1e-3  # in log EI: a 0.1% change of EI is not worth another iteration
 REFINE = 8  # local searches: the best candidate, the incumbent, and a roulette draw of others
 
@@ -110,6 +126,29 @@ def log_ei_grad(post: Posterior, z: FloatArray, best: float) -> tuple[FloatArray
     return np.log(sd) + lh, dsd / sd[:, None] + dlh[:, None] * du
 
 
+def _stalled(observed: Sequence[Trial], direction: Direction) -> int:
+    """Finished trials since the best one (in trial order)."""
+    if not observed:
+        return 0
+    ordered = sorted(observed, key=lambda t: t.number)
+    losses = [direction.loss(float(t.objective or 0.0)) for t in ordered]
+    return len(ordered) - 1 - int(np.argmin(losses))
+
+
+def fit_subset(n: int, y: FloatArray, limit: int | None) -> npt.NDArray[np.int64]:
+    """The observations the kernel is fitted on: all of them up to ``limit``; past it the
+    ``limit // 2`` best (lowest ``y``) and the rest spread evenly over the others in trial
+    order (a deterministic choice: the same history, the same kernel)."""
+    every = np.arange(n)
+    if limit is None or n <= limit:
+        return every
+    order = np.argsort(y, kind="stable")
+    best = np.sort(order[: limit // 2])
+    others = np.setdiff1d(every, best)
+    spread = others[np.linspace(0, len(others) - 1, limit - len(best)).round().astype(np.int64)]
+    return np.union1d(best, spread).astype(np.int64)
+
+
 class BayesianSearch:
     def __init__(
         self,
@@ -119,12 +158,14 @@ class BayesianSearch:
         seed: int,
         max_jobs: int | None = None,
         initial_points: int | None = None,
+        fit_limit: int | None = FIT_LIMIT,
     ) -> None:
         self.space = space
         self.direction = direction
         self.seed = seed
         self.initial_points = initial_points or default_initial_points(space.dims, max_jobs)
-        self._continuous = ~space.discrete_dims
+        self.fit_limit = fit_limit  # None: fit on every observation (the exact cost)
+        self._relaxed = ~space.categorical_dims  # continuous and integer: refined by L-BFGS
         self._has_discrete = bool(space.discrete_dims.any())
 
     def suggest(self, history: Sequence[Trial], count: int) -> list[Config]:
@@ -154,7 +195,8 @@ class BayesianSearch:
                 if post is None:
                     post, best, incumbent = self._model(history, observed, failed)
                 rng = trial_rng(self.seed, number, 1)
-                config = self._acquire(post, best, incumbent, rng, seen)
+                away = number % 2 == 1 and _stalled(observed, self.direction) >= STALL
+                config = self._acquire(post, best, incumbent, rng, seen, away)
                 if j + 1 < count:
                     x = self.space.encode(config)[None, :]
                     post = post.condition(x, post.predict(x)[0])
@@ -173,7 +215,8 @@ class BayesianSearch:
         if failed:  # as bad as the worst seen: their region stops looking unexplored
             x = np.vstack([x, self.space.encode_many([t.config for t in failed])])
             y = np.concatenate([y, np.zeros(len(failed))])
-        kernel = fit_kernel(x, y, trial_rng(self.seed, len(history), 3))
+        fit = fit_subset(len(y), y, self.fit_limit)
+        kernel = fit_kernel(x[fit], y[fit], trial_rng(self.seed, len(history), 3))
         post = Posterior(x, y, kernel)
         running = [t.config for t in history if t.status.running and self.space.contains(t.config)]
         if running:
@@ -188,17 +231,32 @@ class BayesianSearch:
         incumbent: FloatArray,
         rng: np.random.Generator,
         seen: set[tuple[str, ...]],
+        away: bool = False,
     ) -> Config:
+        """The best configuration not tried yet by log EI; ``away``: at least AWAY from the
+        incumbent (the candidates nearer are left out before and after refinement)."""
         space = self.space
+        radius = AWAY * math.sqrt(space.dims) if away else 0.0
+
+        def scored(points: FloatArray) -> FloatArray:
+            values = log_ei(post, points, best)
+            if away:
+                near = np.linalg.norm(points - incumbent, axis=1) < radius
+                values = np.where(near, -np.inf, values)
+            return values
+
         pool = space.encode_unit(rng.random((CANDIDATES, len(space.parameters))))
-        values = log_ei(post, pool, best)
-        starts = np.vstack([pool[self._starts(values, rng)], incumbent[None, :]])
+        values = scored(pool)
+        starts = pool[self._starts(values, rng)]
+        if not away:
+            starts = np.vstack([starts, incumbent[None, :]])
         refined = self._refine(post, best, starts)
         if self._has_discrete:
-            top = refined[int(np.argmax(log_ei(post, refined, best)))]
-            refined = np.vstack([refined, self._neighbours(top), self._neighbours(incumbent)])
+            top = refined[int(np.argmax(scored(refined)))]
+            extra = [self._neighbours(top)] + ([] if away else [self._neighbours(incumbent)])
+            refined = np.vstack([refined, *extra])
         pool = np.vstack([refined, pool])
-        values = np.concatenate([log_ei(post, refined, best), values])
+        values = np.concatenate([scored(refined), values])
         exhausted_space = exhausted(space, seen)
         for index in np.argsort(-values, kind="stable"):
             config = space.decode(pool[index])
@@ -239,10 +297,12 @@ class BayesianSearch:
         return self.space.encode_many(moves)
 
     def _refine(self, post: Posterior, best: float, starts: FloatArray) -> FloatArray:
-        """Local maximisation of log EI from each start over the continuous dimensions, in
-        coordinates scaled by the inverse lengthscales (better conditioned), then snapped;
-        integer and categorical dimensions keep their values."""
-        cont = self._continuous
+        """Local maximisation of log EI from each start over the continuous and integer
+        dimensions (integers relaxed to the continuum, then rounded: a wide range is refined
+        over all of it, not a step at a time), in coordinates scaled by the inverse
+        lengthscales (better conditioned), then snapped; categorical dimensions keep their
+        values."""
+        cont = self._relaxed
         if not cont.any():
             return starts
         root = np.sqrt(post.kernel.eta[cont])
