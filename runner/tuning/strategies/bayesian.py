@@ -237,6 +237,9 @@ class BayesianSearch:
         incumbent (the candidates nearer are left out before and after refinement)."""
         space = self.space
         radius = AWAY * math.sqrt(space.dims) if away else 0.0
+        if away:  # improving on the best trial of the other basins (as a second trust region)
+            far = np.linalg.norm(post.x - incumbent, axis=1) >= radius
+            best = float(post.y[far].min()) if far.any() else best
 
         def scored(points: FloatArray) -> FloatArray:
             values = log_ei(post, points, best)
