@@ -3,9 +3,6 @@
 - Initial design: the first ``initial_points`` trials are seeded random draws (the same as
   Random search's), and so is any later trial while fewer than two have a finite objective.
   (A scrambled Sobol design did worse on Hartmann6 in our benchmark.)
-- Cost: past ``FIT_LIMIT`` observations the kernel's hyperparameters are fitted on a subset
-  of them (``fit_subset``); the posterior conditions on all. A suggestion then costs a fit of
-  bounded size plus one Cholesky of the whole history.
 - Model: every finished trial with a finite objective (Completed or Stopped), its
   ``Direction.loss`` warped (``warping``: standardised, Yeo-Johnson, standardised) and shifted
   so that the worst loss seen is 0, the GP's prior mean. Far from the data the model then
@@ -35,6 +32,9 @@
 - No exact repeats of any configuration in the history while the space allows it. Trials
   whose configuration is not in the space (a warm start's parent with other ranges) count as
   seen but stay out of the model.
+- Cost: past ``FIT_LIMIT`` observations the kernel's hyperparameters are fitted on a subset
+  of them (``fit_subset``); the posterior conditions on all. A suggestion then costs a fit of
+  bounded size plus one Cholesky of the whole history.
 
 ``suggest`` depends only on the history and the seed; trial ``k``'s random streams are seeded
 with ``(seed, k)``.
@@ -62,12 +62,6 @@ CANDIDATES = 512
 # and 120 x 120 float64 matrices stay under glibc's 128 KiB mmap threshold. The posterior
 # still conditions on every observation.
 FIT_LIMIT = 120
-# A search that found nothing better in STALL finished trials looks away from its incumbent
-# every other trial: the best EI at least AWAY * sqrt(dims) from it (encoded unit cube), so
-# a model sure of a local minimum's basin still visits the others' (Hartmann6 has one 0.12
-# above its minimum).
-STALL = 15
-AWAY = 0.2
 REFINE_FTOL = 1e-3  # in log EI: a 0.1% change of EI is not worth another iteration
 REFINE = 8  # local searches: the best candidate, the incumbent, and a roulette draw of others
 
@@ -124,15 +118,6 @@ def log_ei_grad(post: Posterior, z: FloatArray, best: float) -> tuple[FloatArray
     dsd = dvar / (2.0 * sd[:, None])
     du = (-dmean - u[:, None] * dsd) / sd[:, None]
     return np.log(sd) + lh, dsd / sd[:, None] + dlh[:, None] * du
-
-
-def _stalled(observed: Sequence[Trial], direction: Direction) -> int:
-    """Finished trials since the best one (in trial order)."""
-    if not observed:
-        return 0
-    ordered = sorted(observed, key=lambda t: t.number)
-    losses = [direction.loss(float(t.objective or 0.0)) for t in ordered]
-    return len(ordered) - 1 - int(np.argmin(losses))
 
 
 def fit_subset(n: int, y: FloatArray, limit: int | None) -> npt.NDArray[np.int64]:
@@ -195,8 +180,7 @@ class BayesianSearch:
                 if post is None:
                     post, best, incumbent = self._model(history, observed, failed)
                 rng = trial_rng(self.seed, number, 1)
-                away = number % 2 == 1 and _stalled(observed, self.direction) >= STALL
-                config = self._acquire(post, best, incumbent, rng, seen, away)
+                config = self._acquire(post, best, incumbent, rng, seen)
                 if j + 1 < count:
                     x = self.space.encode(config)[None, :]
                     post = post.condition(x, post.predict(x)[0])
@@ -231,35 +215,17 @@ class BayesianSearch:
         incumbent: FloatArray,
         rng: np.random.Generator,
         seen: set[tuple[str, ...]],
-        away: bool = False,
     ) -> Config:
-        """The best configuration not tried yet by log EI; ``away``: at least AWAY from the
-        incumbent (the candidates nearer are left out before and after refinement)."""
         space = self.space
-        radius = AWAY * math.sqrt(space.dims) if away else 0.0
-        if away:  # improving on the best trial of the other basins (as a second trust region)
-            far = np.linalg.norm(post.x - incumbent, axis=1) >= radius
-            best = float(post.y[far].min()) if far.any() else best
-
-        def scored(points: FloatArray) -> FloatArray:
-            values = log_ei(post, points, best)
-            if away:
-                near = np.linalg.norm(points - incumbent, axis=1) < radius
-                values = np.where(near, -np.inf, values)
-            return values
-
         pool = space.encode_unit(rng.random((CANDIDATES, len(space.parameters))))
-        values = scored(pool)
-        starts = pool[self._starts(values, rng)]
-        if not away:
-            starts = np.vstack([starts, incumbent[None, :]])
+        values = log_ei(post, pool, best)
+        starts = np.vstack([pool[self._starts(values, rng)], incumbent[None, :]])
         refined = self._refine(post, best, starts)
         if self._has_discrete:
-            top = refined[int(np.argmax(scored(refined)))]
-            extra = [self._neighbours(top)] + ([] if away else [self._neighbours(incumbent)])
-            refined = np.vstack([refined, *extra])
+            top = refined[int(np.argmax(log_ei(post, refined, best)))]
+            refined = np.vstack([refined, self._neighbours(top), self._neighbours(incumbent)])
         pool = np.vstack([refined, pool])
-        values = np.concatenate([scored(refined), values])
+        values = np.concatenate([log_ei(post, refined, best), values])
         exhausted_space = exhausted(space, seen)
         for index in np.argsort(-values, kind="stable"):
             config = space.decode(pool[index])

@@ -117,11 +117,3 @@ def test_a_long_history_fits_its_kernel_on_a_subset() -> None:
     assert sizes == [bayesian.FIT_LIMIT, bayesian.FIT_LIMIT]
     assert first == again
     assert math.dist([first[0][f"x{i}"] for i in range(3)], [0.3] * 3) < 0.2
-
-
-def test_stalled_counts_the_trials_since_the_best() -> None:
-    trials = [Trial(i, {}, TrialStatus.COMPLETED, v)
-              for i, v in enumerate([3.0, 1.0, 2.0, 4.0, 1.5])]
-    assert bayesian._stalled(trials, Direction.MINIMIZE) == 3
-    assert bayesian._stalled(trials, Direction.MAXIMIZE) == 1
-    assert bayesian._stalled([], Direction.MINIMIZE) == 0
