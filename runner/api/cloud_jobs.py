@@ -20,14 +20,15 @@ from runner.api.errors import ResourceInUse, ResourceNotFound, ValidationExcepti
 from runner.api.leases import hold
 from runner.aws.clients import AwsClients, AwsConfig
 from runner.aws.sagemaker import CloudError, SageMakerCloud
-from runner.cloud.follow import CloudFollower, Echo, epoch_seconds, to_record
+from runner.cloud.follow import CloudFollower, Echo, to_record
 from runner.core.clock import Clock, SystemClock
-from runner.core.problems import Problem
-from runner.core.specs import Spec
+from runner.core.problems import Problem, join_path
+from runner.core.specs import LocalOptions, Spec
 from runner.shapes.status import training_job_arn
-from runner.shapes.training_jobs import cloud_place
+from runner.shapes.training_jobs import cloud_place, epoch_seconds
 from runner.store import lease
 from runner.store.jobs import Store
+from runner.store.tuning import stored_tuning_job_exists
 
 Notify = Callable[[str], None]
 
@@ -51,12 +52,12 @@ class CloudJobs:
                 and cloud_place(self.store.record(name)) is not None)
 
     # -- CreateTrainingJob on SageMaker ------------------------------------------------------
-    def create_training_job(self, spec: Spec) -> str:
+    def create_training_job(self, spec: Spec, rename: bool = True) -> str:
         """Check the request as the cloud would (ValidationException), submit it to SageMaker
         and record it here; its name. SageMaker's refusals are CloudErrors (nothing recorded)."""
         request = self.cloud_request(spec)
         name = self.cloud_name(request["TrainingJobName"], "CreateTrainingJob",
-                               "TrainingJobName", self.store.has_training_job)
+                               "TrainingJobName", self.store.has_training_job, rename)
         request["TrainingJobName"] = name
         arn = self.refuse_cloud(self.cloud.create_training_job, request)
         self.record_created(request, {**spec.stored_local(), "Backend": "sagemaker"}, arn=arn)
@@ -66,12 +67,15 @@ class CloudJobs:
         return name
 
     def cloud_name(self, name: str, operation: str, member: str,
-                   taken: Callable[[str], bool]) -> str:
+                   taken: Callable[[str], bool], rename: bool = True) -> str:
         """``name``; or, when this store holds a job of that name already (the local run of
         the same file), ``<name>-cloud`` (``-cloud-2`` ...), told. ResourceInUse when that
-        is longer than SageMaker allows (``--name`` names the cloud run then)."""
+        is longer than SageMaker allows, or ``rename`` is False (a name the user gave)."""
         if not taken(name):
             return name
+        if not rename:
+            raise ResourceInUse(f"{name} already exists in this store: give the cloud run "
+                                "another --name")
         from runner.shapes.model import string_rule
 
         found, n = f"{name}-cloud", 1
@@ -116,19 +120,11 @@ class CloudJobs:
 
         # (checked with its own image: a built-in's hyperparameters against its manifest)
         problems = validate_training(replace(spec, request=request), for_cloud=True)
+        problems += cloud_only_problems(local, ("Build", "Gpus", "Interruptions"))
+        problems += builtin_image_problems(local, [("", request)])
         if local.cloud_image is not None:
             algorithm["TrainingImage"] = local.cloud_image
             request = {**request, "AlgorithmSpecification": algorithm}
-        elif builtin.manifest_for(algorithm.get("TrainingImage")) is not None:
-            problems.append(Problem("AlgorithmSpecification.TrainingImage", (
-                f"{algorithm['TrainingImage']} is smlocal's built-in image, which SageMaker "
-                "cannot pull: push it to ECR and give its URI as Local.CloudImage "
-                "(or --cloud-image)")))
-        for field, used in (("Build", local.build is not None), ("Gpus", local.gpus is not None),
-                            ("Interruptions", bool(local.interruptions))):
-            if used:
-                problems.append(Problem(f"Local.{field}", "has no meaning on SageMaker: remove "
-                                                          "it to run this job there"))
         if problems:
             raise ValidationException(sorted(set(problems)))
         return request
@@ -138,11 +134,10 @@ class CloudJobs:
         """Follow the cloud job until it ends (holding its lease: one follower at a time);
         its final record. Ctrl-C leaves the cloud job running."""
         cloud = self._reaching(name)
-        tuning = self.store.record(name).get("TuningJobArn")
-        if tuning:
-            raise ValidationException([Problem(name, (
-                f"is a trial of tuning job {tuning.rpartition('/')[2]}, which follows it "
-                "(smlocal tune --resume carries that one on)"))])
+        tuning = str(self.store.record(name).get("TuningJobArn") or "").rpartition("/")[2]
+        if tuning and stored_tuning_job_exists(self.store.home, tuning):
+            raise ResourceInUse(f"{name} is a trial of tuning job {tuning}, which follows it "
+                                "(smlocal tune --resume carries that one on)")
         with hold(self.store.home, lease.TRAINING, name):
             return CloudFollower(name, self.store, cloud, self.clock, self.notify, echo,
                                  self.interval).follow()
@@ -165,7 +160,8 @@ class CloudJobs:
                 raise ResourceNotFound(f"SageMaker has no training job {name}: {exc}") from None
             raise
         self.store.create_training_job(to_record(described, self.cloud.place()),
-                                       _request_of(described), {"Backend": "sagemaker"})
+                                       request_of("CreateTrainingJob", described),
+                                       {"Backend": "sagemaker"})
         return self.follow(name, echo)
 
     def _reaching(self, name: str) -> SageMakerCloud:
@@ -194,20 +190,50 @@ class CloudJobs:
 
     @staticmethod
     def refuse_cloud(call: Callable[[Any], Any], argument: Any) -> Any:
-        """``call(argument)``'s answer; SageMaker's ValidationException as ours (exit 2)."""
+        """``call(argument)``'s answer; SageMaker's ValidationException and ResourceInUse
+        as ours (exit 2)."""
         try:
             return call(argument)
         except CloudError as exc:
             if exc.code == "ValidationException":
                 raise ValidationException([Problem("SageMaker", str(exc))]) from None
+            if exc.code == "ResourceInUse":  # (a job of that name there: import records it)
+                raise ResourceInUse(f"{exc} (`smlocal import NAME` records a job that is "
+                                    "there already)") from None
             raise
 
 
-def _request_of(described: dict[str, Any]) -> dict[str, Any]:
-    """The CreateTrainingJob request a described job was made from, as far as its answer
-    tells: the answer's members that are the request's too (what SageMaker filled in is kept:
+def cloud_only_problems(local: LocalOptions, fields: tuple[str, ...]) -> list[Problem]:
+    """The ``Local`` options among ``fields`` that are set: they have no meaning on SageMaker,
+    and are refused rather than dropped."""
+    used = {"Build": local.build is not None, "Gpus": local.gpus is not None,
+            "Interruptions": bool(local.interruptions), "TrialsOn": local.trials_on != "local"}
+    return [Problem(f"Local.{field}", "has no meaning on SageMaker: remove it to run there")
+            for field in fields if used[field]]
+
+
+def builtin_image_problems(local: LocalOptions,
+                           definitions: list[tuple[str, dict[str, Any]]]) -> list[Problem]:
+    """Built-in images (``smlocal/...``) that SageMaker would be asked to pull: refused unless
+    ``Local.CloudImage`` names the ECR image to run instead. ``definitions``: (field path,
+    a request or training job definition with an AlgorithmSpecification)."""
+    if local.cloud_image is not None:
+        return []
+    problems = []
+    for path, definition in definitions:
+        image = (definition.get("AlgorithmSpecification") or {}).get("TrainingImage")
+        if builtin.manifest_for(image) is not None:
+            problems.append(Problem(join_path(path, "AlgorithmSpecification.TrainingImage"), (
+                f"{image} is smlocal's built-in image, which SageMaker cannot pull: push it to "
+                "ECR and give its URI as Local.CloudImage (or --cloud-image)")))
+    return problems
+
+
+def request_of(operation: str, described: dict[str, Any]) -> dict[str, Any]:
+    """The ``operation`` request a described job was made from, as far as its answer tells:
+    the answer's members that are the request's too (what SageMaker filled in is kept:
     ``diff`` shows it)."""
     from runner.shapes.training_jobs import input_members
 
-    members = input_members("CreateTrainingJob")
+    members = input_members(operation)
     return dict(epoch_seconds({k: v for k, v in described.items() if k in members}))

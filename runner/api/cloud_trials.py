@@ -12,27 +12,27 @@ SageMaker's reason, and ends.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
-from runner.api import builtin
-from runner.api.cloud_jobs import CloudJobs
-from runner.api.errors import ValidationException
+from runner.api.cloud_jobs import CloudJobs, builtin_image_problems, cloud_only_problems
 from runner.aws.sagemaker import CloudError
 from runner.cloud.follow import CloudFollower, to_record
 from runner.cloud.pacing import MAX_INTERVAL
 from runner.contract.metrics import MetricSample
-from runner.core.problems import Problem, join_path
+from runner.core.problems import Problem
 from runner.core.specs import Spec
-from runner.shapes.status import training_job_arn, tuning_job_arn
+from runner.shapes.status import is_terminal, training_job_arn, tuning_job_arn
 from runner.store.jobs import JobNotFound
 from runner.tuning import trial_jobs
 from runner.tuning.trial_backend import TrialEvent, TrialEvents
 from runner.tuning.tuner import Listener, Tuner
 
 log = logging.getLogger("smlocal")
+STOP_ATTEMPTS = 4  # StopTrainingJob, while SageMaker throttles
+FOLLOW_ATTEMPTS = 3  # non-transient refusals in a row before a trial is given up
 LOCAL = {"Backend": "sagemaker"}  # a trial's stored local options
 
 
@@ -55,8 +55,12 @@ class CloudTrials:
         try:
             arn = self.jobs.cloud.create_training_job(request)
         except CloudError as exc:
-            if exc.code != "ResourceInUse":  # (in use: created by a runner that died since)
+            if exc.code != "ResourceInUse":
                 self._refused(request, exc)
+                return
+            other = self._not_ours(request)
+            if other is not None:
+                self._refused(request, other)
                 return
         self.jobs.record_created(request, LOCAL, self.tuning_job, self.tuning_arn, arn)
         self._go(name, metric)
@@ -68,8 +72,19 @@ class CloudTrials:
         return values
 
     def stop(self, job: str) -> None:
-        with contextlib.suppress(CloudError, ValidationException, JobNotFound):
-            self.jobs.cloud.stop_training_job(job)  # (ended already: nothing to stop)
+        """StopTrainingJob, asked again while SageMaker throttles (a running trial left
+        running is billed); a job that ended already has nothing to stop."""
+        for attempt in range(STOP_ATTEMPTS):
+            try:
+                self.jobs.cloud.stop_training_job(job)
+                return
+            except CloudError as exc:
+                if exc.code == "ValidationException":  # (ended, or never created)
+                    return
+                if not exc.transient or attempt + 1 == STOP_ATTEMPTS:
+                    self.jobs.notify(f"trial {job}: StopTrainingJob failed: {exc}")
+                    return
+                self.jobs.clock.sleep(2.0 ** attempt)
 
     def poll(self, timeout: float) -> list[TrialEvent]:
         return self._events.poll(timeout)
@@ -90,17 +105,37 @@ class CloudTrials:
         algorithm = {**request["AlgorithmSpecification"], "TrainingImage": self.cloud_image}
         return {**request, "AlgorithmSpecification": algorithm}
 
+    def _not_ours(self, request: dict[str, Any]) -> CloudError | None:
+        """For a name SageMaker has already: None when it is this trial's job (created by a
+        runner that died before recording it), else why it is not (a trial of an earlier
+        tuning job of that name: names are never freed there)."""
+        name = request["TrainingJobName"]
+        described = self.jobs.cloud.describe_training_job(name)
+        if described.get("HyperParameters") == request.get("HyperParameters"):
+            return None
+        return CloudError(f"ResourceInUse: SageMaker has a training job {name} with other "
+                          "hyperparameters (a trial of an earlier tuning job of this name?): "
+                          "give the tuning job a name of its own", "ResourceInUse", False)
+
     def _refused(self, request: dict[str, Any], exc: CloudError) -> None:
-        """A trial SageMaker would not create: recorded Failed with its reason; it ends."""
+        """A trial SageMaker would not create: recorded Failed with its reason, and it ends.
+        Only a request SageMaker found invalid counts against the configuration; any other
+        refusal (a limit, throttling, a role) is the platform's: an InternalServerError,
+        retried as one, and kept out of the search's model."""
         name = request["TrainingJobName"]
         now = self.jobs.clock.now()
+        kind = "ClientError" if exc.code == "ValidationException" else "InternalServerError"
+        self._record_failed(request, f"{kind}: SageMaker refused it: {exc}", now)
+        self._events.put(TrialEvent(name, ended=True))
+
+    def _record_failed(self, request: dict[str, Any], reason: str, now: float) -> None:
+        name = request["TrainingJobName"]
         record = {"TrainingJobName": name, "TrainingJobArn": training_job_arn(name),
                   "TrainingJobStatus": "Failed", "SecondaryStatus": "Failed",
-                  "FailureReason": f"SageMaker refused it: {exc}", "CreationTime": now,
-                  "LastModifiedTime": now, "TrainingEndTime": now,
-                  "TuningJobArn": self.tuning_arn, **to_record({}, self.jobs.cloud.place())}
+                  "FailureReason": reason, "CreationTime": now, "LastModifiedTime": now,
+                  "TrainingEndTime": now, "TuningJobArn": self.tuning_arn,
+                  **to_record({}, self.jobs.cloud.place())}
         self.store.create_training_job(record, request, LOCAL, self.tuning_job)
-        self._events.put(TrialEvent(name, ended=True))
 
     def _go(self, name: str, metric: str) -> None:
         def on_metric(sample: MetricSample) -> None:
@@ -109,16 +144,7 @@ class CloudTrials:
 
         def work() -> None:
             try:
-                while True:
-                    try:
-                        CloudFollower(name, self.store, self.jobs.cloud, self.jobs.clock,
-                                      self.jobs.notify, None, self.jobs.interval,
-                                      on_metric, tell=False).follow()
-                        return
-                    except CloudError as exc:  # told; following goes on (the job does)
-                        self.jobs.notify(f"trial {name}: cannot follow it on SageMaker "
-                                         f"({exc}); trying again in {MAX_INTERVAL:g} s")
-                        self.jobs.clock.sleep(MAX_INTERVAL)
+                self._follow(name, on_metric)
             except Exception as exc:  # a bug of ours: one line, and the trial ends
                 log.warning("smlocal: trial %s: smlocal failed: %s: %s", name,
                             type(exc).__name__, exc)
@@ -126,6 +152,32 @@ class CloudTrials:
                 self._events.put(TrialEvent(name, ended=True))
 
         threading.Thread(target=work, name=f"trial-{name}", daemon=True).start()
+
+    def _follow(self, name: str, on_metric: Callable[[MetricSample], None]) -> None:
+        """Follow the trial's job to its end. SageMaker refusing to describe it or its logs
+        (a role without ``logs:*``) is told and tried again; the third refusal in a row
+        stops the job and records the trial Failed (InternalServerError), so the tuning job
+        never waits on a trial it cannot see."""
+        jobs = self.jobs
+        for attempt in range(FOLLOW_ATTEMPTS):
+            try:
+                CloudFollower(name, self.store, jobs.cloud, jobs.clock, jobs.notify, None,
+                              jobs.interval, on_metric, tell=False).follow()
+                return
+            except CloudError as exc:  # (transient ones the follower waits out itself)
+                if attempt + 1 == FOLLOW_ATTEMPTS:
+                    self.stop(name)
+                    record = self.store.record(name)
+                    if not is_terminal(record):
+                        self.store.save_record({
+                            **record, "TrainingJobStatus": "Failed",
+                            "SecondaryStatus": "Failed", "TrainingEndTime": jobs.clock.now(),
+                            "FailureReason": f"InternalServerError: smlocal could not follow "
+                                             f"it on SageMaker ({exc}); StopTrainingJob sent"})
+                    return
+                jobs.notify(f"trial {name}: cannot follow it on SageMaker ({exc}); trying "
+                            f"again in {MAX_INTERVAL:g} s")
+                jobs.clock.sleep(MAX_INTERVAL)
 
 
 def cloud_tuner(spec: Spec, jobs: CloudJobs, listener: Listener | None = None) -> Tuner:
@@ -138,14 +190,6 @@ def cloud_tuner(spec: Spec, jobs: CloudJobs, listener: Listener | None = None) -
 def cloud_trial_problems(spec: Spec) -> list[Problem]:
     """What keeps a tuning job's trials off SageMaker: a built-in image with no
     ``Local.CloudImage``, local ways with no cloud meaning."""
-    local, problems = spec.local, []
-    for _, path, definition in trial_jobs.definitions(spec.request):
-        image = (definition.get("AlgorithmSpecification") or {}).get("TrainingImage")
-        if local.cloud_image is None and builtin.manifest_for(image) is not None:
-            problems.append(Problem(join_path(path, "AlgorithmSpecification.TrainingImage"), (
-                f"{image} is smlocal's built-in image, which SageMaker cannot pull: push it "
-                "to ECR and give its URI as Local.CloudImage (or --cloud-image)")))
-    for field, used in (("Build", local.build is not None), ("Gpus", local.gpus is not None)):
-        if used:
-            problems.append(Problem(f"Local.{field}", "has no meaning for trials on SageMaker"))
-    return problems
+    definitions = [(path, d) for _, path, d in trial_jobs.definitions(spec.request)]
+    return (builtin_image_problems(spec.local, definitions)
+            + cloud_only_problems(spec.local, ("Build", "Gpus", "Interruptions")))

@@ -20,13 +20,17 @@ from dataclasses import replace
 from typing import Any
 
 from runner.api import builtin
-from runner.api.cloud_jobs import CloudJobs
+from runner.api.cloud_jobs import (
+    CloudJobs,
+    builtin_image_problems,
+    cloud_only_problems,
+    request_of,
+)
 from runner.api.errors import ResourceInUse, ResourceNotFound, ValidationException
 from runner.api.leases import hold
 from runner.aws.sagemaker import CloudError, SageMakerCloud
-from runner.cloud.follow import CloudFollower, epoch_seconds, to_record
+from runner.cloud.follow import CloudFollower, to_record
 from runner.cloud.pacing import until_done
-from runner.core.problems import Problem, join_path
 from runner.core.specs import Spec
 from runner.shapes.status import is_terminal
 from runner.shapes.training_jobs import cloud_place
@@ -50,12 +54,13 @@ class CloudTuning:
     def is_cloud_job(self, name: str) -> bool:
         return self.tstore.exists(name) and cloud_place(self.tstore.record(name)) is not None
 
-    def create_hyper_parameter_tuning_job(self, spec: Spec) -> str:
-        """Check as the cloud would (ValidationException), submit, record; the job's name."""
+    def create_hyper_parameter_tuning_job(self, spec: Spec, rename: bool = True) -> str:
+        """Check as the cloud would (ValidationException), submit, record; the job's name
+        (``<name>-cloud`` when the store holds ``name``, unless not ``rename``)."""
         request = self.cloud_request(spec)
         name = self.jobs.cloud_name(request["HyperParameterTuningJobName"],
                                     "CreateHyperParameterTuningJob",
-                                    "HyperParameterTuningJobName", self.tstore.exists)
+                                    "HyperParameterTuningJobName", self.tstore.exists, rename)
         request["HyperParameterTuningJobName"] = name
         cloud = self.jobs.cloud
         arn = CloudJobs.refuse_cloud(cloud.create_hyper_parameter_tuning_job, request)
@@ -81,21 +86,13 @@ class CloudTuning:
         problems = validate_tuning(replace(spec, request=request), for_cloud=True,
                                    image_check=None, parent_exists=self.tstore.exists)
         local = spec.local
-        for field, used in (("Build", local.build is not None), ("Gpus", local.gpus is not None),
-                            ("TrialsOn", local.trials_on != "local")):
-            if used:
-                problems.append(Problem(f"Local.{field}", "has no meaning for a tuning job on "
-                                                          "SageMaker: remove it to run it there"))
-        for _, path, definition in trial_jobs.definitions(request):
-            algorithm = dict(definition.get("AlgorithmSpecification") or {})
-            if local.cloud_image is not None:
-                algorithm["TrainingImage"] = local.cloud_image
-                definition["AlgorithmSpecification"] = algorithm
-            elif builtin.manifest_for(algorithm.get("TrainingImage")) is not None:
-                problems.append(Problem(join_path(path, "AlgorithmSpecification.TrainingImage"), (
-                    f"{algorithm['TrainingImage']} is smlocal's built-in image, which SageMaker "
-                    "cannot pull: push it to ECR and give its URI as Local.CloudImage "
-                    "(or --cloud-image)")))
+        definitions = [(path, d) for _, path, d in trial_jobs.definitions(request)]
+        problems += cloud_only_problems(local, ("Build", "Gpus", "Interruptions", "TrialsOn"))
+        problems += builtin_image_problems(local, definitions)
+        for _, definition in definitions if local.cloud_image is not None else ():
+            definition["AlgorithmSpecification"] = {
+                **(definition.get("AlgorithmSpecification") or {}),
+                "TrainingImage": local.cloud_image}
         if problems:
             raise ValidationException(sorted(set(problems)))
         return request
@@ -131,10 +128,7 @@ class CloudTuning:
             if exc.code in ("ValidationException", "ResourceNotFound"):
                 raise ResourceNotFound(f"SageMaker has no tuning job {name}: {exc}") from None
             raise
-        from runner.shapes.training_jobs import input_members
-
-        members = input_members("CreateHyperParameterTuningJob")
-        request = epoch_seconds({k: v for k, v in described.items() if k in members})
+        request = request_of("CreateHyperParameterTuningJob", described)
         record = to_record(described, cloud.place())
         if record["HyperParameterTuningJobStatus"] in ENDED:  # (its trials are read first)
             record["HyperParameterTuningJobStatus"] = "InProgress"

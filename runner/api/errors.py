@@ -3,6 +3,7 @@ words (the CLI: exit code 2 and a line; the server: AWS's error shape and HTTP s
 
 from __future__ import annotations
 
+from runner.aws.clients import AwsError
 from runner.core.problems import Problem, SpecError
 from runner.engines.base import BackendError
 from runner.store.base import StoreFull
@@ -34,12 +35,13 @@ class ResourceInUse(Exception):
     http_status = 400
 
 
-# What a front end tells apart: a name unknown or taken (the CLI: exit 2) and the engine or
-# the machine not doing its part (exit 1: the engine's errors, the store's disk full); the
+# What a front end tells apart: a name unknown or taken (the CLI: exit 2) and the engine, AWS
+# or the machine not doing its part (exit 1: the engine's errors, the store's disk full); the
 # store's own errors for names count as the API's.
 NAME_ERRORS: tuple[type[Exception], ...] = (ResourceNotFound, ResourceInUse, JobNotFound, JobExists,
                                             TuningJobExists)
-ENGINE_ERRORS: tuple[type[Exception], ...] = (BackendError, StoreFull)  # (and the machine's)
+# (and the machine's; AWS's: SageMaker refusing a job, no credentials)
+ENGINE_ERRORS: tuple[type[Exception], ...] = (BackendError, StoreFull, AwsError)
 
 
 def error_code(exc: BaseException) -> str | None:

@@ -59,12 +59,12 @@ def diff_training_jobs(store: Store, a: str, b: str, chunks: Chunks,
     ra, rb = store.record(a), store.record(b)
     rows = [Row("where", where(ra), where(rb))]
     rows += request_rows(store.request(a)[0], store.request(b)[0])
-    rows.append(_same("TrainingJobStatus", ra["TrainingJobStatus"], rb["TrainingJobStatus"]))
+    rows.append(same("TrainingJobStatus", ra["TrainingJobStatus"], rb["TrainingJobStatus"]))
     fa, fb = str(ra.get("FailureReason") or ""), str(rb.get("FailureReason") or "")
     if fa or fb:
         rows.append(Row("FailureReason", fa or "-", fb or "-",
                         bool(fa and fb) and _kind(fa) == _kind(fb)))
-    rows.append(_same("SecondaryStatus sequence", _sequence(ra), _sequence(rb)))
+    rows.append(same("SecondaryStatus sequence", _sequence(ra), _sequence(rb)))
     rows += _metric_rows(ra, rb, metric_tolerance)
     rows += _series_rows(store.metric_series(a), store.metric_series(b))
     rows += _artifact_rows(ra, rb, chunks)
@@ -84,7 +84,7 @@ def artifact_chunks(aws: AwsClients, uri: str) -> Iterator[bytes]:
     yield from stream_object(aws.s3(), url.bucket, url.key)
 
 
-def _same(field: str, a: str, b: str) -> Row:
+def same(field: str, a: str, b: str) -> Row:
     return Row(field, a, b, a == b)
 
 
@@ -127,16 +127,18 @@ def _flatten(node: Any, prefix: str = "") -> dict[str, str]:
 
 def _metric_rows(ra: dict[str, Any], rb: dict[str, Any], tolerance: float) -> list[Row]:
     fa, fb = _final_metrics(ra), _final_metrics(rb)
-    rows = []
-    for name in sorted(set(fa) | set(fb)):
-        va, vb = fa.get(name), fb.get(name)
-        if va is None or vb is None:
-            rows.append(Row(f"final {name}", _number(va), _number(vb), False))
-            continue
-        difference = relative_difference(va, vb)
-        rows.append(Row(f"final {name}", _number(va), f"{_number(vb)} ({difference:.2%} apart)",
-                        difference <= tolerance))
-    return rows
+    return [close(f"final {name}", fa.get(name), fb.get(name), tolerance)
+            for name in sorted(set(fa) | set(fb))]
+
+
+def close(field: str, a: float | None, b: float | None, tolerance: float) -> Row:
+    """Two values within ``tolerance`` (relative) of each other; both missing agree, one
+    missing does not."""
+    if a is None or b is None:
+        return Row(field, number(a), number(b), a is None and b is None)
+    difference = relative_difference(a, b)
+    return Row(field, number(a), f"{number(b)} ({difference:.2%} apart)",
+               difference <= tolerance)
 
 
 def relative_difference(a: float, b: float) -> float:
@@ -154,7 +156,7 @@ def _final_metrics(record: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def _number(value: float | None) -> str:
+def number(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
 
 

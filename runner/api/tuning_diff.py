@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from runner.api.job_diff import JobDiff, Row, relative_difference, request_rows, where
+from runner.api.job_diff import JobDiff, Row, close, number, request_rows, same, where
 
 if TYPE_CHECKING:
     from runner.api.tuning_jobs import TuningJobs
@@ -43,37 +43,25 @@ def diff_tuning_jobs(a: str, b: str, described: tuple[dict[str, Any], dict[str, 
     da, db = described
     rows = [Row("where", where(records[0]), where(records[1]))]
     rows += request_rows(*requests, ignored="HyperParameterTuningJobName")
-    rows.append(_same("HyperParameterTuningJobStatus", da["HyperParameterTuningJobStatus"],
+    rows.append(same("HyperParameterTuningJobStatus", da["HyperParameterTuningJobStatus"],
                       db["HyperParameterTuningJobStatus"]))
-    rows.append(_same("TrainingJobStatusCounters", _counters(da), _counters(db)))
+    rows.append(same("TrainingJobStatusCounters", _counters(da), _counters(db)))
     best_a, best_b = _best(da), _best(db)
     if best_a is not None or best_b is not None:
-        rows.append(_close("best objective", best_a, best_b, tolerance))
+        rows.append(close("best objective", best_a, best_b, tolerance))
     by_a, by_b = _by_config(summaries[0]), _by_config(summaries[1])
     for config in sorted(set(by_a) | set(by_b)):
         va, vb = by_a.get(config), by_b.get(config)
         label = f"trial {config}"
         if config in by_a and config in by_b:
-            rows.append(_close(label, va, vb, tolerance))
+            rows.append(close(label, va, vb, tolerance))
         else:
-            rows.append(Row(label, _number(va) if config in by_a else "not tried",
-                            _number(vb) if config in by_b else "not tried"))
+            rows.append(Row(label, number(va) if config in by_a else "not tried",
+                            number(vb) if config in by_b else "not tried"))
     ra, rb = (str((d.get("ConsumedResources") or {}).get("RuntimeInSeconds", "-"))
               for d in described)
     rows.append(Row("RuntimeInSeconds", ra, rb))
     return JobDiff(a, b, rows)
-
-
-def _same(field: str, a: str, b: str) -> Row:
-    return Row(field, a, b, a == b)
-
-
-def _close(field: str, a: float | None, b: float | None, tolerance: float) -> Row:
-    if a is None or b is None:
-        return Row(field, _number(a), _number(b), a is None and b is None)
-    difference = relative_difference(a, b)
-    return Row(field, _number(a), f"{_number(b)} ({difference:.2%} apart)",
-               difference <= tolerance)
 
 
 def _counters(described: dict[str, Any]) -> str:
@@ -105,7 +93,3 @@ def _created(summary: dict[str, Any]) -> float:
     if isinstance(created, datetime):
         return created.timestamp()
     return float(created) if isinstance(created, int | float) else 0.0
-
-
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:g}"

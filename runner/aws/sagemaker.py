@@ -86,8 +86,12 @@ class SageMakerCloud:
     def tuning_job_trials(self, name: str) -> list[dict[str, Any]]:
         """Every TrainingJobSummary of ListTrainingJobsForHyperParameterTuningJob, oldest
         first (all pages)."""
+        from runner.shapes.model import member_max
+
+        operation = "ListTrainingJobsForHyperParameterTuningJob"
         summaries: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"HyperParameterTuningJobName": name, "MaxResults": 100,
+        kwargs: dict[str, Any] = {"HyperParameterTuningJobName": name,
+                                  "MaxResults": member_max(operation, "MaxResults"),
                                   "SortBy": "CreationTime", "SortOrder": "Ascending"}
         while True:
             page = self._call(

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from runner.aws.sagemaker import Place, SageMakerCloud
@@ -26,7 +25,7 @@ from runner.cloud.pacing import MIN_INTERVAL, until_done
 from runner.contract.metrics import MetricSample, MetricScraper, compile_definitions
 from runner.core.clock import Clock
 from runner.shapes.status import is_terminal
-from runner.shapes.training_jobs import PLACE_KEY
+from runner.shapes.training_jobs import PLACE_KEY, epoch_seconds
 from runner.store.jobs import Store
 
 Echo = Callable[[str, str, str], None]  # (host, stream, line)
@@ -35,17 +34,6 @@ Echo = Callable[[str, str, str], None]  # (host, stream, line)
 def to_record(described: dict[str, Any], place: Place) -> dict[str, Any]:
     """A DescribeTrainingJob answer as the store keeps records: datetimes as epoch seconds."""
     return {**epoch_seconds(described), PLACE_KEY: place.to_record()}
-
-
-def epoch_seconds(node: Any) -> Any:
-    """``node`` with every datetime in it as epoch seconds, as the store keeps times."""
-    if isinstance(node, datetime):
-        return node.timestamp()
-    if isinstance(node, dict):
-        return {k: epoch_seconds(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [epoch_seconds(v) for v in node]
-    return node
 
 
 class CloudFollower:
@@ -70,7 +58,7 @@ class CloudFollower:
         definitions = (request.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []
         self.scraper = MetricScraper(compile_definitions(definitions)[0], warn=notify)
         self._tokens: dict[str, str | None] = {}
-        self._skip = Counter(line.host for line in store.iter_logs(name))  # stored already
+        self._skip = Counter(store.host_line_counts(name))  # lines stored already, by stream
         self._told = 0  # transitions told (a follower starts with the story so far)
         stored = store.record(name)  # what only this store knows: the trial's tuning job
         self._kept = {k: stored[k] for k in ("TuningJobArn",) if k in stored}
@@ -113,22 +101,25 @@ class CloudFollower:
                         + (f": {message}" if message else ""))
         self._told = max(self._told, len(transitions))
 
-    def _read_logs(self) -> int:
-        """One page of each stream's new events, stored (and echoed); how many there were."""
+    def _read_logs(self) -> bool:
+        """One page of each stream's new events, stored (and echoed); whether any stream
+        moved on (a page of lines stored before counts; so does an empty page with a new
+        token, which CloudWatch may hand out mid-stream)."""
         for stream in self.cloud.log_streams(self.name):
             self._tokens.setdefault(stream, None)
-        count = 0
+        moved = False
         for stream, token in list(self._tokens.items()):
             events, self._tokens[stream] = self.cloud.log_events(stream, token)
-            count += self._keep(stream.rpartition("/")[2], events)
-        return count
+            moved |= bool(events) or self._tokens[stream] != token
+            self._keep(stream.rpartition("/")[2], events)
+        return moved
 
-    def _keep(self, host: str, events: list[tuple[float, str]]) -> int:
+    def _keep(self, host: str, events: list[tuple[float, str]]) -> None:
         skipped = min(self._skip[host], len(events))
         self._skip[host] -= skipped
         events = events[skipped:]
         if not events:
-            return 0
+            return
         self.store.add_logs(self.name, [(host, "stdout", ts, line) for ts, line in events])
         samples = self.scraper.feed_lines([line for _, line in events],
                                           [ts for ts, _ in events])
@@ -140,10 +131,9 @@ class CloudFollower:
         if self.echo is not None:
             for _, line in events:
                 self.echo(host, "stdout", line)
-        return len(events)
 
     def _drain(self) -> None:
         """The lines written before the job ended that the rounds have not read yet (CloudWatch
-        may deliver them late): pages until a round brings nothing new."""
+        may deliver them late): pages until no stream moves on."""
         while self._read_logs():
             self.clock.sleep(MIN_INTERVAL)

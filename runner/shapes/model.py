@@ -81,6 +81,11 @@ def string_rule(operation: str, member: str) -> dict[str, Any]:
             "pattern": metadata.get("pattern")}
 
 
+def member_max(operation: str, member: str) -> int:
+    """The ``max`` of a top-level member of ``operation``'s input (a page size, a length)."""
+    return int(input_shape(operation).members[member].metadata["max"])
+
+
 def validate_request(
     params: dict[str, Any], operation: str, service: str = _SERVICE
 ) -> list[Problem]:

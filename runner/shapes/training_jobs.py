@@ -30,6 +30,18 @@ def to_timestamps(node: Any) -> Any:
     return node
 
 
+def epoch_seconds(node: Any) -> Any:
+    """``node`` with every datetime in it as epoch seconds, as the store keeps times (the
+    inverse of ``to_timestamps``, for answers boto3 gives)."""
+    if isinstance(node, datetime):
+        return node.timestamp()
+    if isinstance(node, dict):
+        return {k: epoch_seconds(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [epoch_seconds(v) for v in node]
+    return node
+
+
 def output_members(operation: str) -> frozenset[str]:
     from runner.shapes import model as schema  # (botocore: ~0.2 s a process may not need)
 

@@ -332,6 +332,13 @@ class Store:
             ).fetchall()
         return [LogLine(*row) for row in rows]
 
+    def host_line_counts(self, job: str) -> dict[str, int]:
+        """How many lines of ``job`` are stored, by host."""
+        with self._locked():
+            rows = self._db.execute("SELECT host, COUNT(*) FROM logs WHERE job = ? GROUP BY host",
+                                    (job,)).fetchall()
+        return {str(host): int(count) for host, count in rows}
+
     def log_count(self, job: str) -> int:
         with self._locked():
             return int(

@@ -45,9 +45,11 @@ def add_parsers(sub: Any) -> None:
                         "(default folder: <store>/reports/A-vs-B)")
 
 
-def train(service: Any, spec: Spec, echo: Echo | None, summary: Summary) -> int:
-    """``train --backend sagemaker``: submit, then follow until the job ends."""
-    name = service.cloud_jobs.create_training_job(spec)
+def train(service: Any, spec: Spec, echo: Echo | None, summary: Summary,
+          named: bool = False) -> int:
+    """``train --backend sagemaker``: submit, then follow until the job ends. ``named``: the
+    name was given with ``--name`` (never changed, then)."""
+    name = service.cloud_jobs.create_training_job(spec, rename=not named)
     return follow(service, name, echo, summary)
 
 
@@ -66,13 +68,13 @@ def follow_logs(service: Any, name: str, echo: Echo) -> bool:
     """``logs --follow`` of a cloud job that no process follows: follow it from here (its new
     lines echoed, and stored) until it ends; False when it is not one (local, or followed by
     another process: its lines come through the store)."""
-    from runner.api.errors import ResourceInUse, ValidationException
+    from runner.api.errors import ResourceInUse
 
     if not service.cloud_jobs.is_cloud_job(name):
         return False
     try:
         service.cloud_jobs.follow(name, echo)
-    except (ResourceInUse, ValidationException):  # (a trial: its tuning job follows it)
+    except ResourceInUse:  # (followed by another process, or a trial by its tuning job)
         return False
     return True
 

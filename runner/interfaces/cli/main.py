@@ -188,7 +188,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         spec.request["TrainingJobName"] = args.name
     spec = apply_local_options(spec, args)
     if spec.local.backend == "sagemaker":
-        return cloud.train(service(args), spec, echo, _summary)
+        return cloud.train(service(args), spec, echo, _summary, named=args.name is not None)
     jobs = service(args).training_jobs
     record = jobs.run(jobs.create_training_job(spec, echo))
     _summary(record)

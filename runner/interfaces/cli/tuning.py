@@ -93,7 +93,14 @@ def cmd_tune(args: argparse.Namespace, service: Any) -> int:
     if args.resume and service.cloud_tuning.is_cloud_job(args.resume):
         return _follow_cloud(service, args.resume, args.plain)
     if args.resume:
-        spec = apply_local_options(jobs.stored_spec(args.resume), args)
+        stored = jobs.stored_spec(args.resume)
+        for option, given, was in (("--trials-on", args.trials_on, stored.local.trials_on),
+                                   ("--backend", args.backend, stored.local.backend)):
+            if given is not None and given != was:
+                raise SpecError([Problem(option, (
+                    f"tuning job {args.resume} runs with {option} {was}: a resume carries it "
+                    "on where it runs"))])
+        spec = apply_local_options(stored, args)
         tuner = jobs.resume_hyper_parameter_tuning_job(spec, _view(spec, args.plain))
     else:
         if args.spec is None:
@@ -109,7 +116,8 @@ def cmd_tune(args: argparse.Namespace, service: Any) -> int:
         if args.rehearse:
             return _rehearse(service, spec, args.rehearse_seconds)
         if spec.local.backend == "sagemaker":
-            name = service.cloud_tuning.create_hyper_parameter_tuning_job(spec)
+            name = service.cloud_tuning.create_hyper_parameter_tuning_job(
+                spec, rename=args.name is None)
             return _follow_cloud(service, name, args.plain)
         tuner = jobs.create_hyper_parameter_tuning_job(spec, _view(spec, args.plain))
     record = jobs.run(tuner, resume=bool(args.resume))

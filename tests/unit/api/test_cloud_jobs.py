@@ -342,3 +342,31 @@ def test_import_of_an_ended_job(jobs: CloudJobs, cloud: FakeCloud) -> None:
     assert echoed == [("algo-1-1700000000", "stdout", "hello from the cloud")]
     with pytest.raises(ResourceInUse):
         jobs.import_training_job("done-job")
+
+
+def test_a_name_given_with_name_is_never_changed(jobs: CloudJobs, tmp_path: Path,
+                                                 cloud: FakeCloud) -> None:
+    jobs.create_training_job(spec(cloud_request(), tmp_path))
+    with pytest.raises(ResourceInUse, match="give the cloud run another --name"):
+        jobs.create_training_job(spec(cloud_request(), tmp_path), rename=False)
+    assert len(cloud.created) == 1
+
+
+def test_a_name_sagemaker_has_already_is_ours_resource_in_use(jobs: CloudJobs, tmp_path: Path,
+                                                              cloud: FakeCloud) -> None:
+    cloud.refuse = CloudError("ResourceInUse in CreateTrainingJob: Training job cloud-job "
+                              "already exists", "ResourceInUse", transient=False)
+    with pytest.raises(ResourceInUse, match="smlocal import NAME"):
+        jobs.create_training_job(spec(cloud_request(), tmp_path))
+    assert not jobs.store.has_training_job("cloud-job")
+
+
+def test_a_trial_of_a_tuning_job_on_sagemaker_is_imported_and_followed(
+        jobs: CloudJobs, cloud: FakeCloud) -> None:
+    """Its tuning job is not in this store: nothing else follows it here."""
+    cloud.jobs["trial-001"] = {
+        **cloud_request("trial-001"), **answer("trial-001", "Completed"),
+        "TuningJobArn": "arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/t"}
+    final = jobs.import_training_job("trial-001")
+    assert final["TrainingJobStatus"] == "Completed"
+    assert [x.line for x in jobs.store.iter_logs("trial-001")] == ["hello from the cloud"]

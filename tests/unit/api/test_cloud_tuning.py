@@ -377,7 +377,7 @@ def test_local_ways_without_cloud_meaning_are_refused(world: World, local: dict[
     with pytest.raises(ValidationException) as exc:
         world.create(tuning_data(local))
     assert paths(exc) == {field}
-    assert "has no meaning for a tuning job on SageMaker" in exc.value.problems[0].message
+    assert "has no meaning on SageMaker" in exc.value.problems[0].message
     assert world.cloud.created == [] and not world.tstore.exists(NAME)
 
 

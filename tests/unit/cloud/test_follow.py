@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from runner.aws.sagemaker import CloudError, Place
-from runner.cloud.follow import CloudFollower, epoch_seconds, to_record
+from runner.cloud.follow import CloudFollower, to_record
 from runner.core.clock import FakeClock
-from runner.shapes.training_jobs import PLACE_KEY, cloud_place
+from runner.shapes.training_jobs import PLACE_KEY, cloud_place, epoch_seconds
 from runner.store.jobs import Store
 
 JOB = "cloud-job"
@@ -400,3 +400,18 @@ def test_a_second_follower_with_two_streams_of_one_host(
     finally:
         again.close()
     assert sorted(x[3] for x in lines(store)) == ["a1", "a2", "b1", "b2"]
+
+
+def test_a_page_of_lines_stored_before_does_not_end_the_drain(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An import of an ended job stopped half-way, followed again: its first page is all
+    lines stored already, and the drain goes on to the lines after them."""
+    create_job(store, status="Completed")
+    t = T0.timestamp()
+    store.add_logs(JOB, [("algo-1-1700000000", "stdout", t + 1, "a"),
+                         ("algo-1-1700000000", "stdout", t + 2, "b")])
+    cloud = FakeCloud([AssertionError("not described")],
+                      [(1, STREAM_1, t + i, line) for i, line in enumerate("abcde", start=1)],
+                      page=2)
+    follower(store, cloud, FakeClock(), Recorder(store, monkeypatch)).follow()
+    assert [x[3] for x in lines(store)] == ["a", "b", "c", "d", "e"]
