@@ -4,10 +4,12 @@ and schedulers; each trial is a CreateTrainingJob on SageMaker, followed on a th
 own into the store (its objective values scraped from its CloudWatch lines as they come), and
 stopped with StopTrainingJob.
 
-Nothing runs twice: a trial whose job SageMaker already has (a runner that died between
-creating it and recording it) is recorded as SageMaker describes it and followed. A trial
-SageMaker refuses (ResourceLimitExceeded, a role it cannot assume...) is recorded Failed with
-SageMaker's reason, and ends.
+Nothing runs twice: a trial whose job SageMaker already has with the same hyperparameters (a
+runner that died between creating it and recording it) is recorded as SageMaker describes it
+and followed; one of that name with other hyperparameters (an earlier tuning job's: names are
+never freed) is refused, never taken over. A trial SageMaker refuses is recorded Failed with
+SageMaker's reason, and ends: the platform's failure (InternalServerError, retryable) unless
+SageMaker found the request invalid.
 """
 
 from __future__ import annotations
