@@ -8,6 +8,7 @@ import copy
 import functools
 import importlib.util
 import json
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -70,17 +71,25 @@ def with_metric_definitions(algorithm: dict[str, Any]) -> dict[str, Any]:
 
 def complete(request: dict[str, Any]) -> dict[str, Any]:
     """The request (training or tuning) with built-in MetricDefinitions filled in."""
+    return map_algorithms(request, with_metric_definitions)
+
+
+def map_algorithms(request: dict[str, Any],
+                   change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    """A copy of the request (training or tuning) with ``change`` applied to each
+    AlgorithmSpecification in it: its own, its TrainingJobDefinition's, and each of its
+    TrainingJobDefinitions' (entries that are not mappings are left as they are)."""
     out = dict(request)
     if isinstance(out.get("AlgorithmSpecification"), dict):
-        out["AlgorithmSpecification"] = with_metric_definitions(out["AlgorithmSpecification"])
+        out["AlgorithmSpecification"] = change(out["AlgorithmSpecification"])
     for key in ("TrainingJobDefinition",):
         if (isinstance(out.get(key), dict) and isinstance(out[key].get("AlgorithmSpecification"),
                                                           dict)):
-            out[key] = {**out[key], "AlgorithmSpecification": with_metric_definitions(
+            out[key] = {**out[key], "AlgorithmSpecification": change(
                 out[key]["AlgorithmSpecification"])}
     if isinstance(out.get("TrainingJobDefinitions"), list):
         out["TrainingJobDefinitions"] = [
-            {**d, "AlgorithmSpecification": with_metric_definitions(d["AlgorithmSpecification"])}
+            {**d, "AlgorithmSpecification": change(d["AlgorithmSpecification"])}
             if isinstance(d, dict) and isinstance(d.get("AlgorithmSpecification"), dict) else d
             for d in out["TrainingJobDefinitions"]
         ]

@@ -18,6 +18,7 @@ from typing import Any
 from runner.api import builtin
 from runner.api.errors import ResourceInUse, ResourceNotFound, ValidationException
 from runner.api.leases import hold
+from runner.api.training_jobs import first_free
 from runner.aws.clients import AwsClients, AwsConfig
 from runner.aws.sagemaker import CloudError, SageMakerCloud
 from runner.cloud.follow import CloudFollower, Echo, to_record
@@ -78,10 +79,7 @@ class CloudJobs:
                                 "another --name")
         from runner.shapes.model import string_rule
 
-        found, n = f"{name}-cloud", 1
-        while taken(found):
-            n += 1
-            found = f"{name}-cloud-{n}"
+        found = first_free(f"{name}-cloud", taken)
         if len(found) > (string_rule(operation, member)["maximum"] or len(found)):
             raise ResourceInUse(f"{name} already exists in this store, and {found} is too "
                                 "long a name for SageMaker: --name gives the cloud run its own")
@@ -115,16 +113,13 @@ class CloudJobs:
         section, built-in images swapped for ``Local.CloudImage`` (ValidationException)."""
         local = spec.local
         request = builtin.complete(spec.request)
-        algorithm = dict(request.get("AlgorithmSpecification") or {})
         from runner.api.validation import validate_training
 
         # (checked with its own image: a built-in's hyperparameters against its manifest)
         problems = validate_training(replace(spec, request=request), for_cloud=True)
         problems += cloud_only_problems(local, ("Build", "Gpus", "Interruptions"))
         problems += builtin_image_problems(local, [("", request)])
-        if local.cloud_image is not None:
-            algorithm["TrainingImage"] = local.cloud_image
-            request = {**request, "AlgorithmSpecification": algorithm}
+        request = with_image(request, local.cloud_image)
         if problems:
             raise ValidationException(sorted(set(problems)))
         return request
@@ -227,6 +222,15 @@ def builtin_image_problems(local: LocalOptions,
                 f"{image} is smlocal's built-in image, which SageMaker cannot pull: push it to "
                 "ECR and give its URI as Local.CloudImage (or --cloud-image)")))
     return problems
+
+
+def with_image(holder: dict[str, Any], image: str | None) -> dict[str, Any]:
+    """A request or training job definition with ``image`` (``Local.CloudImage``) as its
+    TrainingImage; ``holder`` itself when there is none."""
+    if image is None:
+        return holder
+    return {**holder, "AlgorithmSpecification": {
+        **(holder.get("AlgorithmSpecification") or {}), "TrainingImage": image}}
 
 
 def request_of(operation: str, described: dict[str, Any]) -> dict[str, Any]:

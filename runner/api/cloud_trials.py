@@ -19,7 +19,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from runner.api.cloud_jobs import CloudJobs, builtin_image_problems, cloud_only_problems
+from runner.api.cloud_jobs import (
+    CloudJobs,
+    builtin_image_problems,
+    cloud_only_problems,
+    with_image,
+)
 from runner.aws.sagemaker import CloudError
 from runner.cloud.follow import CloudFollower, to_record
 from runner.cloud.pacing import MAX_INTERVAL
@@ -51,7 +56,7 @@ class CloudTrials:
         self._events = TrialEvents(jobs.clock)
 
     def start(self, request: dict[str, Any], metric: str) -> None:
-        request = self._for_the_cloud(request)
+        request = with_image(request, self.cloud_image)
         name = request["TrainingJobName"]
         arn = None
         try:
@@ -101,12 +106,6 @@ class CloudTrials:
         return [v for _, v in self.store.metric_series(job).get(metric, [])]
 
     # -- helpers ---------------------------------------------------------------------------
-    def _for_the_cloud(self, request: dict[str, Any]) -> dict[str, Any]:
-        if self.cloud_image is None:
-            return request
-        algorithm = {**request["AlgorithmSpecification"], "TrainingImage": self.cloud_image}
-        return {**request, "AlgorithmSpecification": algorithm}
-
     def _not_ours(self, request: dict[str, Any]) -> CloudError | None:
         """For a name SageMaker has already: None when it is this trial's job (created by a
         runner that died before recording it), else why it is not (a trial of an earlier

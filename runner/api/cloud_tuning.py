@@ -14,7 +14,6 @@ record is SageMaker's answer, and ``describe`` returns it as SageMaker gave it.
 
 from __future__ import annotations
 
-import copy
 import functools
 from dataclasses import replace
 from typing import Any
@@ -32,15 +31,13 @@ from runner.aws.sagemaker import CloudError, SageMakerCloud
 from runner.cloud.follow import CloudFollower, to_record
 from runner.cloud.pacing import until_done
 from runner.core.specs import Spec
-from runner.shapes.status import is_terminal
+from runner.shapes.status import TERMINAL, is_terminal
 from runner.shapes.training_jobs import cloud_place
 from runner.store import lease
 from runner.store.tuning import TuningStore
 from runner.tuning import trial_jobs
 from runner.tuning.records import spaces
 from runner.tuning.tuner import Listener
-
-ENDED = ("Completed", "Failed", "Stopped")
 
 
 class CloudTuning:
@@ -82,17 +79,16 @@ class CloudTuning:
         built-in image swapped for ``Local.CloudImage`` (ValidationException)."""
         from runner.api.tuning_validation import validate_tuning
 
-        request = copy.deepcopy(builtin.complete(spec.request))  # (its definitions edited below)
+        request = builtin.complete(spec.request)
         problems = validate_tuning(replace(spec, request=request), for_cloud=True,
                                    image_check=None, parent_exists=self.tstore.exists)
         local = spec.local
         definitions = [(path, d) for _, path, d in trial_jobs.definitions(request)]
         problems += cloud_only_problems(local, ("Build", "Gpus", "Interruptions", "TrialsOn"))
         problems += builtin_image_problems(local, definitions)
-        for _, definition in definitions if local.cloud_image is not None else ():
-            definition["AlgorithmSpecification"] = {
-                **(definition.get("AlgorithmSpecification") or {}),
-                "TrainingImage": local.cloud_image}
+        if local.cloud_image is not None:
+            image = local.cloud_image
+            request = builtin.map_algorithms(request, lambda a: {**a, "TrainingImage": image})
         if problems:
             raise ValidationException(sorted(set(problems)))
         return request
@@ -103,7 +99,7 @@ class CloudTuning:
         cloud = self._reaching(name)
         with hold(self.store.home, lease.TUNING, name):
             stored = self.tstore.record(name)
-            if stored["HyperParameterTuningJobStatus"] in ENDED:  # followed to its end before
+            if stored["HyperParameterTuningJobStatus"] in TERMINAL:  # followed to its end before
                 return stored
             follower = _TuningFollower(self, name, listener, cloud)
             return until_done(follower.round, self.jobs.clock, self.jobs.interval,
@@ -130,7 +126,7 @@ class CloudTuning:
             raise
         request = request_of("CreateHyperParameterTuningJob", described)
         record = to_record(described, cloud.place())
-        if record["HyperParameterTuningJobStatus"] in ENDED:  # (its trials are read first)
+        if record["HyperParameterTuningJobStatus"] in TERMINAL:  # (its trials are read first)
             record["HyperParameterTuningJobStatus"] = "InProgress"
         self.tstore.create(record, request, {"Backend": "sagemaker"})
 
@@ -156,6 +152,7 @@ class _TuningFollower:
         self.request = request
         self.spaces = spaces(request)
         self.numbers = {row.job_name: row.number for row in tuning.tstore.trials(name)}
+        self.read: set[str] = set()  # trials ended and read: skipped in later rounds
         self.status = ""
 
     def round(self) -> dict[str, Any] | None:
@@ -167,42 +164,47 @@ class _TuningFollower:
         if status != self.status:
             self.status = status
             self.listener("status", {"status": status})
-        ended = all(s.get("TrainingJobStatus") in ENDED for s in trials)
-        if status in ENDED and not ended:  # (its last trials still stopping: not saved yet,
+        ended = all(s.get("TrainingJobStatus") in TERMINAL for s in trials)
+        if status in TERMINAL and not ended:  # (its last trials still stopping: not saved yet,
             return None  # an ended record never changes again)
         self.tuning.tstore.save(record)
-        return record if status in ENDED else None
+        return record if status in TERMINAL else None
 
     def _trial(self, summary: dict[str, Any]) -> None:
         job = summary["TrainingJobName"]
+        if job in self.read:  # (ended, described and its lines read: nothing more to do)
+            return
         store, tstore = self.tuning.store, self.tuning.tstore
+        definition = summary.get("TrainingJobDefinitionName") or trial_jobs.SINGLE_DEFINITION
         if job not in self.numbers:
             number = len(self.numbers) + 1
-            definition = summary.get("TrainingJobDefinitionName") or trial_jobs.SINGLE_DEFINITION
             config = self._config(definition, summary.get("TunedHyperParameters") or {})
             tstore.add_trial(self.name, number, definition, config, job)
             self.numbers[job] = number
             self.listener("trial-started", {"trial": number, "job": job, "config": config})
         if not store.has_training_job(job):
             record = {**to_record(_summary_record(summary), self.place), "TuningJobArn": self.arn}
-            request = self._trial_request(summary)
+            request = self._trial_request(job, definition, summary)
             store.create_training_job(record, request, {"Backend": "sagemaker"}, self.name)
-        if summary.get("TrainingJobStatus") in ENDED and not is_terminal(store.record(job)):
+        if summary.get("TrainingJobStatus") not in TERMINAL:
+            return
+        if not is_terminal(store.record(job)):
             jobs = self.tuning.jobs
             final = CloudFollower(job, store, self.cloud, jobs.clock, jobs.notify,
                                   interval=jobs.interval, tell=False).follow()
             metric = summary.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
             self.listener("trial-ended", {"trial": self.numbers[job], "job": job,
                                           "record": final, "objective": metric.get("Value")})
+        self.read.add(job)
 
-    def _trial_request(self, summary: dict[str, Any]) -> dict[str, Any]:
+    def _trial_request(self, job: str, definition_name: str,
+                       summary: dict[str, Any]) -> dict[str, Any]:
         """The trial's request as far as this store needs it: its definition's algorithm
         (the MetricDefinitions its lines are scraped with) and hyperparameters."""
-        name = summary.get("TrainingJobDefinitionName") or trial_jobs.SINGLE_DEFINITION
-        definition = next((d for n, _, d in trial_jobs.definitions(self.request) if n == name),
-                          {})
+        definition = next((d for n, _, d in trial_jobs.definitions(self.request)
+                           if n == definition_name), {})
         tuned = dict(summary.get("TunedHyperParameters") or {})
-        return {"TrainingJobName": summary["TrainingJobName"],
+        return {"TrainingJobName": job,
                 "AlgorithmSpecification": definition.get("AlgorithmSpecification") or {},
                 "HyperParameters": {**(definition.get("StaticHyperParameters") or {}), **tuned}}
 
@@ -226,7 +228,7 @@ def _summary_record(summary: dict[str, Any]) -> dict[str, Any]:
     at its end: the summary's members that DescribeTrainingJob has too, and InProgress (a job
     seen first after its end is still to be described, its lines still to be read)."""
     record = {k: v for k, v in summary.items() if k in _summary_keys()}
-    if record.get("TrainingJobStatus") in ENDED:
+    if record.get("TrainingJobStatus") in TERMINAL:
         record["TrainingJobStatus"] = "InProgress"
     record.setdefault("TrainingJobStatus", "InProgress")
     record.setdefault("SecondaryStatus", "Starting")

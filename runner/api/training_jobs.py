@@ -51,6 +51,15 @@ def _found(name: str) -> Iterator[None]:
         raise ResourceNotFound(str(exc)) from None
 
 
+def first_free(name: str, taken: Callable[[str], bool]) -> str:
+    """``name``, or the first of ``name-2``, ``name-3`` ... that is not ``taken``."""
+    found, n = name, 1
+    while taken(found):
+        n += 1
+        found = f"{name}-{n}"
+    return found
+
+
 def _not_in_the_cloud(record: dict[str, Any]) -> None:
     """ValidationException for a job that runs on SageMaker: this engine has no part in it."""
     if cloud_place(record) is not None:
@@ -99,11 +108,7 @@ class TrainingJobs:
 
     def free_name(self, name: str) -> str:
         """``name``, or ``name-2``, ``name-3`` ... when the store has a job of that name."""
-        found, n = name, 1
-        while self.store.has_training_job(found):
-            n += 1
-            found = f"{name}-{n}"
-        return found
+        return first_free(name, self.store.has_training_job)
 
     def start(self, job: TrainingRun) -> dict[str, Any]:
         """Record a created job and run it on a thread of its own (holding its lease); the

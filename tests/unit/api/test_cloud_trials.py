@@ -31,6 +31,7 @@ from runner.tuning.records import trial_views
 from runner.tuning.trial_backend import TrialEvent
 from runner.tuning.trial_jobs import trial_job_name
 from runner.tuning.tuner import Tuner
+from tests.unit.api.test_cloud_tuning import definition
 
 NAME = "cloud-tuning"
 ARN = tuning_job_arn(NAME)
@@ -188,18 +189,7 @@ def tuning_data(max_jobs: int = 4, parallel: int = 2, image: str = ECR_IMAGE,
             "RandomSeed": 7,
             **config,
         },
-        "TrainingJobDefinition": {
-            "StaticHyperParameters": {"epochs": "3"},
-            "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File",
-                                       "MetricDefinitions": [LOSS]},
-            "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
-            "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {
-                "S3DataType": "S3Prefix", "S3Uri": "s3://bucket/train/"}}}],
-            "OutputDataConfig": {"S3OutputPath": "s3://bucket/out/"},
-            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1,
-                               "VolumeSizeInGB": 10},
-            "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
-        },
+        "TrainingJobDefinition": definition(image),
         "Local": {"TrialsOn": "sagemaker", **(local or {})},
     }
 

@@ -44,6 +44,22 @@ def at(seconds: float) -> datetime:
     return CREATED + timedelta(seconds=seconds)
 
 
+def definition(image: str = ECR_IMAGE, static: dict[str, str] | None = None) -> dict[str, Any]:
+    """A TrainingJobDefinition SageMaker would take (its objective scraped as train:loss)."""
+    return {
+        "StaticHyperParameters": static if static is not None else {"epochs": "3"},
+        "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File",
+                                   "MetricDefinitions": [LOSS]},
+        "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
+        "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": "s3://bucket/train/"}}}],
+        "OutputDataConfig": {"S3OutputPath": "s3://bucket/out/"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1,
+                           "VolumeSizeInGB": 10},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+    }
+
+
 def tuning_data(local: dict[str, Any] | None = None, image: str = ECR_IMAGE,
                 static: dict[str, str] | None = None) -> dict[str, Any]:
     """A CreateHyperParameterTuningJob request file (its Local section too)."""
@@ -61,18 +77,7 @@ def tuning_data(local: dict[str, Any] | None = None, image: str = ECR_IMAGE,
                 "CategoricalParameterRanges": [{"Name": "optimizer",
                                                 "Values": ["adam", "sgd"]}]},
         },
-        "TrainingJobDefinition": {
-            "StaticHyperParameters": static if static is not None else {"epochs": "3"},
-            "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File",
-                                       "MetricDefinitions": [LOSS]},
-            "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
-            "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {
-                "S3DataType": "S3Prefix", "S3Uri": "s3://bucket/train/"}}}],
-            "OutputDataConfig": {"S3OutputPath": "s3://bucket/out/"},
-            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1,
-                               "VolumeSizeInGB": 10},
-            "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
-        },
+        "TrainingJobDefinition": definition(image, static),
         "Local": {"Backend": "sagemaker", **(local or {})},
     }
 
