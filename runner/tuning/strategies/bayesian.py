@@ -32,6 +32,12 @@
 - No exact repeats of any configuration in the history while the space allows it. Trials
   whose configuration is not in the space (a warm start's parent with other ranges) count as
   seen but stay out of the model.
+- Restarts (``restarts``): once the search has converged (its best not improved by 1e-5 of
+  itself in 30 trials) and a budget of at least 50 more trials remains, a new run starts: a
+  random design of ``initial_points`` trials, then a model of that run's trials alone (a warm
+  start's parents belong to the first run). A converged search is otherwise stuck at its
+  minimum, local or not: a third of Hartmann6's 200-trial searches stayed at its local one.
+  Too late for another run, the search goes back to a model of every trial.
 - Cost: past ``FIT_LIMIT`` observations the kernel's hyperparameters are fitted on a subset
   of them (``fit_subset``); the posterior conditions on all. A suggestion then costs a fit of
   bounded size plus one Cholesky of the whole history.
@@ -53,6 +59,7 @@ from runner.tuning.search_space import CategoricalParameter, SearchSpace
 from runner.tuning.strategies.batch_lbfgs import minimize_batched
 from runner.tuning.strategies.gp import FloatArray, Posterior, fit_kernel, single_threaded_blas
 from runner.tuning.strategies.random_search import exhausted, fresh_sample, seen_keys, trial_rng
+from runner.tuning.strategies.restarts import run_start
 from runner.tuning.strategies.warping import warp
 from runner.tuning.trials import Config, Direction, Trial
 
@@ -144,12 +151,15 @@ class BayesianSearch:
         max_jobs: int | None = None,
         initial_points: int | None = None,
         fit_limit: int | None = FIT_LIMIT,
+        restarts: bool = True,
     ) -> None:
         self.space = space
         self.direction = direction
         self.seed = seed
         self.initial_points = initial_points or default_initial_points(space.dims, max_jobs)
+        self.max_jobs = max_jobs
         self.fit_limit = fit_limit  # None: fit on every observation (the exact cost)
+        self.restarts = restarts  # False: one run, however long it has converged (before)
         self._relaxed = ~space.categorical_dims  # continuous and integer: refined by L-BFGS
         self._has_discrete = bool(space.discrete_dims.any())
 
@@ -159,9 +169,10 @@ class BayesianSearch:
 
     def _suggest(self, history: Sequence[Trial], count: int) -> list[Config]:
         seen = seen_keys(self.space, history)
+        start = self._run_start(history)
         observed = [
             t
-            for t in history
+            for t in history[start:]
             if t.finished
             and t.objective is not None
             and math.isfinite(t.objective)
@@ -174,7 +185,7 @@ class BayesianSearch:
         best, incumbent = 0.0, np.zeros(self.space.dims)
         for j in range(max(count, 0)):
             number = len(history) + j
-            if number < self.initial_points or len(observed) < 2:
+            if number - start < self.initial_points or len(observed) < 2:
                 config = fresh_sample(self.space, trial_rng(self.seed, number), seen)
             else:
                 if post is None:
@@ -187,6 +198,23 @@ class BayesianSearch:
             seen.add(self.space.key(config))
             batch.append(config)
         return batch
+
+    def _run_start(self, history: Sequence[Trial]) -> int:
+        """Where the current run began (``restarts``): the job's own finished trials (not a
+        warm start's parents', numbered below zero) by their losses."""
+        if not self.restarts:
+            return 0
+        losses, parents = [], 0
+        for position, t in enumerate(history):
+            parents += t.number < 0
+            if t.number < 0 or not t.finished or not self.space.contains(t.config):
+                continue
+            if t.objective is not None and math.isfinite(t.objective):
+                losses.append((position, self.direction.loss(t.objective)))
+            elif t.failed_by_config:
+                losses.append((position, math.inf))
+        budget = None if self.max_jobs is None else self.max_jobs + parents
+        return run_start(losses, max_jobs=budget)
 
     def _model(
         self, history: Sequence[Trial], observed: list[Trial], failed: list[Trial]

@@ -1,0 +1,53 @@
+"""Restarts of a converged Bayesian search (TuRBO-style: Eriksson et al., "Scalable Global
+Optimization via Local Bayesian Optimization", NeurIPS 2019).
+
+A search that has converged spends the rest of its budget refining its incumbent by ever
+smaller steps; if that incumbent is a local minimum (Hartmann6's at -3.2032 holds about a third
+of the seeds of a 200-trial search), it stays there. So the history is split into *runs*: a
+run ends when its best loss has not improved by more than ``TOLERANCE`` (relative) for
+``PATIENCE`` trials, and the next run starts afresh: a new random design, then a model of that
+run's trials alone (an earlier run's trials would draw it straight back to their minimum). Each
+run finds the global basin with the first run's chance, so the chance of staying trapped falls
+geometrically with the number of runs, and the best trial of any run is the job's best.
+
+A restart is only made while at least ``RESTART_BUDGET`` trials of ``MaxNumberOfTrainingJobs``
+remain (a design and the ~40 trials in which a run converges on Hartmann6): a run cut short
+would spend its trials for nothing, and a search of up to about a hundred trials is left as it
+was. When a run converges too late for another, the search goes back to a model of every
+trial for the rest of the budget: it refines the best incumbent of all the runs. The runs are
+a function of the history alone (positions, losses), so a resumed job replays them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+TOLERANCE = 1e-5  # an improvement of the run's best loss by less than this share is none
+PATIENCE = 30  # trials without an improvement that end a run
+RESTART_BUDGET = 50  # trials of the budget that must remain for a new run
+
+
+def run_start(
+    losses: Iterable[tuple[int, float]],
+    *,
+    max_jobs: int | None,
+    patience: int = PATIENCE,
+    budget: int = RESTART_BUDGET,
+) -> int:
+    """The position in the history at which the current run began (0: the first run).
+
+    ``losses``: (position, loss) of the job's own finished trials in the order of the history,
+    ``inf`` for a trial its configuration failed (it never improves a run). Without
+    ``max_jobs`` the budget is unbounded."""
+    start, best, last = 0, math.inf, -1
+    for position, loss in losses:
+        if last < start:  # the run's first finished trial
+            last = position
+        if loss < best - TOLERANCE * abs(best) or (math.isinf(best) and loss < best):
+            best, last = loss, position
+        elif position - last >= patience:
+            if max_jobs is not None and max_jobs - position - 1 < budget:
+                return 0  # too late for another run: refine the best of all of them
+            start, best, last = position + 1, math.inf, -1
+    return start
