@@ -169,10 +169,10 @@ class BayesianSearch:
 
     def _suggest(self, history: Sequence[Trial], count: int) -> list[Config]:
         seen = seen_keys(self.space, history)
-        start = self._run_start(history)
+        run = self._run(history)
         observed = [
             t
-            for t in history[start:]
+            for t in run
             if t.finished
             and t.objective is not None
             and math.isfinite(t.objective)
@@ -185,7 +185,7 @@ class BayesianSearch:
         best, incumbent = 0.0, np.zeros(self.space.dims)
         for j in range(max(count, 0)):
             number = len(history) + j
-            if number - start < self.initial_points or len(observed) < 2:
+            if len(run) + j < self.initial_points or len(observed) < 2:
                 config = fresh_sample(self.space, trial_rng(self.seed, number), seen)
             else:
                 if post is None:
@@ -199,22 +199,29 @@ class BayesianSearch:
             batch.append(config)
         return batch
 
-    def _run_start(self, history: Sequence[Trial]) -> int:
-        """Where the current run began (``restarts``): the job's own finished trials (not a
-        warm start's parents', numbered below zero) by their losses."""
+    def _run(self, history: Sequence[Trial]) -> Sequence[Trial]:
+        """The current run's trials (``restarts``): the whole history in the first run;
+        after a restart, the job's own trials (a warm start's parents are numbered below
+        zero) from the run's first, by number. Runs are told from the finished trials
+        before the first one still running, so one that ends late moves no run's start; the
+        trials running while a run's end became known (as many as are running now) were
+        suggested by that run and belong to neither."""
         if not self.restarts:
-            return 0
-        losses, parents = [], 0
-        for position, t in enumerate(history):
-            parents += t.number < 0
-            if t.number < 0 or not t.finished or not self.space.contains(t.config):
+            return history
+        own = sorted((t for t in history if t.number >= 0), key=lambda t: t.number)
+        losses = []
+        for index, t in enumerate(own):
+            if not t.finished:
+                break
+            if not self.space.contains(t.config):
                 continue
             if t.objective is not None and math.isfinite(t.objective):
-                losses.append((position, self.direction.loss(t.objective)))
+                losses.append((index, self.direction.loss(t.objective)))
             elif t.failed_by_config:
-                losses.append((position, math.inf))
-        budget = None if self.max_jobs is None else self.max_jobs + parents
-        return run_start(losses, max_jobs=budget)
+                losses.append((index, math.inf))
+        running = sum(t.status.running for t in own)
+        start = run_start(losses, max_jobs=self.max_jobs, lag=running)
+        return history if start == 0 else own[start:]
 
     def _model(
         self, history: Sequence[Trial], observed: list[Trial], failed: list[Trial]

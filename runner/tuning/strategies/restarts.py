@@ -15,7 +15,7 @@ remain (a design and the ~40 trials in which a run converges on Hartmann6): a ru
 would spend its trials for nothing, and a search of up to about a hundred trials is left as it
 was. When a run converges too late for another, the search goes back to a model of every
 trial for the rest of the budget: it refines the best incumbent of all the runs. The runs are
-a function of the history alone (positions, losses), so a resumed job replays them.
+a function of the history alone (trial order, losses), so a resumed job replays them.
 """
 
 from __future__ import annotations
@@ -32,22 +32,28 @@ def run_start(
     losses: Iterable[tuple[int, float]],
     *,
     max_jobs: int | None,
+    lag: int = 0,
     patience: int = PATIENCE,
     budget: int = RESTART_BUDGET,
 ) -> int:
-    """The position in the history at which the current run began (0: the first run).
+    """The index of the trial with which the current run began (0: the first run).
 
-    ``losses``: (position, loss) of the job's own finished trials in the order of the history,
-    ``inf`` for a trial its configuration failed (it never improves a run). Without
-    ``max_jobs`` the budget is unbounded."""
+    ``losses``: (index, loss) of the job's own finished trials in the order they were
+    suggested (index 0 is the job's first trial), ``inf`` for a trial its configuration failed
+    (it never improves a run). ``lag``: trials suggested after a run's last one and before its
+    end was known (the parallel slots in use: they were running while it finished); they
+    belong to neither run. Without ``max_jobs`` the budget is unbounded."""
     start, best, last = 0, math.inf, -1
-    for position, loss in losses:
+    for index, loss in losses:
+        if index < start:  # suggested before this run began
+            continue
         if last < start:  # the run's first finished trial
-            last = position
+            last = index
         if loss < best - TOLERANCE * abs(best) or (math.isinf(best) and loss < best):
-            best, last = loss, position
-        elif position - last >= patience:
-            if max_jobs is not None and max_jobs - position - 1 < budget:
+            best, last = loss, index
+        elif index - last >= patience:
+            following = index + 1 + lag
+            if max_jobs is not None and max_jobs - following < budget:
                 return 0  # too late for another run: refine the best of all of them
-            start, best, last = position + 1, math.inf, -1
+            start, best, last = following, math.inf, -1
     return start

@@ -61,10 +61,22 @@ def test_no_restart_without_the_budget_for_a_new_run() -> None:
     assert run_start(positions(twice), max_jobs=len(twice) + RESTART_BUDGET - 1) == 0
 
 
-def test_positions_may_skip_running_trials() -> None:
+def test_indices_may_skip_trials_outside_the_space() -> None:
     gapped = [(2 * i, loss) for i, loss in enumerate(converging(3, PATIENCE))]
-    # the best at position 4; PATIENCE positions later (not trials) the run ends
+    # the best at index 4; PATIENCE indices later (not finished trials) the run ends
     assert run_start(gapped, max_jobs=None) == 4 + PATIENCE + (PATIENCE % 2) + 1
+
+
+def test_trials_running_when_a_run_ended_belong_to_neither_run() -> None:
+    """With parallel slots, the trials running while a run's last trial finished were
+    suggested by that run: they do not start the next one off at its minimum."""
+    losses = converging(5, PATIENCE)  # ends at index 4 + PATIENCE
+    stragglers = [-100.0] * 3  # near the old minimum, better than anything the new run finds
+    fresh = [50.0 - i for i in range(PATIENCE + 5)]  # the new run, improving all along
+    history = positions(losses + stragglers + fresh)
+    assert run_start(history, max_jobs=None, lag=3) == 4 + PATIENCE + 1 + 3
+    # counted in the new run, the stragglers would end it PATIENCE trials later
+    assert run_start(history, max_jobs=None) > 4 + PATIENCE + 1 + 3
 
 
 # --- the search across a restart ---------------------------------------------------------
@@ -120,12 +132,26 @@ def test_a_new_run_models_its_own_trials_only() -> None:
     assert math.dist((float(config["x"]), float(config["y"])), (0.2, 0.2)) < 0.3
 
 
+def test_the_trials_running_at_a_restart_stay_out_of_the_new_run() -> None:
+    history = stalled_history()
+    running = [Trial(len(history) + i, {"x": 0.2, "y": 0.21 + 0.01 * i}, TrialStatus.IN_PROGRESS)
+               for i in range(2)]
+    search = BayesianSearch(SPACE, Direction.MINIMIZE, seed=3, max_jobs=None, initial_points=4)
+    assert search._run(history + running) == []
+    # they finish, better than the old run's best, while the new run's first two run: the
+    # new run is those two alone
+    done = [Trial(t.number, t.config, TrialStatus.COMPLETED, 0.05) for t in running]
+    new = [Trial(len(history) + 2 + i, {"x": 0.8, "y": 0.1 * i}, TrialStatus.IN_PROGRESS)
+           for i in range(2)]
+    assert search._run(history + done + new) == new
+
+
 def test_warm_start_parents_never_end_a_run() -> None:
     """Parents (numbered below zero) are the first run's data, not its trials: a child with
     more than PATIENCE parents, all worse than its own first trial, has not converged."""
     history = stalled_history(parents=PATIENCE + 5)[: PATIENCE + 5 + 3]
     search = BayesianSearch(SPACE, Direction.MINIMIZE, seed=3, max_jobs=None, initial_points=4)
-    assert search._run_start(history) == 0
+    assert search._run(history) == history
     # the child's own run ends as any does, and the parents stay out of the new one
     history = stalled_history(parents=PATIENCE + 5)
-    assert search._run_start(history) == len(history)
+    assert search._run(history) == []
