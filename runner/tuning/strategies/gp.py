@@ -165,6 +165,20 @@ def _neg_log_posterior(
     return value, grad
 
 
+def fit_subset(n: int, y: FloatArray, limit: int | None) -> npt.NDArray[np.int64]:
+    """The observations the kernel is fitted on: all of them up to ``limit``; past it the
+    ``limit // 2`` best (lowest ``y``) and the rest spread evenly over the others in trial
+    order (a deterministic choice: the same history, the same kernel)."""
+    every = np.arange(n)
+    if limit is None or n <= limit:
+        return every
+    order = np.argsort(y, kind="stable")
+    best = np.sort(order[: limit // 2])
+    others = np.setdiff1d(every, best)
+    spread = others[np.linspace(0, len(others) - 1, limit - len(best)).round().astype(np.int64)]
+    return np.union1d(best, spread).astype(np.int64)
+
+
 def fit_kernel(
     x: FloatArray,
     y: FloatArray,

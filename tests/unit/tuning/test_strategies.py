@@ -355,7 +355,7 @@ def test_which_trials_their_configuration_failed() -> None:
 
 
 def test_bayesian_search_keeps_away_from_a_failing_region() -> None:
-    """Failed trials enter the model as the worst loss seen: with failures wherever x > 0.6,
+    """Failed trials inform the search (the chance to run): with failures wherever x > 0.6,
     the next trials go where the model is, not to the 'unexplored' failing region; failures
     of the platform's (retryable) do not count against their region."""
     space = SearchSpace((NumericParameter("x", 0.0, 1.0),))
