@@ -276,7 +276,8 @@ def suggestion_cost(sizes: list[int], repeats: int) -> None:
     """Seconds one Bayesian suggestion takes after ``n`` finished trials of Hartmann6, with
     the kernel fitted on a subset (``FIT_LIMIT``, the default) and on every trial (exact),
     side by side: median of ``repeats`` seeds. Histories are half uniform draws and half
-    clustered around the minimum (as a search's are late), smooth or with noise (sd 0.1)."""
+    clustered around the minimum (as a search's are late): smooth, with noise (sd 0.1), or
+    smooth with every trial failed where x1 > 0.6 (the chance to run is modelled too)."""
     import numpy as np
 
     from runner.tuning.strategies.bayesian import FIT_LIMIT
@@ -286,30 +287,35 @@ def suggestion_cost(sizes: list[int], repeats: int) -> None:
     minimum_at = np.array([0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573])
     print(f"seconds per suggestion (median of {repeats}), Hartmann6; fit on at most "
           f"{FIT_LIMIT} trials against every trial")
-    print("| trials | smooth, subset | smooth, exact | noisy, subset | noisy, exact |")
-    print("|---|---|---|---|---|")
+    print("| trials | smooth, subset | smooth, exact | noisy, subset | noisy, exact "
+          "| failing where x1 > 0.6, subset |")
+    print("|---|---|---|---|---|---|")
+    cases = [(0.0, False, FIT_LIMIT), (0.0, False, None), (0.1, False, FIT_LIMIT),
+             (0.1, False, None), (0.0, True, FIT_LIMIT)]
     for n in sizes:
         cells = []
-        for noise in (0.0, 0.1):
-            for limit in (FIT_LIMIT, None):
-                times = []
-                for seed in range(repeats):
-                    rng = np.random.default_rng(seed)
-                    points = np.vstack([rng.random((n - n // 2, 6)), np.clip(
-                        minimum_at + rng.normal(0, 0.05, (n // 2, 6)), 0, 1)])
-                    history = []
-                    for i, row in enumerate(points):
-                        config = {f"x{j + 1}": float(v) for j, v in enumerate(row)}
-                        value = hartmann6(config) + noise * rng.normal()
-                        history.append(Trial(i, config, TrialStatus.COMPLETED, value))
-                    # one run: the cost of the model of every trial (such a history has
-                    # long converged; restarted, the search would model only a new run's)
-                    strategy = BayesianSearch(space, Direction.MINIMIZE, seed=seed,
-                                              fit_limit=limit, restarts=False)
-                    started = time.perf_counter()
-                    strategy.suggest(history, 1)
-                    times.append(time.perf_counter() - started)
-                cells.append(f"{statistics.median(times):.3f}")
+        for noise, failing, limit in cases:
+            times = []
+            for seed in range(repeats):
+                rng = np.random.default_rng(seed)
+                points = np.vstack([rng.random((n - n // 2, 6)), np.clip(
+                    minimum_at + rng.normal(0, 0.05, (n // 2, 6)), 0, 1)])
+                history = []
+                for i, row in enumerate(points):
+                    config: Config = {f"x{j + 1}": float(v) for j, v in enumerate(row)}
+                    if failing and row[0] > 0.6:
+                        history.append(Trial(i, config, TrialStatus.FAILED))
+                        continue
+                    value = hartmann6(config) + noise * rng.normal()
+                    history.append(Trial(i, config, TrialStatus.COMPLETED, value))
+                # one run: the cost of the model of every trial (such a history has
+                # long converged; restarted, the search would model only a new run's)
+                strategy = BayesianSearch(space, Direction.MINIMIZE, seed=seed,
+                                          fit_limit=limit, restarts=False)
+                started = time.perf_counter()
+                strategy.suggest(history, 1)
+                times.append(time.perf_counter() - started)
+            cells.append(f"{statistics.median(times):.3f}")
         print(f"| {n} | " + " | ".join(cells) + " |", flush=True)
 
 
