@@ -63,7 +63,7 @@ import scipy.special
 
 from runner.tuning.search_space import CategoricalParameter, SearchSpace
 from runner.tuning.strategies.batch_lbfgs import minimize_batched
-from runner.tuning.strategies.feasibility import Feasibility
+from runner.tuning.strategies.feasibility import POWER, Feasibility
 from runner.tuning.strategies.gp import (
     FloatArray,
     Posterior,
@@ -83,6 +83,7 @@ CANDIDATES = 512
 # still conditions on every observation.
 FIT_LIMIT = 120
 REFINE_FTOL = 1e-3  # in log EI: a 0.1% change of EI is not worth another iteration
+DESIGN_DRAWS = 32  # draws for a new run's design trial, where trials have failed
 REFINE = 8  # local searches: the best candidate, the incumbent, and a roulette draw of others
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -205,13 +206,19 @@ class BayesianSearch:
         batch: list[Config] = []
         acq: Acquisition | None = None
         incumbent = np.zeros(self.space.dims)
+        feasible: Feasibility | None = None
+        if failed and (run is not history or len(run) + count > self.initial_points):
+            # the chance to run, from every trial's outcome (not only this run's)
+            feasible = Feasibility(self.space.encode_many([t.config for t in ran]),
+                                   self.space.encode_many([t.config for t in failed]),
+                                   trial_rng(self.seed, len(history), 4), self.fit_limit)
         for j in range(max(count, 0)):
             number = len(history) + j
             if len(run) + j < self.initial_points or len(observed) < 2:
-                config = fresh_sample(self.space, trial_rng(self.seed, number), seen)
+                config = self._draw(number, seen, feasible if run is not history else None)
             else:
                 if acq is None:
-                    acq, incumbent = self._model(history, observed, ran, failed)
+                    acq, incumbent = self._model(history, observed, feasible)
                 rng = trial_rng(self.seed, number, 1)
                 config = self._acquire(acq, incumbent, rng, seen)
                 if j + 1 < count:
@@ -245,21 +252,31 @@ class BayesianSearch:
         start = run_start(losses, max_jobs=self.max_jobs, lag=running)
         return history if start == 0 else own[start:]
 
+    def _draw(self, number: int, seen: set[tuple[str, ...]],
+              feasible: Feasibility | None) -> Config:
+        """Trial ``number``'s random draw. In a new run's design, where trials have failed
+        (``feasible``), the first of up to ``DESIGN_DRAWS`` draws at least as likely to run
+        as not, else the likeliest: a restart does not pay again for the failing regions."""
+        rng = trial_rng(self.seed, number)
+        config = fresh_sample(self.space, rng, seen)
+        if feasible is None:
+            return config
+        likeliest, most = config, -math.inf
+        for _ in range(DESIGN_DRAWS):
+            chance = float(feasible.log_prob(self.space.encode(config)[None, :])[0])
+            if chance >= POWER * math.log(0.5):
+                return config
+            if chance > most:
+                likeliest, most = config, chance
+            config = fresh_sample(self.space, rng, seen)
+        return likeliest
+
     def _model(
-        self,
-        history: Sequence[Trial],
-        observed: list[Trial],
-        ran: list[Trial],
-        failed: list[Trial],
+        self, history: Sequence[Trial], observed: list[Trial], feasible: Feasibility | None
     ) -> tuple[Acquisition, FloatArray]:
-        """The acquisition: the loss model of ``observed`` (the run's trials that ran) and,
-        when some trials of the job failed, the chance to run from ``ran`` and ``failed``."""
+        """The acquisition: the loss model of ``observed`` (the run's trials that ran),
+        weighed by ``feasible`` when some trials of the job failed."""
         x = self.space.encode_many([t.config for t in observed])
-        feasible = None
-        if failed:  # the chance to run, from every trial's outcome (not only this run's)
-            feasible = Feasibility(self.space.encode_many([t.config for t in ran]),
-                                   self.space.encode_many([t.config for t in failed]),
-                                   trial_rng(self.seed, len(history), 4), self.fit_limit)
         losses = np.array([self.direction.loss(float(t.objective or 0.0)) for t in observed])
         y = warp(losses)
         y -= y.max()  # the GP's prior mean (zero) is now the worst loss seen: see above

@@ -114,6 +114,24 @@ def test_a_new_run_begins_with_a_random_design() -> None:
     assert batch == expected
 
 
+def test_a_new_run_design_keeps_out_of_where_trials_failed() -> None:
+    """A converged run whose trials failed wherever x > 0.5: the new run's random design
+    draws again where a trial would likely fail (half of uniform draws would)."""
+    history = [Trial(0, {"x": 0.2, "y": 0.2}, TrialStatus.COMPLETED, 0.1)]
+    rng = np.random.default_rng(1)
+    for i in range(1, PATIENCE + 1):
+        point: Config = {"x": float(rng.uniform(0.5, 1.0)), "y": float(rng.random())}
+        if i % 2:
+            history.append(Trial(i, point, TrialStatus.FAILED))
+        else:
+            near: Config = {"x": 0.2 + 0.01 * math.cos(i), "y": 0.2 + 0.01 * math.sin(i)}
+            history.append(Trial(i, near, TrialStatus.COMPLETED, 0.1 + 0.001 * i))
+    search = BayesianSearch(SPACE, Direction.MINIMIZE, seed=0, max_jobs=None, initial_points=8)
+    assert search._run(history) == []
+    batch = search.suggest(history, 8)
+    assert all(float(c["x"]) < 0.5 for c in batch), batch
+
+
 def test_a_new_run_models_its_own_trials_only() -> None:
     """After the new run's design, near (0.8, 0.8), the search refines there: the earlier
     run's better trials around (0.2, 0.2) no longer draw it back."""
