@@ -186,10 +186,11 @@ def run_ours(
     it did before failures informed it), for a side-by-side figure. ``one_run``: Bayesian
     search without restarts (what it did before a converged run was restarted)."""
     space = problem.space()
-    strategy = make_strategy(name, space, Direction.MINIMIZE, seed=seed, max_jobs=trials, config={})
+    strategy = make_strategy(name, space, Direction.MINIMIZE, seed=seed, max_jobs=trials,
+                             config={}, parallel=parallel)
     if one_run:
         strategy = BayesianSearch(space, Direction.MINIMIZE, seed=seed, max_jobs=trials,
-                                  restarts=False)
+                                  restarts=False, slots=parallel)
     history: list[Trial] = []
     running: list[Trial] = []
     best, watch = math.inf, Stopwatch()

@@ -42,7 +42,8 @@ def make_plans(request: dict[str, Any]) -> list[Plan]:
     strategy_name = config.get("Strategy", "Bayesian")
     limits = config.get("ResourceLimits") or {}
     plans = []
-    for name, path, definition in trial_jobs.definitions(request):
+    definitions = list(trial_jobs.definitions(request))
+    for name, path, definition in definitions:
         space, problems = parse_ranges(trial_jobs.parameter_ranges(request, definition),
                                        f"{path}.HyperParameterRanges")
         assert space is not None and not problems, problems
@@ -60,6 +61,7 @@ def make_plans(request: dict[str, Any]) -> list[Plan]:
             strategy_name, space, direction,  # Hyperband: random draws, its scheduler decides
             seed=seed_of(request), max_jobs=limits.get("MaxNumberOfTrainingJobs"),
             config=config.get("StrategyConfig") or {},
+            parallel=int(limits.get("MaxParallelTrainingJobs", 1)), definitions=len(definitions),
         )
         plans.append(Plan(name, path, definition, space, strategy, direction,
                           objective["MetricName"], scheduler))

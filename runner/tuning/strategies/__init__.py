@@ -26,6 +26,8 @@ def make_strategy(
     seed: int,
     max_jobs: int | None,
     config: dict[str, Any],
+    parallel: int = 1,
+    definitions: int = 1,
 ) -> Strategy:
     """The strategy named in the request. Hyperband's configurations are random draws (its
     scheduler decides how long each runs); ``config`` is the request's ``StrategyConfig``.
@@ -39,5 +41,6 @@ def make_strategy(
     if name == "Bayesian":  # (its model imports scipy: ~1 s a process that never needs it)
         from runner.tuning.strategies.bayesian import BayesianSearch
 
-        return BayesianSearch(space, direction, seed=seed, max_jobs=max_jobs)
+        return BayesianSearch(space, direction, seed=seed, max_jobs=max_jobs, slots=parallel,
+                              definitions=definitions)
     raise ValueError(f"unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)}")

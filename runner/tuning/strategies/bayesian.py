@@ -1,7 +1,9 @@
 """Bayesian search: a Gaussian process on the encoded unit cube and log expected improvement.
 
-- Initial design: the first ``initial_points`` trials are seeded random draws (the same as
-  Random search's), and so is any later trial while fewer than two have a finite objective.
+- Initial design: the first ``initial_points`` trials (of each run: see Restarts) are
+  seeded random draws (the same as Random search's), and so is any later trial while fewer
+  than two of the run's trials have a finite objective. Where trials have failed, those
+  later draws and a new run's design draw again where a trial would likely fail (``_draw``).
   (A scrambled Sobol design did worse on Hartmann6 in our benchmark.)
 - Model: every finished trial with a finite objective (Completed or Stopped), its
   ``Direction.loss`` warped (``warping``: standardised, Yeo-Johnson, standardised) and shifted
@@ -173,7 +175,12 @@ class BayesianSearch:
         initial_points: int | None = None,
         fit_limit: int | None = FIT_LIMIT,
         restarts: bool = True,
+        slots: int = 1,
+        definitions: int = 1,
     ) -> None:
+        """``slots``: ``MaxParallelTrainingJobs``; ``definitions``: the tuning job's training
+        job definitions, which take turns (this search suggests a share of ``max_jobs`` and
+        of the slots)."""
         self.space = space
         self.direction = direction
         self.seed = seed
@@ -181,6 +188,10 @@ class BayesianSearch:
         self.max_jobs = max_jobs
         self.fit_limit = fit_limit  # None: fit on every observation (the exact cost)
         self.restarts = restarts  # False: one run, however long it has converged (before)
+        # the trials of this search still running when one of its runs ends (fixed: the
+        # number running now grows as the tuner fills its slots one suggestion at a time)
+        self.lag = max(1, math.ceil(slots / definitions)) - 1
+        self.budget = None if max_jobs is None else math.ceil(max_jobs / definitions)
         self._relaxed = ~space.categorical_dims  # continuous and integer: refined by L-BFGS
         self._has_discrete = bool(space.discrete_dims.any())
 
@@ -215,7 +226,8 @@ class BayesianSearch:
         for j in range(max(count, 0)):
             number = len(history) + j
             if len(run) + j < self.initial_points or len(observed) < 2:
-                config = self._draw(number, seen, feasible if run is not history else None)
+                late = run is not history or len(run) + j >= self.initial_points
+                config = self._draw(number, seen, feasible if late else None)
             else:
                 if acq is None:
                     acq, incumbent = self._model(history, observed, feasible)
@@ -233,7 +245,7 @@ class BayesianSearch:
         after a restart, the job's own trials (a warm start's parents are numbered below
         zero) from the run's first, by number. Runs are told from the finished trials
         before the first one still running, so one that ends late moves no run's start; the
-        trials running while a run's end became known (as many as are running now) were
+        trials running while a run's end became known (``lag``: the other slots') were
         suggested by that run and belong to neither."""
         if not self.restarts:
             return history
@@ -248,13 +260,12 @@ class BayesianSearch:
                 losses.append((index, self.direction.loss(t.objective)))
             elif t.failed_by_config:
                 losses.append((index, math.inf))
-        running = sum(t.status.running for t in own)
-        start = run_start(losses, max_jobs=self.max_jobs, lag=running)
+        start = run_start(losses, max_jobs=self.budget, lag=self.lag)
         return history if start == 0 else own[start:]
 
     def _draw(self, number: int, seen: set[tuple[str, ...]],
               feasible: Feasibility | None) -> Config:
-        """Trial ``number``'s random draw. In a new run's design, where trials have failed
+        """Trial ``number``'s random draw. Past the first design, where trials have failed
         (``feasible``), the first of up to ``DESIGN_DRAWS`` draws at least as likely to run
         as not, else the likeliest: a restart does not pay again for the failing regions."""
         rng = trial_rng(self.seed, number)
@@ -262,13 +273,14 @@ class BayesianSearch:
         if feasible is None:
             return config
         likeliest, most = config, -math.inf
-        for _ in range(DESIGN_DRAWS):
+        for draw in range(DESIGN_DRAWS):
+            if draw:
+                config = fresh_sample(self.space, rng, seen)
             chance = float(feasible.log_prob(self.space.encode(config)[None, :])[0])
             if chance >= POWER * math.log(0.5):
                 return config
             if chance > most:
                 likeliest, most = config, chance
-            config = fresh_sample(self.space, rng, seen)
         return likeliest
 
     def _model(

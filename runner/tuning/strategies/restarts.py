@@ -12,10 +12,11 @@ geometrically with the number of runs, and the best trial of any run is the job'
 
 A restart is only made while at least ``RESTART_BUDGET`` trials of ``MaxNumberOfTrainingJobs``
 remain (a design and the ~40 trials in which a run converges on Hartmann6): a run cut short
-would spend its trials for nothing, and a search of up to about a hundred trials is left as it
-was. When a run converges too late for another, the search goes back to a model of every
-trial for the rest of the budget: it refines the best incumbent of all the runs. The runs are
-a function of the history alone (trial order, losses), so a resumed job replays them.
+would spend its trials for nothing, and a job of fewer than ``PATIENCE + 1 + RESTART_BUDGET``
+(81) trials never restarts. When a run converges too late for another, the search goes back
+to a model of every trial for the rest of the budget: it refines the best incumbent of all
+the runs. The runs are a function of the history alone (trial order, losses), so a resumed
+job replays them.
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ def run_start(
 
     ``losses``: (index, loss) of the job's own finished trials in the order they were
     suggested (index 0 is the job's first trial), ``inf`` for a trial its configuration failed
-    (it never improves a run). ``lag``: trials suggested after a run's last one and before its
-    end was known (the parallel slots in use: they were running while it finished); they
-    belong to neither run. Without ``max_jobs`` the budget is unbounded."""
+    (it never improves a run; a run none of whose trials ran never ends). ``lag``: trials
+    suggested after a run's last one and before its end was known (with ``MaxParallelTrainingJobs``
+    slots, the other slots' trials were running while it finished); they belong to neither
+    run. ``max_jobs``: the trials this search will suggest in all (None: unbounded)."""
     start, best, last = 0, math.inf, -1
     for index, loss in losses:
         if index < start:  # suggested before this run began
@@ -51,7 +53,7 @@ def run_start(
             last = index
         if loss < best - TOLERANCE * abs(best) or (math.isinf(best) and loss < best):
             best, last = loss, index
-        elif index - last >= patience:
+        elif index - last >= patience and not math.isinf(best):
             following = index + 1 + lag
             if max_jobs is not None and max_jobs - following < budget:
                 return 0  # too late for another run: refine the best of all of them

@@ -51,6 +51,13 @@ def test_failed_trials_never_improve_a_run() -> None:
     assert run_start(positions(losses), max_jobs=None) == 1 + PATIENCE + 1
 
 
+def test_a_run_none_of_whose_trials_ran_never_ends() -> None:
+    assert run_start(positions([math.inf] * (3 * PATIENCE)), max_jobs=None) == 0
+    # once one has run, it ends as any run does
+    losses = [math.inf] * 5 + [1.0] + [math.inf] * PATIENCE
+    assert run_start(positions(losses), max_jobs=None) == 5 + PATIENCE + 1
+
+
 def test_no_restart_without_the_budget_for_a_new_run() -> None:
     losses = converging(5, PATIENCE)
     ended = 4 + PATIENCE  # where the run ends
@@ -154,7 +161,8 @@ def test_the_trials_running_at_a_restart_stay_out_of_the_new_run() -> None:
     history = stalled_history()
     running = [Trial(len(history) + i, {"x": 0.2, "y": 0.21 + 0.01 * i}, TrialStatus.IN_PROGRESS)
                for i in range(2)]
-    search = BayesianSearch(SPACE, Direction.MINIMIZE, seed=3, max_jobs=None, initial_points=4)
+    search = BayesianSearch(SPACE, Direction.MINIMIZE, seed=3, max_jobs=None, initial_points=4,
+                            slots=3)
     assert search._run(history + running) == []
     # they finish, better than the old run's best, while the new run's first two run: the
     # new run is those two alone
@@ -162,6 +170,33 @@ def test_the_trials_running_at_a_restart_stay_out_of_the_new_run() -> None:
     new = [Trial(len(history) + 2 + i, {"x": 0.8, "y": 0.1 * i}, TrialStatus.IN_PROGRESS)
            for i in range(2)]
     assert search._run(history + done + new) == new
+
+
+def test_a_new_run_stays_put_while_the_tuner_fills_its_slots() -> None:
+    """The tuner suggests one trial at a time, each running before the next suggestion:
+    the new run starts at the same trial whether none, one, two or three are running."""
+    history = stalled_history()
+    search = BayesianSearch(SPACE, Direction.MINIMIZE, seed=3, max_jobs=None, initial_points=4,
+                            slots=3)
+    running: list[Trial] = []
+    for i in range(4):
+        run = search._run(history + running)
+        assert [t.number for t in run] == [t.number for t in running[2:]], i
+        (config,) = search.suggest(history + running, 1)
+        running.append(Trial(len(history) + i, config, TrialStatus.IN_PROGRESS))
+
+
+def test_each_definition_has_its_share_of_the_budget_and_slots() -> None:
+    """Training job definitions take turns: of 200 trials and 4 slots, each of two has 100
+    trials and 2 slots, so a run ending at its 60th trial has too few left for another."""
+    shared = BayesianSearch(SPACE, Direction.MINIMIZE, seed=0, max_jobs=200, slots=4,
+                            definitions=2)
+    assert (shared.budget, shared.lag) == (100, 1)
+    alone = BayesianSearch(SPACE, Direction.MINIMIZE, seed=0, max_jobs=200, slots=4)
+    assert (alone.budget, alone.lag) == (200, 3)
+    losses = positions(converging(30, PATIENCE))  # ends at its 60th trial
+    assert run_start(losses, max_jobs=shared.budget, lag=shared.lag) == 0
+    assert run_start(losses, max_jobs=alone.budget, lag=alone.lag) == 60 + 3
 
 
 def test_warm_start_parents_never_end_a_run() -> None:
