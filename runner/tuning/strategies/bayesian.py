@@ -20,7 +20,7 @@
   does not fit) looks unexplored and keeps drawing trials; entered in the loss model as the
   worst loss seen (as they were before), failures bent its values next to the region's
   border, where the best configurations often are (Hartmann3 with every trial past
-  x1 = 0.15 failing, its minimum at 0.1146: 1.9e-3 against 8.6e-6 now, 20 seeds x 50).
+  x1 = 0.15 failing, its minimum at 0.1146: 1.9e-3 against 6.9e-6 now, 20 seeds x 50).
 - Acquisition: log expected improvement over the best observed (standardised) loss. It is
   evaluated on ``CANDIDATES`` seeded uniform draws; local searches start from the best of
   them, the incumbent (best trial) and a roulette draw of others weighted by EI (as Optuna's
