@@ -185,7 +185,6 @@ class BayesianSearch:
         self.direction = direction
         self.seed = seed
         self.initial_points = initial_points or default_initial_points(space.dims, max_jobs)
-        self.max_jobs = max_jobs
         self.fit_limit = fit_limit  # None: fit on every observation (the exact cost)
         self.restarts = restarts  # False: one run, however long it has converged (before)
         # the trials of this search still running when one of its runs ends (fixed: the
