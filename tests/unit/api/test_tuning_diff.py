@@ -13,6 +13,7 @@ import pytest
 from runner.api.job_diff import JobDiff, Row
 from runner.api.tuning_diff import diff_tuning_jobs
 from runner.shapes.training_jobs import PLACE_KEY
+from tests.unit.api.test_job_diff import disagreeing, row
 
 PLACE = {"Backend": "sagemaker", "Region": "eu-west-1",
          "EndpointUrl": "https://api.sagemaker.eu-west-1.amazonaws.com"}
@@ -100,16 +101,6 @@ def diff(a: dict[str, Any] | None = None, b: dict[str, Any] | None = None,
         (ra if ra is not None else tuning_request("here"),
          rb if rb is not None else tuning_request("there")),
         (record(da), record(db, PLACE)), tolerance)
-
-
-def row(result: JobDiff, field: str) -> Row:
-    found = [r for r in result.rows if r.field == field]
-    assert len(found) == 1, f"{field!r} in {[r.field for r in result.rows]}"
-    return found[0]
-
-
-def disagreeing(result: JobDiff) -> list[str]:
-    return [r.field for r in result.rows if r.agrees is False]
 
 
 # -- agreeing ------------------------------------------------------------------------------
