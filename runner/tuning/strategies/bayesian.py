@@ -271,16 +271,10 @@ class BayesianSearch:
         config = fresh_sample(self.space, rng, seen)
         if feasible is None:
             return config
-        likeliest, most = config, -math.inf
-        for draw in range(DESIGN_DRAWS):
-            if draw:
-                config = fresh_sample(self.space, rng, seen)
-            chance = float(feasible.log_prob(self.space.encode(config)[None, :])[0])
-            if chance >= POWER * math.log(0.5):
-                return config
-            if chance > most:
-                likeliest, most = config, chance
-        return likeliest
+        draws = [config] + [fresh_sample(self.space, rng, seen) for _ in range(DESIGN_DRAWS - 1)]
+        chances = feasible.log_prob(self.space.encode_many(draws))  # one prediction for all
+        likely = np.flatnonzero(chances >= POWER * math.log(0.5))
+        return draws[int(likely[0]) if likely.size else int(np.argmax(chances))]
 
     def _model(
         self, history: Sequence[Trial], observed: list[Trial], feasible: Feasibility | None
